@@ -1,0 +1,3 @@
+from ternforge.gen.cli import main
+
+main()
