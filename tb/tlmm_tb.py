@@ -1,0 +1,92 @@
+"""cocotb testbench of the ternary matmul engines (TLMM and the plain-adder baseline).
+
+Driver: :class:`~ternforge.sim.cocotb_streams.StreamSource` on ``acts`` and ``weights``.
+Monitor: :class:`~ternforge.sim.cocotb_streams.StreamSink` on ``results``.
+Model: :func:`ternforge.sim.tl_code.tlmm` (TL codes) or the integer matmul (baseline), and the
+engine's own cycle model ``cycles(M, K, N)``.
+Checker: :func:`check` compares values exactly and, without stalls, cycles exactly.
+
+The engine under test is described by ``TERNFORGE_TB`` (JSON: ``kind`` and ``config``).
+"""
+
+import json
+import os
+
+import cocotb
+import numpy as np
+
+from ternforge.gen.config import EngineConfig
+from ternforge.sim import tl_code
+from ternforge.sim.cocotb_tlmm import run_job
+
+DESCRIPTION = json.loads(os.environ.get("TERNFORGE_TB", '{"kind": "tlmm", "config": {}}'))
+KIND = DESCRIPTION["kind"]
+CONFIG = EngineConfig(**DESCRIPTION["config"])
+ENGINE = CONFIG.component(KIND)
+
+
+def model(acts, weights):
+    if KIND == "tlmm":
+        return tl_code.tlmm(acts, tl_code.pack(weights, CONFIG.group_size), CONFIG.group_size)
+    return acts.astype(np.int64) @ weights.astype(np.int64).T
+
+
+def random_job(seed, m, k, n):
+    rng = np.random.default_rng(seed)
+    return (rng.integers(-128, 128, (m, k)).astype(np.int8),
+            rng.integers(-1, 2, (n, k)).astype(np.int8))
+
+
+def check(result, acts, weights, *, cycles=True):
+    expected = model(acts, weights)
+    np.testing.assert_array_equal(result.y, expected)
+    np.testing.assert_array_equal(expected, acts.astype(np.int64) @ weights.astype(np.int64).T)
+    if cycles:
+        assert result.cycles == ENGINE.cycles(len(acts), acts.shape[1], len(weights)), \
+            f"{result.cycles} cycles, the cycle model says " \
+            f"{ENGINE.cycles(len(acts), acts.shape[1], len(weights))}"
+
+
+def shapes():
+    """Shapes around this configuration's boundaries: K off the group and beat grid, M = 1,
+    M across token tiles, N off the row grid."""
+    per_beat, rows, tokens = ENGINE.acts_per_beat, CONFIG.rows, CONFIG.max_tokens
+    return [(1, per_beat, rows), (tokens, 3 * per_beat + 1, 2 * rows - 1),
+            (tokens + 1, per_beat + CONFIG.group_size - 1, rows + 1), (2, 1, 1)]
+
+
+@cocotb.test()
+async def values_and_cycles_match_models(dut):
+    for seed, shape in enumerate(shapes()):
+        acts, weights = random_job(seed, *shape)
+        check(await run_job(dut, CONFIG, KIND, acts, weights), acts, weights)
+
+
+@cocotb.test()
+async def nothing_lost_under_random_stalls(dut):
+    for seed, stall in enumerate([0.3, 0.7]):
+        shape = shapes()[1 + seed]
+        acts, weights = random_job(100 + seed, *shape)
+        result = await run_job(dut, CONFIG, KIND, acts, weights, stall=stall, seed=seed)
+        check(result, acts, weights, cycles=False)
+        assert result.cycles > ENGINE.cycles(*shape)
+
+
+@cocotb.test()
+@cocotb.parametrize(act=[-128, 127], weight=[1, -1])
+async def extreme_values(dut, act, weight):
+    k = min(CONFIG.max_k, 4 * ENGINE.acts_per_beat + 1)
+    acts = np.full((2, k), act, np.int8)
+    weights = np.full((CONFIG.rows, k), weight, np.int8)
+    result = await run_job(dut, CONFIG, KIND, acts, weights)
+    check(result, acts, weights)
+    assert np.all(result.y == act * weight * k)
+
+
+@cocotb.test()
+async def longest_reduction_does_not_overflow(dut):
+    k = CONFIG.max_k
+    acts = np.full((1, k), -128, np.int8)
+    weights = np.stack([np.ones(k, np.int8), -np.ones(k, np.int8)])
+    result = await run_job(dut, CONFIG, KIND, acts, weights)
+    check(result, acts, weights)
