@@ -196,10 +196,10 @@ class TernaryMatmulEngine(wiring.Component):
 
     def _accumulate(self, m, advance, sums, valid, token_last, chunk_last):
         layout = data.ArrayLayout(signed(self.acc_width), self._rows)
-        m.submodules.accumulators = memory = Memory(
-            shape=layout, depth=self._max_tokens, init=[])
+        depth = max(self._max_tokens, 2)  # a one-entry memory would need a zero-width address
+        m.submodules.accumulators = memory = Memory(shape=layout, depth=depth, init=[])
         read, write = memory.read_port(domain="comb"), memory.write_port()
-        token = Signal(range(self._max_tokens))
+        token = Signal(range(depth))
         first_chunk = Signal(init=1)
         updated = Signal(layout)
         for row, total in enumerate(sums):
