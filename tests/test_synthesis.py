@@ -107,9 +107,8 @@ def test_dsp_option(tmp_path):
 def test_cache_hit(monkeypatch, tmp_path):
     text = rtlil.convert(RegisteredAdder(), name="adder")
     first = synthesize(text, top="adder", cache_dir=tmp_path)
-    assert [path.name for path in tmp_path.iterdir()] == [
-        f"{synthesis._cache_key(text, 'adder', True, synthesis._script('adder', True))}.json"]
-    assert json.loads(next(tmp_path.iterdir()).read_text()) == first
+    [cached] = tmp_path.iterdir()
+    assert cached.suffix == ".json" and json.loads(cached.read_text()) == first
     monkeypatch.setattr(synthesis, "_run_yosys", fail_if_run)
     second = synthesize(text, top="adder", cache_dir=tmp_path)
     assert second == first and list(second) == list(first)

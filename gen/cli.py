@@ -1,0 +1,257 @@
+"""The ``ternforge`` command line.
+
+Every command validates its input before it writes anything: bad input is one line on stderr
+and exit status 2, and no output file or folder is left behind.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import click
+import numpy as np
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from ..boards import RESOURCE_KEYS, all_boards, get_board
+from .config import DesignConfig, EngineConfig, load_config
+from .elaborate import MODULE_NAMES, to_verilog
+from .report import check_fits, design_report, engine_entry, resource_table
+
+console = Console()
+
+
+def _design(board: str, config_file: Path | None) -> tuple[DesignConfig, object]:
+    config = load_config(config_file) if config_file else DesignConfig()
+    if board is not None:
+        config = config.replace("board", board)
+    return config, get_board(config.board)
+
+
+def _publish(staging: Path, out: Path) -> None:
+    """Move a completed staging folder's contents into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    for item in staging.iterdir():
+        target = out / item.name
+        if target.is_dir():
+            shutil.rmtree(target)
+        shutil.move(item, target)
+
+
+@click.group()
+@click.version_option(package_name="ternforge")
+def cli():
+    """Generate, simulate and measure FPGA accelerators for ternary LLMs."""
+
+
+@cli.command()
+def boards():
+    """List the known boards and their resources."""
+    table = Table(title="ternforge boards")
+    for column in ("board", "part", "clock MHz", *RESOURCE_KEYS, "DDR GB/s"):
+        table.add_column(column, justify="left" if column in ("board", "part") else "right")
+    for board in all_boards().values():
+        table.add_row(board.name, board.part, f"{board.clock_hz / 1e6:g}",
+                      *(f"{board.resources[k]:,}" for k in RESOURCE_KEYS),
+                      f"{board.ddr_bytes_per_s / 1e9:g}")
+    console.print(table)
+
+
+@cli.command()
+@click.option("--board", default=None, help="Target board (default: the configuration's, kv260).")
+@click.option("--config", "config_file", type=click.Path(path_type=Path), default=None,
+              help="Design configuration, TOML or JSON.")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Output folder.")
+def generate(board, config_file, out):
+    """Write the engines' Verilog and a resource report (report.json) to OUT."""
+    config, target = _design(board, config_file)
+    with tempfile.TemporaryDirectory(prefix=".ternforge-", dir=out.parent if out.parent.exists()
+                                     else None) as staging_name:
+        staging = Path(staging_name)
+        (staging / "verilog").mkdir()
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task("elaborating", total=2 * len(MODULE_NAMES))
+            for kind, name in MODULE_NAMES.items():
+                progress.update(task, description=f"elaborating {name}")
+                (staging / "verilog" / f"{name}.v").write_text(to_verilog(config.tlmm, kind))
+                progress.advance(task)
+
+            def advance(name):
+                progress.update(task, description=f"synthesising {name} (Yosys)")
+                progress.advance(task)
+            report = design_report(config, target, advance=advance)
+        check_fits(report, target)
+        (staging / "report.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+        (staging / "config.toml").write_text(config.to_toml())
+        _publish(staging, out)
+    console.print(resource_table(report))
+    console.print(f"wrote {out / 'verilog'} and {out / 'report.json'}")
+
+
+def _load_array(path: Path, what: str) -> np.ndarray:
+    try:
+        array = np.load(path, allow_pickle=False)
+    except Exception as error:  # numpy raises many kinds for unreadable files
+        raise ValueError(f"{what} file must be a readable .npy array, not {str(path)!r} "
+                         f"({type(error).__name__})") from None
+    if not isinstance(array, np.ndarray) or not np.issubdtype(array.dtype, np.integer):
+        raise ValueError(f"{what} must be an integer array, not of dtype "
+                         f"{str(getattr(array, 'dtype', type(array)))!r}")
+    if array.ndim != 2:
+        raise ValueError(f"{what} must be a 2-D array, not of shape {array.shape!r}")
+    return array
+
+
+def _check_job(weights: np.ndarray, acts: np.ndarray, config: EngineConfig) -> None:
+    bad = weights[(weights < -1) | (weights > 1)]
+    if bad.size:
+        raise ValueError(f"Weights must be in {{-1, 0, 1}}, not {int(bad.flat[0])!r}")
+    bad = acts[(acts < -128) | (acts > 127)]
+    if bad.size:
+        raise ValueError(f"Activations must be int8 (-128..127), not {int(bad.flat[0])!r}")
+    if acts.shape[1] != weights.shape[1]:
+        raise ValueError(f"Activations must have K = {weights.shape[1]} columns like the "
+                         f"weights, not {acts.shape[1]!r}")
+    if weights.shape[1] > config.max_k:
+        raise ValueError(f"K must be at most the accumulators' max_k = {config.max_k} (raise "
+                         f"--max-k), not {weights.shape[1]!r}")
+    if config.component("tlmm").acc_width > 32:
+        raise ValueError(f"Maximum K must keep results within int32, not {config.max_k!r}")
+
+
+@cli.group()
+def run():
+    """Run a generated unit on Verilator with data from .npy files."""
+
+
+@run.command("tlmm")
+@click.option("--weights", required=True, type=click.Path(path_type=Path),
+              help="Ternary weights W (N, K), integers in {-1, 0, 1}.")
+@click.option("--acts", required=True, type=click.Path(path_type=Path),
+              help="Activations X (M, K), int8 values.")
+@click.option("--out", required=True, type=click.Path(path_type=Path),
+              help="Where to write Y = X @ W.T (M, N) as int32.")
+@click.option("--group-size", default=3, show_default=True, help="Weights per table group (G).")
+@click.option("--rows", default=16, show_default=True, help="Output rows per cycle (R).")
+@click.option("--groups-per-cycle", default=8, show_default=True, help="Groups per cycle (P).")
+@click.option("--max-tokens", default=8, show_default=True, help="Token tile (accumulators).")
+@click.option("--max-k", default=8192, show_default=True, help="Longest K the accumulators hold.")
+@click.option("--engine", type=click.Choice(["tlmm", "adder"]), default="tlmm",
+              show_default=True, help="The TLMM engine or the plain-adder baseline.")
+def run_tlmm(weights, acts, out, group_size, rows, groups_per_cycle, max_tokens, max_k, engine):
+    """Compute Y = X @ W.T on the generated engine, simulated by Verilator."""
+    from ..sim import verilator
+    from ..sim.cocotb_tlmm import write_job
+
+    config = EngineConfig(group_size=group_size, groups_per_cycle=groups_per_cycle, rows=rows,
+                          max_tokens=max_tokens, max_k=max_k)
+    w, x = _load_array(weights, "Weights"), _load_array(acts, "Activations")
+    _check_job(w, x, config)
+    started = time.perf_counter()
+    with console.status("building with Verilator"):
+        build = verilator.build(to_verilog(config, engine), toplevel=MODULE_NAMES[engine])
+    built = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="ternforge-run-") as work_name:
+        work = Path(work_name)
+        env = write_job(work, config, engine, x, w)
+        with console.status(f"simulating {len(x)}x{w.shape[1]}x{len(w)} on Verilator"):
+            verilator.run(build, toplevel=MODULE_NAMES[engine],
+                          test_module="ternforge.sim.cocotb_tlmm", work_dir=work, env=env)
+        result = np.load(work / "result.npz")
+        staged = work / "y.npy"
+        np.save(staged, result["y"].astype(np.int32))
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(staged, out)
+    finished = time.perf_counter()
+    cycles = int(result["cycles"])
+    console.print(f"cycles: {cycles} (cycle model {config.component(engine).cycles(len(x), w.shape[1], len(w))}); "
+                  f"build {built - started:.1f} s, simulation {finished - built:.1f} s; wrote {out}")
+
+
+def _parse_params(params: tuple[str, ...]) -> dict[str, list]:
+    grid = {}
+    for param in params:
+        name, sep, values = param.partition("=")
+        if not sep or not values:
+            raise ValueError(f"--param must be NAME=V1,V2,..., not {param!r}")
+        grid[name] = [int(v) if v.strip().lstrip("-").isdigit() else v.strip()
+                      for v in values.split(",")]
+    return grid
+
+
+@cli.command()
+@click.option("--param", "params", multiple=True, required=True,
+              help="A swept parameter, e.g. tlmm.group_size=2,3,4 (repeat for a grid).")
+@click.option("--board", default=None, help="Target board (default kv260).")
+@click.option("--config", "config_file", type=click.Path(path_type=Path), default=None,
+              help="Base design configuration, TOML or JSON.")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Output folder.")
+def sweep(params, board, config_file, out):
+    """Synthesise every point of a parameter grid: TLMM and baseline side by side."""
+    base, target = _design(board, config_file)
+    grid = _parse_params(params)
+    points = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
+    configs = []
+    for point in points:
+        config = base
+        for name, value in point.items():
+            config = config.replace(name, value)
+        configs.append(config)
+    lines = []
+    with Progress(console=console) as progress:
+        task = progress.add_task("sweeping", total=len(points))
+        for point, config in zip(points, configs):
+            progress.update(task, description=f"synthesising {point}")
+            engines = {kind: engine_entry(config.tlmm, kind, get_board(config.board))
+                       for kind in ("tlmm", "adder")}
+            lines.append({"params": point, "board": config.board, **{
+                kind: {**entry["resources"], "macs_per_cycle": entry["macs_per_cycle"],
+                       "lut_per_mac_per_cycle": entry["lut_per_mac_per_cycle"]}
+                for kind, entry in engines.items()},
+                "lut_ratio_tlmm_to_adder": round(
+                    engines["tlmm"]["resources"]["LUT"] / engines["adder"]["resources"]["LUT"], 3)})
+            progress.advance(task)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "sweep.jsonl").write_text("".join(json.dumps(line, sort_keys=True) + "\n"
+                                             for line in lines))
+    console.print(_sweep_table(lines, target.name))
+
+
+def _sweep_table(lines: list[dict], board: str) -> Table:
+    table = Table(title=f"TLMM vs plain-adder baseline on {board} (Yosys synth_xilinx)")
+    names = list(lines[0]["params"])
+    for column in (*names, "MAC/cycle", "TLMM LUT", "adder LUT", "TLMM FF", "adder FF",
+                   "TLMM LUT/MAC", "adder LUT/MAC", "TLMM/adder LUT"):
+        table.add_column(column, justify="right")
+    for line in lines:
+        tlmm, adder = line["tlmm"], line["adder"]
+        table.add_row(*(str(line["params"][n]) for n in names), str(tlmm["macs_per_cycle"]),
+                      f"{tlmm['LUT']:,}", f"{adder['LUT']:,}", f"{tlmm['FF']:,}",
+                      f"{adder['FF']:,}", f"{tlmm['lut_per_mac_per_cycle']:.2f}",
+                      f"{adder['lut_per_mac_per_cycle']:.2f}",
+                      f"{line['lut_ratio_tlmm_to_adder']:.3f}")
+    return table
+
+
+def main(argv=None):
+    """Entry point: click errors and bad input become one line on stderr and exit status 2."""
+    try:
+        cli.main(args=argv, prog_name="ternforge", standalone_mode=False)
+    except click.exceptions.Exit as exit_:
+        sys.exit(exit_.exit_code)
+    except click.exceptions.Abort:
+        click.echo("ternforge: aborted", err=True)
+        sys.exit(1)
+    except click.ClickException as error:
+        click.echo(f"ternforge: {error.format_message()}", err=True)
+        sys.exit(2)
+    except ValueError as error:
+        click.echo(f"ternforge: {error}", err=True)
+        sys.exit(2)

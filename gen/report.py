@@ -1,0 +1,88 @@
+"""Resource and performance reports of generated engines.
+
+A report is JSON with stable keys plus a rich table for people. Resources come from Yosys
+(``synth_xilinx -family xcup``, see :mod:`ternforge.gen.synthesis`); performance figures come
+from the engines' own cycle models.
+"""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from ..boards import RESOURCE_KEYS, Board
+from .config import ENGINES, DesignConfig, EngineConfig
+from .elaborate import MODULE_NAMES, to_rtlil
+from .synthesis import synthesize
+
+__all__ = ["engine_entry", "design_report", "check_fits", "resource_table"]
+
+
+def engine_entry(config: EngineConfig, kind: str, board: Board) -> dict:
+    """Resources and performance of one engine, synthesised (cached) with Yosys."""
+    engine = config.component(kind)
+    synthesis = synthesize(to_rtlil(config, kind), top=MODULE_NAMES[kind])
+    macs = engine.macs_per_cycle
+    return {
+        "kind": kind,
+        "resources": {key: synthesis[key] for key in RESOURCE_KEYS},
+        "cells": synthesis["cells"],
+        "macs_per_cycle": macs,
+        "lut_per_mac_per_cycle": round(synthesis["LUT"] / macs, 3),
+        "ff_per_mac_per_cycle": round(synthesis["FF"] / macs, 3),
+        "latency": engine.latency,
+        "acc_width": engine.acc_width,
+        "weight_bits_per_weight": round(engine.slot_bits / config.group_size, 3),
+        "peak_gmacs_per_s": round(macs * board.clock_hz / 1e9, 2),
+    }
+
+
+def design_report(config: DesignConfig, board: Board, *, advance=lambda name: None) -> dict:
+    """The ``report.json`` of a design: every engine kind, its resources and utilisation.
+
+    ``advance(name)`` is called before each module is synthesised (for progress display).
+    """
+    engines = {}
+    for kind in ENGINES:
+        advance(MODULE_NAMES[kind])
+        engines[MODULE_NAMES[kind]] = engine_entry(config.tlmm, kind, board)
+    modules = {name: entry["resources"] for name, entry in engines.items()}
+    total = {key: sum(resources[key] for resources in modules.values()) for key in RESOURCE_KEYS}
+    return {
+        "board": board.name,
+        "part": board.part,
+        "clock_hz": board.clock_hz,
+        "config": config.to_dict(),
+        "modules": modules,
+        "total": total,
+        "utilization": board.utilization(total),
+        "module_utilization": {name: board.utilization(r) for name, r in modules.items()},
+        "engines": engines,
+        "source": "yosys-synth_xilinx",
+    }
+
+
+def check_fits(report: dict, board: Board) -> None:
+    """Refuse (``ValueError``) a design any of whose modules is larger than the board."""
+    for name, resources in report["modules"].items():
+        reasons = board.fits(resources)
+        if reasons:
+            raise ValueError(f"{name} does not fit {board.name}: {'; '.join(reasons)}")
+
+
+def resource_table(report: dict) -> Table:
+    """A rich table of a design report: one row per module, then the total."""
+    table = Table(title=f"ternforge resources on {report['board']} ({report['source']})")
+    table.add_column("module")
+    for key in RESOURCE_KEYS:
+        table.add_column(key, justify="right")
+    table.add_column("MAC/cycle", justify="right")
+    table.add_column("LUT per MAC/cycle", justify="right")
+    for name, resources in report["modules"].items():
+        engine = report["engines"][name]
+        table.add_row(name, *(f"{resources[k]:,}" for k in RESOURCE_KEYS),
+                      str(engine["macs_per_cycle"]), f"{engine['lut_per_mac_per_cycle']:.2f}")
+    table.add_row("total", *(f"{report['total'][k]:,}" for k in RESOURCE_KEYS), "", "",
+                  style="bold")
+    table.add_row("utilization %", *(f"{report['utilization'][k]:.2f}" for k in RESOURCE_KEYS),
+                  "", "", style="dim")
+    return table
