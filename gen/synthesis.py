@@ -62,8 +62,15 @@ def _check_top(top: object) -> None:
 
 
 def _script(top: str, dsp: bool) -> str:
+    """The Yosys script: out of context (``-noiopad``), internal names hidden first.
+
+    ``rename -hide`` works around an assertion in Yosys 0.70's ABC9 re-integration
+    (``count_id(wire->name) == 0`` in ``rtlil.cc``) that large Amaranth designs trigger; it
+    changes only names, never cells.
+    """
     nodsp = "" if dsp else " -nodsp"
-    return (f"read_rtlil design.il; synth_xilinx -family xcup -top {top}{nodsp}; "
+    return (f"read_rtlil design.il; hierarchy -top {top}; rename -hide w:*; "
+            f"synth_xilinx -family xcup -top {top} -noiopad{nodsp}; "
             f"tee -q -o stat.json stat -json")
 
 
