@@ -25,14 +25,16 @@ from pathlib import Path
 
 from ..hdl.adder_engine import TernaryAdderEngine
 from ..hdl.tlmm import TLMMEngine
+from ..hdl.tlmm_lutram import TLMMLutramEngine
 from ..sim.tlmm_stream import StreamGeometry
 
 __all__ = ["EngineConfig", "DesignConfig", "ENGINES", "load_config"]
 
-#: engine kind -> (component class, weight format of its stream)
+#: engine kind -> (component class, weight format, stream order)
 ENGINES = {
-    "tlmm": (TLMMEngine, "tl"),
-    "adder": (TernaryAdderEngine, "ternary"),
+    "tlmm": (TLMMEngine, "tl", "weight"),
+    "tlmm-lutram": (TLMMLutramEngine, "tl", "table"),
+    "adder": (TernaryAdderEngine, "ternary", "weight"),
 }
 
 
@@ -43,7 +45,9 @@ class EngineConfig:
     Members
     -------
     group_size, groups_per_cycle, rows, act_width, max_k, max_tokens : int
-        The engine's parameters.
+        The engines' parameters.
+    max_n : int
+        Most output rows of a job (the LUT-RAM engine's accumulator depth).
     """
 
     group_size: int = 3
@@ -52,15 +56,20 @@ class EngineConfig:
     act_width: int = 8
     max_k: int = 8192
     max_tokens: int = 8
+    max_n: int = 8192
 
     def __post_init__(self):
-        self.component("tlmm")  # validates every parameter with the engine's own rules
+        for kind in ("tlmm", "tlmm-lutram"):  # validates every parameter by the engines' rules
+            self.component(kind)
 
     def component(self, kind: str = "tlmm"):
         """A fresh component of ``kind`` (``"tlmm"`` or ``"adder"``)."""
         if kind not in ENGINES:
             raise ValueError(f"Engine must be one of {', '.join(ENGINES)}, not {kind!r}")
-        engine = ENGINES[kind][0](**dataclasses.asdict(self))
+        parameters = dataclasses.asdict(self)
+        if ENGINES[kind][0] is not TLMMLutramEngine:
+            del parameters["max_n"]
+        engine = ENGINES[kind][0](**parameters)
         engine._MustUse__silence = True  # a probe, not a design: no "never used" warning
         return engine
 
@@ -68,7 +77,8 @@ class EngineConfig:
         """The stream geometry the engine of ``kind`` expects."""
         return StreamGeometry(group_size=self.group_size, groups_per_cycle=self.groups_per_cycle,
                               rows=self.rows, max_tokens=self.max_tokens,
-                              weight_format=ENGINES[kind][1], act_width=self.act_width)
+                              weight_format=ENGINES[kind][1], act_width=self.act_width,
+                              order=ENGINES[kind][2])
 
 
 @dataclass(frozen=True)

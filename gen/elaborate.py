@@ -9,7 +9,8 @@ from .config import EngineConfig
 __all__ = ["MODULE_NAMES", "to_verilog", "to_rtlil"]
 
 #: engine kind -> Verilog module name of its top level
-MODULE_NAMES = {"tlmm": "tlmm_engine", "adder": "ternary_adder_engine"}
+MODULE_NAMES = {"tlmm": "tlmm_engine", "tlmm-lutram": "tlmm_lutram_engine",
+                "adder": "ternary_adder_engine"}
 
 
 def to_verilog(config: EngineConfig, kind: str) -> str:

@@ -8,7 +8,7 @@ and throughput as :class:`~ternforge.hdl.tlmm.TLMMEngine`, so the two compare li
 
 from amaranth.hdl import Signal
 
-from .ternary_matmul import TernaryMatmulEngine
+from .ternary_matmul import TernaryMatmulEngine, fold_signs
 
 __all__ = ["TernaryAdderEngine"]
 
@@ -44,12 +44,11 @@ class TernaryAdderEngine(TernaryMatmulEngine):
         width, per_slot = self.act_width, self.group_size
         operands = []
         for row in range(self.rows):
-            terms, negatives = [], []
+            masked, negatives = [], []
             for i in range(self.acts_per_beat):
                 slot = registered_slots[row * self.groups_per_cycle + i // per_slot]
                 nonzero, negative = slot[2 * (i % per_slot)], slot[2 * (i % per_slot) + 1]
-                masked = registered_acts[i].as_unsigned() & nonzero.replicate(width)
-                terms.append((masked ^ negative.replicate(width)).as_signed())
+                masked.append(registered_acts[i].as_unsigned() & nonzero.replicate(width))
                 negatives.append(negative)
-            operands.append(terms + [sum(negatives[1:], negatives[0])])
+            operands.append(fold_signs(masked, negatives, width))
         return operands

@@ -14,17 +14,28 @@ a row block, activation ``last`` the last token of the tile. After the last chun
 emits one result beat of ``rows`` sums.
 """
 
-from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned, Cat
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["TernaryMatmulEngine", "signed_width"]
+__all__ = ["TernaryMatmulEngine", "signed_width", "fold_signs"]
 
 
 def signed_width(bound: int) -> int:
     """Width of the smallest two's-complement integer holding ``-bound .. bound``."""
     return max((bound - 1).bit_length(), bound.bit_length()) + 1
+
+
+def fold_signs(values, negate, width):
+    """Operands whose sum is ``sum(-v if n else v for v, n in zip(values, negate))``.
+
+    ``-v == ~v + 1``: each value is complemented by its negate bit and the count of negated
+    values is one more operand, so no negation needs an adder of its own.
+    """
+    operands = [(value.as_unsigned() ^ bit.replicate(width)).as_signed()
+                for value, bit in zip(values, negate)]
+    return operands + [sum(negate[1:], negate[0])]
 
 
 def _check_int(name, value, low, high=None):
@@ -81,12 +92,15 @@ class TernaryMatmulEngine(wiring.Component):
         super().__init__({
             "acts": In(stream.Signature(data.StructLayout({
                 "data": data.ArrayLayout(signed(act_width), self.acts_per_beat),
-                "last": 1}))),
+                **{flag: 1 for flag in self.ACT_FLAGS}}))),
             "weights": In(stream.Signature(data.StructLayout({
                 "slots": data.ArrayLayout(unsigned(self.slot_bits), rows * groups_per_cycle),
                 "last": 1}))),
             "results": Out(stream.Signature(data.ArrayLayout(signed(self.acc_width), rows))),
         })
+
+    #: one-bit fields of an activation beat after ``data``
+    ACT_FLAGS = ("last",)
 
     group_size = property(lambda self: self._group_size)
     groups_per_cycle = property(lambda self: self._groups_per_cycle)

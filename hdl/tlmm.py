@@ -10,7 +10,7 @@ applies the code's sign. The sign is folded into the adder tree: ``-t == ~t + 1`
 
 from amaranth.hdl import Array, Const, Signal, signed
 
-from .ternary_matmul import TernaryMatmulEngine, signed_width
+from .ternary_matmul import TernaryMatmulEngine, fold_signs, signed_width
 
 __all__ = ["TLMMEngine", "balanced_ternary_digits"]
 
@@ -84,12 +84,9 @@ class TLMMEngine(TernaryMatmulEngine):
             m.d.sync += codes.eq(slots)
         operands = []
         for row in range(self.rows):
-            terms, signs = [], []
-            for group in range(groups):
-                code = codes[row * groups + group]
-                sign = code[self.index_bits]
-                entry = tables[group][code[:self.index_bits]]
-                terms.append((entry.as_unsigned() ^ sign.replicate(self.table_width)).as_signed())
-                signs.append(sign)
-            operands.append(terms + [sum(signs[1:], signs[0])])
+            row_codes = [codes[row * groups + group] for group in range(groups)]
+            entries = [tables[group][code[:self.index_bits]]
+                       for group, code in enumerate(row_codes)]
+            operands.append(fold_signs(entries, [code[self.index_bits] for code in row_codes],
+                                       self.table_width))
         return operands

@@ -52,6 +52,9 @@ class StreamGeometry:
         ``"tl"`` or ``"ternary"``.
     act_width : int
         Activation width in bits.
+    order : str
+        ``"weight"``: weight-stationary (the order above); ``"table"``: table-stationary (see
+        :mod:`ternforge.hdl.tlmm_lutram`), whose activation beats also carry ``final``.
     """
 
     group_size: int
@@ -60,6 +63,7 @@ class StreamGeometry:
     max_tokens: int
     weight_format: str = "tl"
     act_width: int = 8
+    order: str = "weight"
 
     @property
     def acts_per_beat(self) -> int:
@@ -147,12 +151,19 @@ def job_beats(acts: np.ndarray, weights: np.ndarray, geom: StreamGeometry) -> Jo
     weight_last = 1 << (geom.rows * geom.groups_per_cycle * geom.slot_bits)
     act_beats, weight_beats, start = [], [], 0
     for tile in tiles:
-        for block_words in weight_words:
-            for chunk, word in enumerate(block_words):
-                weight_beats.append(int(word) | weight_last * (chunk == chunks - 1))
-                for token in range(tile):
-                    act_beats.append(int(act_words[start + token, chunk])
-                                     | act_last * (token == tile - 1))
+        tile_acts = [[int(act_words[start + token, chunk]) | act_last * (token == tile - 1)
+                      for token in range(tile)] for chunk in range(chunks)]
+        if geom.order == "weight":
+            for block_words in weight_words:
+                for chunk, word in enumerate(block_words):
+                    weight_beats.append(int(word) | weight_last * (chunk == chunks - 1))
+                    act_beats.extend(tile_acts[chunk])
+        else:
+            for chunk in range(chunks):
+                final = 2 * act_last * (chunk == chunks - 1)
+                act_beats.extend(word | final for word in tile_acts[chunk])
+                weight_beats.extend(int(word) | weight_last * (block == len(weight_words) - 1)
+                                    for block, word in enumerate(weight_words[:, chunk]))
         start += tile
     return JobBeats(acts=act_beats, weights=weight_beats, token_tiles=tiles)
 

@@ -1,26 +1,18 @@
-"""Fast Amaranth-simulator checks of both ternary matmul engines (small shapes)."""
+"""Fast Amaranth-simulator checks of every ternary matmul engine (small shapes)."""
 
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from ternforge.hdl.adder_engine import TernaryAdderEngine
-from ternforge.hdl.tlmm import TLMMEngine
+from ternforge.gen.config import ENGINES, EngineConfig
 from ternforge.sim import tl_code
-from ternforge.sim.tlmm_stream import StreamGeometry, job_beats, results_from_words
-
-ENGINES = {"tl": TLMMEngine, "ternary": TernaryAdderEngine}
+from ternforge.sim.tlmm_stream import job_beats, results_from_words
 
 
-def geometry_of(engine, weight_format):
-    return StreamGeometry(group_size=engine.group_size, groups_per_cycle=engine.groups_per_cycle,
-                          rows=engine.rows, max_tokens=engine.max_tokens,
-                          weight_format=weight_format)
-
-
-def simulate(engine, weight_format, acts, weights, *, stall=0.0, seed=0):
+def simulate(config, kind, acts, weights, *, stall=0.0, seed=0):
     """Run one job; return (Y, cycles from first activation accepted to last result, inclusive)."""
-    geom = geometry_of(engine, weight_format)
+    engine = config.component(kind)
+    geom = config.geometry(kind)
     beats = job_beats(acts, weights, geom)
     expected_results = sum(beats.token_tiles) * geom.row_blocks(len(weights))
     rng = np.random.default_rng(seed)
@@ -48,7 +40,7 @@ def simulate(engine, weight_format, acts, weights, *, stall=0.0, seed=0):
                 trace["last"] = cycle
             await ctx.tick()
             cycle += 1
-            assert cycle < 100 * (len(beats.acts) + 50), "engine stopped making progress"
+            assert cycle < 100 * (len(beats.acts) + len(beats.weights) + 50), "no progress"
 
     sim = Simulator(engine)
     sim.add_clock(1e-6)
@@ -64,53 +56,63 @@ def random_job(rng, m, k, n):
             rng.integers(-1, 2, (n, k)).astype(np.int8))
 
 
-@pytest.mark.parametrize("weight_format", ENGINES)
+def exact(acts, weights):
+    return acts.astype(np.int64) @ weights.T.astype(np.int64)
+
+
+@pytest.mark.parametrize("kind", ENGINES)
 @pytest.mark.parametrize("group_size,groups,rows,tokens,shape", [
     (3, 2, 2, 4, (3, 20, 5)),
     (2, 3, 3, 2, (5, 13, 4)),
     (4, 1, 4, 1, (2, 9, 8)),
     (3, 2, 2, 4, (1, 6, 2)),
+    (2, 2, 1, 3, (4, 9, 30)),
 ])
-def test_engine_matches_golden_model_and_cycle_model(weight_format, group_size, groups, rows,
-                                                     tokens, shape):
-    engine = ENGINES[weight_format](group_size=group_size, groups_per_cycle=groups, rows=rows,
-                                    max_k=64, max_tokens=tokens)
+def test_engine_matches_golden_model_and_cycle_model(kind, group_size, groups, rows, tokens,
+                                                     shape):
+    config = EngineConfig(group_size=group_size, groups_per_cycle=groups, rows=rows, max_k=64,
+                          max_tokens=tokens, max_n=32)
     acts, weights = random_job(np.random.default_rng(sum(shape)), *shape)
-    result, cycles = simulate(engine, weight_format, acts, weights)
-    np.testing.assert_array_equal(result, acts.astype(np.int64) @ weights.T.astype(np.int64))
-    assert cycles == engine.cycles(*shape)
+    result, cycles = simulate(config, kind, acts, weights)
+    np.testing.assert_array_equal(result, exact(acts, weights))
+    assert cycles == config.component(kind).cycles(*shape)
 
 
-@pytest.mark.parametrize("weight_format", ENGINES)
-def test_engine_survives_random_stalls(weight_format):
-    engine = ENGINES[weight_format](group_size=3, groups_per_cycle=2, rows=2, max_k=64,
-                                    max_tokens=3)
+@pytest.mark.parametrize("kind", ENGINES)
+def test_engine_survives_random_stalls(kind):
+    config = EngineConfig(group_size=3, groups_per_cycle=2, rows=2, max_k=64, max_tokens=3,
+                          max_n=16)
     acts, weights = random_job(np.random.default_rng(7), 4, 17, 5)
-    result, _ = simulate(engine, weight_format, acts, weights, stall=0.4, seed=3)
-    np.testing.assert_array_equal(result, acts.astype(np.int64) @ weights.T.astype(np.int64))
+    result, _ = simulate(config, kind, acts, weights, stall=0.4, seed=3)
+    np.testing.assert_array_equal(result, exact(acts, weights))
 
 
-@pytest.mark.parametrize("weight_format", ENGINES)
+@pytest.mark.parametrize("kind", ENGINES)
 @pytest.mark.parametrize("weight", [1, -1])
-def test_engine_extreme_values(weight_format, weight):
+def test_engine_extreme_values(kind, weight):
     k = 64
-    engine = ENGINES[weight_format](group_size=3, groups_per_cycle=4, rows=2, max_k=k,
-                                    max_tokens=2)
-    assert engine.acc_width == tl_code.accumulator_width(k)
+    config = EngineConfig(group_size=3, groups_per_cycle=4, rows=2, max_k=k, max_tokens=2,
+                          max_n=8)
+    assert config.component(kind).acc_width == tl_code.accumulator_width(k)
     acts = np.full((2, k), -128, np.int8)
-    weights = np.full((2, k), weight, np.int8)
-    result, _ = simulate(engine, weight_format, acts, weights)
+    result, _ = simulate(config, kind, acts, np.full((2, k), weight, np.int8))
     assert np.all(result == -128 * k * weight)
 
 
 @pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
-@pytest.mark.parametrize("engine_class", ENGINES.values())
+@pytest.mark.parametrize("kind", ENGINES)
 @pytest.mark.parametrize("name,value,message", [
     ("group_size", 1, "Group size must be an integer from 2 to 4, not 1"),
     ("rows", 0, "Rows must be an integer of at least 1, not 0"),
     ("groups_per_cycle", 2.0, "Groups per cycle must be an integer of at least 1, not 2.0"),
     ("max_tokens", 0, "Maximum tokens must be an integer of at least 1, not 0"),
 ])
-def test_engine_parameter_errors(engine_class, name, value, message):
+def test_engine_parameter_errors(kind, name, value, message):
     with pytest.raises(ValueError, match=message):
-        engine_class(**{name: value})
+        ENGINES[kind][0](**{name: value})
+
+
+@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
+def test_lutram_engine_max_n_rule():
+    with pytest.raises(ValueError, match="Maximum N must be an integer of at least 1, not -4"):
+        EngineConfig(max_n=-4)

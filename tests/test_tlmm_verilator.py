@@ -12,6 +12,10 @@ POINTS = [
     ("tlmm", EngineConfig(group_size=3, groups_per_cycle=4, rows=4, max_k=512, max_tokens=4)),
     ("tlmm", EngineConfig(group_size=2, groups_per_cycle=3, rows=5, max_k=96, max_tokens=1)),
     ("tlmm", EngineConfig(group_size=4, groups_per_cycle=2, rows=3, max_k=200, max_tokens=3)),
+    ("tlmm-lutram", EngineConfig(group_size=3, groups_per_cycle=4, rows=4, max_k=512,
+                                 max_tokens=2, max_n=64)),
+    ("tlmm-lutram", EngineConfig(group_size=2, groups_per_cycle=2, rows=3, max_k=96,
+                                 max_tokens=1, max_n=30)),
     ("adder", EngineConfig(group_size=3, groups_per_cycle=4, rows=4, max_k=512, max_tokens=4)),
     ("adder", EngineConfig(group_size=2, groups_per_cycle=3, rows=5, max_k=96, max_tokens=1)),
 ]
