@@ -48,6 +48,10 @@ class EngineConfig:
         The engines' parameters.
     max_n : int
         Most output rows of a job (the LUT-RAM engine's accumulator depth).
+    table_tokens : int
+        The LUT-RAM engine's token tile (``max_tokens`` of that engine): tables of this many
+        tokens share a bank, so each weight beat is reused this many times, at the price of
+        deeper (and past 32 entries, costlier) LUT-RAM.
     """
 
     group_size: int = 3
@@ -57,6 +61,7 @@ class EngineConfig:
     max_k: int = 8192
     max_tokens: int = 8
     max_n: int = 8192
+    table_tokens: int = 1
 
     def __post_init__(self):
         for kind in ("tlmm", "tlmm-lutram"):  # validates every parameter by the engines' rules
@@ -67,7 +72,10 @@ class EngineConfig:
         if kind not in ENGINES:
             raise ValueError(f"Engine must be one of {', '.join(ENGINES)}, not {kind!r}")
         parameters = dataclasses.asdict(self)
-        if ENGINES[kind][0] is not TLMMLutramEngine:
+        tokens = parameters.pop("table_tokens")
+        if ENGINES[kind][0] is TLMMLutramEngine:
+            parameters["max_tokens"] = tokens
+        else:
             del parameters["max_n"]
         engine = ENGINES[kind][0](**parameters)
         engine._MustUse__silence = True  # a probe, not a design: no "never used" warning
@@ -76,7 +84,7 @@ class EngineConfig:
     def geometry(self, kind: str = "tlmm") -> StreamGeometry:
         """The stream geometry the engine of ``kind`` expects."""
         return StreamGeometry(group_size=self.group_size, groups_per_cycle=self.groups_per_cycle,
-                              rows=self.rows, max_tokens=self.max_tokens,
+                              rows=self.rows, max_tokens=self.component(kind).max_tokens,
                               weight_format=ENGINES[kind][1], act_width=self.act_width,
                               order=ENGINES[kind][2])
 

@@ -87,6 +87,9 @@ class TLMMLutramEngine(TernaryMatmulEngine):
     """
 
     ACT_FLAGS = ("last", "final")
+    #: rows served by one copy of a table: Yosys maps a memory with more asynchronous read
+    #: ports than about this to flip-flops and multiplexers instead of LUT-RAM
+    TABLE_READ_PORTS = 16
 
     def __init__(self, *, max_n=8192, **kwargs):
         _check_int("Maximum N", max_n, 1)
@@ -100,6 +103,12 @@ class TLMMLutramEngine(TernaryMatmulEngine):
     table_width = property(lambda self: signed_width((1 << (self.act_width - 1)) * self.group_size))
     front_stages = property(lambda self: 0)
     operands_per_row = property(lambda self: self.groups_per_cycle + 1)
+
+    @property
+    def table_copies(self) -> int:
+        """Copies of each group's table (written together), each read by at most
+        :attr:`TABLE_READ_PORTS` rows."""
+        return -(-self.rows // self.TABLE_READ_PORTS)
 
     @property
     def token_bits(self) -> int:
@@ -136,11 +145,13 @@ class TLMMLutramEngine(TernaryMatmulEngine):
         advance = Signal()
         m.d.comb += advance.eq(~self.results.valid | self.results.ready)
         banks = _Banks(self)
-        tables = [Memory(shape=signed(self.table_width), init=[],
-                         depth=2 << (self.token_bits + self.index_bits))
+        tables = [[Memory(shape=signed(self.table_width), init=[],
+                          depth=2 << (self.token_bits + self.index_bits))
+                   for _ in range(self.table_copies)]
                   for _ in range(self.groups_per_cycle)]
-        for group, memory in enumerate(tables):
-            m.submodules[f"table_{group}"] = memory
+        for group, copies in enumerate(tables):
+            for copy, memory in enumerate(copies):
+                m.submodules[f"table_{group}_{copy}"] = memory
         self._elaborate_writer(m, banks, tables)
         self._elaborate_reader(m, advance, banks, tables)
         return m
@@ -157,13 +168,14 @@ class TLMMLutramEngine(TernaryMatmulEngine):
         accepted = self.acts.valid & self.acts.ready
         index, digit, sign = (Array(Const(entry[field]) for entry in walk) [step]
                               for field in range(3))
-        for group, memory in enumerate(tables):
+        address = self._table_address(banks.write_bank, token, index)
+        for group, copies in enumerate(tables):
             running = Signal(signed(self.table_width))
             x = Array(acts.data[group * self.group_size + j] for j in range(self.group_size))
             entry = Mux(sign > 0, running + x[digit], running - x[digit])
-            port = memory.write_port()
-            m.d.comb += [port.addr.eq(self._table_address(banks.write_bank, token, index)),
-                         port.data.eq(entry), port.en.eq(busy)]
+            for memory in copies:
+                port = memory.write_port()
+                m.d.comb += [port.addr.eq(address), port.data.eq(entry), port.en.eq(busy)]
             with m.If(busy):
                 m.d.sync += running.eq(Mux(last_step, 0, entry))
         with m.If(busy):
@@ -200,7 +212,8 @@ class TLMMLutramEngine(TernaryMatmulEngine):
         with m.If(chunk_done):
             m.d.sync += banks.drain()
         operands = []
-        ports = [[memory.read_port(domain="comb") for _ in range(self.rows)] for memory in tables]
+        ports = [[copies[row // self.TABLE_READ_PORTS].read_port(domain="comb")
+                  for row in range(self.rows)] for copies in tables]
         for row in range(self.rows):
             codes = [slots[row * self.groups_per_cycle + g] for g in range(self.groups_per_cycle)]
             entries = []

@@ -50,7 +50,7 @@ def check(result, acts, weights, *, cycles=True):
 def shapes():
     """Shapes around this configuration's boundaries: K off the group and beat grid, M = 1,
     M across token tiles, N off the row grid."""
-    per_beat, rows, tokens = ENGINE.acts_per_beat, CONFIG.rows, CONFIG.max_tokens
+    per_beat, rows, tokens = ENGINE.acts_per_beat, CONFIG.rows, ENGINE.max_tokens
     return [(1, per_beat, rows), (tokens, 3 * per_beat + 1, 2 * rows - 1),
             (tokens + 1, per_beat + CONFIG.group_size - 1, rows + 1), (2, 1, 1)]
 

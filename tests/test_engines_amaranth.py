@@ -67,11 +67,12 @@ def exact(acts, weights):
     (4, 1, 4, 1, (2, 9, 8)),
     (3, 2, 2, 4, (1, 6, 2)),
     (2, 2, 1, 3, (4, 9, 30)),
+    (2, 1, 17, 1, (2, 5, 20)),
 ])
 def test_engine_matches_golden_model_and_cycle_model(kind, group_size, groups, rows, tokens,
                                                      shape):
     config = EngineConfig(group_size=group_size, groups_per_cycle=groups, rows=rows, max_k=64,
-                          max_tokens=tokens, max_n=32)
+                          max_tokens=tokens, table_tokens=tokens, max_n=32)
     acts, weights = random_job(np.random.default_rng(sum(shape)), *shape)
     result, cycles = simulate(config, kind, acts, weights)
     np.testing.assert_array_equal(result, exact(acts, weights))
@@ -81,7 +82,7 @@ def test_engine_matches_golden_model_and_cycle_model(kind, group_size, groups, r
 @pytest.mark.parametrize("kind", ENGINES)
 def test_engine_survives_random_stalls(kind):
     config = EngineConfig(group_size=3, groups_per_cycle=2, rows=2, max_k=64, max_tokens=3,
-                          max_n=16)
+                          table_tokens=3, max_n=16)
     acts, weights = random_job(np.random.default_rng(7), 4, 17, 5)
     result, _ = simulate(config, kind, acts, weights, stall=0.4, seed=3)
     np.testing.assert_array_equal(result, exact(acts, weights))
@@ -92,7 +93,7 @@ def test_engine_survives_random_stalls(kind):
 def test_engine_extreme_values(kind, weight):
     k = 64
     config = EngineConfig(group_size=3, groups_per_cycle=4, rows=2, max_k=k, max_tokens=2,
-                          max_n=8)
+                          table_tokens=2, max_n=8)
     assert config.component(kind).acc_width == tl_code.accumulator_width(k)
     acts = np.full((2, k), -128, np.int8)
     result, _ = simulate(config, kind, acts, np.full((2, k), weight, np.int8))

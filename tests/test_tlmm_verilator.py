@@ -13,18 +13,21 @@ POINTS = [
     ("tlmm", EngineConfig(group_size=2, groups_per_cycle=3, rows=5, max_k=96, max_tokens=1)),
     ("tlmm", EngineConfig(group_size=4, groups_per_cycle=2, rows=3, max_k=200, max_tokens=3)),
     ("tlmm-lutram", EngineConfig(group_size=3, groups_per_cycle=4, rows=4, max_k=512,
-                                 max_tokens=2, max_n=64)),
+                                 table_tokens=2, max_n=64)),
     ("tlmm-lutram", EngineConfig(group_size=2, groups_per_cycle=2, rows=3, max_k=96,
-                                 max_tokens=1, max_n=30)),
+                                 table_tokens=1, max_n=30)),
     ("adder", EngineConfig(group_size=3, groups_per_cycle=4, rows=4, max_k=512, max_tokens=4)),
     ("adder", EngineConfig(group_size=2, groups_per_cycle=3, rows=5, max_k=96, max_tokens=1)),
 ]
 
 
 @pytest.mark.verilator
-@pytest.mark.parametrize("kind,config", POINTS,
-                         ids=[f"{k}-G{c.group_size}P{c.groups_per_cycle}R{c.rows}T{c.max_tokens}"
-                              for k, c in POINTS])
+def point_id(kind, config):
+    engine = config.component(kind)
+    return f"{kind}-G{engine.group_size}P{engine.groups_per_cycle}R{engine.rows}T{engine.max_tokens}"
+
+
+@pytest.mark.parametrize("kind,config", POINTS, ids=[point_id(*point) for point in POINTS])
 def test_engine_on_verilator(kind, config, tmp_path):
     toplevel = MODULE_NAMES[kind]
     build = verilator.build(to_verilog(config, kind), toplevel=toplevel)
