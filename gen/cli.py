@@ -21,11 +21,12 @@ from rich.progress import Progress
 from rich.table import Table
 
 from ..boards import RESOURCE_KEYS, all_boards, get_board
-from .config import DesignConfig, EngineConfig, load_config
+from .config import ENGINES, DesignConfig, EngineConfig, load_config
 from .elaborate import MODULE_NAMES, to_verilog
 from .report import check_fits, design_report, engine_entry, resource_table
 
-console = Console()
+#: piped output is not wrapped at 80 columns, so tables stay whole in logs
+console = Console() if sys.stdout.isatty() else Console(width=200)
 
 
 def _design(board: str, config_file: Path | None) -> tuple[DesignConfig, object]:
@@ -122,6 +123,9 @@ def _check_job(weights: np.ndarray, acts: np.ndarray, config: EngineConfig) -> N
     if weights.shape[1] > config.max_k:
         raise ValueError(f"K must be at most the accumulators' max_k = {config.max_k} (raise "
                          f"--max-k), not {weights.shape[1]!r}")
+    if weights.shape[0] > config.max_n:
+        raise ValueError(f"N must be at most max_n = {config.max_n} (raise --max-n), "
+                         f"not {weights.shape[0]!r}")
     if config.component("tlmm").acc_width > 32:
         raise ValueError(f"Maximum K must keep results within int32, not {config.max_k!r}")
 
@@ -143,15 +147,23 @@ def run():
 @click.option("--groups-per-cycle", default=8, show_default=True, help="Groups per cycle (P).")
 @click.option("--max-tokens", default=8, show_default=True, help="Token tile (accumulators).")
 @click.option("--max-k", default=8192, show_default=True, help="Longest K the accumulators hold.")
-@click.option("--engine", type=click.Choice(["tlmm", "adder"]), default="tlmm",
-              show_default=True, help="The TLMM engine or the plain-adder baseline.")
-def run_tlmm(weights, acts, out, group_size, rows, groups_per_cycle, max_tokens, max_k, engine):
+@click.option("--max-n", default=8192, show_default=True,
+              help="Most rows N (tlmm-lutram accumulator depth).")
+@click.option("--table-tokens", default=1, show_default=True,
+              help="Token tile of tlmm-lutram (tables per bank).")
+@click.option("--engine", type=click.Choice(list(ENGINES)), default="tlmm-lutram",
+              show_default=True,
+              help="tlmm-lutram (tables in LUT-RAM), tlmm (tables in registers) or adder "
+                   "(the plain-adder baseline).")
+def run_tlmm(weights, acts, out, group_size, rows, groups_per_cycle, max_tokens, max_k, max_n,
+             table_tokens, engine):
     """Compute Y = X @ W.T on the generated engine, simulated by Verilator."""
     from ..sim import verilator
     from ..sim.cocotb_tlmm import write_job
 
     config = EngineConfig(group_size=group_size, groups_per_cycle=groups_per_cycle, rows=rows,
-                          max_tokens=max_tokens, max_k=max_k)
+                          max_tokens=max_tokens, max_k=max_k, max_n=max_n,
+                          table_tokens=table_tokens)
     w, x = _load_array(weights, "Weights"), _load_array(acts, "Activations")
     _check_job(w, x, config)
     started = time.perf_counter()
@@ -210,13 +222,14 @@ def sweep(params, board, config_file, out):
         for point, config in zip(points, configs):
             progress.update(task, description=f"synthesising {point}")
             engines = {kind: engine_entry(config.tlmm, kind, get_board(config.board))
-                       for kind in ("tlmm", "adder")}
+                       for kind in ENGINES}
             lines.append({"params": point, "board": config.board, **{
                 kind: {**entry["resources"], "macs_per_cycle": entry["macs_per_cycle"],
                        "lut_per_mac_per_cycle": entry["lut_per_mac_per_cycle"]}
                 for kind, entry in engines.items()},
-                "lut_ratio_tlmm_to_adder": round(
-                    engines["tlmm"]["resources"]["LUT"] / engines["adder"]["resources"]["LUT"], 3)})
+                **{f"lut_ratio_{kind}_to_adder": round(
+                    engines[kind]["resources"]["LUT"] / engines["adder"]["resources"]["LUT"], 3)
+                   for kind in ("tlmm", "tlmm-lutram")}})
             progress.advance(task)
     out.mkdir(parents=True, exist_ok=True)
     (out / "sweep.jsonl").write_text("".join(json.dumps(line, sort_keys=True) + "\n"
@@ -225,18 +238,17 @@ def sweep(params, board, config_file, out):
 
 
 def _sweep_table(lines: list[dict], board: str) -> Table:
-    table = Table(title=f"TLMM vs plain-adder baseline on {board} (Yosys synth_xilinx)")
+    table = Table(title=f"TLMM engines vs plain-adder baseline on {board} (Yosys synth_xilinx)")
     names = list(lines[0]["params"])
-    for column in (*names, "MAC/cycle", "TLMM LUT", "adder LUT", "TLMM FF", "adder FF",
-                   "TLMM LUT/MAC", "adder LUT/MAC", "TLMM/adder LUT"):
+    for column in (*names, "MAC/cycle", *(f"{kind} LUT/MAC" for kind in ENGINES),
+                   *(f"{kind} LUT" for kind in ENGINES), *(f"{kind} FF" for kind in ENGINES)):
         table.add_column(column, justify="right")
     for line in lines:
-        tlmm, adder = line["tlmm"], line["adder"]
-        table.add_row(*(str(line["params"][n]) for n in names), str(tlmm["macs_per_cycle"]),
-                      f"{tlmm['LUT']:,}", f"{adder['LUT']:,}", f"{tlmm['FF']:,}",
-                      f"{adder['FF']:,}", f"{tlmm['lut_per_mac_per_cycle']:.2f}",
-                      f"{adder['lut_per_mac_per_cycle']:.2f}",
-                      f"{line['lut_ratio_tlmm_to_adder']:.3f}")
+        table.add_row(*(str(line["params"][n]) for n in names),
+                      str(line["adder"]["macs_per_cycle"]),
+                      *(f"{line[kind]['lut_per_mac_per_cycle']:.2f}" for kind in ENGINES),
+                      *(f"{line[kind]['LUT']:,}" for kind in ENGINES),
+                      *(f"{line[kind]['FF']:,}" for kind in ENGINES))
     return table
 
 
@@ -255,3 +267,7 @@ def main(argv=None):
     except ValueError as error:
         click.echo(f"ternforge: {error}", err=True)
         sys.exit(2)
+    except (RuntimeError, OSError) as error:  # a tool failed: its log holds the details
+        click.echo(f"ternforge: {str(error).splitlines()[0] if str(error) else error!r}",
+                   err=True)
+        sys.exit(1)

@@ -139,9 +139,10 @@ class DesignConfig:
 
 def load_config(path: Path) -> DesignConfig:
     """Read a TOML (``.toml``) or JSON (anything else) configuration file."""
-    text = Path(path).read_text()
-    if Path(path).suffix == ".toml":
-        values = tomllib.loads(text)
-    else:
-        values = json.loads(text)
+    try:
+        text = Path(path).read_text()
+        values = tomllib.loads(text) if Path(path).suffix == ".toml" else json.loads(text)
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"Configuration file must be readable TOML or JSON, not {str(path)!r} "
+                         f"({type(error).__name__})") from None
     return DesignConfig.from_dict(values)

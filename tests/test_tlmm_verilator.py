@@ -16,6 +16,8 @@ POINTS = [
                                  table_tokens=2, max_n=64)),
     ("tlmm-lutram", EngineConfig(group_size=2, groups_per_cycle=2, rows=3, max_k=96,
                                  table_tokens=1, max_n=30)),
+    ("tlmm-lutram", EngineConfig(group_size=2, groups_per_cycle=1, rows=17, max_k=40,
+                                 table_tokens=1, max_n=40)),
     ("adder", EngineConfig(group_size=3, groups_per_cycle=4, rows=4, max_k=512, max_tokens=4)),
     ("adder", EngineConfig(group_size=2, groups_per_cycle=3, rows=5, max_k=96, max_tokens=1)),
 ]

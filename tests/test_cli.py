@@ -1,0 +1,172 @@
+"""The command line: its outputs, and one-line errors with exit status 2 and no output."""
+
+import json
+
+import numpy as np
+import pytest
+
+from ternforge.gen.cli import main
+from ternforge.gen.config import DesignConfig, EngineConfig
+from ternforge.gen.report import check_fits
+from ternforge.boards import get_board
+
+SMALL = EngineConfig(group_size=3, groups_per_cycle=2, rows=4, max_k=256, max_tokens=2,
+                     max_n=64)
+
+
+def invoke(capsys, *argv):
+    try:
+        main(list(argv))
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def save(path, array):
+    np.save(path, array)
+    return str(path)
+
+
+@pytest.fixture
+def job(tmp_path):
+    rng = np.random.default_rng(5)
+    return {"weights": save(tmp_path / "w.npy", rng.integers(-1, 2, (6, 20)).astype(np.int8)),
+            "acts": save(tmp_path / "x.npy", rng.integers(-128, 128, (3, 20)).astype(np.int8)),
+            "out": str(tmp_path / "y.npy")}
+
+
+def small_args():
+    return ["--group-size", "3", "--groups-per-cycle", "2", "--rows", "4", "--max-k", "256",
+            "--max-tokens", "2", "--max-n", "64"]
+
+
+def test_boards_lists_builtin_boards(capsys):
+    code, out, _ = invoke(capsys, "boards")
+    assert code == 0 and "kv260" in out and "zcu104" in out and "117,120" in out
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"weights": np.full((6, 20), 2, np.int8)}, r"Weights must be in \{-1, 0, 1\}, not 2"),
+    ({"weights": np.zeros((6, 20))}, "Weights must be an integer array, not of dtype 'float64'"),
+    ({"acts": np.full((3, 20), 300, np.int16)}, r"Activations must be int8 \(-128..127\), not 300"),
+    ({"acts": np.zeros((3, 21), np.int8)}, "Activations must have K = 20 columns like the "
+                                           "weights, not 21"),
+    ({"acts": np.zeros(20, np.int8)}, r"Activations must be a 2-D array, not of shape \(20,\)"),
+    ({"weights": np.zeros((6, 300), np.int8), "acts": np.zeros((3, 300), np.int8)},
+     r"K must be at most the accumulators' max_k = 256 \(raise --max-k\), not 300"),
+    ({"weights": np.zeros((65, 20), np.int8)}, r"N must be at most max_n = 64"),
+])
+def test_run_tlmm_rejects_bad_data(capsys, tmp_path, job, change, message):
+    for name, array in change.items():
+        job[name] = save(tmp_path / f"bad_{name}.npy", array)
+    code, _, err = invoke(capsys, "run", "tlmm", "--weights", job["weights"], "--acts",
+                          job["acts"], "--out", job["out"], *small_args())
+    assert code == 2
+    assert err.count("\n") == 1
+    assert __import__("re").search(message, err), err
+    assert not (tmp_path / "y.npy").exists()
+
+
+@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
+@pytest.mark.parametrize("argv,message", [
+    (["--group-size", "1"], "Group size must be an integer from 2 to 4, not 1"),
+    (["--rows", "0"], "Rows must be an integer of at least 1, not 0"),
+    (["--engine", "fast"], "Invalid value for '--engine'"),
+])
+def test_run_tlmm_rejects_bad_parameters(capsys, tmp_path, job, argv, message):
+    code, _, err = invoke(capsys, "run", "tlmm", "--weights", job["weights"], "--acts",
+                          job["acts"], "--out", job["out"], *argv)
+    assert code == 2 and message in err and err.count("\n") == 1
+    assert not (tmp_path / "y.npy").exists()
+
+
+def test_run_tlmm_rejects_unreadable_file(capsys, tmp_path, job):
+    (tmp_path / "junk.npy").write_text("not an array")
+    code, _, err = invoke(capsys, "run", "tlmm", "--weights", str(tmp_path / "junk.npy"),
+                          "--acts", job["acts"], "--out", job["out"])
+    assert code == 2 and "Weights file must be a readable .npy array" in err
+    code, _, err = invoke(capsys, "run", "tlmm", "--weights", str(tmp_path / "missing.npy"),
+                          "--acts", job["acts"], "--out", job["out"])
+    assert code == 2 and "missing.npy" in err and not (tmp_path / "y.npy").exists()
+
+
+@pytest.mark.verilator
+@pytest.mark.parametrize("engine", ["tlmm-lutram", "tlmm", "adder"])
+def test_run_tlmm_writes_exact_results(capsys, job, engine):
+    code, out, err = invoke(capsys, "run", "tlmm", "--weights", job["weights"], "--acts",
+                            job["acts"], "--out", job["out"], "--engine", engine, *small_args())
+    assert code == 0, err
+    y = np.load(job["out"])
+    expected = np.load(job["acts"]).astype(np.int64) @ np.load(job["weights"]).T.astype(np.int64)
+    assert y.dtype == np.int32 and np.array_equal(y, expected)
+    assert "cycles:" in out
+
+
+def test_generate_rejects_unknown_board_and_writes_nothing(capsys, tmp_path):
+    code, _, err = invoke(capsys, "generate", "--board", "de10", "--out", str(tmp_path / "g"))
+    assert code == 2 and err == "ternforge: Board must be one of kv260, zcu104, not 'de10'\n"
+    assert not (tmp_path / "g").exists()
+
+
+@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
+def test_generate_rejects_bad_config(capsys, tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text("[tlmm]\ngroup_size = 5\n")
+    code, _, err = invoke(capsys, "generate", "--config", str(config), "--out", str(tmp_path / "g"))
+    assert code == 2 and "Group size must be an integer from 2 to 4, not 5" in err
+    code, _, err = invoke(capsys, "generate", "--config", str(tmp_path / "none.toml"),
+                          "--out", str(tmp_path / "g"))
+    assert code == 2 and "Configuration file must be readable TOML or JSON" in err
+    assert not (tmp_path / "g").exists()
+
+
+@pytest.mark.yosys
+def test_generate_writes_verilog_and_report(capsys, tmp_path):
+    config = tmp_path / "small.toml"
+    config.write_text(DesignConfig(tlmm=SMALL).to_toml())
+    code, out, err = invoke(capsys, "generate", "--config", str(config), "--out",
+                            str(tmp_path / "build"))
+    assert code == 0, err
+    report = json.loads((tmp_path / "build" / "report.json").read_text())
+    assert {"board", "modules", "total", "utilization", "source"} <= set(report)
+    names = {"tlmm_engine", "tlmm_lutram_engine", "ternary_adder_engine"}
+    assert set(report["modules"]) == names
+    for name in names:
+        assert (tmp_path / "build" / "verilog" / f"{name}.v").read_text().startswith("/*")
+        assert set(report["modules"][name]) == {"LUT", "FF", "CARRY8", "DSP", "BRAM36", "URAM"}
+        assert report["modules"][name]["LUT"] > 0
+    assert report["total"]["LUT"] == sum(m["LUT"] for m in report["modules"].values())
+    assert report["source"] == "yosys-synth_xilinx" and "tlmm_lutram_engine" in out
+
+
+@pytest.mark.yosys
+def test_sweep_writes_one_line_per_point(capsys, tmp_path):
+    config = tmp_path / "small.toml"
+    config.write_text(DesignConfig(tlmm=SMALL).to_toml())
+    code, out, err = invoke(capsys, "sweep", "--config", str(config), "--param",
+                            "tlmm.group_size=2,3", "--out", str(tmp_path / "sweep"))
+    assert code == 0, err
+    lines = [json.loads(line) for line in
+             (tmp_path / "sweep" / "sweep.jsonl").read_text().splitlines()]
+    assert [line["params"] for line in lines] == [{"tlmm.group_size": 2}, {"tlmm.group_size": 3}]
+    for line in lines:
+        assert line["tlmm"]["macs_per_cycle"] == line["params"]["tlmm.group_size"] * 2 * 4
+        assert line["tlmm"]["lut_per_mac_per_cycle"] > 0
+
+
+@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
+def test_sweep_rejects_unknown_parameter(capsys, tmp_path):
+    code, _, err = invoke(capsys, "sweep", "--param", "tlmm.speed=1,2", "--out",
+                          str(tmp_path / "s"))
+    assert code == 2 and "Parameter must be board or tlmm.<name>, not 'tlmm.speed'" in err
+    assert not (tmp_path / "s").exists()
+
+
+def test_design_larger_than_board_is_refused():
+    board = get_board("kv260")
+    report = {"modules": {"tlmm_engine": {"LUT": 200_000, "FF": 1, "CARRY8": 0, "DSP": 0,
+                                          "BRAM36": 0, "URAM": 0}}}
+    with pytest.raises(ValueError, match="tlmm_engine does not fit kv260: LUT"):
+        check_fits(report, board)
