@@ -34,9 +34,10 @@ from ternforge.sim import verilator
 from ternforge.sim.cocotb_tlmm import write_job
 
 KINDS = ("tlmm", "tlmm-lutram", "adder")
-#: (group size, groups per cycle, rows, max tokens): the sizes compared on the board
-SIZES = [(3, 8, 16, 8), (3, 8, 32, 2), (2, 12, 32, 2), (4, 6, 32, 2)]
-QUICK_SIZES = [(3, 4, 8, 2), (3, 8, 16, 2)]
+#: (group size, groups per cycle, rows): the sizes compared on the board; every engine keeps
+#: its default token tile (8 weight-stationary tokens, 1 table-stationary token)
+SIZES = [(3, 8, 16), (3, 8, 32), (2, 12, 32), (4, 6, 32)]
+QUICK_SIZES = [(3, 4, 8), (3, 8, 16)]
 
 
 def timed(function, *args, **kwargs):
@@ -72,13 +73,14 @@ def simulation_speed(config: EngineConfig, kind: str, shape=(8, 4096, 256)) -> d
 
 def resources(sizes, board) -> list[dict]:
     rows = []
-    for group_size, groups, rows_per_cycle, tokens in sizes:
+    for group_size, groups, rows_per_cycle in sizes:
         config = EngineConfig(group_size=group_size, groups_per_cycle=groups,
-                              rows=rows_per_cycle, max_tokens=tokens, max_n=2048)
+                              rows=rows_per_cycle, max_n=2048)
         for kind in KINDS:
             entry, seconds = timed(engine_entry, config, kind, board)
             rows.append({"kind": kind, "group_size": group_size, "groups_per_cycle": groups,
-                         "rows": rows_per_cycle, "max_tokens": tokens, "max_n": 2048,
+                         "rows": rows_per_cycle, "max_tokens": config.component(kind).max_tokens,
+                         "max_n": 2048,
                          **entry["resources"], "macs_per_cycle": entry["macs_per_cycle"],
                          "lut_per_mac_per_cycle": entry["lut_per_mac_per_cycle"],
                          "synthesis_s": round(seconds, 1)})

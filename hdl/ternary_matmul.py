@@ -14,7 +14,7 @@ a row block, activation ``last`` the last token of the tile. After the last chun
 emits one result beat of ``rows`` sums.
 """
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -200,13 +200,14 @@ class TernaryMatmulEngine(wiring.Component):
         return level[0]
 
     @staticmethod
-    def _delay_flags(m, advance, flags, stages):
+    def _delay_flags(m, advance, values, stages):
+        """``values`` delayed by ``stages`` pipeline registers that move on ``advance``."""
         for _ in range(stages):
-            delayed = [Signal() for _ in flags]
+            delayed = [Signal(Value.cast(value).shape()) for value in values]
             with m.If(advance):
-                m.d.sync += [d.eq(f) for d, f in zip(delayed, flags)]
-            flags = delayed
-        return flags
+                m.d.sync += [d.eq(v) for d, v in zip(delayed, values)]
+            values = delayed
+        return values
 
     def _accumulate(self, m, advance, sums, valid, token_last, chunk_last):
         layout = data.ArrayLayout(signed(self.acc_width), self._rows)

@@ -59,10 +59,11 @@ def table_walk(group_size):
         return False
 
     extend()
-    return [(patterns[b], next(j for j in range(group_size) if a[j] != b[j]),
-             b[next(j for j in range(group_size) if a[j] != b[j])] -
-             a[next(j for j in range(group_size) if a[j] != b[j])])
-            for a, b in zip(path, path[1:])]
+    steps = []
+    for before, after in zip(path, path[1:]):
+        digit = next(j for j in range(group_size) if before[j] != after[j])
+        steps.append((patterns[after], digit, after[digit] - before[digit]))
+    return steps
 
 
 class TLMMLutramEngine(TernaryMatmulEngine):
@@ -231,8 +232,8 @@ class TLMMLutramEngine(TernaryMatmulEngine):
         with m.If(issue):
             m.d.sync += address.eq(Mux(chunk_done, 0, address + 1))
         flags = [issue, banks.final[banks.read_bank], banks.first, address]
-        early = self._delay_flags_wide(m, advance, flags, self.tree_levels - 1)
-        valid, final, first, write_address = self._delay_flags_wide(m, advance, early, 1)
+        early = self._delay_flags(m, advance, flags, self.tree_levels - 1)
+        valid, final, first, write_address = self._delay_flags(m, advance, early, 1)
         layout = data.ArrayLayout(signed(self.acc_width), self.rows)
         m.submodules.accumulators = memory = Memory(
             shape=layout, depth=max(self.accumulator_depth, 2), init=[])
@@ -246,15 +247,6 @@ class TLMMLutramEngine(TernaryMatmulEngine):
                      write.en.eq(valid & advance)]
         with m.If(advance):
             m.d.sync += [self.results.valid.eq(valid & final), self.results.payload.eq(updated)]
-
-    @staticmethod
-    def _delay_flags_wide(m, advance, values, stages):
-        for _ in range(stages):
-            delayed = [Signal(v.shape()) for v in values]
-            with m.If(advance):
-                m.d.sync += [d.eq(v) for d, v in zip(delayed, values)]
-            values = delayed
-        return values
 
 
 class _Banks:

@@ -117,3 +117,17 @@ def test_engine_parameter_errors(kind, name, value, message):
 def test_lutram_engine_max_n_rule():
     with pytest.raises(ValueError, match="Maximum N must be an integer of at least 1, not -4"):
         EngineConfig(max_n=-4)
+
+
+@pytest.mark.parametrize("group_size", tl_code.GROUP_SIZES)
+def test_table_walk_reaches_every_entry_one_digit_at_a_time(group_size):
+    from ternforge.hdl.tlmm_lutram import table_walk
+
+    digits = np.zeros(group_size, np.int64)
+    seen = []
+    for index, digit, step in table_walk(group_size):
+        digits[digit] += step
+        assert set(digits.tolist()) <= {-1, 0, 1}
+        assert int(digits @ 3 ** np.arange(group_size)) == index
+        seen.append(index)
+    assert sorted(seen) == list(range(1, tl_code.table_entries(group_size)))
