@@ -88,9 +88,10 @@ class TLMMLutramEngine(TernaryMatmulEngine):
     """
 
     ACT_FLAGS = ("last", "final")
-    #: rows served by one copy of a table: Yosys maps a memory with more asynchronous read
-    #: ports than about this to flip-flops and multiplexers instead of LUT-RAM
-    TABLE_READ_PORTS = 16
+    #: Without it Yosys maps tables that are small (16 entries) or have many asynchronous read
+    #: ports (more than about 16) to flip-flops and multiplexers, at several times the LUTs;
+    #: with it, LUT-RAM with one copy per read port (RAM32M16: 8 LUTs hold 2 bits x 32).
+    TABLE_ATTRS = {"ram_style": "distributed"}
 
     def __init__(self, *, max_n=8192, **kwargs):
         _check_int("Maximum N", max_n, 1)
@@ -104,12 +105,6 @@ class TLMMLutramEngine(TernaryMatmulEngine):
     table_width = property(lambda self: signed_width((1 << (self.act_width - 1)) * self.group_size))
     front_stages = property(lambda self: 0)
     operands_per_row = property(lambda self: self.groups_per_cycle + 1)
-
-    @property
-    def table_copies(self) -> int:
-        """Copies of each group's table (written together), each read by at most
-        :attr:`TABLE_READ_PORTS` rows."""
-        return -(-self.rows // self.TABLE_READ_PORTS)
 
     @property
     def token_bits(self) -> int:
@@ -146,13 +141,11 @@ class TLMMLutramEngine(TernaryMatmulEngine):
         advance = Signal()
         m.d.comb += advance.eq(~self.results.valid | self.results.ready)
         banks = _Banks(self)
-        tables = [[Memory(shape=signed(self.table_width), init=[],
-                          depth=2 << (self.token_bits + self.index_bits))
-                   for _ in range(self.table_copies)]
+        tables = [Memory(shape=signed(self.table_width), init=[], attrs=self.TABLE_ATTRS,
+                         depth=2 << (self.token_bits + self.index_bits))
                   for _ in range(self.groups_per_cycle)]
-        for group, copies in enumerate(tables):
-            for copy, memory in enumerate(copies):
-                m.submodules[f"table_{group}_{copy}"] = memory
+        for group, memory in enumerate(tables):
+            m.submodules[f"table_{group}"] = memory
         self._elaborate_writer(m, banks, tables)
         self._elaborate_reader(m, advance, banks, tables)
         return m
@@ -170,13 +163,12 @@ class TLMMLutramEngine(TernaryMatmulEngine):
         index, digit, sign = (Array(Const(entry[field]) for entry in walk) [step]
                               for field in range(3))
         address = self._table_address(banks.write_bank, token, index)
-        for group, copies in enumerate(tables):
+        for group, memory in enumerate(tables):
             running = Signal(signed(self.table_width))
             x = Array(acts.data[group * self.group_size + j] for j in range(self.group_size))
             entry = Mux(sign > 0, running + x[digit], running - x[digit])
-            for memory in copies:
-                port = memory.write_port()
-                m.d.comb += [port.addr.eq(address), port.data.eq(entry), port.en.eq(busy)]
+            port = memory.write_port()
+            m.d.comb += [port.addr.eq(address), port.data.eq(entry), port.en.eq(busy)]
             with m.If(busy):
                 m.d.sync += running.eq(Mux(last_step, 0, entry))
         with m.If(busy):
@@ -213,8 +205,7 @@ class TLMMLutramEngine(TernaryMatmulEngine):
         with m.If(chunk_done):
             m.d.sync += banks.drain()
         operands = []
-        ports = [[copies[row // self.TABLE_READ_PORTS].read_port(domain="comb")
-                  for row in range(self.rows)] for copies in tables]
+        ports = [[memory.read_port(domain="comb") for _ in range(self.rows)] for memory in tables]
         for row in range(self.rows):
             codes = [slots[row * self.groups_per_cycle + g] for g in range(self.groups_per_cycle)]
             entries = []
@@ -236,7 +227,8 @@ class TLMMLutramEngine(TernaryMatmulEngine):
         valid, final, first, write_address = self._delay_flags(m, advance, early, 1)
         layout = data.ArrayLayout(signed(self.acc_width), self.rows)
         m.submodules.accumulators = memory = Memory(
-            shape=layout, depth=max(self.accumulator_depth, 2), init=[])
+            shape=layout, depth=max(self.accumulator_depth, 2), init=[],
+            attrs={"ram_style": "block"})  # LUTs are this engine's scarce resource
         write = memory.write_port()
         read = memory.read_port(transparent_for=(write,))
         updated = Signal(layout)
