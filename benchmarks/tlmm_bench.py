@@ -116,7 +116,7 @@ def main():
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
-    console = Console()
+    console = Console(width=160)
     console.print(report["generation_s"])
     console.print(report["simulation"])
     console.print(table_of(report["resources"]))
