@@ -14,7 +14,10 @@ from .config import ENGINES, DesignConfig, EngineConfig
 from .elaborate import MODULE_NAMES, to_rtlil
 from .synthesis import synthesize
 
-__all__ = ["engine_entry", "design_report", "check_fits", "resource_table"]
+__all__ = ["engine_entry", "design_report", "power_estimate", "check_fits", "resource_table"]
+
+#: switching activity assumed by the power estimate until simulation supplies one
+DEFAULT_TOGGLE_RATE = 0.125
 
 
 def engine_entry(config: EngineConfig, kind: str, board: Board) -> dict:
@@ -48,6 +51,7 @@ def design_report(config: DesignConfig, board: Board, *, advance=lambda name: No
     modules = {name: entry["resources"] for name, entry in engines.items()}
     total = {key: sum(resources[key] for resources in modules.values()) for key in RESOURCE_KEYS}
     return {
+        "power": power_estimate(modules, board),
         "board": board.name,
         "part": board.part,
         "clock_hz": board.clock_hz,
@@ -59,6 +63,21 @@ def design_report(config: DesignConfig, board: Board, *, advance=lambda name: No
         "engines": engines,
         "source": "yosys-synth_xilinx",
     }
+
+
+def power_estimate(modules: dict, board: Board, toggle_rate=DEFAULT_TOGGLE_RATE) -> dict:
+    """An estimate, never sign-off: the board's static power plus, per module, the used
+    resources times the board's per-resource coefficients times the clock times an assumed
+    switching activity (see :class:`~ternforge.boards.Board`). Each module is estimated as if
+    it were the only one on the device."""
+    dynamic = {name: round(sum(used[key] * board.dynamic_power_w_per_mhz[key]
+                               for key in RESOURCE_KEYS) * board.clock_mhz * toggle_rate, 3)
+               for name, used in modules.items()}
+    return {"estimate": True, "method": "static + resources x W/MHz x clock x toggle rate",
+            "toggle_rate": toggle_rate, "toggle_rate_source": "assumed", "clock_hz": board.clock_hz,
+            "static_w": board.static_power_w, "dynamic_w": dynamic,
+            "total_w": {name: round(board.static_power_w + watts, 3)
+                        for name, watts in dynamic.items()}}
 
 
 def check_fits(report: dict, board: Board) -> None:

@@ -139,6 +139,9 @@ def test_generate_writes_verilog_and_report(capsys, tmp_path):
         assert report["modules"][name]["LUT"] > 0
     assert report["total"]["LUT"] == sum(m["LUT"] for m in report["modules"].values())
     assert report["source"] == "yosys-synth_xilinx" and "tlmm_lutram_engine" in out
+    power = report["power"]
+    assert power["estimate"] is True and set(power["total_w"]) == names
+    assert all(power["total_w"][n] > power["static_w"] for n in names)
 
 
 @pytest.mark.yosys
