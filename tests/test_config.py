@@ -1,0 +1,43 @@
+"""Design configurations: round trips and validation messages."""
+
+import json
+
+import pytest
+
+from ternforge.gen.config import DesignConfig, EngineConfig, load_config
+
+
+def test_toml_and_json_round_trip(tmp_path):
+    config = DesignConfig(board="zcu104", tlmm=EngineConfig(group_size=2, rows=7, max_k=100))
+    (tmp_path / "c.toml").write_text(config.to_toml())
+    (tmp_path / "c.json").write_text(config.to_json())
+    assert load_config(tmp_path / "c.toml") == config
+    assert load_config(tmp_path / "c.json") == config
+    assert json.loads(config.to_json())["tlmm"]["rows"] == 7
+
+
+def test_replace_by_dotted_name():
+    config = DesignConfig().replace("tlmm.rows", 4).replace("board", "zcu104")
+    assert config.tlmm.rows == 4 and config.board == "zcu104"
+    with pytest.raises(ValueError, match=r"Parameter must be board or tlmm.<name>, not 'rows'"):
+        config.replace("rows", 4)
+
+
+@pytest.mark.parametrize("values,message", [
+    ({"tlmm": {"speed": 1}}, r"tlmm keys must be among .*, not \['speed'\]"),
+    ({"engine": {}}, r"Configuration keys must be board and tlmm, not \['engine'\]"),
+    ({"tlmm": {"rows": -1}}, "Rows must be an integer of at least 1, not -1"),
+    ({"tlmm": {"max_k": 0}}, "Maximum K must be an integer of at least 1, not 0"),
+    ({"tlmm": {"table_tokens": 0}}, "Table tokens must be an integer of at least 1, not 0"),
+])
+def test_invalid_configurations(values, message):
+    with pytest.raises(ValueError, match=message):
+        DesignConfig.from_dict(values)
+
+
+def test_stream_geometry_follows_the_engine():
+    config = EngineConfig(max_tokens=8, table_tokens=2)
+    assert config.geometry("tlmm").max_tokens == 8 and config.geometry("tlmm").order == "weight"
+    assert config.geometry("tlmm-lutram").max_tokens == 2
+    assert config.geometry("tlmm-lutram").order == "table"
+    assert config.geometry("adder").weight_format == "ternary"
