@@ -187,6 +187,50 @@ def run_tlmm(weights, acts, out, group_size, rows, groups_per_cycle, max_tokens,
                   f"build {built - started:.1f} s, simulation {finished - built:.1f} s; wrote {out}")
 
 
+def _layer_shape(text: str) -> tuple[int, int]:
+    parts = text.split(",")
+    if len(parts) != 2 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
+        raise ValueError(f"--layer must be N,K with positive integers, not {text!r}")
+    return int(parts[0]), int(parts[1])
+
+
+@cli.command()
+@click.option("--layer", required=True, help="Layer shape N,K (output rows, reduction).")
+@click.option("--tokens", default=1, show_default=True, help="Tokens M (1: decode).")
+@click.option("--board", default=None, help="Target board (default kv260).")
+@click.option("--config", "config_file", type=click.Path(path_type=Path), default=None,
+              help="Design configuration, TOML or JSON.")
+@click.option("--mem-latency", default=64, show_default=True, help="DDR latency in cycles.")
+@click.option("--mem-bytes-per-cycle", type=float, default=None,
+              help="DDR bandwidth in bytes per cycle (default: the board's peak).")
+@click.option("--json", "json_file", type=click.Path(path_type=Path), default=None,
+              help="Also write the plan, with its descriptors, as JSON.")
+def plan(layer, tokens, board, config_file, mem_latency, mem_bytes_per_cycle, json_file):
+    """Plan a layer's weights from DDR through URAM into the LUT-RAM TLMM engine."""
+    from .weight_plan import MemoryModel, plan_layer
+
+    config, target = _design(board, config_file)
+    n, k = _layer_shape(layer)
+    overrides = {"latency": mem_latency}
+    if mem_bytes_per_cycle is not None:
+        overrides["bytes_per_cycle"] = mem_bytes_per_cycle
+    result = plan_layer(n=n, k=k, tokens=tokens, engine=config.tlmm, board=target,
+                        memory=MemoryModel.of_board(target, **overrides))
+    values = result.to_dict()
+    if json_file is not None:
+        json_file.parent.mkdir(parents=True, exist_ok=True)
+        json_file.write_text(json.dumps(values, indent=2) + "\n")
+    table = Table(title=f"weight plan: {n} x {k}, {tokens} token(s), on {target.name}")
+    table.add_column("quantity")
+    table.add_column("value", justify="right")
+    for key, value in values.items():
+        if key != "descriptors":
+            table.add_row(key, f"{value:,}" if isinstance(value, int) and not
+                          isinstance(value, bool) else str(value))
+    table.add_row("descriptors", str(len(values["descriptors"])))
+    console.print(table)
+
+
 def _parse_params(params: tuple[str, ...]) -> dict[str, list]:
     grid = {}
     for param in params:

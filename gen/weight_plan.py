@@ -1,0 +1,236 @@
+"""Plan how a layer's ternary weight codes travel from DDR through URAM into a TLMM engine.
+
+The planner is analytic: from a layer shape (N x K), the engine's parallelism, the board and
+the phase it decides the layout and the schedule, predicts the cycle and stall counts, and
+refuses a plan that cannot fit. Its descriptors are what the weight-buffer hardware executes.
+
+Layout
+------
+The engine consumes one *weight beat* per cycle: ``rows * groups_per_cycle`` TL codes of
+``code_bits`` each (640 bits at G=3, P=8, R=16). In DDR the beats are packed densely, each
+padded to whole bytes (a *line*), in the table-stationary order of
+:mod:`ternforge.hdl.tlmm_lutram` (for each K chunk, every row block); the read side regroups
+AXI data words into lines. In URAM a beat is one
+address across ``banks`` URAM288 columns (72 bits each, read together in one cycle); a column
+may be several URAM288 deep. The URAM address space is a circular buffer of ``capacity`` beats
+between DDR and the engine: a beat is requested from DDR once the beat ``capacity`` places
+earlier has been consumed, and the engine reads a beat as soon as it has been written.
+
+Phases
+------
+``decode`` (one token): every beat is read from DDR once and streams through the buffer, so
+the run is bound by the slower of DDR and the engine.
+``prefill`` (M tokens): if the whole layer fits in the board's URAM it is loaded once and read
+``ceil(M / table_tokens)`` times (compute-bound after the first pass); otherwise it streams
+from DDR once per token tile. A streaming buffer is one URAM288 deep (4,096 beats), far more
+than the latency of DDR needs covering.
+
+Timing model
+------------
+The memory returns ``bytes_per_cycle`` after ``latency`` cycles, with enough transactions
+outstanding to cover the latency, so line ``j`` of an unblocked stream has arrived at
+``latency + ceil((j + 1) * line_bytes / bytes_per_cycle)``. The engine spends
+``cycles_per_beat`` on a beat (``table_tokens`` reads, stretched when a chunk has fewer row
+blocks than its tables take cycles to write) and starts a beat one cycle after it arrived and
+after the previous beat. Stall cycles are those the engine spends waiting for DDR.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from ..boards import Board
+from ..sim import tl_code
+from .config import EngineConfig
+
+__all__ = ["URAM_WORDS", "URAM_BITS", "MemoryModel", "Descriptor", "WeightPlan", "plan_layer"]
+
+URAM_WORDS = 4096  #: depth of one URAM288
+URAM_BITS = 72  #: width of one URAM288
+BURST_BYTES = 4096  #: an AXI4 burst may not cross a 4 KiB boundary
+
+
+@dataclass(frozen=True)
+class MemoryModel:
+    """What the DDR side delivers to the weight buffer.
+
+    Members
+    -------
+    bytes_per_cycle : float
+        Sustained read bandwidth in bytes per engine clock cycle.
+    latency : int
+        Cycles from a read request to its first data.
+    axi_data_bits : int
+        Width of the AXI4 read data bus.
+    """
+
+    bytes_per_cycle: float
+    latency: int = 64
+    axi_data_bits: int = 512
+
+    def __post_init__(self):
+        if not self.bytes_per_cycle > 0:
+            raise ValueError(f"Memory bytes per cycle must be positive, not "
+                             f"{self.bytes_per_cycle!r}")
+        if not isinstance(self.latency, int) or self.latency < 0:
+            raise ValueError(f"Memory latency must be a non-negative integer, not "
+                             f"{self.latency!r}")
+        if self.axi_data_bits not in (32, 64, 128, 256, 512, 1024):
+            raise ValueError(f"AXI data width must be a power of two from 32 to 1024 bits, "
+                             f"not {self.axi_data_bits!r}")
+
+    @classmethod
+    def of_board(cls, board: Board, **overrides) -> "MemoryModel":
+        """The board's DDR peak at its default clock, limited by the AXI bus width."""
+        axi_bits = overrides.pop("axi_data_bits", 512)
+        peak = min(board.ddr_bytes_per_s / board.clock_hz, axi_bits / 8)
+        return cls(bytes_per_cycle=overrides.pop("bytes_per_cycle", round(peak, 3)),
+                   axi_data_bits=axi_bits, **overrides)
+
+
+@dataclass(frozen=True)
+class Descriptor:
+    """One load the hardware executes: ``beats`` lines from DDR into the circular buffer.
+
+    Members
+    -------
+    ddr_offset : int
+        Byte offset of the first line from the layer's base address.
+    beats : int
+        Weight beats (lines) to load.
+    uram_address : int
+        URAM address of the first beat.
+    bursts : list of (int, int)
+        The AXI4 bursts as (byte offset, bytes), none crossing a 4 KiB boundary.
+    """
+
+    ddr_offset: int
+    beats: int
+    uram_address: int
+    bursts: tuple = field(repr=False)
+
+
+@dataclass(frozen=True)
+class WeightPlan:
+    """A complete plan; see the module documentation.
+
+    Members
+    -------
+    n, k, tokens : int
+        Layer shape and tokens (1 for decode).
+    beat_bits, line_bytes, banks, uram_depth, uram_count, capacity_beats : int
+        The layout: bits per weight beat, bytes per DDR line, URAM288 columns, URAM288 per
+        column, URAM288 in all, beats the buffer holds.
+    layer_beats, passes : int
+        Beats of the layer, passes over DDR.
+    resident : bool
+        The whole layer stays in one region (loaded once).
+    cycles, compute_cycles, stall_cycles : int
+        Predicted cycles, the engine's busy cycles, and cycles it waits for loads.
+    ddr_bytes : int
+        Bytes read from DDR.
+    bandwidth_utilization : float
+        Bytes read per cycle over the memory model's limit.
+    descriptors : list of Descriptor
+        The loads of one pass, in order, each at most one URAM288 depth of beats.
+    """
+
+    n: int
+    k: int
+    tokens: int
+    beat_bits: int
+    line_bytes: int
+    banks: int
+    uram_depth: int
+    uram_count: int
+    capacity_beats: int
+    layer_beats: int
+    passes: int
+    resident: bool
+    cycles: int
+    compute_cycles: int
+    stall_cycles: int
+    ddr_bytes: int
+    bandwidth_utilization: float
+    descriptors: tuple = field(repr=False)
+
+    def to_dict(self) -> dict:
+        values = asdict(self)
+        values["descriptors"] = [{**d, "bursts": [list(b) for b in d["bursts"]]}
+                                 for d in values["descriptors"]]
+        return values
+
+
+def _bursts(offset: int, size: int) -> tuple:
+    bursts = []
+    while size:
+        step = min(size, BURST_BYTES - offset % BURST_BYTES)
+        bursts.append((offset, step))
+        offset, size = offset + step, size - step
+    return tuple(bursts)
+
+
+def _stream(beats: int, *, capacity: int, line_bytes: int, memory: MemoryModel,
+            cycles_per_beat: float) -> tuple[int, int]:
+    """Cycle the engine finishes a stream of ``beats`` through the buffer, and its stalls."""
+    consumed = [0] * beats
+    done = stalls = 0
+    request = 0  # cycle the memory can start delivering the next line
+    for j in range(beats):
+        if j >= capacity:  # the line must wait for its buffer slot
+            request = max(request, consumed[j - capacity])
+        arrival = max(request + memory.latency, 0) + -(-line_bytes // memory.bytes_per_cycle)
+        request = max(request + line_bytes / memory.bytes_per_cycle, 0)
+        start = max(arrival + 1, done)
+        stalls += max(0, arrival + 1 - done) if j else 0
+        done = start + cycles_per_beat
+        consumed[j] = done
+    return int(-(-done // 1)), int(stalls)
+
+
+def plan_layer(*, n: int, k: int, engine: EngineConfig, board: Board, tokens: int = 1,
+               memory: MemoryModel | None = None, uram_budget: int | None = None) -> WeightPlan:
+    """Plan an N x K layer for ``tokens`` tokens (1: decode) on ``board``."""
+    for name, value in (("Layer rows N", n), ("Layer K", k), ("Tokens", tokens)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, not {value!r}")
+    memory = memory or MemoryModel.of_board(board)
+    uram_budget = board.resources["URAM"] if uram_budget is None else uram_budget
+    lutram = engine.component("tlmm-lutram")
+    beat_bits = engine.rows * engine.groups_per_cycle * tl_code.code_bits(engine.group_size)
+    line_bytes = -(-beat_bits // 8)
+    banks = -(-beat_bits // URAM_BITS)
+    if banks > uram_budget:
+        raise ValueError(f"Weight beats of {beat_bits} bits need {banks} URAM288 side by side, "
+                         f"but {board.name} has {uram_budget}: lower rows or groups per cycle")
+    blocks, chunks = -(-n // engine.rows), -(-k // lutram.acts_per_beat)
+    layer_beats = blocks * chunks
+    tile_tokens = min(lutram.max_tokens, tokens)
+    token_tiles = -(-tokens // lutram.max_tokens)
+    cycles_per_beat = tile_tokens * max(blocks, lutram.table_entries - 1) / blocks
+    whole_layer = -(-layer_beats // URAM_WORDS)  # URAM288 per column to hold the layer
+    resident = token_tiles > 1 and whole_layer * banks <= uram_budget
+    depth = whole_layer if resident else 1
+    capacity = depth * URAM_WORDS
+    passes = 1 if resident else token_tiles
+    stream_beats = layer_beats * passes
+    cycles, stalls = _stream(stream_beats, capacity=capacity, line_bytes=line_bytes,
+                             memory=memory, cycles_per_beat=cycles_per_beat)
+    compute_cycles = int(-(-token_tiles * layer_beats * cycles_per_beat // 1))
+    if resident:
+        cycles += compute_cycles - int(-(-layer_beats * cycles_per_beat // 1))
+    descriptors = []
+    for first in range(0, layer_beats, URAM_WORDS):
+        beats = min(URAM_WORDS, layer_beats - first)
+        descriptors.append(Descriptor(ddr_offset=first * line_bytes, beats=beats,
+                                      uram_address=first % capacity,
+                                      bursts=_bursts(first * line_bytes, beats * line_bytes)))
+    ddr_bytes = passes * layer_beats * line_bytes
+    return WeightPlan(
+        n=n, k=k, tokens=tokens, beat_bits=beat_bits, line_bytes=line_bytes, banks=banks,
+        uram_depth=depth, uram_count=banks * depth, capacity_beats=capacity,
+        layer_beats=layer_beats, passes=passes, resident=resident, cycles=cycles,
+        compute_cycles=compute_cycles, stall_cycles=stalls,
+        ddr_bytes=ddr_bytes,
+        bandwidth_utilization=round(ddr_bytes / cycles / memory.bytes_per_cycle, 4),
+        descriptors=tuple(descriptors))
