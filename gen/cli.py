@@ -36,14 +36,30 @@ def _design(board: str, config_file: Path | None) -> tuple[DesignConfig, object]
     return config, get_board(config.board)
 
 
+def _check_out_folder(out: Path) -> None:
+    """Refuse, before any work, an output folder that cannot be one."""
+    for path in (out, *out.parents):
+        if path.exists():
+            if not path.is_dir():
+                raise ValueError(f"Output folder must be a folder, not the file {str(path)!r}")
+            return
+
+
+def _check_out_file(out: Path) -> None:
+    if out.is_dir():
+        raise ValueError(f"Output must be a file, not the folder {str(out)!r}")
+    _check_out_folder(out.parent)
+
+
 def _publish(staging: Path, out: Path) -> None:
-    """Move a completed staging folder's contents into ``out``."""
-    out.mkdir(parents=True, exist_ok=True)
-    for item in staging.iterdir():
-        target = out / item.name
-        if target.is_dir():
-            shutil.rmtree(target)
-        shutil.move(item, target)
+    """Move a completed staging folder's files into ``out``, replacing only those files."""
+    for item in sorted(staging.rglob("*")):
+        target = out / item.relative_to(staging)
+        if item.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(item, target)
 
 
 @click.group()
@@ -73,6 +89,7 @@ def boards():
 def generate(board, config_file, out):
     """Write the engines' Verilog and a resource report (report.json) to OUT."""
     config, target = _design(board, config_file)
+    _check_out_folder(out)
     with tempfile.TemporaryDirectory(prefix=".ternforge-", dir=out.parent if out.parent.exists()
                                      else None) as staging_name:
         staging = Path(staging_name)
@@ -102,15 +119,15 @@ def _load_array(path: Path, what: str) -> np.ndarray:
     except Exception as error:  # numpy raises many kinds for unreadable files
         raise ValueError(f"{what} file must be a readable .npy array, not {str(path)!r} "
                          f"({type(error).__name__})") from None
-    if not isinstance(array, np.ndarray) or not np.issubdtype(array.dtype, np.integer):
+    if not isinstance(array, np.ndarray) or array.dtype.kind not in "iu":
         raise ValueError(f"{what} must be an integer array, not of dtype "
                          f"{str(getattr(array, 'dtype', type(array)))!r}")
-    if array.ndim != 2:
-        raise ValueError(f"{what} must be a 2-D array, not of shape {array.shape!r}")
+    if array.ndim != 2 or 0 in array.shape:
+        raise ValueError(f"{what} must be a non-empty 2-D array, not of shape {array.shape!r}")
     return array
 
 
-def _check_job(weights: np.ndarray, acts: np.ndarray, config: EngineConfig) -> None:
+def _check_job(weights: np.ndarray, acts: np.ndarray, config: EngineConfig, kind: str) -> None:
     bad = weights[(weights < -1) | (weights > 1)]
     if bad.size:
         raise ValueError(f"Weights must be in {{-1, 0, 1}}, not {int(bad.flat[0])!r}")
@@ -120,12 +137,7 @@ def _check_job(weights: np.ndarray, acts: np.ndarray, config: EngineConfig) -> N
     if acts.shape[1] != weights.shape[1]:
         raise ValueError(f"Activations must have K = {weights.shape[1]} columns like the "
                          f"weights, not {acts.shape[1]!r}")
-    if weights.shape[1] > config.max_k:
-        raise ValueError(f"K must be at most the accumulators' max_k = {config.max_k} (raise "
-                         f"--max-k), not {weights.shape[1]!r}")
-    if weights.shape[0] > config.max_n:
-        raise ValueError(f"N must be at most max_n = {config.max_n} (raise --max-n), "
-                         f"not {weights.shape[0]!r}")
+    config.check_job(kind, len(acts), weights.shape[1], len(weights))
     if config.component("tlmm").acc_width > 32:
         raise ValueError(f"Maximum K must keep results within int32, not {config.max_k!r}")
 
@@ -164,8 +176,9 @@ def run_tlmm(weights, acts, out, group_size, rows, groups_per_cycle, max_tokens,
     config = EngineConfig(group_size=group_size, groups_per_cycle=groups_per_cycle, rows=rows,
                           max_tokens=max_tokens, max_k=max_k, max_n=max_n,
                           table_tokens=table_tokens)
+    _check_out_file(out)
     w, x = _load_array(weights, "Weights"), _load_array(acts, "Activations")
-    _check_job(w, x, config)
+    _check_job(w, x, config, engine)
     started = time.perf_counter()
     with console.status("building with Verilator"):
         build = verilator.build(to_verilog(config, engine), toplevel=MODULE_NAMES[engine])
@@ -237,6 +250,8 @@ def _parse_params(params: tuple[str, ...]) -> dict[str, list]:
         name, sep, values = param.partition("=")
         if not sep or not values:
             raise ValueError(f"--param must be NAME=V1,V2,..., not {param!r}")
+        if name in grid:
+            raise ValueError(f"--param names must differ, not {name!r} twice")
         grid[name] = [int(v) if v.strip().lstrip("-").isdigit() else v.strip()
                       for v in values.split(",")]
     return grid
@@ -252,6 +267,7 @@ def _parse_params(params: tuple[str, ...]) -> dict[str, list]:
 def sweep(params, board, config_file, out):
     """Synthesise every point of a parameter grid: TLMM and baseline side by side."""
     base, target = _design(board, config_file)
+    _check_out_folder(out)
     grid = _parse_params(params)
     points = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
     configs = []
@@ -259,6 +275,7 @@ def sweep(params, board, config_file, out):
         config = base
         for name, value in point.items():
             config = config.replace(name, value)
+        get_board(config.board)  # every point is valid before any is synthesised
         configs.append(config)
     lines = []
     with Progress(console=console) as progress:
@@ -267,7 +284,10 @@ def sweep(params, board, config_file, out):
             progress.update(task, description=f"synthesising {point}")
             engines = {kind: engine_entry(config.tlmm, kind, get_board(config.board))
                        for kind in ENGINES}
-            lines.append({"params": point, "board": config.board, **{
+            board_of_point = get_board(config.board)
+            lines.append({"params": point, "board": config.board, "fits": {
+                kind: not board_of_point.fits(entry["resources"])
+                for kind, entry in engines.items()}, **{
                 kind: {**entry["resources"], "macs_per_cycle": entry["macs_per_cycle"],
                        "lut_per_mac_per_cycle": entry["lut_per_mac_per_cycle"]}
                 for kind, entry in engines.items()},
@@ -282,7 +302,8 @@ def sweep(params, board, config_file, out):
 
 
 def _sweep_table(lines: list[dict], board: str) -> Table:
-    table = Table(title=f"TLMM engines vs plain-adder baseline on {board} (Yosys synth_xilinx)")
+    table = Table(title=f"TLMM engines vs plain-adder baseline (Yosys synth_xilinx, base board "
+                        f"{board})")
     names = list(lines[0]["params"])
     for column in (*names, "MAC/cycle", *(f"{kind} LUT/MAC" for kind in ENGINES),
                    *(f"{kind} LUT" for kind in ENGINES), *(f"{kind} FF" for kind in ENGINES)):
@@ -312,6 +333,6 @@ def main(argv=None):
         click.echo(f"ternforge: {error}", err=True)
         sys.exit(2)
     except (RuntimeError, OSError) as error:  # a tool failed: its log holds the details
-        click.echo(f"ternforge: {str(error).splitlines()[0] if str(error) else error!r}",
-                   err=True)
+        lines = str(error).splitlines()
+        click.echo(f"ternforge: {lines[0] if lines else repr(error)}", err=True)
         sys.exit(1)

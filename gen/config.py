@@ -83,6 +83,18 @@ class EngineConfig:
             del parameters["max_n"]
         return ENGINES[kind][0](**parameters)  # probes are not designs: no "never used" lint
 
+    def check_job(self, kind: str, m: int, k: int, n: int) -> None:
+        """Refuse (``ValueError``) a job the engine of ``kind`` cannot compute exactly."""
+        for name, value in (("M", m), ("K", k), ("N", n)):
+            if value < 1:
+                raise ValueError(f"{name} must be at least 1, not {value!r}")
+        if k > self.max_k:
+            raise ValueError(f"K must be at most the accumulators' max_k = {self.max_k} "
+                             f"(raise --max-k), not {k!r}")
+        if ENGINES[kind][2] == "table" and n > self.max_n:
+            raise ValueError(f"N must be at most max_n = {self.max_n} (raise --max-n), "
+                             f"not {n!r}")
+
     def geometry(self, kind: str = "tlmm") -> StreamGeometry:
         """The stream geometry the engine of ``kind`` expects."""
         return StreamGeometry(group_size=self.group_size, groups_per_cycle=self.groups_per_cycle,
@@ -122,12 +134,16 @@ class DesignConfig:
         unknown = set(values) - {"board", "tlmm"}
         if unknown:
             raise ValueError(f"Configuration keys must be board and tlmm, not {sorted(unknown)!r}")
-        engine = values.get("tlmm", {})
+        engine, board = values.get("tlmm", {}), values.get("board", "kv260")
+        if not isinstance(engine, dict):
+            raise ValueError(f"tlmm must be a table of parameters, not {engine!r}")
+        if not isinstance(board, str):
+            raise ValueError(f"Board must be a name, not {board!r}")
         known = {f.name for f in dataclasses.fields(EngineConfig)}
         if set(engine) - known:
             raise ValueError(f"tlmm keys must be among {sorted(known)}, "
                              f"not {sorted(set(engine) - known)!r}")
-        return cls(board=values.get("board", "kv260"), tlmm=EngineConfig(**engine))
+        return cls(board=board, tlmm=EngineConfig(**engine))
 
     def replace(self, dotted: str, value) -> "DesignConfig":
         """A copy with one parameter changed, named as ``tlmm.rows`` or ``board``."""

@@ -44,6 +44,7 @@ async def run_job(dut, config: EngineConfig, kind: str, acts, weights, *, stall:
                   seed: int = 0) -> JobResult:
     """Drive ``acts @ weights.T`` through the engine; stall every stream with probability
     ``stall`` per cycle."""
+    config.check_job(kind, len(acts), acts.shape[1], len(weights))
     geom = config.geometry(kind)
     beats = job_beats(acts, weights, geom)
     expected = sum(beats.token_tiles) * geom.row_blocks(len(weights))

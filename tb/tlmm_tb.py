@@ -2,7 +2,7 @@
 
 Driver: :class:`~ternforge.sim.cocotb_streams.StreamSource` on ``acts`` and ``weights``.
 Monitor: :class:`~ternforge.sim.cocotb_streams.StreamSink` on ``results``.
-Model: :func:`ternforge.sim.tl_code.tlmm` (TL codes) or the integer matmul (baseline), and the
+Model: :func:`ternforge.sim.tl_code.tlmm` (TL-code engines) or the integer matmul (baseline), and the
 engine's own cycle model ``cycles(M, K, N)``.
 Checker: :func:`check` compares values exactly and, without stalls, cycles exactly.
 
@@ -15,7 +15,7 @@ import os
 import cocotb
 import numpy as np
 
-from ternforge.gen.config import EngineConfig
+from ternforge.gen.config import ENGINES, EngineConfig
 from ternforge.sim import tl_code
 from ternforge.sim.cocotb_tlmm import run_job
 
@@ -26,7 +26,7 @@ ENGINE = CONFIG.component(KIND)
 
 
 def model(acts, weights):
-    if KIND == "tlmm":
+    if ENGINES[KIND][1] == "tl":
         return tl_code.tlmm(acts, tl_code.pack(weights, CONFIG.group_size), CONFIG.group_size)
     return acts.astype(np.int64) @ weights.astype(np.int64).T
 

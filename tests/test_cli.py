@@ -53,7 +53,11 @@ def test_boards_lists_builtin_boards(capsys):
     ({"acts": np.full((3, 20), 300, np.int16)}, r"Activations must be int8 \(-128..127\), not 300"),
     ({"acts": np.zeros((3, 21), np.int8)}, "Activations must have K = 20 columns like the "
                                            "weights, not 21"),
-    ({"acts": np.zeros(20, np.int8)}, r"Activations must be a 2-D array, not of shape \(20,\)"),
+    ({"acts": np.zeros(20, np.int8)},
+     r"Activations must be a non-empty 2-D array, not of shape \(20,\)"),
+    ({"acts": np.zeros((0, 20), np.int8)},
+     r"Activations must be a non-empty 2-D array, not of shape \(0, 20\)"),
+    ({"weights": np.zeros((6, 20), "m8")}, "Weights must be an integer array, not of dtype"),
     ({"weights": np.zeros((6, 300), np.int8), "acts": np.zeros((3, 300), np.int8)},
      r"K must be at most the accumulators' max_k = 256 \(raise --max-k\), not 300"),
     ({"weights": np.zeros((65, 20), np.int8)}, r"N must be at most max_n = 64"),
@@ -80,6 +84,42 @@ def test_run_tlmm_rejects_bad_parameters(capsys, tmp_path, job, argv, message):
                           job["acts"], "--out", job["out"], *argv)
     assert code == 2 and message in err and err.count("\n") == 1
     assert not (tmp_path / "y.npy").exists()
+
+
+def test_run_tlmm_rejects_a_folder_as_output(capsys, tmp_path, job):
+    code, _, err = invoke(capsys, "run", "tlmm", "--weights", job["weights"], "--acts",
+                          job["acts"], "--out", str(tmp_path))
+    assert code == 2 and err == f"ternforge: Output must be a file, not the folder {str(tmp_path)!r}\n"
+
+
+def test_outputs_under_a_file_are_refused_before_any_work(capsys, tmp_path):
+    (tmp_path / "afile").write_text("")
+    for command in (["generate"], ["sweep", "--param", "tlmm.rows=2"]):
+        code, _, err = invoke(capsys, *command, "--out", str(tmp_path / "afile" / "sub"))
+        assert code == 2 and "Output folder must be a folder, not the file" in err
+
+
+def test_generate_keeps_unrelated_files(capsys, tmp_path, monkeypatch):
+    import ternforge.gen.cli as cli
+
+    monkeypatch.setattr(cli, "design_report", lambda config, board, advance: {
+        "modules": {}, "engines": {}, "total": {}, "utilization": {}, "board": board.name,
+        "source": "test"})
+    monkeypatch.setattr(cli, "resource_table", lambda report: "")
+    mine = tmp_path / "out" / "verilog" / "my_top.v"
+    mine.parent.mkdir(parents=True)
+    mine.write_text("module my_top; endmodule\n")
+    config = tmp_path / "small.toml"
+    config.write_text(DesignConfig(tlmm=SMALL).to_toml())
+    code, _, err = invoke(capsys, "generate", "--config", str(config), "--out", str(tmp_path / "out"))
+    assert code == 0, err
+    assert mine.exists() and (tmp_path / "out" / "verilog" / "tlmm_engine.v").exists()
+
+
+def test_sweep_rejects_a_repeated_parameter(capsys, tmp_path):
+    code, _, err = invoke(capsys, "sweep", "--param", "tlmm.rows=2,3", "--param", "tlmm.rows=4",
+                          "--out", str(tmp_path / "s"))
+    assert code == 2 and "--param names must differ, not 'tlmm.rows' twice" in err
 
 
 def test_run_tlmm_rejects_unreadable_file(capsys, tmp_path, job):
@@ -116,6 +156,9 @@ def test_generate_rejects_bad_config(capsys, tmp_path):
     config.write_text("[tlmm]\ngroup_size = 5\n")
     code, _, err = invoke(capsys, "generate", "--config", str(config), "--out", str(tmp_path / "g"))
     assert code == 2 and "Group size must be an integer from 2 to 4, not 5" in err
+    config.write_text("tlmm = 5\n")
+    code, _, err = invoke(capsys, "generate", "--config", str(config), "--out", str(tmp_path / "g"))
+    assert code == 2 and err == "ternforge: tlmm must be a table of parameters, not 5\n"
     code, _, err = invoke(capsys, "generate", "--config", str(tmp_path / "none.toml"),
                           "--out", str(tmp_path / "g"))
     assert code == 2 and "Configuration file must be readable TOML or JSON" in err

@@ -41,3 +41,15 @@ def test_stream_geometry_follows_the_engine():
     assert config.geometry("tlmm-lutram").max_tokens == 2
     assert config.geometry("tlmm-lutram").order == "table"
     assert config.geometry("adder").weight_format == "ternary"
+
+
+@pytest.mark.parametrize("kind,shape,message", [
+    ("tlmm-lutram", (1, 8, 65), r"N must be at most max_n = 64 \(raise --max-n\), not 65"),
+    ("tlmm", (1, 257, 4), r"K must be at most the accumulators' max_k = 256"),
+    ("adder", (0, 8, 4), "M must be at least 1, not 0"),
+])
+def test_jobs_beyond_the_engine_are_refused(kind, shape, message):
+    config = EngineConfig(max_k=256, max_n=64)
+    with pytest.raises(ValueError, match=message):
+        config.check_job(kind, *shape)
+    config.check_job("tlmm", 1, 8, 65)  # max_n bounds only the LUT-RAM engine

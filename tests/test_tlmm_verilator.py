@@ -23,12 +23,12 @@ POINTS = [
 ]
 
 
-@pytest.mark.verilator
 def point_id(kind, config):
     engine = config.component(kind)
     return f"{kind}-G{engine.group_size}P{engine.groups_per_cycle}R{engine.rows}T{engine.max_tokens}"
 
 
+@pytest.mark.verilator
 @pytest.mark.parametrize("kind,config", POINTS, ids=[point_id(*point) for point in POINTS])
 def test_engine_on_verilator(kind, config, tmp_path):
     toplevel = MODULE_NAMES[kind]
