@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """Fast Amaranth-simulator checks of every ternary matmul engine (small shapes)."""
 
 import numpy as np
@@ -100,7 +101,6 @@ def test_engine_extreme_values(kind, weight):
     assert np.all(result == -128 * k * weight)
 
 
-@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 @pytest.mark.parametrize("kind", ENGINES)
 @pytest.mark.parametrize("name,value,message", [
     ("group_size", 1, "Group size must be an integer from 2 to 4, not 1"),
@@ -113,7 +113,6 @@ def test_engine_parameter_errors(kind, name, value, message):
         ENGINES[kind][0](**{name: value})
 
 
-@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 def test_lutram_engine_max_n_rule():
     with pytest.raises(ValueError, match="Maximum N must be an integer of at least 1, not -4"):
         EngineConfig(max_n=-4)
