@@ -6,7 +6,10 @@ from amaranth.back import rtlil, verilog
 
 from .config import EngineConfig
 
-__all__ = ["MODULE_NAMES", "to_verilog", "to_rtlil"]
+__all__ = ["MODULE_NAMES", "to_verilog", "to_rtlil", "gemv_top", "GEMV_TOP"]
+
+#: Verilog module name of the GEMV/GEMM top
+GEMV_TOP = "gemv_top"
 
 #: engine kind -> Verilog module name of its top level
 MODULE_NAMES = {"tlmm": "tlmm_engine", "tlmm-lutram": "tlmm_lutram_engine",
@@ -22,3 +25,14 @@ def to_verilog(config: EngineConfig, kind: str) -> str:
 def to_rtlil(config: EngineConfig, kind: str) -> str:
     """RTLIL of the same design (what Yosys reads fastest)."""
     return rtlil.convert(config.component(kind), name=MODULE_NAMES[kind], emit_src=False)
+
+
+def gemv_top(config: EngineConfig, *, data_bits: int = 512, buffer_depth: int = 4096):
+    """The GEMV/GEMM top around the LUT-RAM engine of ``config``."""
+    from ..hdl.gemv import GemvTop
+
+    engine = config.component("tlmm-lutram")
+    parameters = dict(group_size=engine.group_size, groups_per_cycle=engine.groups_per_cycle,
+                      rows=engine.rows, act_width=engine.act_width, max_k=engine.max_k,
+                      max_n=engine.max_n, max_tokens=engine.max_tokens)
+    return GemvTop(engine=parameters, data_bits=data_bits, buffer_depth=buffer_depth)

@@ -41,9 +41,23 @@ class CycleCounter:
 class _Stream:
     def __init__(self, dut, name: str, counter: CycleCounter, *, stall: float = 0.0,
                  seed: int = 0):
-        self.valid = getattr(dut, f"{name}__valid")
-        self.ready = getattr(dut, f"{name}__ready")
-        self.payload = getattr(dut, f"{name}__payload")
+        self._bind(dut, getattr(dut, f"{name}__valid"), getattr(dut, f"{name}__ready"),
+                   [getattr(dut, f"{name}__payload")], counter, stall, seed)
+
+    @classmethod
+    def axis(cls, dut, prefix: str, counter: CycleCounter, *, sidebands=(), stall: float = 0.0,
+             seed: int = 0):
+        """The AXI4-Stream port ``prefix``\\_t*: the payload word is ``tdata`` followed by the
+        one-bit ``sidebands`` (e.g. ``("tlast", "tuser")``) above it."""
+        stream = cls.__new__(cls)
+        fields = [getattr(dut, f"{prefix}_{name}") for name in ("tdata", *sidebands)]
+        stream._bind(dut, getattr(dut, f"{prefix}_tvalid"), getattr(dut, f"{prefix}_tready"),
+                     fields, counter, stall, seed)
+        return stream
+
+    def _bind(self, dut, valid, ready, fields, counter, stall, seed):
+        self.valid, self.ready, self.fields = valid, ready, fields
+        self.widths = [len(field) for field in fields]
         self.clock = dut.clk
         self.counter = counter
         self.stall = stall
@@ -52,6 +66,18 @@ class _Stream:
 
     def _stalled(self) -> bool:
         return self.stall > 0 and self.random.random() < self.stall
+
+    def _drive(self, word: int) -> None:
+        for field, width in zip(self.fields, self.widths):
+            field.value = word & ((1 << width) - 1)
+            word >>= width
+
+    def _sample(self) -> int:
+        word, shift = 0, 0
+        for field, width in zip(self.fields, self.widths):
+            word |= field.value.to_unsigned() << shift
+            shift += width
+        return word
 
 
 class StreamSource(_Stream):
@@ -63,7 +89,7 @@ class StreamSource(_Stream):
             while self._stalled():
                 await RisingEdge(self.clock)
             self.valid.value = 1
-            self.payload.value = word
+            self._drive(word)
             while True:
                 await ReadOnly()
                 accepted = self.ready.value == 1
@@ -85,7 +111,7 @@ class StreamSink(_Stream):
             self.ready.value = int(ready)
             await ReadOnly()
             if ready and self.valid.value == 1:
-                words.append(self.payload.value.to_unsigned())
+                words.append(self._sample())
                 self.cycles.append(self.counter.cycle)
             await RisingEdge(self.clock)
         self.ready.value = 0

@@ -1,0 +1,155 @@
+"""The GEMV/GEMM path: DDR -> weight buffer -> LUT-RAM TLMM engine -> results.
+
+Weight codes are read from DDR by an AXI4 read master (``m_axi``), regrouped into weight beats,
+buffered in UltraRAM and streamed into a :class:`~ternforge.hdl.tlmm_lutram.TLMMLutramEngine`.
+Activations arrive on AXI4-Stream ``s_axis_acts`` (``tlast``: last token of the tile,
+``tuser``: last chunk along K) and results leave on ``m_axis_results``. Software drives it
+through AXI4-Lite ``s_axil``:
+
+====== ============== ===========================================================
+offset register       meaning
+====== ============== ===========================================================
+0x00   control        write 1: start (load ``weight_words`` words from ``weight_base``)
+0x04   status         bit 0: busy, bit 1: done (every weight beat consumed)
+0x08   weight_base    byte address of the weights in DDR (word aligned)
+0x0c   weight_words   AXI data words to read
+0x10   weight_beats   weight beats the engine consumes in this job
+0x14   row_blocks     ``ceil(N / rows)``: weight beats per K chunk
+0x18   cycles         cycles from start to done
+0x1c   stalls         cycles the engine waited for a weight beat
+====== ============== ===========================================================
+"""
+
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from .axi import BurstReader, RegisterFile, axi4_lite_members, axi4_read_members, axis_members
+from .tlmm_lutram import TLMMLutramEngine
+from .weight_buffer import LineAssembler, WeightBuffer
+
+__all__ = ["GemvTop", "REGISTERS"]
+
+REGISTERS = ("control", "status", "weight_base", "weight_words", "weight_beats", "row_blocks",
+             "cycles", "stalls")
+_READ_ONLY = {"status", "cycles", "stalls"}
+
+
+class GemvTop(wiring.Component):
+    """Generated top of the GEMV/GEMM path; see the module documentation.
+
+    Parameters
+    ----------
+    engine : dict
+        Parameters of the :class:`~ternforge.hdl.tlmm_lutram.TLMMLutramEngine`.
+    buffer_depth : int
+        Weight beats the UltraRAM buffer holds.
+    data_bits, addr_bits, outstanding : int
+        AXI4 read data width, address width, bursts in flight.
+
+    Members
+    -------
+    m_axi_* : the AXI4 read master (weights).
+    s_axil_* : the AXI4-Lite control slave.
+    s_axis_acts_* : activation beats in (``tdata``, ``tlast``, ``tuser``).
+    m_axis_results_* : result beats out.
+    """
+
+    def __init__(self, *, engine, buffer_depth=4096, data_bits=512, addr_bits=32,
+                 outstanding=8):
+        self._engine = TLMMLutramEngine(**engine)
+        self._params = dict(buffer_depth=buffer_depth, data_bits=data_bits, addr_bits=addr_bits,
+                            outstanding=outstanding)
+        self._buffer = WeightBuffer(beat_bits=self.beat_bits, depth=buffer_depth)
+        self._assembler = LineAssembler(word_bits=data_bits, beat_bits=self.beat_bits)
+        self._reader = BurstReader(addr_bits=addr_bits, data_bits=data_bits,
+                                   outstanding=outstanding)
+        act_bits = self._engine.acts_per_beat * self._engine.act_width
+        super().__init__({
+            **axi4_read_members("m_axi", addr_bits=addr_bits, data_bits=data_bits),
+            **axi4_lite_members("s_axil"),
+            **axis_members("s_axis_acts", data_bits=act_bits, direction="in"),
+            "s_axis_acts_tuser": In(1),
+            **{name: member for name, member in axis_members(
+                "m_axis_results", data_bits=self._engine.rows * self._engine.acc_width,
+                direction="out").items() if not name.endswith("tlast")},
+        })
+
+    engine = property(lambda self: self._engine)
+    buffer = property(lambda self: self._buffer)
+
+    @property
+    def beat_bits(self) -> int:
+        return self._engine.rows * self._engine.groups_per_cycle * self._engine.slot_bits
+
+    def elaborate(self, platform):
+        m = Module()
+        engine, buffer, assembler, reader = self._engine, self._buffer, self._assembler, \
+            self._reader
+        m.submodules.engine, m.submodules.buffer = engine, buffer
+        m.submodules.assembler, m.submodules.reader = assembler, reader
+        m.submodules.registers = registers = RegisterFile(names=REGISTERS, read_only=_READ_ONLY)
+        for name in axi4_lite_members("s_axil"):
+            port, inner = getattr(self, name), getattr(registers, name)
+            m.d.comb += (inner.eq(port) if name in _LITE_INPUTS else port.eq(inner))
+        for name in axi4_read_members("m_axi", addr_bits=1, data_bits=1):
+            port, inner = getattr(self, name), getattr(reader, name)
+            m.d.comb += (inner.eq(port) if name in _READ_INPUTS else port.eq(inner))
+        start = registers.control_written & registers.control[0]
+        m.d.comb += [
+            reader.start.eq(start), reader.base.eq(registers.weight_base),
+            reader.words.eq(registers.weight_words),
+            assembler.words.payload.data.eq(reader.data),
+            assembler.words.payload.last.eq(reader.data_last),
+            assembler.words.valid.eq(reader.data_valid),
+            reader.data_ready.eq(assembler.words.ready),
+        ]
+        wiring.connect(m, assembler.beats, buffer.lines)
+        self._feed_engine(m, registers, start)
+        m.d.comb += [
+            engine.acts.payload.data.eq(self.s_axis_acts_tdata),
+            engine.acts.payload.last.eq(self.s_axis_acts_tlast),
+            engine.acts.payload.final.eq(self.s_axis_acts_tuser),
+            engine.acts.valid.eq(self.s_axis_acts_tvalid),
+            self.s_axis_acts_tready.eq(engine.acts.ready),
+            self.m_axis_results_tdata.eq(engine.results.payload),
+            self.m_axis_results_tvalid.eq(engine.results.valid),
+            engine.results.ready.eq(self.m_axis_results_tready),
+        ]
+        return m
+
+    def _feed_engine(self, m, registers, start):
+        """Weight beats into the engine with ``last`` on each chunk's last row block; the
+        job's cycle and stall counters."""
+        engine, buffer = self._engine, self._buffer
+        block, consumed = Signal(32), Signal(32)
+        running, done = Signal(), Signal()
+        cycles, stalls = Signal(32), Signal(32)
+        taken = engine.weights.valid & engine.weights.ready
+        block_last = block == registers.row_blocks - 1
+        m.d.comb += [
+            engine.weights.payload.slots.eq(buffer.beats.payload),
+            engine.weights.payload.last.eq(block_last),
+            engine.weights.valid.eq(buffer.beats.valid & running),
+            buffer.beats.ready.eq(engine.weights.ready & running),
+            registers.status_in.eq(running | done << 1),
+            registers.cycles_in.eq(cycles), registers.stalls_in.eq(stalls),
+        ]
+        with m.If(taken):
+            m.d.sync += [block.eq(Mux(block_last, 0, block + 1)), consumed.eq(consumed + 1)]
+            with m.If(consumed == registers.weight_beats - 1):
+                m.d.sync += [running.eq(0), done.eq(1)]
+        with m.If(running):
+            m.d.sync += cycles.eq(cycles + 1)
+            with m.If(engine.weights.ready & ~buffer.beats.valid):
+                m.d.sync += stalls.eq(stalls + 1)
+        with m.If(start & ~running):
+            m.d.sync += [running.eq(1), done.eq(0), block.eq(0), consumed.eq(0),
+                         cycles.eq(0), stalls.eq(0)]
+
+
+_LITE_INPUTS = {name for name, member in axi4_lite_members("s_axil").items()
+                if member.flow == In}
+_READ_INPUTS = {name for name, member in axi4_read_members("m_axi", addr_bits=1,
+                                                           data_bits=1).items()
+                if member.flow == In}

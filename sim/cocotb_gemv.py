@@ -1,0 +1,116 @@
+"""Run a GEMV/GEMM job on a Verilator build of :class:`~ternforge.hdl.gemv.GemvTop` (cocotb).
+
+The weights are laid out in a byte image as the planner lays them out in DDR (weight beats of
+the table-stationary order, packed densely); the job is run one token tile at a time: program
+the registers, start, stream the tile's activation beats, collect its results, read the cycle
+and stall counters. The cocotb test :func:`gemv_job` reads ``TERNFORGE_JOB`` like
+:mod:`ternforge.sim.cocotb_tlmm` and writes ``result.npz`` (``y``, ``cycles``, ``stalls``,
+``bytes``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import cocotb
+import numpy as np
+from cocotb.clock import Clock
+from cocotb.triggers import RisingEdge
+
+from ..gen.config import EngineConfig
+from ..hdl.gemv import REGISTERS
+from .cocotb_axi import AxiLiteMaster, AxiReadMemory
+from .cocotb_streams import CycleCounter, StreamSink, StreamSource, reset
+from .tlmm_stream import job_beats, results_from_words
+
+__all__ = ["GemvResult", "weight_image", "run_gemv", "gemv_job"]
+
+
+def register(name: str) -> int:
+    return 4 * REGISTERS.index(name)
+
+
+def weight_image(beats: list[int], beat_bits: int) -> bytes:
+    """Weight beats packed densely, least significant bit first, into bytes."""
+    stream = 0
+    for index, beat in enumerate(beats):
+        stream |= (beat & ((1 << beat_bits) - 1)) << (index * beat_bits)
+    return stream.to_bytes(-(-len(beats) * beat_bits // 8), "little")
+
+
+@dataclass(frozen=True)
+class GemvResult:
+    """Results and counters of one job (counters summed over its token tiles).
+
+    Members
+    -------
+    y : numpy.ndarray
+    cycles, stalls, bytes : int
+        Cycles from start to done, cycles the engine waited for weights, bytes read.
+    """
+
+    y: np.ndarray
+    cycles: int
+    stalls: int
+    bytes: int
+
+
+async def run_gemv(dut, config: EngineConfig, acts, weights, *, data_bits: int,
+                   latency: int = 20, bytes_per_cycle: float = 64.0, stall: float = 0.0,
+                   seed: int = 0) -> GemvResult:
+    """Compute ``acts @ weights.T`` through the whole path; ``stall`` randomly withholds
+    memory data, activations and result readiness."""
+    kind = "tlmm-lutram"
+    config.check_job(kind, len(acts), acts.shape[1], len(weights))
+    geom = config.geometry(kind)
+    engine = config.component(kind)
+    beat_bits = geom.rows * geom.groups_per_cycle * geom.slot_bits
+    cocotb.start_soon(Clock(dut.clk, 4, unit="ns").start())
+    lite = AxiLiteMaster(dut)
+    dut.s_axis_acts_tvalid.value = 0
+    dut.m_axis_results_tready.value = 0
+    await reset(dut)
+    counter = CycleCounter(dut.clk)
+    cocotb.start_soon(counter.run())
+    words, cycles, stalls, read = [], 0, 0, 0
+    for start in range(0, len(acts), geom.max_tokens):
+        tile = acts[start:start + geom.max_tokens]
+        beats = job_beats(tile, weights, geom)
+        image = weight_image(beats.weights, beat_bits)
+        memory = AxiReadMemory(dut, image, data_bits=data_bits, latency=latency,
+                               bytes_per_cycle=bytes_per_cycle, stall=stall, seed=seed + start)
+        memory_task = cocotb.start_soon(memory.run())
+        for name, value in (("weight_base", 0), ("weight_words", -(-len(image) * 8 // data_bits)),
+                            ("weight_beats", len(beats.weights)),
+                            ("row_blocks", geom.row_blocks(len(weights)))):
+            await lite.write(register(name), value)
+        source = StreamSource.axis(dut, "s_axis_acts", counter, sidebands=("tlast", "tuser"),
+                                   stall=stall, seed=seed + 1)
+        sink = StreamSink.axis(dut, "m_axis_results", counter, stall=stall, seed=seed + 2)
+        await lite.write(register("control"), 1)
+        cocotb.start_soon(source.send(beats.acts))
+        words += await sink.receive(len(tile) * geom.row_blocks(len(weights)))
+        while not (await lite.read(register("status"))) & 2:
+            await RisingEdge(dut.clk)
+        cycles += await lite.read(register("cycles"))
+        stalls += await lite.read(register("stalls"))
+        read += memory.bytes_read
+        memory_task.cancel()
+    y = results_from_words(words, m=len(acts), n=len(weights), geom=geom,
+                           acc_width=engine.acc_width)
+    return GemvResult(y=y, cycles=cycles, stalls=stalls, bytes=read)
+
+
+@cocotb.test()
+async def gemv_job(dut):
+    """Run the job named by ``TERNFORGE_JOB`` and write ``result.npz`` beside it."""
+    job = Path(os.environ["TERNFORGE_JOB"])
+    description = json.loads(job.with_suffix(".json").read_text())
+    arrays = np.load(job)
+    result = await run_gemv(dut, EngineConfig(**description["config"]), arrays["acts"],
+                            arrays["weights"], **description.get("memory", {}))
+    np.savez(job.parent / "result.npz", y=result.y, cycles=result.cycles, stalls=result.stalls,
+             bytes=result.bytes)
