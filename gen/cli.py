@@ -244,6 +244,59 @@ def plan(layer, tokens, board, config_file, mem_latency, mem_bytes_per_cycle, js
     console.print(table)
 
 
+@run.command("gemv")
+@click.option("--weights", required=True, type=click.Path(path_type=Path),
+              help="Ternary weights W (N, K), integers in {-1, 0, 1}.")
+@click.option("--acts", required=True, type=click.Path(path_type=Path),
+              help="Activations X (M, K), int8 values, M >= 1.")
+@click.option("--out", required=True, type=click.Path(path_type=Path),
+              help="Where to write Y = X @ W.T (M, N) as int32.")
+@click.option("--board", default=None, help="Target board (default kv260).")
+@click.option("--config", "config_file", type=click.Path(path_type=Path), default=None,
+              help="Design configuration, TOML or JSON.")
+@click.option("--mem-latency", default=20, show_default=True,
+              help="Memory model latency in cycles.")
+@click.option("--mem-bytes-per-cycle", type=float, default=64.0, show_default=True,
+              help="Memory model bandwidth limit in bytes per cycle.")
+@click.option("--data-bits", default=512, show_default=True, help="AXI4 read data width.")
+def run_gemv(weights, acts, out, board, config_file, mem_latency, mem_bytes_per_cycle,
+             data_bits):
+    """Compute Y = X @ W.T through DDR model, weight buffer and TLMM engine on Verilator."""
+    from amaranth.back import verilog
+
+    from ..sim import verilator
+    from ..sim.cocotb_tlmm import write_job
+    from .elaborate import GEMV_TOP, gemv_top
+
+    design, _ = _design(board, config_file)
+    config = design.tlmm
+    _check_out_file(out)
+    w, x = _load_array(weights, "Weights"), _load_array(acts, "Activations")
+    _check_job(w, x, config, "tlmm-lutram")
+    if not mem_bytes_per_cycle > 0 or mem_latency < 0:
+        raise ValueError(f"Memory model must have positive bandwidth and non-negative latency, "
+                         f"not {mem_bytes_per_cycle!r} bytes/cycle, {mem_latency!r} cycles")
+    top = gemv_top(config, data_bits=data_bits)
+    with console.status("building the GEMV top with Verilator"):
+        build = verilator.build(verilog.convert(top, name=GEMV_TOP), toplevel=GEMV_TOP)
+    with tempfile.TemporaryDirectory(prefix="ternforge-gemv-") as work_name:
+        work = Path(work_name)
+        env = write_job(work, config, "tlmm-lutram", x, w, memory={
+            "data_bits": data_bits, "latency": mem_latency,
+            "bytes_per_cycle": mem_bytes_per_cycle})
+        with console.status(f"simulating {len(x)}x{w.shape[1]}x{len(w)} on Verilator"):
+            verilator.run(build, toplevel=GEMV_TOP, test_module="ternforge.sim.cocotb_gemv",
+                          work_dir=work, env=env)
+        result = np.load(work / "result.npz")
+        np.save(work / "y.npy", result["y"].astype(np.int32))
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(work / "y.npy", out)
+    cycles, stalls, read = (int(result[key]) for key in ("cycles", "stalls", "bytes"))
+    console.print(f"cycles: {cycles}, stall cycles: {stalls}, DDR bytes: {read:,}, "
+                  f"achieved {read / cycles:.2f} bytes/cycle of {mem_bytes_per_cycle:g}; "
+                  f"wrote {out}")
+
+
 def _parse_params(params: tuple[str, ...]) -> dict[str, list]:
     grid = {}
     for param in params:

@@ -32,7 +32,8 @@ outstanding to cover the latency, so line ``j`` of an unblocked stream has arriv
 ``latency + ceil((j + 1) * line_bytes / bytes_per_cycle)``. The engine spends
 ``cycles_per_beat`` on a beat (``table_tokens`` reads, stretched when a chunk has fewer row
 blocks than its tables take cycles to write) and starts a beat one cycle after it arrived and
-after the previous beat. Stall cycles are those the engine spends waiting for DDR.
+after the previous beat. Stall cycles are those the engine spends waiting for DDR, from the
+start (including the wait for the first beat).
 """
 
 from __future__ import annotations
@@ -182,7 +183,7 @@ def _stream(beats: int, *, capacity: int, line_bytes: int, memory: MemoryModel,
         arrival = max(request + memory.latency, 0) + -(-line_bytes // memory.bytes_per_cycle)
         request = max(request + line_bytes / memory.bytes_per_cycle, 0)
         start = max(arrival + 1, done)
-        stalls += max(0, arrival + 1 - done) if j else 0
+        stalls += max(0, arrival + 1 - done)
         done = start + cycles_per_beat
         consumed[j] = done
     return int(-(-done // 1)), int(stalls)

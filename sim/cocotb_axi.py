@@ -50,8 +50,6 @@ class AxiReadMemory:
             sent = self._port("rvalid").value == 1 and self._port("rready").value == 1
             await RisingEdge(self.dut.clk)
             self.cycle += 1
-            tokens = min(tokens + self.bytes_per_cycle, max(self.bytes_per_cycle,
-                                                            self.word_bytes))
             if sent:
                 head = requests[0]
                 head[1] += self.word_bytes
@@ -60,6 +58,9 @@ class AxiReadMemory:
                 self.bytes_read += self.word_bytes
                 if head[2] == 0:
                     requests.popleft()
+            # a bucket of one word plus one cycle's bytes: the long-run rate is exactly
+            # bytes_per_cycle (capped at one word per cycle), with no burst above it
+            tokens = min(tokens + self.bytes_per_cycle, self.word_bytes + self.bytes_per_cycle)
             holding = self._port("rvalid").value == 1 and not sent  # AXI: valid stays up
             offer = holding or (bool(requests) and requests[0][0] <= self.cycle
                                 and tokens >= self.word_bytes and not

@@ -66,11 +66,14 @@ async def run_job(dut, config: EngineConfig, kind: str, acts, weights, *, stall:
     return JobResult(y=y, cycles=sink.cycles[-1] - act_source.cycles[0] + 1)
 
 
-def write_job(directory: Path, config: EngineConfig, kind: str, acts, weights) -> dict:
-    """Write a job for :func:`tlmm_job`; return the environment that points at it."""
+def write_job(directory: Path, config: EngineConfig, kind: str, acts, weights,
+              memory: dict | None = None) -> dict:
+    """Write a job for :func:`tlmm_job` (or the GEMV top's ``gemv_job``, with its memory
+    model's settings); return the environment that points at it."""
     directory.mkdir(parents=True, exist_ok=True)
     np.savez(directory / "job.npz", acts=acts, weights=weights)
-    (directory / "job.json").write_text(json.dumps({"kind": kind, "config": config.__dict__}))
+    (directory / "job.json").write_text(json.dumps(
+        {"kind": kind, "config": config.__dict__, "memory": memory or {}}))
     return {"TERNFORGE_JOB": str(directory / "job.npz")}
 
 
