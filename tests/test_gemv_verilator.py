@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 from amaranth.back import verilog
 
@@ -20,3 +21,36 @@ def test_gemv_top_on_verilator(tmp_path):
     verilator.run(build, toplevel=GEMV_TOP, test_module="tb.gemv_tb", work_dir=tmp_path,
                   env={"TERNFORGE_TB": json.dumps({"config": CONFIG.__dict__,
                                                    "data_bits": 32})})
+
+
+@pytest.mark.verilator
+def test_run_gemv_command_writes_exact_results(capsys, tmp_path):
+    from ternforge.gen.cli import main
+    from ternforge.gen.config import DesignConfig
+
+    rng = np.random.default_rng(9)
+    weights, acts = rng.integers(-1, 2, (64, 48)).astype(np.int8), \
+        rng.integers(-128, 128, (1, 48)).astype(np.int8)
+    np.save(tmp_path / "w.npy", weights)
+    np.save(tmp_path / "x.npy", acts)
+    (tmp_path / "c.toml").write_text(DesignConfig(tlmm=CONFIG).to_toml())
+    main(["run", "gemv", "--config", str(tmp_path / "c.toml"), "--weights",
+          str(tmp_path / "w.npy"), "--acts", str(tmp_path / "x.npy"), "--out",
+          str(tmp_path / "y.npy"), "--data-bits", "32", "--mem-bytes-per-cycle", "4"])
+    out = capsys.readouterr().out
+    assert "stall cycles" in out and "bytes/cycle" in out
+    y = np.load(tmp_path / "y.npy")
+    assert y.dtype == np.int32 and np.array_equal(y, acts.astype(np.int64) @ weights.T)
+
+
+def test_run_gemv_rejects_bad_input(capsys, tmp_path):
+    from ternforge.gen.cli import main
+
+    np.save(tmp_path / "w.npy", np.full((4, 8), 3, np.int8))
+    np.save(tmp_path / "x.npy", np.zeros((1, 8), np.int8))
+    with pytest.raises(SystemExit) as exit_:
+        main(["run", "gemv", "--weights", str(tmp_path / "w.npy"), "--acts",
+              str(tmp_path / "x.npy"), "--out", str(tmp_path / "y.npy")])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err == "ternforge: Weights must be in {-1, 0, 1}, not 3\n"
+    assert not (tmp_path / "y.npy").exists()
