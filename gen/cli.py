@@ -16,13 +16,14 @@ from pathlib import Path
 
 import click
 import numpy as np
+from amaranth.back import verilog
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
 from ..boards import RESOURCE_KEYS, all_boards, get_board
 from .config import ENGINES, DesignConfig, EngineConfig, load_config
-from .elaborate import MODULE_NAMES, to_verilog
+from .elaborate import GEMV_TOP, MODULE_NAMES, gemv_top, to_verilog
 from .report import check_fits, design_report, engine_entry, resource_table
 
 #: piped output is not wrapped at 80 columns, so tables stay whole in logs
@@ -95,11 +96,15 @@ def generate(board, config_file, out):
         staging = Path(staging_name)
         (staging / "verilog").mkdir()
         with Progress(console=console, transient=True) as progress:
-            task = progress.add_task("elaborating", total=2 * len(MODULE_NAMES))
+            task = progress.add_task("elaborating", total=2 * len(MODULE_NAMES) + 2)
             for kind, name in MODULE_NAMES.items():
                 progress.update(task, description=f"elaborating {name}")
                 (staging / "verilog" / f"{name}.v").write_text(to_verilog(config.tlmm, kind))
                 progress.advance(task)
+            progress.update(task, description=f"elaborating {GEMV_TOP}")
+            (staging / "verilog" / f"{GEMV_TOP}.v").write_text(
+                verilog.convert(gemv_top(config.tlmm), name=GEMV_TOP))
+            progress.advance(task)
 
             def advance(name):
                 progress.update(task, description=f"synthesising {name} (Yosys)")
@@ -258,15 +263,13 @@ def plan(layer, tokens, board, config_file, mem_latency, mem_bytes_per_cycle, js
               help="Memory model latency in cycles.")
 @click.option("--mem-bytes-per-cycle", type=float, default=64.0, show_default=True,
               help="Memory model bandwidth limit in bytes per cycle.")
-@click.option("--data-bits", default=512, show_default=True, help="AXI4 read data width.")
+@click.option("--data-bits", type=int, default=None,
+              help="AXI4 read data width (default 512, or narrower than a small weight beat).")
 def run_gemv(weights, acts, out, board, config_file, mem_latency, mem_bytes_per_cycle,
              data_bits):
     """Compute Y = X @ W.T through DDR model, weight buffer and TLMM engine on Verilator."""
-    from amaranth.back import verilog
-
     from ..sim import verilator
     from ..sim.cocotb_tlmm import write_job
-    from .elaborate import GEMV_TOP, gemv_top
 
     design, _ = _design(board, config_file)
     config = design.tlmm
@@ -277,6 +280,7 @@ def run_gemv(weights, acts, out, board, config_file, mem_latency, mem_bytes_per_
         raise ValueError(f"Memory model must have positive bandwidth and non-negative latency, "
                          f"not {mem_bytes_per_cycle!r} bytes/cycle, {mem_latency!r} cycles")
     top = gemv_top(config, data_bits=data_bits)
+    data_bits = len(top.m_axi_rdata)
     with console.status("building the GEMV top with Verilator"):
         build = verilator.build(verilog.convert(top, name=GEMV_TOP), toplevel=GEMV_TOP)
     with tempfile.TemporaryDirectory(prefix="ternforge-gemv-") as work_name:

@@ -27,11 +27,15 @@ def to_rtlil(config: EngineConfig, kind: str) -> str:
     return rtlil.convert(config.component(kind), name=MODULE_NAMES[kind], emit_src=False)
 
 
-def gemv_top(config: EngineConfig, *, data_bits: int = 512, buffer_depth: int = 4096):
-    """The GEMV/GEMM top around the LUT-RAM engine of ``config``."""
+def gemv_top(config: EngineConfig, *, data_bits: int | None = None, buffer_depth: int = 4096):
+    """The GEMV/GEMM top around the LUT-RAM engine of ``config``; the AXI data width defaults
+    to 512 bits, or the widest power of two (from 32) no wider than a weight beat."""
     from ..hdl.gemv import GemvTop
 
     engine = config.component("tlmm-lutram")
+    if data_bits is None:
+        beat_bits = engine.rows * engine.groups_per_cycle * engine.slot_bits
+        data_bits = max(32, min(512, 1 << (beat_bits.bit_length() - 1)))
     parameters = dict(group_size=engine.group_size, groups_per_cycle=engine.groups_per_cycle,
                       rows=engine.rows, act_width=engine.act_width, max_k=engine.max_k,
                       max_n=engine.max_n, max_tokens=engine.max_tokens)

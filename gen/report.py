@@ -14,7 +14,11 @@ from .config import ENGINES, DesignConfig, EngineConfig
 from .elaborate import MODULE_NAMES, to_rtlil
 from .synthesis import synthesize
 
-__all__ = ["engine_entry", "design_report", "power_estimate", "check_fits", "resource_table"]
+__all__ = ["engine_entry", "weight_plan_entry", "design_report", "power_estimate", "check_fits",
+           "resource_table", "REPORT_LAYER"]
+
+#: the layer the report's weight plan describes: a BitNet b1.58 0.7B projection, decoding
+REPORT_LAYER = {"n": 4096, "k": 1536, "tokens": 1}
 
 #: switching activity assumed by the power estimate until simulation supplies one
 DEFAULT_TOGGLE_RATE = 0.125
@@ -39,6 +43,20 @@ def engine_entry(config: EngineConfig, kind: str, board: Board) -> dict:
     }
 
 
+def weight_plan_entry(config: EngineConfig, board: Board) -> tuple[dict, dict]:
+    """The weight buffer's synthesised resources and the plan of :data:`REPORT_LAYER`."""
+    from amaranth.back import rtlil
+
+    from ..hdl.weight_buffer import WeightBuffer
+    from .weight_plan import plan_layer
+
+    plan = plan_layer(engine=config, board=board, **REPORT_LAYER)
+    buffer = WeightBuffer(beat_bits=plan.beat_bits, depth=plan.capacity_beats)
+    synthesis = synthesize(rtlil.convert(buffer, name="weight_buffer"), top="weight_buffer")
+    summary = {key: value for key, value in plan.to_dict().items() if key != "descriptors"}
+    return {key: synthesis[key] for key in RESOURCE_KEYS}, summary
+
+
 def design_report(config: DesignConfig, board: Board, *, advance=lambda name: None) -> dict:
     """The ``report.json`` of a design: every engine kind, its resources and utilisation.
 
@@ -49,8 +67,11 @@ def design_report(config: DesignConfig, board: Board, *, advance=lambda name: No
         advance(MODULE_NAMES[kind])
         engines[MODULE_NAMES[kind]] = engine_entry(config.tlmm, kind, board)
     modules = {name: entry["resources"] for name, entry in engines.items()}
+    advance("weight_buffer")
+    modules["weight_buffer"], plan = weight_plan_entry(config.tlmm, board)
     total = {key: sum(resources[key] for resources in modules.values()) for key in RESOURCE_KEYS}
     return {
+        "weight_plan": plan,
         "power": power_estimate(modules, board),
         "board": board.name,
         "part": board.part,
@@ -97,9 +118,10 @@ def resource_table(report: dict) -> Table:
     table.add_column("MAC/cycle", justify="right")
     table.add_column("LUT per MAC/cycle", justify="right")
     for name, resources in report["modules"].items():
-        engine = report["engines"][name]
+        engine = report["engines"].get(name)
         table.add_row(name, *(f"{resources[k]:,}" for k in RESOURCE_KEYS),
-                      str(engine["macs_per_cycle"]), f"{engine['lut_per_mac_per_cycle']:.2f}")
+                      str(engine["macs_per_cycle"]) if engine else "",
+                      f"{engine['lut_per_mac_per_cycle']:.2f}" if engine else "")
     table.add_row("total", *(f"{report['total'][k]:,}" for k in RESOURCE_KEYS), "", "",
                   style="bold")
     table.add_row("utilization %", *(f"{report['utilization'][k]:.2f}" for k in RESOURCE_KEYS),
