@@ -152,13 +152,21 @@ def run():
     """Run a generated unit on Verilator with data from .npy files."""
 
 
+def _job_options(command):
+    """The --weights, --acts and --out options every ``run`` of a matmul takes."""
+    for option in reversed([
+        click.option("--weights", required=True, type=click.Path(path_type=Path),
+                     help="Ternary weights W (N, K), integers in {-1, 0, 1}."),
+        click.option("--acts", required=True, type=click.Path(path_type=Path),
+                     help="Activations X (M, K), int8 values, M >= 1."),
+        click.option("--out", required=True, type=click.Path(path_type=Path),
+                     help="Where to write Y = X @ W.T (M, N) as int32.")]):
+        command = option(command)
+    return command
+
+
 @run.command("tlmm")
-@click.option("--weights", required=True, type=click.Path(path_type=Path),
-              help="Ternary weights W (N, K), integers in {-1, 0, 1}.")
-@click.option("--acts", required=True, type=click.Path(path_type=Path),
-              help="Activations X (M, K), int8 values.")
-@click.option("--out", required=True, type=click.Path(path_type=Path),
-              help="Where to write Y = X @ W.T (M, N) as int32.")
+@_job_options
 @click.option("--group-size", default=3, show_default=True, help="Weights per table group (G).")
 @click.option("--rows", default=16, show_default=True, help="Output rows per cycle (R).")
 @click.option("--groups-per-cycle", default=8, show_default=True, help="Groups per cycle (P).")
@@ -250,12 +258,7 @@ def plan(layer, tokens, board, config_file, mem_latency, mem_bytes_per_cycle, js
 
 
 @run.command("gemv")
-@click.option("--weights", required=True, type=click.Path(path_type=Path),
-              help="Ternary weights W (N, K), integers in {-1, 0, 1}.")
-@click.option("--acts", required=True, type=click.Path(path_type=Path),
-              help="Activations X (M, K), int8 values, M >= 1.")
-@click.option("--out", required=True, type=click.Path(path_type=Path),
-              help="Where to write Y = X @ W.T (M, N) as int32.")
+@_job_options
 @click.option("--board", default=None, help="Target board (default kv260).")
 @click.option("--config", "config_file", type=click.Path(path_type=Path), default=None,
               help="Design configuration, TOML or JSON.")

@@ -10,10 +10,7 @@ and stall counters. The cocotb test :func:`gemv_job` reads ``TERNFORGE_JOB`` lik
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import cocotb
 import numpy as np
@@ -24,6 +21,7 @@ from ..gen.config import EngineConfig
 from ..hdl.gemv import REGISTERS
 from .cocotb_axi import AxiLiteMaster, AxiReadMemory
 from .cocotb_streams import CycleCounter, StreamSink, StreamSource, reset
+from .cocotb_tlmm import read_job
 from .tlmm_stream import job_beats, results_from_words
 
 __all__ = ["GemvResult", "weight_image", "run_gemv", "gemv_job"]
@@ -107,10 +105,7 @@ async def run_gemv(dut, config: EngineConfig, acts, weights, *, data_bits: int,
 @cocotb.test()
 async def gemv_job(dut):
     """Run the job named by ``TERNFORGE_JOB`` and write ``result.npz`` beside it."""
-    job = Path(os.environ["TERNFORGE_JOB"])
-    description = json.loads(job.with_suffix(".json").read_text())
-    arrays = np.load(job)
-    result = await run_gemv(dut, EngineConfig(**description["config"]), arrays["acts"],
-                            arrays["weights"], **description.get("memory", {}))
-    np.savez(job.parent / "result.npz", y=result.y, cycles=result.cycles, stalls=result.stalls,
+    description, config, acts, weights, result_path = read_job()
+    result = await run_gemv(dut, config, acts, weights, **description.get("memory", {}))
+    np.savez(result_path, y=result.y, cycles=result.cycles, stalls=result.stalls,
              bytes=result.bytes)

@@ -77,12 +77,18 @@ def write_job(directory: Path, config: EngineConfig, kind: str, acts, weights,
     return {"TERNFORGE_JOB": str(directory / "job.npz")}
 
 
-@cocotb.test()
-async def tlmm_job(dut):
-    """Run the job named by ``TERNFORGE_JOB`` and write ``result.npz`` beside it."""
+def read_job() -> tuple[dict, EngineConfig, np.ndarray, np.ndarray, Path]:
+    """The job named by ``TERNFORGE_JOB``: description, engine, acts, weights, result path."""
     job = Path(os.environ["TERNFORGE_JOB"])
     description = json.loads(job.with_suffix(".json").read_text())
     arrays = np.load(job)
-    result = await run_job(dut, EngineConfig(**description["config"]), description["kind"],
-                           arrays["acts"], arrays["weights"])
-    np.savez(job.parent / "result.npz", y=result.y, cycles=result.cycles)
+    return (description, EngineConfig(**description["config"]), arrays["acts"],
+            arrays["weights"], job.parent / "result.npz")
+
+
+@cocotb.test()
+async def tlmm_job(dut):
+    """Run the job named by ``TERNFORGE_JOB`` and write ``result.npz`` beside it."""
+    description, config, acts, weights, result_path = read_job()
+    result = await run_job(dut, config, description["kind"], acts, weights)
+    np.savez(result_path, y=result.y, cycles=result.cycles)
