@@ -9,7 +9,7 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .ternary_matmul import _check_int
+from .parameters import check_int
 
 __all__ = ["axi4_read_members", "axi4_lite_members", "axis_members", "BurstReader",
            "RegisterFile"]
@@ -72,11 +72,11 @@ class BurstReader(wiring.Component):
     """
 
     def __init__(self, *, addr_bits=32, data_bits=512, outstanding=8):
-        _check_int("Address bits", addr_bits, 13, 64)
+        check_int("Address bits", addr_bits, 13, 64)
         if data_bits not in (32, 64, 128, 256, 512, 1024):
             raise ValueError(f"Data bits must be a power of two from 32 to 1024, "
                              f"not {data_bits!r}")
-        _check_int("Outstanding bursts", outstanding, 1, 256)
+        check_int("Outstanding bursts", outstanding, 1, 256)
         self._addr_bits, self._data_bits, self._outstanding = addr_bits, data_bits, outstanding
         super().__init__({
             "start": In(1), "base": In(addr_bits), "words": In(32), "busy": Out(1),

@@ -19,6 +19,8 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from .parameters import check_int
+
 __all__ = ["TernaryMatmulEngine", "signed_width", "fold_signs"]
 
 
@@ -36,14 +38,6 @@ def fold_signs(values, negate, width):
     operands = [(value.as_unsigned() ^ bit.replicate(width)).as_signed()
                 for value, bit in zip(values, negate)]
     return operands + [sum(negate[1:], negate[0])]
-
-
-def _check_int(name, value, low, high=None):
-    if not isinstance(value, int) or isinstance(value, bool) or value < low or (
-            high is not None and value > high):
-        rule = f"an integer from {low} to {high}" if high is not None else \
-            f"an integer of at least {low}"
-        raise ValueError(f"{name} must be {rule}, not {value!r}")
 
 
 class TernaryMatmulEngine(wiring.Component):
@@ -77,12 +71,12 @@ class TernaryMatmulEngine(wiring.Component):
 
     def __init__(self, *, group_size=3, groups_per_cycle=8, rows=16, act_width=8, max_k=8192,
                  max_tokens=8):
-        _check_int("Group size", group_size, 2, 4)
-        _check_int("Groups per cycle", groups_per_cycle, 1)
-        _check_int("Rows", rows, 1)
-        _check_int("Activation width", act_width, 2, 16)
-        _check_int("Maximum K", max_k, 1)
-        _check_int("Maximum tokens", max_tokens, 1)
+        check_int("Group size", group_size, 2, 4)
+        check_int("Groups per cycle", groups_per_cycle, 1)
+        check_int("Rows", rows, 1)
+        check_int("Activation width", act_width, 2, 16)
+        check_int("Maximum K", max_k, 1)
+        check_int("Maximum tokens", max_tokens, 1)
         self._group_size = group_size
         self._groups_per_cycle = groups_per_cycle
         self._rows = rows

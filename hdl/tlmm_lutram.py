@@ -27,7 +27,8 @@ from amaranth.hdl import Array, Const, Module, Mux, Signal, signed
 from amaranth.lib import data
 from amaranth.lib.memory import Memory
 
-from .ternary_matmul import TernaryMatmulEngine, _check_int, fold_signs, signed_width
+from .parameters import check_int
+from .ternary_matmul import TernaryMatmulEngine, fold_signs, signed_width
 from .tlmm import balanced_ternary_digits
 
 __all__ = ["TLMMLutramEngine", "table_walk"]
@@ -94,7 +95,7 @@ class TLMMLutramEngine(TernaryMatmulEngine):
     TABLE_ATTRS = {"ram_style": "distributed"}
 
     def __init__(self, *, max_n=8192, **kwargs):
-        _check_int("Maximum N", max_n, 1)
+        check_int("Maximum N", max_n, 1)
         self._max_n = max_n
         super().__init__(**kwargs)
 

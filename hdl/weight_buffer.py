@@ -12,7 +12,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .ternary_matmul import _check_int
+from .parameters import check_int
 
 __all__ = ["LineAssembler", "WeightBuffer"]
 
@@ -40,8 +40,8 @@ class LineAssembler(wiring.Component):
     """
 
     def __init__(self, *, word_bits, beat_bits):
-        _check_int("Beat bits", beat_bits, 1)
-        _check_int("Word bits", word_bits, 1, beat_bits)
+        check_int("Beat bits", beat_bits, 1)
+        check_int("Word bits", word_bits, 1, beat_bits)
         self._word_bits, self._beat_bits = word_bits, beat_bits
         super().__init__({
             "words": In(stream.Signature(data.StructLayout({"data": word_bits, "last": 1}))),
@@ -106,8 +106,8 @@ class WeightBuffer(wiring.Component):
     latency = 2
 
     def __init__(self, *, beat_bits, depth=4096):
-        _check_int("Beat bits", beat_bits, 1)
-        _check_int("Depth", depth, 2)
+        check_int("Beat bits", beat_bits, 1)
+        check_int("Depth", depth, 2)
         self._beat_bits, self._depth = beat_bits, depth
         super().__init__({
             "lines": In(stream.Signature(beat_bits)),
