@@ -23,7 +23,7 @@ from rich.table import Table
 
 from ..boards import RESOURCE_KEYS, all_boards, get_board
 from .config import ENGINES, DesignConfig, EngineConfig, load_config
-from .elaborate import GEMV_TOP, MODULE_NAMES, gemv_top, to_verilog
+from .elaborate import GEMV_TOP, MODULE_NAMES, gemv_data_bits, gemv_top, to_verilog
 from .report import check_fits, design_report, engine_entry, resource_table
 
 #: piped output is not wrapped at 80 columns, so tables stay whole in logs
@@ -274,23 +274,25 @@ def run_gemv(weights, acts, out, board, config_file, mem_latency, mem_bytes_per_
     from ..sim import verilator
     from ..sim.cocotb_tlmm import write_job
 
-    design, _ = _design(board, config_file)
+    from .weight_plan import MemoryModel, plan_layer
+
+    design, target = _design(board, config_file)
     config = design.tlmm
     _check_out_file(out)
     w, x = _load_array(weights, "Weights"), _load_array(acts, "Activations")
     _check_job(w, x, config, "tlmm-lutram")
-    if not mem_bytes_per_cycle > 0 or mem_latency < 0:
-        raise ValueError(f"Memory model must have positive bandwidth and non-negative latency, "
-                         f"not {mem_bytes_per_cycle!r} bytes/cycle, {mem_latency!r} cycles")
-    top = gemv_top(config, data_bits=data_bits)
-    data_bits = len(top.m_axi_rdata)
+    data_bits = gemv_data_bits(config) if data_bits is None else data_bits
+    plan = plan_layer(n=len(w), k=w.shape[1], tokens=len(x), engine=config, board=target,
+                      memory=MemoryModel(bytes_per_cycle=mem_bytes_per_cycle,
+                                         latency=mem_latency, axi_data_bits=data_bits))
+    top = gemv_top(config, data_bits=data_bits, buffer_depth=plan.capacity_beats)
     with console.status("building the GEMV top with Verilator"):
         build = verilator.build(verilog.convert(top, name=GEMV_TOP), toplevel=GEMV_TOP)
     with tempfile.TemporaryDirectory(prefix="ternforge-gemv-") as work_name:
         work = Path(work_name)
         env = write_job(work, config, "tlmm-lutram", x, w, memory={
             "data_bits": data_bits, "latency": mem_latency,
-            "bytes_per_cycle": mem_bytes_per_cycle})
+            "bytes_per_cycle": mem_bytes_per_cycle, "resident": plan.resident})
         with console.status(f"simulating {len(x)}x{w.shape[1]}x{len(w)} on Verilator"):
             verilator.run(build, toplevel=GEMV_TOP, test_module="ternforge.sim.cocotb_gemv",
                           work_dir=work, env=env)
@@ -299,9 +301,9 @@ def run_gemv(weights, acts, out, board, config_file, mem_latency, mem_bytes_per_
         out.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(work / "y.npy", out)
     cycles, stalls, read = (int(result[key]) for key in ("cycles", "stalls", "bytes"))
-    console.print(f"cycles: {cycles}, stall cycles: {stalls}, DDR bytes: {read:,}, "
-                  f"achieved {read / cycles:.2f} bytes/cycle of {mem_bytes_per_cycle:g}; "
-                  f"wrote {out}")
+    console.print(f"cycles: {cycles} (planned {plan.cycles}), stall cycles: {stalls} (planned "
+                  f"{plan.stall_cycles}), DDR bytes: {read:,}, achieved "
+                  f"{read / cycles:.2f} bytes/cycle of {mem_bytes_per_cycle:g}; wrote {out}")
 
 
 def _parse_params(params: tuple[str, ...]) -> dict[str, list]:

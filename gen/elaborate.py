@@ -6,7 +6,7 @@ from amaranth.back import rtlil, verilog
 
 from .config import EngineConfig
 
-__all__ = ["MODULE_NAMES", "to_verilog", "to_rtlil", "gemv_top", "GEMV_TOP"]
+__all__ = ["MODULE_NAMES", "to_verilog", "to_rtlil", "gemv_top", "gemv_data_bits", "GEMV_TOP"]
 
 #: Verilog module name of the GEMV/GEMM top
 GEMV_TOP = "gemv_top"
@@ -27,15 +27,21 @@ def to_rtlil(config: EngineConfig, kind: str) -> str:
     return rtlil.convert(config.component(kind), name=MODULE_NAMES[kind], emit_src=False)
 
 
+def gemv_data_bits(config: EngineConfig) -> int:
+    """The GEMV top's default AXI data width: 512 bits, or the widest power of two (from 32)
+    no wider than a weight beat."""
+    engine = config.component("tlmm-lutram")
+    beat_bits = engine.rows * engine.groups_per_cycle * engine.slot_bits
+    return max(32, min(512, 1 << (beat_bits.bit_length() - 1)))
+
+
 def gemv_top(config: EngineConfig, *, data_bits: int | None = None, buffer_depth: int = 4096):
-    """The GEMV/GEMM top around the LUT-RAM engine of ``config``; the AXI data width defaults
-    to 512 bits, or the widest power of two (from 32) no wider than a weight beat."""
+    """The GEMV/GEMM top around the LUT-RAM engine of ``config`` (AXI data width by default
+    :func:`gemv_data_bits`)."""
     from ..hdl.gemv import GemvTop
 
     engine = config.component("tlmm-lutram")
-    if data_bits is None:
-        beat_bits = engine.rows * engine.groups_per_cycle * engine.slot_bits
-        data_bits = max(32, min(512, 1 << (beat_bits.bit_length() - 1)))
+    data_bits = gemv_data_bits(config) if data_bits is None else data_bits
     parameters = dict(group_size=engine.group_size, groups_per_cycle=engine.groups_per_cycle,
                       rows=engine.rows, act_width=engine.act_width, max_k=engine.max_k,
                       max_n=engine.max_n, max_tokens=engine.max_tokens)

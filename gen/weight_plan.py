@@ -31,8 +31,8 @@ The memory returns ``bytes_per_cycle`` after ``latency`` cycles, with enough tra
 outstanding to cover the latency, so line ``j`` of an unblocked stream has arrived at
 ``latency + ceil((j + 1) * line_bytes / bytes_per_cycle)``. The engine spends
 ``cycles_per_beat`` on a beat (``table_tokens`` reads, stretched when a chunk has fewer row
-blocks than its tables take cycles to write) and starts a beat one cycle after it arrived and
-after the previous beat. Stall cycles are those the engine spends waiting for DDR, from the
+blocks than its tables take cycles to write) and starts a beat one cycle after it arrived,
+after the previous beat, and not before the job's first tables are written. Stall cycles are those the engine spends waiting for DDR, from the
 start (including the wait for the first beat).
 """
 
@@ -49,6 +49,12 @@ __all__ = ["URAM_WORDS", "URAM_BITS", "MemoryModel", "Descriptor", "WeightPlan",
 URAM_WORDS = 4096  #: depth of one URAM288
 URAM_BITS = 72  #: width of one URAM288
 BURST_BYTES = 4096  #: an AXI4 burst may not cross a 4 KiB boundary
+#: cycles between the last beat of a pass and the first of the replay: the registered rewind,
+#: then the buffer's read
+REWIND_CYCLES = 2
+#: the first tables of a job are ready ``tokens * (entries - 1)`` plus this many cycles after
+#: the start (activations offered from the start)
+TABLES_READY_OFFSET = -1
 
 
 @dataclass(frozen=True)
@@ -172,8 +178,9 @@ def _bursts(offset: int, size: int) -> tuple:
 
 
 def _stream(beats: int, *, capacity: int, line_bytes: int, memory: MemoryModel,
-            cycles_per_beat: float) -> tuple[int, int]:
-    """Cycle the engine finishes a stream of ``beats`` through the buffer, and its stalls."""
+            cycles_per_beat: float, tables_ready: int) -> tuple[int, int]:
+    """Cycle the engine finishes a stream of ``beats`` through the buffer, and its stalls;
+    it cannot start before its first tables are written (``tables_ready``)."""
     consumed = [0] * beats
     done = stalls = 0
     request = 0  # cycle the memory can start delivering the next line
@@ -182,7 +189,7 @@ def _stream(beats: int, *, capacity: int, line_bytes: int, memory: MemoryModel,
             request = max(request, consumed[j - capacity])
         arrival = max(request + memory.latency, 0) + -(-line_bytes // memory.bytes_per_cycle)
         request = max(request + line_bytes / memory.bytes_per_cycle, 0)
-        start = max(arrival + 1, done)
+        start = max(arrival + 1, done, tables_ready)
         stalls += max(0, arrival + 1 - done)
         done = start + cycles_per_beat
         consumed[j] = done
@@ -206,20 +213,29 @@ def plan_layer(*, n: int, k: int, engine: EngineConfig, board: Board, tokens: in
                          f"but {board.name} has {uram_budget}: lower rows or groups per cycle")
     blocks, chunks = -(-n // engine.rows), -(-k // lutram.acts_per_beat)
     layer_beats = blocks * chunks
-    tile_tokens = min(lutram.max_tokens, tokens)
-    token_tiles = -(-tokens // lutram.max_tokens)
-    cycles_per_beat = tile_tokens * max(blocks, lutram.table_entries - 1) / blocks
+    tiles = [min(lutram.max_tokens, tokens - s) for s in range(0, tokens, lutram.max_tokens)]
+    stretch = max(blocks, lutram.table_entries - 1) / blocks  # table writes vs row blocks
+
+    def compute(tile):  # cycles of one pass over the layer for a tile of tokens
+        return int(-(-layer_beats * tile * stretch // 1))
+
     whole_layer = -(-layer_beats // URAM_WORDS)  # URAM288 per column to hold the layer
-    resident = token_tiles > 1 and whole_layer * banks <= uram_budget
+    resident = len(tiles) > 1 and whole_layer * banks <= uram_budget
     depth = whole_layer if resident else 1
     capacity = depth * URAM_WORDS
-    passes = 1 if resident else token_tiles
-    stream_beats = layer_beats * passes
-    cycles, stalls = _stream(stream_beats, capacity=capacity, line_bytes=line_bytes,
-                             memory=memory, cycles_per_beat=cycles_per_beat)
-    compute_cycles = int(-(-token_tiles * layer_beats * cycles_per_beat // 1))
-    if resident:
-        cycles += compute_cycles - int(-(-layer_beats * cycles_per_beat // 1))
+    passes = 1 if resident else len(tiles)
+    cycles = stalls = 0
+    for tile in tiles[:passes]:  # streamed passes: one job each
+        pass_cycles, pass_stalls = _stream(
+            layer_beats, capacity=capacity, line_bytes=line_bytes, memory=memory,
+            cycles_per_beat=tile * stretch,
+            tables_ready=tile * (lutram.table_entries - 1) + TABLES_READY_OFFSET)
+        cycles, stalls = cycles + pass_cycles, stalls + pass_stalls
+    if resident:  # later tiles replay the buffer, each after a rewind
+        replays = tiles[1:]
+        cycles += sum(compute(tile) for tile in replays) + REWIND_CYCLES * len(replays)
+        stalls += REWIND_CYCLES * len(replays)
+    compute_cycles = sum(compute(tile) for tile in tiles)
     descriptors = []
     for first in range(0, layer_beats, URAM_WORDS):
         beats = min(URAM_WORDS, layer_beats - first)

@@ -17,6 +17,8 @@ offset register       meaning
 0x14   row_blocks     ``ceil(N / rows)``: weight beats per K chunk
 0x18   cycles         cycles from start to done
 0x1c   stalls         cycles the engine waited for a weight beat
+0x20   passes         times the engine reads the weights (0 or 1: once); more than one
+                      replays a layer resident in the buffer, one pass per token tile
 ====== ============== ===========================================================
 """
 
@@ -31,7 +33,7 @@ from .weight_buffer import LineAssembler, WeightBuffer
 __all__ = ["GemvTop", "REGISTERS"]
 
 REGISTERS = ("control", "status", "weight_base", "weight_words", "weight_beats", "row_blocks",
-             "cycles", "stalls")
+             "cycles", "stalls", "passes")
 _READ_ONLY = {"status", "cycles", "stalls"}
 
 
@@ -135,16 +137,23 @@ class GemvTop(wiring.Component):
             registers.status_in.eq(running | done << 1),
             registers.cycles_in.eq(cycles), registers.stalls_in.eq(stalls),
         ]
+        passes = Signal(32)
+        m.d.comb += [buffer.clear.eq(start & ~running),
+                     buffer.rewind_beats.eq(registers.weight_beats)]
+        m.d.sync += buffer.rewind.eq(0)
         with m.If(taken):
             m.d.sync += [block.eq(Mux(block_last, 0, block + 1)), consumed.eq(consumed + 1)]
             with m.If(consumed == registers.weight_beats - 1):
-                m.d.sync += [running.eq(0), done.eq(1)]
+                with m.If(passes + 1 >= registers.passes):
+                    m.d.sync += [running.eq(0), done.eq(1)]
+                with m.Else():
+                    m.d.sync += [passes.eq(passes + 1), consumed.eq(0), buffer.rewind.eq(1)]
         with m.If(running):
             m.d.sync += cycles.eq(cycles + 1)
             with m.If(engine.weights.ready & ~buffer.beats.valid):
                 m.d.sync += stalls.eq(stalls + 1)
         with m.If(start & ~running):
-            m.d.sync += [running.eq(1), done.eq(0), block.eq(0), consumed.eq(0),
+            m.d.sync += [running.eq(1), done.eq(0), block.eq(0), consumed.eq(0), passes.eq(0),
                          cycles.eq(0), stalls.eq(0)]
 
 

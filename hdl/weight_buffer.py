@@ -101,6 +101,12 @@ class WeightBuffer(wiring.Component):
         Beats to the engine's weight stream.
     level : ``Out(range(depth + 1))``
         Beats held, including the one on ``beats``.
+    clear : ``In(1)``
+        Empty the buffer (start of a job).
+    rewind, rewind_beats : ``In(1)``, ``In(range(depth + 1))``
+        Replay the first ``rewind_beats`` beats written since ``clear`` (a layer resident in
+        the buffer is read again for the next token tile). Only when ``beats`` is empty and
+        no more than ``depth`` beats were written.
     """
 
     latency = 2
@@ -113,6 +119,7 @@ class WeightBuffer(wiring.Component):
             "lines": In(stream.Signature(beat_bits)),
             "beats": Out(stream.Signature(beat_bits)),
             "level": Out(range(depth + 1)),
+            "clear": In(1), "rewind": In(1), "rewind_beats": In(range(depth + 1)),
         })
 
     beat_bits = property(lambda self: self._beat_bits)
@@ -151,4 +158,8 @@ class WeightBuffer(wiring.Component):
         with m.Elif(consume):
             m.d.sync += self.beats.valid.eq(0)
         m.d.sync += stored.eq(stored + push - fetch)
+        with m.If(self.clear):
+            m.d.sync += [write_at.eq(0), read_at.eq(0), stored.eq(0), self.beats.valid.eq(0)]
+        with m.Elif(self.rewind):
+            m.d.sync += [read_at.eq(0), stored.eq(self.rewind_beats)]
         return m

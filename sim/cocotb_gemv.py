@@ -58,9 +58,11 @@ class GemvResult:
 
 async def run_gemv(dut, config: EngineConfig, acts, weights, *, data_bits: int,
                    latency: int = 20, bytes_per_cycle: float = 64.0, stall: float = 0.0,
-                   seed: int = 0) -> GemvResult:
+                   seed: int = 0, resident: bool = False) -> GemvResult:
     """Compute ``acts @ weights.T`` through the whole path; ``stall`` randomly withholds
-    memory data, activations and result readiness."""
+    memory data, activations and result readiness. ``resident``: load the weights once and
+    replay them from the buffer for every token tile (one start); otherwise one start, and
+    one load from memory, per token tile."""
     kind = "tlmm-lutram"
     config.check_job(kind, len(acts), acts.shape[1], len(weights))
     geom = config.geometry(kind)
@@ -74,15 +76,18 @@ async def run_gemv(dut, config: EngineConfig, acts, weights, *, data_bits: int,
     counter = CycleCounter(dut.clk)
     cocotb.start_soon(counter.run())
     words, cycles, stalls, read = [], 0, 0, 0
-    for start in range(0, len(acts), geom.max_tokens):
-        tile = acts[start:start + geom.max_tokens]
-        beats = job_beats(tile, weights, geom)
-        image = weight_image(beats.weights, beat_bits)
+    tile_size = len(acts) if resident else geom.max_tokens
+    for start in range(0, len(acts), tile_size):
+        tiles = acts[start:start + tile_size]
+        beats = job_beats(tiles, weights, geom)
+        passes = len(beats.token_tiles)
+        pass_beats = beats.weights[:len(beats.weights) // passes]
+        image = weight_image(pass_beats, beat_bits)
         memory = AxiReadMemory(dut, image, data_bits=data_bits, latency=latency,
                                bytes_per_cycle=bytes_per_cycle, stall=stall, seed=seed + start)
         memory_task = cocotb.start_soon(memory.run())
         for name, value in (("weight_base", 0), ("weight_words", -(-len(image) * 8 // data_bits)),
-                            ("weight_beats", len(beats.weights)),
+                            ("weight_beats", len(pass_beats)), ("passes", passes),
                             ("row_blocks", geom.row_blocks(len(weights)))):
             await lite.write(register(name), value)
         source = StreamSource.axis(dut, "s_axis_acts", counter, sidebands=("tlast", "tuser"),
@@ -90,7 +95,7 @@ async def run_gemv(dut, config: EngineConfig, acts, weights, *, data_bits: int,
         sink = StreamSink.axis(dut, "m_axis_results", counter, stall=stall, seed=seed + 2)
         await lite.write(register("control"), 1)
         cocotb.start_soon(source.send(beats.acts))
-        words += await sink.receive(len(tile) * geom.row_blocks(len(weights)))
+        words += await sink.receive(len(tiles) * geom.row_blocks(len(weights)))
         while not (await lite.read(register("status"))) & 2:
             await RisingEdge(dut.clk)
         cycles += await lite.read(register("cycles"))
