@@ -38,7 +38,7 @@ _ULTRASCALE_PLUS_W_PER_MHZ = {
 # 64-bit DDR4 at 2,400 MT/s.
 _DDR4_2400_X64 = 19.2e9
 
-#: Kria KV260: 250 MHz default clock, which K26 designs of this kind close at -2LV.
+#: Kria KV260: an assumed 250 MHz default clock (no timing analysis backs it yet).
 KV260 = Board(
     name="kv260",
     part="xck26-sfvc784-2LV-c",

@@ -38,6 +38,8 @@ start (including the wait for the first beat).
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import asdict, dataclass, field
 
 from ..boards import Board
@@ -193,7 +195,7 @@ def _stream(beats: int, *, capacity: int, line_bytes: int, memory: MemoryModel,
         stalls += max(0, arrival + 1 - done)
         done = start + cycles_per_beat
         consumed[j] = done
-    return int(-(-done // 1)), int(stalls)
+    return math.ceil(done), int(stalls)
 
 
 def plan_layer(*, n: int, k: int, engine: EngineConfig, board: Board, tokens: int = 1,
@@ -217,7 +219,7 @@ def plan_layer(*, n: int, k: int, engine: EngineConfig, board: Board, tokens: in
     stretch = max(blocks, lutram.table_entries - 1) / blocks  # table writes vs row blocks
 
     def compute(tile):  # cycles of one pass over the layer for a tile of tokens
-        return int(-(-layer_beats * tile * stretch // 1))
+        return math.ceil(layer_beats * tile * stretch)
 
     whole_layer = -(-layer_beats // URAM_WORDS)  # URAM288 per column to hold the layer
     resident = len(tiles) > 1 and whole_layer * banks <= uram_budget

@@ -157,19 +157,13 @@ class TernaryMatmulEngine(wiring.Component):
         advance = Signal()
         m.d.comb += advance.eq(~self.results.valid | self.results.ready)
 
-        slots = Signal.like(self.weights.payload.slots)
-        slots_last, slots_full = Signal(), Signal()
-        fire = Signal()
+        fire, release = Signal(), Signal()
+        slots, slots_last, slots_full = self._weight_register(m, release)
         m.d.comb += [
             self.acts.ready.eq(slots_full & advance),
             fire.eq(self.acts.valid & self.acts.ready),
-            self.weights.ready.eq(~slots_full | (fire & self.acts.payload.last)),
+            release.eq(fire & self.acts.payload.last),
         ]
-        with m.If(self.weights.valid & self.weights.ready):
-            m.d.sync += [slots.eq(self.weights.payload.slots),
-                         slots_last.eq(self.weights.payload.last), slots_full.eq(1)]
-        with m.Elif(fire & self.acts.payload.last):
-            m.d.sync += slots_full.eq(0)
 
         operands = self.elaborate_front(m, advance, self.acts.payload.data, slots)
         sums = [self._adder_tree(m, advance, row) for row in operands]
@@ -178,6 +172,19 @@ class TernaryMatmulEngine(wiring.Component):
             self.front_stages + self.tree_levels)
         self._accumulate(m, advance, sums, valid, token_last, chunk_last)
         return m
+
+    def _weight_register(self, m, release):
+        """The weight beat held while its tokens pass: loaded from ``weights`` when empty or
+        in the cycle ``release`` frees it. Returns ``(slots, last, full)``."""
+        slots = Signal.like(self.weights.payload.slots, name="slots")
+        slots_last, slots_full = Signal(name="slots_last"), Signal(name="slots_full")
+        m.d.comb += self.weights.ready.eq(~slots_full | release)
+        with m.If(self.weights.valid & self.weights.ready):
+            m.d.sync += [slots.eq(self.weights.payload.slots),
+                         slots_last.eq(self.weights.payload.last), slots_full.eq(1)]
+        with m.Elif(release):
+            m.d.sync += slots_full.eq(0)
+        return slots, slots_last, slots_full
 
     @staticmethod
     def _adder_tree(m, advance, operands):

@@ -187,20 +187,14 @@ class TLMMLutramEngine(TernaryMatmulEngine):
 
     def _elaborate_reader(self, m, advance, banks, tables):
         """Hold each weight beat for a tile's tokens, look up, add and accumulate."""
-        slots, slots_last, slots_full = Signal.like(self.weights.payload.slots), Signal(), Signal()
+        issue, release = Signal(), Signal()
+        slots, slots_last, slots_full = self._weight_register(m, release)
         token = Signal(range(max(self.max_tokens, 2)))
         bank = banks.read_bank
-        issue = Signal()
         token_last = token == banks.tokens[bank] - 1
-        release = issue & token_last
         chunk_done = release & slots_last
         m.d.comb += [issue.eq(slots_full & banks.full[bank] & advance),
-                     self.weights.ready.eq(~slots_full | release)]
-        with m.If(self.weights.valid & self.weights.ready):
-            m.d.sync += [slots.eq(self.weights.payload.slots),
-                         slots_last.eq(self.weights.payload.last), slots_full.eq(1)]
-        with m.Elif(release):
-            m.d.sync += slots_full.eq(0)
+                     release.eq(issue & token_last)]
         with m.If(issue):
             m.d.sync += token.eq(Mux(token_last, 0, token + 1))
         with m.If(chunk_done):
