@@ -7,10 +7,10 @@ refuses a plan that cannot fit. Its descriptors are what the weight-buffer hardw
 Layout
 ------
 The engine consumes one *weight beat* per cycle: ``rows * groups_per_cycle`` TL codes of
-``code_bits`` each (640 bits at G=3, P=8, R=16). In DDR the beats are packed densely, each
-padded to whole bytes (a *line*), in the table-stationary order of
-:mod:`ternforge.hdl.tlmm_lutram` (for each K chunk, every row block); the read side regroups
-AXI data words into lines. In URAM a beat is one
+``code_bits`` each (640 bits at G=3, P=8, R=16). In DDR the beats are packed densely (bit
+after bit, ``line_bytes`` is a beat's size rounded up to bytes), in the table-stationary order
+of :mod:`ternforge.hdl.tlmm_lutram` (for each K chunk, every row block); the read side
+regroups AXI data words into beats. In URAM a beat is one
 address across ``banks`` URAM288 columns (72 bits each, read together in one cycle); a column
 may be several URAM288 deep. The URAM address space is a circular buffer of ``capacity`` beats
 between DDR and the engine: a beat is requested from DDR once the beat ``capacity`` places
@@ -24,6 +24,13 @@ the run is bound by the slower of DDR and the engine.
 ``ceil(M / table_tokens)`` times (compute-bound after the first pass); otherwise it streams
 from DDR once per token tile. A streaming buffer is one URAM288 deep (4,096 beats), far more
 than the latency of DDR needs covering.
+
+Descriptors
+-----------
+The loads of a pass, each at most one URAM288 depth (4,096 beats), are written to DDR as a
+descriptor table (:meth:`WeightPlan.descriptor_table`) that the hardware fetches on start and
+executes back to back (:mod:`ternforge.hdl.gemv`). Fetching it delays the first weight
+request by the memory latency, the table's transfer and ``DESCRIPTOR_FETCH_OFFSET`` cycles.
 
 Timing model
 ------------
@@ -46,11 +53,16 @@ from ..boards import Board
 from ..sim import tl_code
 from .config import EngineConfig
 
-__all__ = ["URAM_WORDS", "URAM_BITS", "MemoryModel", "Descriptor", "WeightPlan", "plan_layer"]
+__all__ = ["URAM_WORDS", "URAM_BITS", "DESCRIPTOR_BYTES", "MemoryModel", "Descriptor",
+           "WeightPlan", "plan_layer", "pass_descriptors", "descriptor_table"]
 
 URAM_WORDS = 4096  #: depth of one URAM288
 URAM_BITS = 72  #: width of one URAM288
 BURST_BYTES = 4096  #: an AXI4 burst may not cross a 4 KiB boundary
+DESCRIPTOR_BYTES = 8  #: a descriptor in DDR: byte address, then AXI data words (u32 each)
+#: cycles from the descriptor table's last word arriving to the first weight request: parse,
+#: queue, command
+DESCRIPTOR_FETCH_OFFSET = 4
 #: cycles between the last beat of a pass and the first of the replay: the registered rewind,
 #: then the buffer's read
 REWIND_CYCLES = 2
@@ -99,14 +111,17 @@ class MemoryModel:
 
 @dataclass(frozen=True)
 class Descriptor:
-    """One load the hardware executes: ``beats`` lines from DDR into the circular buffer.
+    """One load the hardware executes: ``beats`` weight beats from DDR into the circular
+    buffer.
 
     Members
     -------
     ddr_offset : int
-        Byte offset of the first line from the layer's base address.
+        Byte offset of the first beat from the layer's base address.
     beats : int
-        Weight beats (lines) to load.
+        Weight beats to load.
+    size : int
+        Bytes to load.
     uram_address : int
         URAM address of the first beat.
     bursts : list of (int, int)
@@ -115,6 +130,7 @@ class Descriptor:
 
     ddr_offset: int
     beats: int
+    size: int
     uram_address: int
     bursts: tuple = field(repr=False)
 
@@ -163,6 +179,10 @@ class WeightPlan:
     bandwidth_utilization: float
     descriptors: tuple = field(repr=False)
 
+    def descriptor_table(self, base: int = 0, *, word_bytes: int) -> bytes:
+        """This plan's descriptor table; see :func:`descriptor_table`."""
+        return descriptor_table(self.descriptors, base=base, word_bytes=word_bytes)
+
     def to_dict(self) -> dict:
         values = asdict(self)
         values["descriptors"] = [{**d, "bursts": [list(b) for b in d["bursts"]]}
@@ -180,12 +200,13 @@ def _bursts(offset: int, size: int) -> tuple:
 
 
 def _stream(beats: int, *, capacity: int, line_bytes: int, memory: MemoryModel,
-            cycles_per_beat: float, tables_ready: int) -> tuple[int, int]:
+            cycles_per_beat: float, tables_ready: int, first_request: int) -> tuple[int, int]:
     """Cycle the engine finishes a stream of ``beats`` through the buffer, and its stalls;
-    it cannot start before its first tables are written (``tables_ready``)."""
+    it cannot start before its first tables are written (``tables_ready``) and the first
+    beat is requested at ``first_request``."""
     consumed = [0] * beats
     done = stalls = 0
-    request = 0  # cycle the memory can start delivering the next line
+    request = first_request  # cycle the memory can start delivering the next line
     for j in range(beats):
         if j >= capacity:  # the line must wait for its buffer slot
             request = max(request, consumed[j - capacity])
@@ -198,9 +219,39 @@ def _stream(beats: int, *, capacity: int, line_bytes: int, memory: MemoryModel,
     return math.ceil(done), int(stalls)
 
 
+def descriptor_table(descriptors, *, base: int, word_bytes: int) -> bytes:
+    """The table the hardware reads for weights at byte address ``base`` of a memory with
+    ``word_bytes``-byte data words: per load, its address and its length in words (u32 each,
+    little-endian)."""
+    return b"".join((base + d.ddr_offset).to_bytes(4, "little")
+                    + (-(-d.size // word_bytes)).to_bytes(4, "little") for d in descriptors)
+
+
+def pass_descriptors(layer_beats: int, *, beat_bits: int, capacity: int = URAM_WORDS,
+                     load_beats: int = URAM_WORDS, word_bytes: int = 4) -> tuple:
+    """The loads of one pass, ``load_beats`` each (the last may be shorter), each starting on
+    a ``word_bytes`` data word; the default, one URAM288 depth, starts every load on a 512-byte
+    boundary."""
+    if not isinstance(load_beats, int) or load_beats < 1 or load_beats * beat_bits % (
+            8 * word_bytes):
+        raise ValueError(f"Load beats must be a positive multiple of "
+                         f"{8 * word_bytes // math.gcd(8 * word_bytes, beat_bits)} "
+                         f"(whole {word_bytes}-byte words), not {load_beats!r}")
+    descriptors = []
+    for first in range(0, layer_beats, load_beats):
+        beats = min(load_beats, layer_beats - first)
+        offset, size = first * beat_bits // 8, -(-beats * beat_bits // 8)
+        descriptors.append(Descriptor(ddr_offset=offset, beats=beats, size=size,
+                                      uram_address=first % capacity,
+                                      bursts=_bursts(offset, size)))
+    return tuple(descriptors)
+
+
 def plan_layer(*, n: int, k: int, engine: EngineConfig, board: Board, tokens: int = 1,
-               memory: MemoryModel | None = None, uram_budget: int | None = None) -> WeightPlan:
-    """Plan an N x K layer for ``tokens`` tokens (1: decode) on ``board``."""
+               memory: MemoryModel | None = None, uram_budget: int | None = None,
+               load_beats: int = URAM_WORDS) -> WeightPlan:
+    """Plan an N x K layer for ``tokens`` tokens (1: decode) on ``board``, in loads of
+    ``load_beats``."""
     for name, value in (("Layer rows N", n), ("Layer K", k), ("Tokens", tokens)):
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive integer, not {value!r}")
@@ -226,25 +277,26 @@ def plan_layer(*, n: int, k: int, engine: EngineConfig, board: Board, tokens: in
     depth = whole_layer if resident else 1
     capacity = depth * URAM_WORDS
     passes = 1 if resident else len(tiles)
+    word_bytes = memory.axi_data_bits // 8
+    descriptors = pass_descriptors(layer_beats, beat_bits=beat_bits, capacity=capacity,
+                                   load_beats=load_beats, word_bytes=word_bytes)
+    table_bytes = -(-len(descriptors) * DESCRIPTOR_BYTES // word_bytes) * word_bytes
+    first_request = (memory.latency + math.ceil(table_bytes / memory.bytes_per_cycle)
+                     + DESCRIPTOR_FETCH_OFFSET)
     cycles = stalls = 0
     for tile in tiles[:passes]:  # streamed passes: one job each
         pass_cycles, pass_stalls = _stream(
             layer_beats, capacity=capacity, line_bytes=line_bytes, memory=memory,
             cycles_per_beat=tile * stretch,
-            tables_ready=tile * (lutram.table_entries - 1) + TABLES_READY_OFFSET)
+            tables_ready=tile * (lutram.table_entries - 1) + TABLES_READY_OFFSET,
+            first_request=first_request)
         cycles, stalls = cycles + pass_cycles, stalls + pass_stalls
     if resident:  # later tiles replay the buffer, each after a rewind
         replays = tiles[1:]
         cycles += sum(compute(tile) for tile in replays) + REWIND_CYCLES * len(replays)
         stalls += REWIND_CYCLES * len(replays)
     compute_cycles = sum(compute(tile) for tile in tiles)
-    descriptors = []
-    for first in range(0, layer_beats, URAM_WORDS):
-        beats = min(URAM_WORDS, layer_beats - first)
-        descriptors.append(Descriptor(ddr_offset=first * line_bytes, beats=beats,
-                                      uram_address=first % capacity,
-                                      bursts=_bursts(first * line_bytes, beats * line_bytes)))
-    ddr_bytes = passes * layer_beats * line_bytes
+    ddr_bytes = passes * (-(-layer_beats * beat_bits // 8) + table_bytes)
     return WeightPlan(
         n=n, k=k, tokens=tokens, beat_bits=beat_bits, line_bytes=line_bytes, banks=banks,
         uram_depth=depth, uram_count=banks * depth, capacity_beats=capacity,

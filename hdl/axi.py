@@ -6,7 +6,8 @@ inferred by name.
 """
 
 from amaranth.hdl import Module, Mux, Signal
-from amaranth.lib import wiring
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
 from .parameters import check_int
@@ -43,10 +44,13 @@ def axis_members(prefix, *, data_bits, direction):
 
 
 class BurstReader(wiring.Component):
-    """Read ``words`` data words from ``base`` as AXI4 INCR bursts.
+    """Read the loads of a command stream as AXI4 INCR bursts.
 
-    Bursts are at most 256 words and never cross a 4 KiB boundary; at most ``outstanding``
-    bursts are in flight. Read data is passed on in order, with ``last`` on the final word.
+    Each command reads ``words`` data words from byte address ``address``. Bursts are at most
+    256 words and never cross a 4 KiB boundary; at most ``outstanding`` bursts are in flight.
+    A command is accepted once every burst of the previous one is requested, so the bursts of
+    consecutive commands follow each other with one idle cycle on the address channel. Read
+    data is passed on in order, with ``last`` on the final word of each command.
 
     Parameters
     ----------
@@ -57,18 +61,12 @@ class BurstReader(wiring.Component):
 
     Members
     -------
-    start : ``In(1)``
-        Pulse: begin reading ``base`` / ``words`` (ignored while ``busy``).
-    base : ``In(addr_bits)``
-        Byte address, aligned to a data word.
-    words : ``In(32)``
-        Data words to read.
-    busy : ``Out(1)``
-        A read is in progress.
+    commands : ``In(stream.Signature(StructLayout({"address": addr_bits, "words": 32})))``
+        Loads to read; ``address`` is aligned to a data word.
+    data : ``Out(stream.Signature(StructLayout({"data": data_bits, "last": 1})))``
+        Read data towards the consumer.
     m_axi_* :
         The AXI4 read channels.
-    data, data_last, data_valid : ``Out``
-        Read data towards the consumer; ``data_ready`` ``In(1)`` is its backpressure.
     """
 
     def __init__(self, *, addr_bits=32, data_bits=512, outstanding=8):
@@ -79,10 +77,10 @@ class BurstReader(wiring.Component):
         check_int("Outstanding bursts", outstanding, 1, 256)
         self._addr_bits, self._data_bits, self._outstanding = addr_bits, data_bits, outstanding
         super().__init__({
-            "start": In(1), "base": In(addr_bits), "words": In(32), "busy": Out(1),
+            "commands": In(stream.Signature(
+                data.StructLayout({"address": addr_bits, "words": 32}))),
             **axi4_read_members("m_axi", addr_bits=addr_bits, data_bits=data_bits),
-            "data": Out(data_bits), "data_last": Out(1), "data_valid": Out(1),
-            "data_ready": In(1),
+            "data": Out(stream.Signature(data.StructLayout({"data": data_bits, "last": 1}))),
         })
 
     @property
@@ -91,34 +89,33 @@ class BurstReader(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        address = Signal(self._addr_bits)
-        to_request, to_receive = Signal(32), Signal(32)
-        in_flight = Signal(range(self._outstanding + 1))
+        # one entry per burst in flight: is it the last burst of its command?
+        m.submodules.finals = finals = SyncFIFO(width=1, depth=self._outstanding)
+        address, to_request = Signal(self._addr_bits), Signal(32)
         shift = (self.word_bytes - 1).bit_length()
         to_boundary = (4096 - (address & 4095)) >> shift
-        length = Signal(9)
+        length, burst = Signal(9), Signal(9)
         m.d.comb += [
+            self.commands.ready.eq(to_request == 0),
             length.eq(Mux(to_request < 256, to_request, 256)),
-            self.m_axi_arlen.eq(Mux(length < to_boundary, length, to_boundary) - 1),
+            burst.eq(Mux(length < to_boundary, length, to_boundary)),
+            self.m_axi_arlen.eq(burst - 1),
             self.m_axi_araddr.eq(address), self.m_axi_arsize.eq(shift),
             self.m_axi_arburst.eq(1),
-            self.m_axi_arvalid.eq((to_request > 0) & (in_flight < self._outstanding)),
-            self.busy.eq(to_receive > 0),
-            self.data.eq(self.m_axi_rdata), self.data_valid.eq(self.m_axi_rvalid),
-            self.data_last.eq(to_receive == 1), self.m_axi_rready.eq(self.data_ready),
+            self.m_axi_arvalid.eq((to_request > 0) & finals.w_rdy),
+            finals.w_en.eq(self.m_axi_arvalid & self.m_axi_arready),
+            finals.w_data.eq(burst == to_request),
+            self.data.payload.data.eq(self.m_axi_rdata),
+            self.data.payload.last.eq(self.m_axi_rlast & finals.r_data),
+            self.data.valid.eq(self.m_axi_rvalid), self.m_axi_rready.eq(self.data.ready),
+            finals.r_en.eq(self.m_axi_rvalid & self.m_axi_rready & self.m_axi_rlast),
         ]
-        requested = self.m_axi_arvalid & self.m_axi_arready
-        burst_done = self.m_axi_rvalid & self.m_axi_rready & self.m_axi_rlast
-        with m.If(requested):
-            burst = self.m_axi_arlen + 1
+        with m.If(finals.w_en):
             m.d.sync += [address.eq(address + (burst << shift)),
                          to_request.eq(to_request - burst)]
-        m.d.sync += in_flight.eq(in_flight + requested - burst_done)
-        with m.If(self.m_axi_rvalid & self.m_axi_rready):
-            m.d.sync += to_receive.eq(to_receive - 1)
-        with m.If(self.start & ~self.busy):
-            m.d.sync += [address.eq(self.base), to_request.eq(self.words),
-                         to_receive.eq(self.words)]
+        with m.If(self.commands.valid & self.commands.ready):
+            m.d.sync += [address.eq(self.commands.payload.address),
+                         to_request.eq(self.commands.payload.words)]
         return m
 
 

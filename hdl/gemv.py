@@ -2,6 +2,11 @@
 
 Weight codes are read from DDR by an AXI4 read master (``m_axi``), regrouped into weight beats,
 buffered in UltraRAM and streamed into a :class:`~ternforge.hdl.tlmm_lutram.TLMMLutramEngine`.
+What to read comes from a *descriptor table* in DDR, written by software from the planner's
+descriptors (:meth:`ternforge.gen.weight_plan.WeightPlan.descriptor_table`): on start the top
+reads the table, then executes its loads in order, back to back. A descriptor is 8 bytes,
+little-endian: the load's byte address (32 bits, aligned to a data word) and its length in AXI
+data words (32 bits). The table may hold at most ``max_descriptors`` entries.
 Activations arrive on AXI4-Stream ``s_axis_acts`` (``tlast``: last token of the tile,
 ``tuser``: last chunk along K) and results leave on ``m_axis_results``. Software drives it
 through AXI4-Lite ``s_axil``:
@@ -9,10 +14,10 @@ through AXI4-Lite ``s_axil``:
 ====== ============== ===========================================================
 offset register       meaning
 ====== ============== ===========================================================
-0x00   control        write 1: start (load ``weight_words`` words from ``weight_base``)
+0x00   control        write 1: start (fetch the descriptor table, execute its loads)
 0x04   status         bit 0: busy, bit 1: done (every weight beat consumed)
-0x08   weight_base    byte address of the weights in DDR (word aligned)
-0x0c   weight_words   AXI data words to read
+0x08   descriptors    byte address of the descriptor table in DDR (word aligned)
+0x0c   descriptor_count  descriptors in the table (1 to ``max_descriptors``)
 0x10   weight_beats   weight beats the engine consumes in this job
 0x14   row_blocks     ``ceil(N / rows)``: weight beats per K chunk
 0x18   cycles         cycles from start to done
@@ -24,16 +29,19 @@ offset register       meaning
 
 from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
+from .parameters import check_int
 from .axi import BurstReader, RegisterFile, axi4_lite_members, axi4_read_members, axis_members
 from .tlmm_lutram import TLMMLutramEngine
 from .weight_buffer import LineAssembler, WeightBuffer
 
-__all__ = ["GemvTop", "REGISTERS"]
+__all__ = ["GemvTop", "REGISTERS", "DESCRIPTOR_BITS"]
 
-REGISTERS = ("control", "status", "weight_base", "weight_words", "weight_beats", "row_blocks",
-             "cycles", "stalls", "passes")
+REGISTERS = ("control", "status", "descriptors", "descriptor_count", "weight_beats",
+             "row_blocks", "cycles", "stalls", "passes")
+DESCRIPTOR_BITS = 64  #: a descriptor: address (32 bits), then AXI data words (32 bits)
 _READ_ONLY = {"status", "cycles", "stalls"}
 
 
@@ -47,7 +55,9 @@ class GemvTop(wiring.Component):
     buffer_depth : int
         Weight beats the UltraRAM buffer holds.
     data_bits, addr_bits, outstanding : int
-        AXI4 read data width, address width, bursts in flight.
+        AXI4 read data width (at most a weight beat), address width, bursts in flight.
+    max_descriptors : int
+        Entries the on-chip descriptor queue holds: the longest table.
 
     Members
     -------
@@ -58,14 +68,16 @@ class GemvTop(wiring.Component):
     """
 
     def __init__(self, *, engine, buffer_depth=4096, data_bits=512, addr_bits=32,
-                 outstanding=8):
+                 outstanding=8, max_descriptors=64):
         self._engine = TLMMLutramEngine(**engine)
-        self._params = dict(buffer_depth=buffer_depth, data_bits=data_bits, addr_bits=addr_bits,
-                            outstanding=outstanding)
+        check_int("Descriptor queue depth", max_descriptors, 1)
+        self._max_descriptors = max_descriptors
         self._buffer = WeightBuffer(beat_bits=self.beat_bits, depth=buffer_depth)
+        check_int("AXI data bits", data_bits, 32, self.beat_bits)
         self._assembler = LineAssembler(word_bits=data_bits, beat_bits=self.beat_bits)
         self._reader = BurstReader(addr_bits=addr_bits, data_bits=data_bits,
                                    outstanding=outstanding)
+        self._parser = LineAssembler(word_bits=data_bits, beat_bits=DESCRIPTOR_BITS)
         act_bits = self._engine.acts_per_beat * self._engine.act_width
         super().__init__({
             **axi4_read_members("m_axi", addr_bits=addr_bits, data_bits=data_bits),
@@ -86,26 +98,18 @@ class GemvTop(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        engine, buffer, assembler, reader = self._engine, self._buffer, self._assembler, \
-            self._reader
+        engine, buffer, assembler = self._engine, self._buffer, self._assembler
         m.submodules.engine, m.submodules.buffer = engine, buffer
-        m.submodules.assembler, m.submodules.reader = assembler, reader
+        m.submodules.assembler, m.submodules.reader = assembler, self._reader
         m.submodules.registers = registers = RegisterFile(names=REGISTERS, read_only=_READ_ONLY)
         for name in axi4_lite_members("s_axil"):
             port, inner = getattr(self, name), getattr(registers, name)
             m.d.comb += (inner.eq(port) if name in _LITE_INPUTS else port.eq(inner))
         for name in axi4_read_members("m_axi", addr_bits=1, data_bits=1):
-            port, inner = getattr(self, name), getattr(reader, name)
+            port, inner = getattr(self, name), getattr(self._reader, name)
             m.d.comb += (inner.eq(port) if name in _READ_INPUTS else port.eq(inner))
         start = registers.control_written & registers.control[0]
-        m.d.comb += [
-            reader.start.eq(start), reader.base.eq(registers.weight_base),
-            reader.words.eq(registers.weight_words),
-            assembler.words.payload.data.eq(reader.data),
-            assembler.words.payload.last.eq(reader.data_last),
-            assembler.words.valid.eq(reader.data_valid),
-            reader.data_ready.eq(assembler.words.ready),
-        ]
+        self._load_weights(m, registers, start)
         wiring.connect(m, assembler.beats, buffer.lines)
         self._feed_engine(m, registers, start)
         m.d.comb += [
@@ -119,6 +123,45 @@ class GemvTop(wiring.Component):
             engine.results.ready.eq(self.m_axis_results_tready),
         ]
         return m
+
+    def _load_weights(self, m, registers, start):
+        """On start, read the descriptor table into a queue, then issue its loads; read data
+        goes to the descriptor parser until the table's last word, then to the weight
+        assembler."""
+        reader, parser = self._reader, self._parser
+        m.submodules.parser = parser
+        m.submodules.queue = queue = SyncFIFOBuffered(width=DESCRIPTOR_BITS,
+                                                      depth=self._max_descriptors)
+        table_pending, table_reading = Signal(), Signal()
+        to_parse = Signal(32)  # descriptors of the table not yet queued
+        count = registers.descriptor_count
+        word_shift = (reader.word_bytes - 1).bit_length()
+        table_words = (count * (DESCRIPTOR_BITS // 8) + reader.word_bytes - 1) >> word_shift
+        m.d.comb += [
+            reader.commands.valid.eq(table_pending | queue.r_rdy),
+            reader.commands.payload.address.eq(
+                Mux(table_pending, registers.descriptors, queue.r_data[:32])),
+            reader.commands.payload.words.eq(Mux(table_pending, table_words, queue.r_data[32:])),
+            queue.r_en.eq(~table_pending & reader.commands.ready),
+            parser.words.payload.eq(reader.data.payload),
+            parser.words.valid.eq(reader.data.valid & table_reading),
+            self._assembler.words.payload.eq(reader.data.payload),
+            self._assembler.words.valid.eq(reader.data.valid & ~table_reading),
+            reader.data.ready.eq(Mux(table_reading, parser.words.ready,
+                                     self._assembler.words.ready)),
+            queue.w_data.eq(parser.beats.payload),
+            queue.w_en.eq(parser.beats.valid & (to_parse > 0)),
+            parser.beats.ready.eq(queue.w_rdy | (to_parse == 0)),  # drop the table's padding
+        ]
+        with m.If(reader.commands.ready):
+            m.d.sync += table_pending.eq(0)
+        with m.If(queue.w_en & queue.w_rdy):
+            m.d.sync += to_parse.eq(to_parse - 1)
+        with m.If(parser.words.valid & parser.words.ready & reader.data.payload.last):
+            m.d.sync += table_reading.eq(0)
+        with m.If(start):
+            m.d.sync += [table_pending.eq(count > 0), table_reading.eq(count > 0),
+                         to_parse.eq(count)]
 
     def _feed_engine(self, m, registers, start):
         """Weight beats into the engine with ``last`` on each chunk's last row block; the

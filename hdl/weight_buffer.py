@@ -21,8 +21,9 @@ class LineAssembler(wiring.Component):
     """Regroup a stream of ``word_bits`` words into ``beat_bits`` beats, least significant
     bits first; ``last`` on a word ends a load and drops its padding bits.
 
-    A word is at most a beat wide, so a load's padding (less than a word) is never mistaken
-    for a beat.
+    When a word is at most a beat wide, a load's padding (less than a word) is never mistaken
+    for a beat. Wider words may carry whole beats of padding: those come out as beats, and the
+    consumer, which knows how many beats a load holds, drops them.
 
     Parameters
     ----------
@@ -41,7 +42,7 @@ class LineAssembler(wiring.Component):
 
     def __init__(self, *, word_bits, beat_bits):
         check_int("Beat bits", beat_bits, 1)
-        check_int("Word bits", word_bits, 1, beat_bits)
+        check_int("Word bits", word_bits, 1)
         self._word_bits, self._beat_bits = word_bits, beat_bits
         super().__init__({
             "words": In(stream.Signature(data.StructLayout({"data": word_bits, "last": 1}))),

@@ -1,8 +1,8 @@
 """Run a GEMV/GEMM job on a Verilator build of :class:`~ternforge.hdl.gemv.GemvTop` (cocotb).
 
 The weights are laid out in a byte image as the planner lays them out in DDR (weight beats of
-the table-stationary order, packed densely); the job is run one token tile at a time: program
-the registers, start, stream the tile's activation beats, collect its results, read the cycle
+the table-stationary order, packed densely), followed by the planner's descriptor table; the
+job is run one token tile at a time: program the registers, start, stream the tile's activation beats, collect its results, read the cycle
 and stall counters. The cocotb test :func:`gemv_job` reads ``TERNFORGE_JOB`` like
 :mod:`ternforge.sim.cocotb_tlmm` and writes ``result.npz`` (``y``, ``cycles``, ``stalls``,
 ``bytes``).
@@ -18,13 +18,14 @@ from cocotb.clock import Clock
 from cocotb.triggers import RisingEdge
 
 from ..gen.config import EngineConfig
+from ..gen.weight_plan import URAM_WORDS, descriptor_table, pass_descriptors
 from ..hdl.gemv import REGISTERS
 from .cocotb_axi import AxiLiteMaster, AxiReadMemory
 from .cocotb_streams import CycleCounter, StreamSink, StreamSource, reset
 from .cocotb_tlmm import read_job
 from .tlmm_stream import job_beats, results_from_words
 
-__all__ = ["GemvResult", "weight_image", "run_gemv", "gemv_job"]
+__all__ = ["GemvResult", "weight_image", "memory_image", "run_gemv", "gemv_job"]
 
 
 def register(name: str) -> int:
@@ -37,6 +38,19 @@ def weight_image(beats: list[int], beat_bits: int) -> bytes:
     for index, beat in enumerate(beats):
         stream |= (beat & ((1 << beat_bits) - 1)) << (index * beat_bits)
     return stream.to_bytes(-(-len(beats) * beat_bits // 8), "little")
+
+
+def memory_image(beats: list[int], beat_bits: int, *, word_bytes: int,
+                 load_beats: int = URAM_WORDS) -> tuple[bytes, int, int]:
+    """The DDR image of one pass: the weights at address 0, the planner's descriptor table
+    (loads of ``load_beats``) on the next 4 KiB boundary; also the table's address and its
+    length."""
+    weights = weight_image(beats, beat_bits)
+    descriptors = pass_descriptors(len(beats), beat_bits=beat_bits, load_beats=load_beats,
+                                   word_bytes=word_bytes)
+    table_base = -(-len(weights) // 4096) * 4096
+    table = descriptor_table(descriptors, base=0, word_bytes=word_bytes)
+    return weights.ljust(table_base, b"\0") + table, table_base, len(descriptors)
 
 
 @dataclass(frozen=True)
@@ -58,11 +72,13 @@ class GemvResult:
 
 async def run_gemv(dut, config: EngineConfig, acts, weights, *, data_bits: int,
                    latency: int = 20, bytes_per_cycle: float = 64.0, stall: float = 0.0,
-                   seed: int = 0, resident: bool = False) -> GemvResult:
+                   seed: int = 0, resident: bool = False,
+                   load_beats: int = URAM_WORDS) -> GemvResult:
     """Compute ``acts @ weights.T`` through the whole path; ``stall`` randomly withholds
     memory data, activations and result readiness. ``resident``: load the weights once and
     replay them from the buffer for every token tile (one start); otherwise one start, and
-    one load from memory, per token tile."""
+    one load from memory, per token tile. The weights are loaded by descriptors of
+    ``load_beats``."""
     kind = "tlmm-lutram"
     config.check_job(kind, len(acts), acts.shape[1], len(weights))
     geom = config.geometry(kind)
@@ -82,11 +98,12 @@ async def run_gemv(dut, config: EngineConfig, acts, weights, *, data_bits: int,
         beats = job_beats(tiles, weights, geom)
         passes = len(beats.token_tiles)
         pass_beats = beats.weights[:len(beats.weights) // passes]
-        image = weight_image(pass_beats, beat_bits)
+        image, table_base, count = memory_image(pass_beats, beat_bits, word_bytes=data_bits // 8,
+                                                load_beats=load_beats)
         memory = AxiReadMemory(dut, image, data_bits=data_bits, latency=latency,
                                bytes_per_cycle=bytes_per_cycle, stall=stall, seed=seed + start)
         memory_task = cocotb.start_soon(memory.run())
-        for name, value in (("weight_base", 0), ("weight_words", -(-len(image) * 8 // data_bits)),
+        for name, value in (("descriptors", table_base), ("descriptor_count", count),
                             ("weight_beats", len(pass_beats)), ("passes", passes),
                             ("row_blocks", geom.row_blocks(len(weights)))):
             await lite.write(register(name), value)

@@ -86,6 +86,25 @@ async def gemv_decode_cycles_match_the_planner(dut, shape):
 
 @cocotb.test()
 @cocotb.parametrize(stall=[0.0, 0.5])
+async def gemv_executes_a_descriptor_table_of_many_loads(dut, stall):
+    """The weights come in 13 loads described by a table of 26 words in memory: the loads
+    follow each other without a bubble the planner does not predict."""
+    n, k, load_beats = 64, 96, 20  # 256 beats
+    acts, weights = random_job(7, 1, k, n)
+    memory = MemoryModel(bytes_per_cycle=DATA_BITS // 8, latency=9, axi_data_bits=DATA_BITS)
+    result = await run_gemv(dut, CONFIG, acts, weights, data_bits=DATA_BITS, stall=stall,
+                            latency=memory.latency, bytes_per_cycle=memory.bytes_per_cycle,
+                            load_beats=load_beats, seed=4)
+    check(result, acts, weights)
+    plan = plan_layer(n=n, k=k, engine=CONFIG, board=get_board("kv260"), memory=memory,
+                      load_beats=load_beats)
+    assert len(plan.descriptors) == 13
+    if not stall:
+        assert result.cycles == plan.cycles, (result.cycles, plan.cycles)
+
+
+@cocotb.test()
+@cocotb.parametrize(stall=[0.0, 0.5])
 async def gemv_prefill_replays_a_resident_layer(dut, stall):
     """Several token tiles in one start: the weights come from memory once and are replayed
     from the buffer for every tile."""

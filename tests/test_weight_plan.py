@@ -17,7 +17,7 @@ def test_decode_of_a_bitnet_projection_is_bandwidth_bound():
     assert plan.beat_bits == 16 * 8 * 5 and plan.line_bytes == 80 and plan.banks == 9
     assert plan.uram_count == 9 and not plan.resident and plan.passes == 1
     assert plan.layer_beats == 4096 // 16 * 1536 // 24
-    assert plan.ddr_bytes == plan.layer_beats * 80
+    assert plan.ddr_bytes == plan.layer_beats * 80 + 64  # the weights, one word of table
     assert plan.bandwidth_utilization >= 0.9
     assert plan.cycles >= plan.ddr_bytes / 64 and plan.cycles >= plan.compute_cycles
 
@@ -41,9 +41,30 @@ def test_descriptors_cover_the_layer_once_in_bursts_within_4k():
             assert start == burst_offset and 0 < size <= 4096
             assert start // 4096 == (start + size - 1) // 4096
             burst_offset += size
-        offset += descriptor.beats * plan.line_bytes
-        assert burst_offset == offset
+        offset += descriptor.size
+        assert burst_offset == offset and descriptor.size == descriptor.beats * plan.line_bytes
     assert sum(d.beats for d in plan.descriptors) == plan.layer_beats
+
+
+def test_descriptor_table_holds_address_and_words_of_each_load():
+    plan = plan_layer(n=1000, k=700, engine=EngineConfig(rows=8), board=KV260)
+    table = plan.descriptor_table(0x1000_0000, word_bytes=64)
+    assert len(table) == 8 * len(plan.descriptors)
+    for index, descriptor in enumerate(plan.descriptors):
+        entry = table[8 * index:8 * index + 8]
+        assert int.from_bytes(entry[:4], "little") == 0x1000_0000 + descriptor.ddr_offset
+        assert int.from_bytes(entry[4:], "little") == -(-descriptor.size // 64)
+
+
+def test_loads_must_start_on_a_data_word():
+    engine = EngineConfig(rows=4, groups_per_cycle=2)  # 40-bit beats
+    assert len(plan_layer(n=64, k=96, engine=engine, board=KV260, load_beats=64,
+                          memory=MemoryModel(bytes_per_cycle=8, axi_data_bits=64)
+                          ).descriptors) == 4
+    with pytest.raises(ValueError, match="Load beats must be a positive multiple of 8 "
+                                         r"\(whole 8-byte words\), not 20"):
+        plan_layer(n=64, k=96, engine=engine, board=KV260, load_beats=20,
+                   memory=MemoryModel(bytes_per_cycle=8, axi_data_bits=64))
 
 
 def test_slower_memory_means_more_stalls():
