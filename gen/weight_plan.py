@@ -29,8 +29,9 @@ Descriptors
 -----------
 The loads of a pass, each at most one URAM288 depth (4,096 beats), are written to DDR as a
 descriptor table (:meth:`WeightPlan.descriptor_table`) that the hardware fetches on start and
-executes back to back (:mod:`ternforge.hdl.gemv`). Fetching it delays the first weight
-request by the memory latency, the table's transfer and ``DESCRIPTOR_FETCH_OFFSET`` cycles.
+executes back to back (:mod:`ternforge.hdl.gemv`). The first load is requested as soon as its
+descriptor is in, a memory latency and ``DESCRIPTOR_FETCH_OFFSET`` cycles after the start; its
+data follow the rest of the table.
 
 Timing model
 ------------
@@ -60,8 +61,8 @@ URAM_WORDS = 4096  #: depth of one URAM288
 URAM_BITS = 72  #: width of one URAM288
 BURST_BYTES = 4096  #: an AXI4 burst may not cross a 4 KiB boundary
 DESCRIPTOR_BYTES = 8  #: a descriptor in DDR: byte address, then AXI data words (u32 each)
-#: cycles from the descriptor table's last word arriving to the first weight request: parse,
-#: queue, command
+#: cycles from the start to the first descriptor's request, and from its last word arriving
+#: to the first weight request (parse, queue, command), together
 DESCRIPTOR_FETCH_OFFSET = 4
 #: cycles between the last beat of a pass and the first of the replay: the registered rewind,
 #: then the buffer's read
@@ -199,6 +200,16 @@ def _bursts(offset: int, size: int) -> tuple:
     return tuple(bursts)
 
 
+def _first_request(table_bytes: int, memory: MemoryModel) -> int:
+    """When the memory can serve the first weight line, as if requested then: the first
+    descriptor must be fetched and queued (its words, ``DESCRIPTOR_FETCH_OFFSET``) and the
+    whole table delivered (the memory answers in order; the table is requested in cycle 1)."""
+    first_descriptor = -(-DESCRIPTOR_BYTES // (memory.axi_data_bits // 8)) * (
+        memory.axi_data_bits // 8)
+    return max(memory.latency + math.ceil(first_descriptor / memory.bytes_per_cycle)
+               + DESCRIPTOR_FETCH_OFFSET, 1 + math.ceil(table_bytes / memory.bytes_per_cycle))
+
+
 def _stream(beats: int, *, capacity: int, line_bytes: int, memory: MemoryModel,
             cycles_per_beat: float, tables_ready: int, first_request: int) -> tuple[int, int]:
     """Cycle the engine finishes a stream of ``beats`` through the buffer, and its stalls;
@@ -281,8 +292,7 @@ def plan_layer(*, n: int, k: int, engine: EngineConfig, board: Board, tokens: in
     descriptors = pass_descriptors(layer_beats, beat_bits=beat_bits, capacity=capacity,
                                    load_beats=load_beats, word_bytes=word_bytes)
     table_bytes = -(-len(descriptors) * DESCRIPTOR_BYTES // word_bytes) * word_bytes
-    first_request = (memory.latency + math.ceil(table_bytes / memory.bytes_per_cycle)
-                     + DESCRIPTOR_FETCH_OFFSET)
+    first_request = _first_request(table_bytes, memory)
     cycles = stalls = 0
     for tile in tiles[:passes]:  # streamed passes: one job each
         pass_cycles, pass_stalls = _stream(

@@ -58,15 +58,17 @@ class LineAssembler(wiring.Component):
         buffer = Signal(width)
         fill = Signal(range(width + 1))
         draining = Signal()  # the last word of a load is in: no more bits follow
-        emit = Signal()
+        emit, drop = Signal(), Signal()
         kept_buffer, kept_fill = Signal(width), Signal(range(width + 1))
         m.d.comb += [
             self.beats.valid.eq(fill >= self._beat_bits),
             self.beats.payload.eq(buffer[:self._beat_bits]),
             emit.eq(self.beats.valid & self.beats.ready),
-            kept_buffer.eq(Mux(emit, buffer >> self._beat_bits, buffer)),
-            kept_fill.eq(Mux(emit, fill - self._beat_bits, fill)),
-            self.words.ready.eq(~draining & (kept_fill + self._word_bits <= width)),
+            drop.eq(draining & (fill - emit * self._beat_bits < self._beat_bits)),
+            kept_buffer.eq(Mux(drop, 0, Mux(emit, buffer >> self._beat_bits, buffer))),
+            kept_fill.eq(Mux(drop, 0, Mux(emit, fill - self._beat_bits, fill))),
+            # the next load's first word may enter as the last one's padding is dropped
+            self.words.ready.eq((~draining | drop) & (kept_fill + self._word_bits <= width)),
         ]
         with m.If(self.words.valid & self.words.ready):
             m.d.sync += [
@@ -74,7 +76,7 @@ class LineAssembler(wiring.Component):
                 fill.eq(kept_fill + self._word_bits),
                 draining.eq(self.words.payload.last),
             ]
-        with m.Elif(draining & (kept_fill < self._beat_bits)):
+        with m.Elif(drop):
             m.d.sync += [buffer.eq(0), fill.eq(0), draining.eq(0)]  # drop the padding
         with m.Else():
             m.d.sync += [buffer.eq(kept_buffer), fill.eq(kept_fill)]
