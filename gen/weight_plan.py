@@ -22,7 +22,7 @@ Phases
 the run is bound by the slower of DDR and the engine.
 ``prefill`` (M tokens): if the whole layer fits in the board's URAM it is loaded once and read
 ``ceil(M / table_tokens)`` times (compute-bound after the first pass); otherwise it streams
-from DDR once per token tile. A streaming buffer is one URAM288 deep (4,096 beats), far more
+from DDR once per token tile, the passes back to back in one start. A streaming buffer is one URAM288 deep (4,096 beats), far more
 than the latency of DDR needs covering.
 
 Descriptors
@@ -63,13 +63,14 @@ BURST_BYTES = 4096  #: an AXI4 burst may not cross a 4 KiB boundary
 DESCRIPTOR_BYTES = 8  #: a descriptor in DDR: byte address, then AXI data words (u32 each)
 #: cycles from the start to the first descriptor's request, and from its last word arriving
 #: to the first weight request (parse, queue, command), together
-DESCRIPTOR_FETCH_OFFSET = 4
-#: cycles between the last beat of a pass and the first of the replay: the registered rewind,
-#: then the buffer's read
-REWIND_CYCLES = 2
-#: the first tables of a job are ready ``tokens * (entries - 1)`` plus this many cycles after
-#: the start (activations offered from the start)
-TABLES_READY_OFFSET = -1
+DESCRIPTOR_FETCH_OFFSET = 3
+#: cycles from taking the last beat of a pass to taking the first of its replay, when the
+#: engine is ready for it: the registered rewind, then the buffer's read
+REWIND_CYCLES = 3
+#: the first tables of a job are ready ``tokens * entries`` plus this many cycles after the
+#: start (activations offered from the start; one cycle per token to accept its beat, then
+#: ``entries - 1`` to write its table)
+TABLES_READY_OFFSET = -2
 
 
 @dataclass(frozen=True)
@@ -211,23 +212,25 @@ def _first_request(table_bytes: int, memory: MemoryModel) -> int:
 
 
 def _stream(beats: int, *, capacity: int, line_bytes: int, memory: MemoryModel,
-            cycles_per_beat: float, tables_ready: int, first_request: int) -> tuple[int, int]:
-    """Cycle the engine finishes a stream of ``beats`` through the buffer, and its stalls;
-    it cannot start before its first tables are written (``tables_ready``) and the first
-    beat is requested at ``first_request``."""
-    consumed = [0] * beats
+            cycles_per_beat: list[float], tables_ready: int, first_request: int
+            ) -> tuple[int, int]:
+    """Cycle the engine finishes streaming passes of ``beats`` through the buffer, pass ``p``
+    at ``cycles_per_beat[p]``, and its stalls; it cannot start before its first tables are
+    written (``tables_ready``) and the first beat is requested at ``first_request``."""
+    costs = [cost for cost in cycles_per_beat for _ in range(beats)]
+    consumed = [0] * len(costs)
     done = stalls = 0
     request = first_request  # cycle the memory can start delivering the next line
-    for j in range(beats):
+    for j, cost in enumerate(costs):
         if j >= capacity:  # the line must wait for its buffer slot
             request = max(request, consumed[j - capacity])
         arrival = max(request + memory.latency, 0) + -(-line_bytes // memory.bytes_per_cycle)
         request = max(request + line_bytes / memory.bytes_per_cycle, 0)
         start = max(arrival + 1, done, tables_ready)
-        stalls += max(0, arrival + 1 - done)
-        done = start + cycles_per_beat
+        stalls += max(0, arrival + 1 - done) + (j == 0)  # the counter also counts the first take
+        done = start + cost
         consumed[j] = done
-    return math.ceil(done), int(stalls)
+    return math.ceil(start) + 1, int(stalls)
 
 
 def descriptor_table(descriptors, *, base: int, word_bytes: int) -> bytes:
@@ -260,9 +263,13 @@ def pass_descriptors(layer_beats: int, *, beat_bits: int, capacity: int = URAM_W
 
 def plan_layer(*, n: int, k: int, engine: EngineConfig, board: Board, tokens: int = 1,
                memory: MemoryModel | None = None, uram_budget: int | None = None,
-               load_beats: int = URAM_WORDS) -> WeightPlan:
+               load_beats: int = URAM_WORDS, resident: bool | None = None,
+               buffer_beats: int | None = None) -> WeightPlan:
     """Plan an N x K layer for ``tokens`` tokens (1: decode) on ``board``, in loads of
-    ``load_beats``."""
+    ``load_beats``. ``resident``: keep the layer in URAM and replay it for every token tile
+    (default: when there are several tiles and it fits), or stream it from DDR for each.
+    ``buffer_beats`` overrides the buffer's capacity (a buffer smaller than the planned
+    URAM, as in small test builds)."""
     for name, value in (("Layer rows N", n), ("Layer K", k), ("Tokens", tokens)):
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive integer, not {value!r}")
@@ -284,29 +291,30 @@ def plan_layer(*, n: int, k: int, engine: EngineConfig, board: Board, tokens: in
         return math.ceil(layer_beats * tile * stretch)
 
     whole_layer = -(-layer_beats // URAM_WORDS)  # URAM288 per column to hold the layer
-    resident = len(tiles) > 1 and whole_layer * banks <= uram_budget
+    fits = whole_layer * banks <= uram_budget
+    if resident and not fits:
+        raise ValueError(f"A resident layer of {layer_beats} beats needs "
+                         f"{whole_layer * banks} URAM288, but {board.name} has {uram_budget}")
+    resident = len(tiles) > 1 and fits if resident is None else resident
     depth = whole_layer if resident else 1
-    capacity = depth * URAM_WORDS
+    capacity = buffer_beats or depth * URAM_WORDS
     passes = 1 if resident else len(tiles)
     word_bytes = memory.axi_data_bits // 8
     descriptors = pass_descriptors(layer_beats, beat_bits=beat_bits, capacity=capacity,
                                    load_beats=load_beats, word_bytes=word_bytes)
     table_bytes = -(-len(descriptors) * DESCRIPTOR_BYTES // word_bytes) * word_bytes
     first_request = _first_request(table_bytes, memory)
-    cycles = stalls = 0
-    for tile in tiles[:passes]:  # streamed passes: one job each
-        pass_cycles, pass_stalls = _stream(
-            layer_beats, capacity=capacity, line_bytes=line_bytes, memory=memory,
-            cycles_per_beat=tile * stretch,
-            tables_ready=tile * (lutram.table_entries - 1) + TABLES_READY_OFFSET,
-            first_request=first_request)
-        cycles, stalls = cycles + pass_cycles, stalls + pass_stalls
-    if resident:  # later tiles replay the buffer, each after a rewind
-        replays = tiles[1:]
-        cycles += sum(compute(tile) for tile in replays) + REWIND_CYCLES * len(replays)
-        stalls += REWIND_CYCLES * len(replays)
+    cycles, stalls = _stream(  # the streamed passes, back to back
+        layer_beats, capacity=capacity, line_bytes=line_bytes, memory=memory,
+        cycles_per_beat=[tile * stretch for tile in tiles[:passes]],
+        tables_ready=tiles[0] * lutram.table_entries + TABLES_READY_OFFSET,
+        first_request=first_request)
+    for previous, tile in zip(tiles, tiles[1:] if resident else []):  # replays, each rewound
+        cycles += math.ceil(max(previous * stretch, REWIND_CYCLES)
+                            + (layer_beats - 1) * tile * stretch)
+        stalls += max(0, REWIND_CYCLES - math.ceil(previous * stretch))
     compute_cycles = sum(compute(tile) for tile in tiles)
-    ddr_bytes = passes * (-(-layer_beats * beat_bits // 8) + table_bytes)
+    ddr_bytes = passes * -(-layer_beats * beat_bits // 8) + table_bytes
     return WeightPlan(
         n=n, k=k, tokens=tokens, beat_bits=beat_bits, line_bytes=line_bytes, banks=banks,
         uram_depth=depth, uram_count=banks * depth, capacity_beats=capacity,

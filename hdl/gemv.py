@@ -6,7 +6,9 @@ What to read comes from a *descriptor table* in DDR, written by software from th
 descriptors (:meth:`ternforge.gen.weight_plan.WeightPlan.descriptor_table`): on start the top
 reads the table, then executes its loads in order, back to back. A descriptor is 8 bytes,
 little-endian: the load's byte address (32 bits, aligned to a data word) and its length in AXI
-data words (32 bits). The table may hold at most ``max_descriptors`` entries.
+data words (32 bits). The table may hold at most ``max_descriptors`` entries. A layer that
+does not fit the buffer is streamed again for each token tile (``passes``); one that fits is
+loaded once and replayed from the buffer (``control`` bit 1).
 Activations arrive on AXI4-Stream ``s_axis_acts`` (``tlast``: last token of the tile,
 ``tuser``: last chunk along K) and results leave on ``m_axis_results``. Software drives it
 through AXI4-Lite ``s_axil``:
@@ -14,7 +16,8 @@ through AXI4-Lite ``s_axil``:
 ====== ============== ===========================================================
 offset register       meaning
 ====== ============== ===========================================================
-0x00   control        write 1: start (fetch the descriptor table, execute its loads)
+0x00   control        write 1: start (fetch the descriptor table, execute its loads once per
+                      pass); 3: start, load once and replay the layer from the buffer
 0x04   status         bit 0: busy, bit 1: done (every weight beat consumed)
 0x08   descriptors    byte address of the descriptor table in DDR (word aligned)
 0x0c   descriptor_count  descriptors in the table (1 to ``max_descriptors``)
@@ -22,14 +25,14 @@ offset register       meaning
 0x14   row_blocks     ``ceil(N / rows)``: weight beats per K chunk
 0x18   cycles         cycles from start to done
 0x1c   stalls         cycles the engine waited for a weight beat
-0x20   passes         times the engine reads the weights (0 or 1: once); more than one
-                      replays a layer resident in the buffer, one pass per token tile
+0x20   passes         times the engine reads the weights, one pass per token tile (0 or 1:
+                      once), each from memory or, with control bit 1, from the buffer
 ====== ============== ===========================================================
 """
 
 from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import wiring
-from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .parameters import check_int
@@ -57,7 +60,7 @@ class GemvTop(wiring.Component):
     data_bits, addr_bits, outstanding : int
         AXI4 read data width (at most a weight beat), address width, bursts in flight.
     max_descriptors : int
-        Entries the on-chip descriptor queue holds: the longest table.
+        Entries the on-chip descriptor table holds: the longest table.
 
     Members
     -------
@@ -70,7 +73,7 @@ class GemvTop(wiring.Component):
     def __init__(self, *, engine, buffer_depth=4096, data_bits=512, addr_bits=32,
                  outstanding=8, max_descriptors=64):
         self._engine = TLMMLutramEngine(**engine)
-        check_int("Descriptor queue depth", max_descriptors, 1)
+        check_int("Descriptor table depth", max_descriptors, 2)
         self._max_descriptors = max_descriptors
         self._buffer = WeightBuffer(beat_bits=self.beat_bits, depth=buffer_depth)
         check_int("AXI data bits", data_bits, 32, self.beat_bits)
@@ -125,43 +128,55 @@ class GemvTop(wiring.Component):
         return m
 
     def _load_weights(self, m, registers, start):
-        """On start, read the descriptor table into a queue, then issue its loads; read data
-        goes to the descriptor parser until the table's last word, then to the weight
-        assembler."""
+        """On start, read the descriptor table into on-chip memory, then issue its loads, all
+        of them once per streamed pass; read data goes to the descriptor parser until the
+        table's last word, then to the weight assembler."""
         reader, parser = self._reader, self._parser
         m.submodules.parser = parser
-        m.submodules.queue = queue = SyncFIFOBuffered(width=DESCRIPTOR_BITS,
-                                                      depth=self._max_descriptors)
-        table_pending, table_reading = Signal(), Signal()
-        to_parse = Signal(32)  # descriptors of the table not yet queued
+        m.submodules.table = table = Memory(shape=DESCRIPTOR_BITS, depth=self._max_descriptors,
+                                            init=[])
+        write, read = table.write_port(), table.read_port(domain="comb")
+        table_pending, table_reading, issuing = Signal(), Signal(), Signal()
+        parsed = Signal(range(self._max_descriptors + 1))
+        issued, issued_passes = Signal(range(self._max_descriptors)), Signal(32)
         count = registers.descriptor_count
+        passes = Mux(registers.control[1], 1, registers.passes)  # replayed: loaded once
         word_shift = (reader.word_bytes - 1).bit_length()
         table_words = (count * (DESCRIPTOR_BITS // 8) + reader.word_bytes - 1) >> word_shift
+        command = reader.commands.valid & reader.commands.ready
         m.d.comb += [
-            reader.commands.valid.eq(table_pending | queue.r_rdy),
+            reader.commands.valid.eq(table_pending | (issuing & (issued < parsed))),
             reader.commands.payload.address.eq(
-                Mux(table_pending, registers.descriptors, queue.r_data[:32])),
-            reader.commands.payload.words.eq(Mux(table_pending, table_words, queue.r_data[32:])),
-            queue.r_en.eq(~table_pending & reader.commands.ready),
+                Mux(table_pending, registers.descriptors, read.data[:32])),
+            reader.commands.payload.words.eq(Mux(table_pending, table_words, read.data[32:])),
+            read.addr.eq(issued),
             parser.words.payload.eq(reader.data.payload),
             parser.words.valid.eq(reader.data.valid & table_reading),
             self._assembler.words.payload.eq(reader.data.payload),
             self._assembler.words.valid.eq(reader.data.valid & ~table_reading),
             reader.data.ready.eq(Mux(table_reading, parser.words.ready,
                                      self._assembler.words.ready)),
-            queue.w_data.eq(parser.beats.payload),
-            queue.w_en.eq(parser.beats.valid & (to_parse > 0)),
-            parser.beats.ready.eq(queue.w_rdy | (to_parse == 0)),  # drop the table's padding
+            parser.beats.ready.eq(1),  # beats after the table's last are its padding
+            write.addr.eq(parsed), write.data.eq(parser.beats.payload),
+            write.en.eq(parser.beats.valid & (parsed < count)),
         ]
-        with m.If(reader.commands.ready):
+        with m.If(write.en):
+            m.d.sync += parsed.eq(parsed + 1)
+        with m.If(command & table_pending):
             m.d.sync += table_pending.eq(0)
-        with m.If(queue.w_en & queue.w_rdy):
-            m.d.sync += to_parse.eq(to_parse - 1)
+        with m.Elif(command):
+            with m.If(issued == count - 1):
+                m.d.sync += [issued.eq(0), issued_passes.eq(issued_passes + 1)]
+                with m.If(issued_passes + 1 >= passes):
+                    m.d.sync += issuing.eq(0)
+            with m.Else():
+                m.d.sync += issued.eq(issued + 1)
         with m.If(parser.words.valid & parser.words.ready & reader.data.payload.last):
             m.d.sync += table_reading.eq(0)
         with m.If(start):
             m.d.sync += [table_pending.eq(count > 0), table_reading.eq(count > 0),
-                         to_parse.eq(count)]
+                         issuing.eq(count > 0), parsed.eq(0), issued.eq(0),
+                         issued_passes.eq(0)]
 
     def _feed_engine(self, m, registers, start):
         """Weight beats into the engine with ``last`` on each chunk's last row block; the
@@ -190,7 +205,8 @@ class GemvTop(wiring.Component):
                 with m.If(passes + 1 >= registers.passes):
                     m.d.sync += [running.eq(0), done.eq(1)]
                 with m.Else():
-                    m.d.sync += [passes.eq(passes + 1), consumed.eq(0), buffer.rewind.eq(1)]
+                    m.d.sync += [passes.eq(passes + 1), consumed.eq(0),
+                                 buffer.rewind.eq(registers.control[1])]
         with m.If(running):
             m.d.sync += cycles.eq(cycles + 1)
             with m.If(engine.weights.ready & ~buffer.beats.valid):

@@ -2,10 +2,10 @@
 
 The weights are laid out in a byte image as the planner lays them out in DDR (weight beats of
 the table-stationary order, packed densely), followed by the planner's descriptor table; the
-job is run one token tile at a time: program the registers, start, stream the tile's activation beats, collect its results, read the cycle
-and stall counters. The cocotb test :func:`gemv_job` reads ``TERNFORGE_JOB`` like
-:mod:`ternforge.sim.cocotb_tlmm` and writes ``result.npz`` (``y``, ``cycles``, ``stalls``,
-``bytes``).
+job runs in one start: program the registers, start, stream the activation beats of every
+token tile, collect the results, read the cycle and stall counters. The cocotb test
+:func:`gemv_job` reads ``TERNFORGE_JOB`` like :mod:`ternforge.sim.cocotb_tlmm` and writes
+``result.npz`` (``y``, ``cycles``, ``stalls``, ``bytes``).
 """
 
 from __future__ import annotations
@@ -74,11 +74,10 @@ async def run_gemv(dut, config: EngineConfig, acts, weights, *, data_bits: int,
                    latency: int = 20, bytes_per_cycle: float = 64.0, stall: float = 0.0,
                    seed: int = 0, resident: bool = False,
                    load_beats: int = URAM_WORDS) -> GemvResult:
-    """Compute ``acts @ weights.T`` through the whole path; ``stall`` randomly withholds
-    memory data, activations and result readiness. ``resident``: load the weights once and
-    replay them from the buffer for every token tile (one start); otherwise one start, and
-    one load from memory, per token tile. The weights are loaded by descriptors of
-    ``load_beats``."""
+    """Compute ``acts @ weights.T`` through the whole path in one start; ``stall`` randomly
+    withholds memory data, activations and result readiness. ``resident``: load the weights
+    once and replay them from the buffer for every token tile; otherwise stream them from
+    memory once per token tile. The weights are loaded by descriptors of ``load_beats``."""
     kind = "tlmm-lutram"
     config.check_job(kind, len(acts), acts.shape[1], len(weights))
     geom = config.geometry(kind)
@@ -91,37 +90,32 @@ async def run_gemv(dut, config: EngineConfig, acts, weights, *, data_bits: int,
     await reset(dut)
     counter = CycleCounter(dut.clk)
     cocotb.start_soon(counter.run())
-    words, cycles, stalls, read = [], 0, 0, 0
-    tile_size = len(acts) if resident else geom.max_tokens
-    for start in range(0, len(acts), tile_size):
-        tiles = acts[start:start + tile_size]
-        beats = job_beats(tiles, weights, geom)
-        passes = len(beats.token_tiles)
-        pass_beats = beats.weights[:len(beats.weights) // passes]
-        image, table_base, count = memory_image(pass_beats, beat_bits, word_bytes=data_bits // 8,
-                                                load_beats=load_beats)
-        memory = AxiReadMemory(dut, image, data_bits=data_bits, latency=latency,
-                               bytes_per_cycle=bytes_per_cycle, stall=stall, seed=seed + start)
-        memory_task = cocotb.start_soon(memory.run())
-        for name, value in (("descriptors", table_base), ("descriptor_count", count),
-                            ("weight_beats", len(pass_beats)), ("passes", passes),
-                            ("row_blocks", geom.row_blocks(len(weights)))):
-            await lite.write(register(name), value)
-        source = StreamSource.axis(dut, "s_axis_acts", counter, sidebands=("tlast", "tuser"),
-                                   stall=stall, seed=seed + 1)
-        sink = StreamSink.axis(dut, "m_axis_results", counter, stall=stall, seed=seed + 2)
-        await lite.write(register("control"), 1)
-        cocotb.start_soon(source.send(beats.acts))
-        words += await sink.receive(len(tiles) * geom.row_blocks(len(weights)))
-        while not (await lite.read(register("status"))) & 2:
-            await RisingEdge(dut.clk)
-        cycles += await lite.read(register("cycles"))
-        stalls += await lite.read(register("stalls"))
-        read += memory.bytes_read
-        memory_task.cancel()
+    beats = job_beats(acts, weights, geom)
+    passes = len(beats.token_tiles)
+    pass_beats = beats.weights[:len(beats.weights) // passes]
+    image, table_base, count = memory_image(pass_beats, beat_bits, word_bytes=data_bits // 8,
+                                            load_beats=load_beats)
+    memory = AxiReadMemory(dut, image, data_bits=data_bits, latency=latency,
+                           bytes_per_cycle=bytes_per_cycle, stall=stall, seed=seed)
+    memory_task = cocotb.start_soon(memory.run())
+    for name, value in (("descriptors", table_base), ("descriptor_count", count),
+                        ("weight_beats", len(pass_beats)), ("passes", passes),
+                        ("row_blocks", geom.row_blocks(len(weights)))):
+        await lite.write(register(name), value)
+    source = StreamSource.axis(dut, "s_axis_acts", counter, sidebands=("tlast", "tuser"),
+                               stall=stall, seed=seed + 1)
+    sink = StreamSink.axis(dut, "m_axis_results", counter, stall=stall, seed=seed + 2)
+    await lite.write(register("control"), 1 | resident << 1)
+    cocotb.start_soon(source.send(beats.acts))
+    words = await sink.receive(len(acts) * geom.row_blocks(len(weights)))
+    while not (await lite.read(register("status"))) & 2:
+        await RisingEdge(dut.clk)
+    cycles = await lite.read(register("cycles"))
+    stalls = await lite.read(register("stalls"))
+    memory_task.cancel()
     y = results_from_words(words, m=len(acts), n=len(weights), geom=geom,
                            acc_width=engine.acc_width)
-    return GemvResult(y=y, cycles=cycles, stalls=stalls, bytes=read)
+    return GemvResult(y=y, cycles=cycles, stalls=stalls, bytes=memory.bytes_read)
 
 
 @cocotb.test()

@@ -20,7 +20,7 @@ def test_gemv_top_on_verilator(tmp_path):
     build = verilator.build(verilog.convert(top, name=GEMV_TOP), toplevel=GEMV_TOP)
     verilator.run(build, toplevel=GEMV_TOP, test_module="tb.gemv_tb", work_dir=tmp_path,
                   env={"TERNFORGE_TB": json.dumps({"config": CONFIG.__dict__,
-                                                   "data_bits": 32})})
+                                                   "data_bits": 32, "buffer_depth": 64})})
 
 
 @pytest.mark.verilator
