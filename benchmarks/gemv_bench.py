@@ -7,7 +7,8 @@ Run from the repository root::
 For decode GEMVs (one token) of BitNet-sized projections it simulates the generated top
 (``ternforge run gemv``'s path) against the deterministic AXI4 memory model and puts the
 measured cycles, stall cycles and bandwidth use beside the planner's, and does the same for a
-64-token prefill whose layer stays resident in URAM and is replayed for every token.
+64-token prefill whose layer stays resident in URAM and is replayed for every token, and for
+an 8-token prefill that streams the layer from DDR once per token instead.
 """
 
 from __future__ import annotations
@@ -67,9 +68,12 @@ def main():
     memory = MemoryModel(bytes_per_cycle=BYTES_PER_CYCLE, latency=LATENCY,
                          axi_data_bits=DATA_BITS)
     rows = []
-    for n, k, m in [(n, k, 1) for n, k in DECODE_SHAPES] + [(4096, 1536, 64)]:
-        plan = plan_layer(n=n, k=k, engine=config, board=board, memory=memory, tokens=m)
-        rows.append({"phase": "decode" if m == 1 else "prefill", "n": n, "k": k, "tokens": m,
+    runs = [("decode", n, k, 1, None) for n, k in DECODE_SHAPES] + [
+        ("prefill", 4096, 1536, 64, None), ("prefill, streamed", 4096, 1536, 8, False)]
+    for phase, n, k, m, resident in runs:
+        plan = plan_layer(n=n, k=k, engine=config, board=board, memory=memory, tokens=m,
+                          resident=resident)
+        rows.append({"phase": phase, "n": n, "k": k, "tokens": m, "resident": plan.resident,
                      "uram": plan.uram_count, "predicted_cycles": plan.cycles,
                      "predicted_stalls": plan.stall_cycles,
                      "predicted_bandwidth_utilization": plan.bandwidth_utilization,

@@ -38,7 +38,7 @@ from amaranth.lib.wiring import In, Out
 from .parameters import check_int
 from .axi import BurstReader, RegisterFile, axi4_lite_members, axi4_read_members, axis_members
 from .tlmm_lutram import TLMMLutramEngine
-from .weight_buffer import LineAssembler, WeightBuffer
+from .weight_buffer import LineAssembler, WeightBuffer, WordSplitter
 
 __all__ = ["GemvTop", "REGISTERS", "DESCRIPTOR_BITS"]
 
@@ -80,7 +80,8 @@ class GemvTop(wiring.Component):
         self._assembler = LineAssembler(word_bits=data_bits, beat_bits=self.beat_bits)
         self._reader = BurstReader(addr_bits=addr_bits, data_bits=data_bits,
                                    outstanding=outstanding)
-        self._parser = LineAssembler(word_bits=data_bits, beat_bits=DESCRIPTOR_BITS)
+        self._parser = (LineAssembler if data_bits <= DESCRIPTOR_BITS else WordSplitter)(
+            word_bits=data_bits, beat_bits=DESCRIPTOR_BITS)
         act_bits = self._engine.acts_per_beat * self._engine.act_width
         super().__init__({
             **axi4_read_members("m_axi", addr_bits=addr_bits, data_bits=data_bits),

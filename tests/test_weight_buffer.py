@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from ternforge.hdl.weight_buffer import LineAssembler, WeightBuffer
+from ternforge.hdl.weight_buffer import LineAssembler, WeightBuffer, WordSplitter
 
 
 def pump(dut, source, words, sink, *, count, stall=0.0, seed=0, extra=None):
@@ -88,18 +88,21 @@ def test_assembler_regroups_loads_and_drops_padding(word_bits, beat_bits, stall)
     assert out == [b for load in loads for b in load]
 
 
-@pytest.mark.parametrize("word_bits,beat_bits", [(128, 64), (96, 40), (512, 64)])
-def test_assembler_passes_whole_beats_of_padding_from_wide_words(word_bits, beat_bits):
-    """A word wider than a beat: a load's padding comes out as zero beats, which the consumer
-    (it knows each load's length) drops."""
+@pytest.mark.parametrize("word_bits,beat_bits", [(128, 64), (512, 64), (64, 64)])
+def test_splitter_passes_every_beat_of_each_word(word_bits, beat_bits):
+    """A word several beats wide: a load's padding comes out as zero beats, which the
+    consumer (it knows each load's length) drops."""
     rng = np.random.default_rng(word_bits)
     loads = [rng.integers(1, 1 << beat_bits, n, dtype=np.uint64).tolist() for n in (3, 1, 5)]
-    dut = LineAssembler(word_bits=word_bits, beat_bits=beat_bits)
+    dut = WordSplitter(word_bits=word_bits, beat_bits=beat_bits)
     words = [w for load in loads for w in words_of(load, beat_bits, word_bits)]
     expected = [b for load in loads for b in
                 load + [0] * ((-len(load) * beat_bits) % word_bits // beat_bits)]
-    out, _, _ = pump(dut, dut.words, words, dut.beats, count=len(expected), stall=0.3)
-    assert out == expected
+    for stall in (0.4, 0.0):  # the timing check below is of the run without stalls
+        out, out_cycles, _ = pump(dut, dut.words, words, dut.beats, count=len(expected),
+                                  stall=stall)
+        assert out == expected
+    assert out_cycles == list(range(1, 1 + len(expected)))  # one beat per cycle
 
 
 def test_assembler_runs_at_the_word_rate():
@@ -115,7 +118,11 @@ def test_assembler_runs_at_the_word_rate():
     (WeightBuffer, {"beat_bits": 0}, "Beat bits must be an integer of at least 1, not 0"),
     (WeightBuffer, {"beat_bits": 8, "depth": 1}, "Depth must be an integer of at least 2, not 1"),
     (LineAssembler, {"word_bits": 0, "beat_bits": 8},
-     "Word bits must be an integer of at least 1, not 0"),
+     "Word bits must be an integer from 1 to 8, not 0"),
+    (LineAssembler, {"word_bits": 32, "beat_bits": 24},
+     "Word bits must be an integer from 1 to 24, not 32"),
+    (WordSplitter, {"word_bits": 96, "beat_bits": 64},
+     "Word bits must be a multiple of the beat's 64, not 96"),
 ])
 def test_parameter_errors(cls, kwargs, message):
     with pytest.raises(ValueError, match=message):
