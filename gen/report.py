@@ -11,10 +11,10 @@ from rich.table import Table
 
 from ..boards import RESOURCE_KEYS, Board
 from .config import ENGINES, DesignConfig, EngineConfig
-from .elaborate import MODULE_NAMES, to_rtlil
+from .elaborate import GEMV_TOP, MODULE_NAMES, to_rtlil
 from .synthesis import synthesize
 
-__all__ = ["engine_entry", "weight_plan_entry", "design_report", "power_estimate", "check_fits",
+__all__ = ["engine_entry", "gemv_entry", "design_report", "power_estimate", "check_fits",
            "resource_table", "REPORT_LAYER"]
 
 #: the layer the report's weight plan describes: a BitNet b1.58 0.7B projection, decoding
@@ -43,16 +43,18 @@ def engine_entry(config: EngineConfig, kind: str, board: Board) -> dict:
     }
 
 
-def weight_plan_entry(config: EngineConfig, board: Board) -> tuple[dict, dict]:
-    """The weight buffer's synthesised resources and the plan of :data:`REPORT_LAYER`."""
+def gemv_entry(config: EngineConfig, board: Board) -> tuple[dict, dict]:
+    """The synthesised resources of the GEMV top (burst reader, descriptor table, line
+    assembler, URAM buffer sized by the plan, LUT-RAM engine, registers) and the plan of
+    :data:`REPORT_LAYER`."""
     from amaranth.back import rtlil
 
-    from ..hdl.weight_buffer import WeightBuffer
+    from .elaborate import gemv_top
     from .weight_plan import plan_layer
 
     plan = plan_layer(engine=config, board=board, **REPORT_LAYER)
-    buffer = WeightBuffer(beat_bits=plan.beat_bits, depth=plan.capacity_beats)
-    synthesis = synthesize(rtlil.convert(buffer, name="weight_buffer"), top="weight_buffer")
+    top = gemv_top(config, buffer_depth=plan.capacity_beats)
+    synthesis = synthesize(rtlil.convert(top, name=GEMV_TOP, emit_src=False), top=GEMV_TOP)
     summary = {key: value for key, value in plan.to_dict().items() if key != "descriptors"}
     return {key: synthesis[key] for key in RESOURCE_KEYS}, summary
 
@@ -67,8 +69,8 @@ def design_report(config: DesignConfig, board: Board, *, advance=lambda name: No
         advance(MODULE_NAMES[kind])
         engines[MODULE_NAMES[kind]] = engine_entry(config.tlmm, kind, board)
     modules = {name: entry["resources"] for name, entry in engines.items()}
-    advance("weight_buffer")
-    modules["weight_buffer"], plan = weight_plan_entry(config.tlmm, board)
+    advance(GEMV_TOP)
+    modules[GEMV_TOP], plan = gemv_entry(config.tlmm, board)
     total = {key: sum(resources[key] for resources in modules.values()) for key in RESOURCE_KEYS}
     return {
         "weight_plan": plan,

@@ -174,12 +174,12 @@ def test_generate_writes_verilog_and_report(capsys, tmp_path):
     assert code == 0, err
     report = json.loads((tmp_path / "build" / "report.json").read_text())
     assert {"board", "modules", "total", "utilization", "source"} <= set(report)
-    names = {"tlmm_engine", "tlmm_lutram_engine", "ternary_adder_engine", "weight_buffer"}
+    names = {"tlmm_engine", "tlmm_lutram_engine", "ternary_adder_engine", "gemv_top"}
     assert set(report["modules"]) == names
-    assert report["modules"]["weight_buffer"]["URAM"] == report["weight_plan"]["uram_count"]
+    assert report["modules"]["gemv_top"]["URAM"] == report["weight_plan"]["uram_count"]
     assert 0 < report["weight_plan"]["bandwidth_utilization"] <= 1
     assert (tmp_path / "build" / "verilog" / "gemv_top.v").exists()
-    for name in names - {"weight_buffer"}:
+    for name in names - {"gemv_top"}:
         assert (tmp_path / "build" / "verilog" / f"{name}.v").read_text().startswith("/*")
         assert set(report["modules"][name]) == {"LUT", "FF", "CARRY8", "DSP", "BRAM36", "URAM"}
         assert report["modules"][name]["LUT"] > 0
