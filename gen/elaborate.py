@@ -39,10 +39,12 @@ def gemv_top(config: EngineConfig, *, data_bits: int | None = None, buffer_depth
     """The GEMV/GEMM top around the LUT-RAM engine of ``config`` (AXI data width by default
     :func:`gemv_data_bits`)."""
     from ..hdl.gemv import GemvTop
+    from .weight_plan import MAX_DESCRIPTORS
 
     engine = config.component("tlmm-lutram")
     data_bits = gemv_data_bits(config) if data_bits is None else data_bits
     parameters = dict(group_size=engine.group_size, groups_per_cycle=engine.groups_per_cycle,
                       rows=engine.rows, act_width=engine.act_width, max_k=engine.max_k,
                       max_n=engine.max_n, max_tokens=engine.max_tokens)
-    return GemvTop(engine=parameters, data_bits=data_bits, buffer_depth=buffer_depth)
+    return GemvTop(engine=parameters, data_bits=data_bits, buffer_depth=buffer_depth,
+                   max_descriptors=MAX_DESCRIPTORS)

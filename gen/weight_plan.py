@@ -61,6 +61,7 @@ URAM_WORDS = 4096  #: depth of one URAM288
 URAM_BITS = 72  #: width of one URAM288
 BURST_BYTES = 4096  #: an AXI4 burst may not cross a 4 KiB boundary
 DESCRIPTOR_BYTES = 8  #: a descriptor in DDR: byte address, then AXI data words (u32 each)
+MAX_DESCRIPTORS = 64  #: descriptors the GEMV top's table holds (its ``max_descriptors``)
 #: cycles from the start to the first descriptor's request, and from its last word arriving
 #: to the first weight request (parse, queue, command), together
 DESCRIPTOR_FETCH_OFFSET = 3
@@ -302,6 +303,9 @@ def plan_layer(*, n: int, k: int, engine: EngineConfig, board: Board, tokens: in
     word_bytes = memory.axi_data_bits // 8
     descriptors = pass_descriptors(layer_beats, beat_bits=beat_bits, capacity=capacity,
                                    load_beats=load_beats, word_bytes=word_bytes)
+    if len(descriptors) > MAX_DESCRIPTORS:
+        raise ValueError(f"Loads per pass must be at most {MAX_DESCRIPTORS} (the GEMV top's "
+                         f"descriptor table), not {len(descriptors)}: raise load_beats")
     table_bytes = -(-len(descriptors) * DESCRIPTOR_BYTES // word_bytes) * word_bytes
     first_request = _first_request(table_bytes, memory)
     cycles, stalls = _stream(  # the streamed passes, back to back

@@ -65,6 +65,10 @@ def test_loads_must_start_on_a_data_word():
                                          r"\(whole 8-byte words\), not 20"):
         plan_layer(n=64, k=96, engine=engine, board=KV260, load_beats=20,
                    memory=MemoryModel(bytes_per_cycle=8, axi_data_bits=64))
+    with pytest.raises(ValueError, match="Loads per pass must be at most 64 "
+                                         r"\(the GEMV top's descriptor table\), not 68"):
+        plan_layer(n=64, k=102, engine=engine, board=KV260, load_beats=4,
+                   memory=MemoryModel(bytes_per_cycle=8, axi_data_bits=32))
 
 
 def test_slower_memory_means_more_stalls():
