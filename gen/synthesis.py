@@ -17,7 +17,7 @@ from pathlib import Path
 
 from amaranth.back import rtlil as rtlil_backend
 
-__all__ = ["SOURCE", "CELL_WEIGHTS", "default_cache_dir", "resources_of_cells",
+__all__ = ["SOURCE", "CELL_WEIGHTS", "default_cache_dir", "resources_of_cells", "logic_levels",
            "synthesize", "synthesize_component"]
 
 #: Value of the ``source`` key of every report made here.
@@ -61,7 +61,7 @@ def _check_top(top: object) -> None:
                          f"or ';', not {top!r}")
 
 
-def _script(top: str, dsp: bool) -> str:
+def _script(top: str, dsp: bool, levels: bool = False) -> str:
     """The Yosys script: out of context (``-noiopad``), internal names hidden first.
 
     ``rename -hide`` works around an assertion in Yosys 0.70's ABC9 re-integration
@@ -69,9 +69,10 @@ def _script(top: str, dsp: bool) -> str:
     changes only names, never cells.
     """
     nodsp = "" if dsp else " -nodsp"
+    netlist = "; write_json -compat-int netlist.json" if levels else ""
     return (f"read_rtlil design.il; hierarchy -top {top}; rename -hide w:*; "
             f"synth_xilinx -family xcup -top {top} -noiopad{nodsp}; "
-            f"tee -q -o stat.json stat -json")
+            f"tee -q -o stat.json stat -json{netlist}")
 
 
 def _cache_key(rtlil: str, top: str, dsp: bool, script: str) -> str:
@@ -121,7 +122,7 @@ def _write_atomically(path: Path, data: dict) -> None:
         raise
 
 
-def synthesize(rtlil: str, *, top: str, dsp: bool = True,
+def synthesize(rtlil: str, *, top: str, dsp: bool = True, levels: bool = False,
                cache_dir: Path | None = None) -> dict:
     """Synthesise RTLIL for UltraScale+ with Yosys and count the resources it uses.
 
@@ -133,6 +134,9 @@ def synthesize(rtlil: str, *, top: str, dsp: bool = True,
         Name of the top module.
     dsp : bool
         Map multipliers to DSP48E2 slices; if false (``-nodsp``), to LUTs and carry chains.
+    levels : bool
+        Also count the logic levels of the longest register-to-register path
+        (:func:`logic_levels`, key ``levels``).
     cache_dir : pathlib.Path or None
         Where results are cached; `default_cache_dir` if None.
 
@@ -149,7 +153,7 @@ def synthesize(rtlil: str, *, top: str, dsp: bool = True,
         If Yosys fails; the message ends with the last lines of its log.
     """
     _check_top(top)
-    script = _script(top, dsp)
+    script = _script(top, dsp, levels)
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     cache_path = cache_dir / f"{_cache_key(rtlil, top, dsp, script)}.json"
     if cache_path.exists():
@@ -157,9 +161,55 @@ def synthesize(rtlil: str, *, top: str, dsp: bool = True,
     cache_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=cache_dir, prefix="yosys-") as work_dir:
         cells = _cells_by_type(rtlil, script, Path(work_dir))
+        if levels:
+            netlist = json.loads((Path(work_dir) / "netlist.json").read_text())
     report = {**resources_of_cells(cells), "cells": cells, "source": SOURCE}
+    if levels:
+        report["levels"] = logic_levels(netlist["modules"][top])
     _write_atomically(cache_path, report)
     return report
+
+
+def _is_sequential(cell_type: str) -> bool:
+    return cell_type in _FFS or cell_type.startswith(("RAM", "URAM", "SRL"))
+
+
+def logic_levels(module: dict) -> int:
+    """Cells on the longest combinational path of a mapped netlist (a module of Yosys's
+    ``write_json``): every LUT, MUXF7/F8, CARRY4 or DSP48E2 between two flip-flops (or a port)
+    counts one level, as Vivado counts logic levels. A DSP or RAM with internal registers
+    counts as combinational (Yosys leaves them unregistered unless the design registers
+    around them)."""
+    cells = module["cells"]
+    driver = {}
+    for name, cell in cells.items():
+        for port, bits in cell["connections"].items():
+            if cell.get("port_directions", {}).get(port) == "output":
+                for bit in bits:
+                    driver[bit] = name
+    depth: dict[str, int] = {}
+    for start in cells:
+        stack = [start]
+        while stack:
+            name = stack[-1]
+            if name in depth:
+                stack.pop()
+                continue
+            cell = cells[name]
+            if _is_sequential(cell["type"]):
+                depth[name] = 0
+                stack.pop()
+                continue
+            inputs = {driver[bit] for port, bits in cell["connections"].items()
+                      if cell.get("port_directions", {}).get(port) == "input"
+                      for bit in bits if bit in driver}
+            pending = [source for source in inputs if source not in depth]
+            if pending:
+                stack.extend(pending)
+                continue
+            depth[name] = 1 + max((depth[source] for source in inputs), default=0)
+            stack.pop()
+    return max(depth.values(), default=0)
 
 
 def synthesize_component(component, *, name: str, dsp: bool = True,
