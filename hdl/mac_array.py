@@ -17,8 +17,8 @@ addertree    1 x size x size       multiplier-adder tree: ``size`` dot products 
 
 ``baseline`` PEs are conventional: a multiplier per product (``*``, which Yosys maps to
 DSP48E2 or to LUTs), an adder tree over a PE's products and a carry-propagate accumulator.
-``transformed`` PEs work in the bit-weight dimension (:class:`~ternforge.hdl.bit_matrix
-.BitMatrix`): the partial-product bits of all of a PE's products and its accumulator, held in
+``transformed`` PEs work in the bit-weight dimension (:class:`~ternforge.hdl.carry_save
+.CarrySaveSum`): the partial-product bits of all of a PE's products and its accumulator, held in
 carry-save form (``sum``, ``carry``), are compressed together by one full-adder tree, and the
 carry-propagate addition is done once per output, when the tile is read out, by ``cols``
 adders shared by all rows.
@@ -34,7 +34,7 @@ from amaranth.hdl import Array, Module, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .bit_matrix import BitMatrix
+from .carry_save import CarrySaveSum
 from .parameters import check_int
 
 __all__ = ["VARIANTS", "MacArray", "SystolicArray", "Matrix2D", "Cube3D", "AdderTree",
@@ -161,7 +161,7 @@ class MacArray(wiring.Component):
             m.d.sync += [a.eq(self.operands.payload.a), b.eq(self.operands.payload.b)]
         states = self._elaborate_array(m, a, b, fed, clear)
         countdown, draining = Signal(range(self.latency + 1)), Signal()
-        row = Signal(range(rows))
+        row = Signal(range(max(rows, 2)))  # a zero-width signal trips Verilator
         m.d.comb += [
             self.operands.ready.eq((countdown == 0) & ~draining),
             self.results.valid.eq(draining),
@@ -199,7 +199,7 @@ class MacArray(wiring.Component):
             return (acc,)
         total, carry = Signal(self._acc_width, name=f"{name}_sum"), \
             Signal(self._acc_width, name=f"{name}_carry")
-        matrix = BitMatrix(self._acc_width)
+        matrix = CarrySaveSum(self._acc_width)
         for x, y in pairs:
             matrix.add_product(x, y, signed=self._signed)
         matrix.add_value(total)

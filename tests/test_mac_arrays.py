@@ -7,7 +7,7 @@ import pytest
 from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.sim import Simulator
 
-from ternforge.hdl.bit_matrix import BitMatrix
+from ternforge.hdl.carry_save import CarrySaveSum
 from ternforge.hdl.mac_array import MAC_ARCHITECTURES, VARIANTS, accumulator_width
 from ternforge.sim.mac_model import (MacGeometry, gemm, operand_beats, operand_range,
                                      results_from_beats)
@@ -77,12 +77,12 @@ def test_extremes_and_stalls(arch, variant):
 
 
 @pytest.mark.parametrize("is_signed", [True, False])
-def test_bit_matrix_sums_products_exactly(is_signed):
+def test_carry_save_sum_of_products_is_exact(is_signed):
     width, count = 5, 3
     acc = accumulator_width(width=width, signed_operands=is_signed, max_k=count)
     shape = (signed if is_signed else unsigned)(width)
     xs, ys = [Signal(shape) for _ in range(count)], [Signal(shape) for _ in range(count)]
-    matrix = BitMatrix(acc)
+    matrix = CarrySaveSum(acc)
     for x, y in zip(xs, ys):
         matrix.add_product(x, y, signed=is_signed)
     m = Module()
