@@ -306,6 +306,21 @@ def run_gemv(weights, acts, out, board, config_file, mem_latency, mem_bytes_per_
                   f"{read / cycles:.2f} bytes/cycle of {mem_bytes_per_cycle:g}; wrote {out}")
 
 
+@cli.group()
+def report():
+    """Synthesise and compare generated units."""
+
+
+def _register_mac_commands():
+    from .mac_cli import report_mac, run_mac
+
+    run.add_command(run_mac)
+    report.add_command(report_mac)
+
+
+_register_mac_commands()
+
+
 def _parse_params(params: tuple[str, ...]) -> dict[str, list]:
     grid = {}
     for param in params:
