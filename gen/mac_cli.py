@@ -89,7 +89,7 @@ def report_mac(size, width, unsigned_operands, dsp, out):
     for arch in MAC_ARCHITECTURES:  # validate every engine before the long work
         MacConfig(arch=arch, size=size, width=width, signed=not unsigned_operands)
     with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("synthesising", total=2 * len(MAC_ARCHITECTURES))
+        task = progress.add_task("synthesising", total=len(VARIANTS) * len(MAC_ARCHITECTURES))
 
         def advance(name):
             progress.update(task, description=f"synthesising {name} (Yosys)")

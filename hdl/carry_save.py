@@ -13,9 +13,32 @@ negative weight ``-x * 2**c`` enters inverted, ``~x``, and the constant ``-2**c`
 constant row.
 """
 
-from amaranth.hdl import Cat, Const, Signal
+from amaranth.hdl import Cat, Const, Mux, Signal
 
-__all__ = ["CarrySaveSum"]
+__all__ = ["CarrySaveSum", "booth_encode"]
+
+
+def _extended(value, width: int, signed: bool):
+    """``value`` sign- (or zero-) extended to ``width`` bits."""
+    top = value[-1] if signed else Const(0, 1)
+    return Cat(value, top.replicate(width - len(value)))
+
+
+def booth_encode(m, y, *, signed: bool, name: str) -> Signal:
+    """The radix-4 Booth digits of ``y`` (``-2 .. 2``, least significant first) on one named
+    signal, three bits per digit, ``neg``, ``one``, ``two``, meaning
+    ``(one + 2 * two) * (-1 if neg else 1)``. An unsigned ``y`` gets a zero sign bit."""
+    bits = [y[i] for i in range(len(y))]
+    bits.append(bits[-1] if signed else Const(0, 1))
+    if len(bits) % 2:
+        bits.append(bits[-1])
+    fields = []
+    for k in range(len(bits) // 2):
+        high, low, below = bits[2 * k + 1], bits[2 * k], bits[2 * k - 1] if k else Const(0, 1)
+        fields += [high, low ^ below, (high & ~low & ~below) | (~high & low & below)]
+    digits = Signal(len(fields), name=name)
+    m.d.comb += digits.eq(Cat(*fields))
+    return digits
 
 
 class CarrySaveSum:
@@ -55,6 +78,24 @@ class CarrySaveSum:
                     self.constant -= 1 << (t + i)
             mask = sum(1 << t for t, flag in enumerate(negative) if flag)
             self.add_value(row ^ Const(mask, len(a)) if mask else row, i)
+
+    def add_booth_product(self, a, digits, *, signed: bool) -> None:
+        """Add ``a * y`` from the radix-4 Booth digits of ``y`` (:func:`booth_encode`): one
+        row per digit (``a`` or ``2a``, inverted when negative), plus one row of the
+        negative digits' +1s and one of the rows' inverted sign bits."""
+        width = len(a) + 2
+        extended = a.as_signed() if signed else a.as_unsigned()
+        plus_ones, signs = [], []
+        for k in range(len(digits) // 3):
+            neg, one, two = digits[3 * k], digits[3 * k + 1], digits[3 * k + 2]
+            chosen = _extended(Mux(one, extended, Mux(two, extended << 1, 0)), width, signed)
+            row = chosen ^ neg.replicate(width)
+            self.add_value(row[:width - 1], 2 * k)
+            plus_ones += [neg, Const(0, 1)]
+            signs += [~row[width - 1], Const(0, 1)]  # sign bit: negative weight
+            self.constant -= 1 << (2 * k + width - 1)
+        self.add_value(Cat(*plus_ones))
+        self.add_value(Cat(*signs), width - 1)
 
     def compress(self, m, *, name: str = "csa"):
         """Reduce the rows to two with 3:2 compressors (a Wallace tree), in module ``m``;

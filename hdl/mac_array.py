@@ -21,7 +21,10 @@ DSP48E2 or to LUTs), an adder tree over a PE's products and a carry-propagate ac
 .CarrySaveSum`): the partial-product bits of all of a PE's products and its accumulator, held in
 carry-save form (``sum``, ``carry``), are compressed together by one full-adder tree, and the
 carry-propagate addition is done once per output, when the tile is read out, by ``cols``
-adders shared by all rows.
+adders shared by all rows. ``booth`` PEs are transformed PEs whose products are radix-4 Booth
+rows (half as many partial products, each a multiplexer), the multiplier's Booth encoding done
+once per broadcast operand (or per column of the systolic array, whose digits flow down it)
+and shared by all the PEs that use it.
 
 Interface: ``operands`` beats carry ``a`` (``A[i, k + d]`` at ``i * depth + d``), ``b``
 (``B[k + d, j]`` at ``d * cols + j``) and ``last`` (the tile's last beat; pad ``K`` to a
@@ -34,13 +37,13 @@ from amaranth.hdl import Array, Module, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .carry_save import CarrySaveSum
+from .carry_save import CarrySaveSum, booth_encode
 from .parameters import check_int
 
 __all__ = ["VARIANTS", "MacArray", "SystolicArray", "Matrix2D", "Cube3D", "AdderTree",
            "MAC_ARCHITECTURES", "accumulator_width"]
 
-VARIANTS = ("baseline", "transformed")
+VARIANTS = ("baseline", "transformed", "booth")
 
 
 def accumulator_width(*, width: int, signed_operands: bool, max_k: int) -> int:
@@ -201,7 +204,10 @@ class MacArray(wiring.Component):
             Signal(self._acc_width, name=f"{name}_carry")
         matrix = CarrySaveSum(self._acc_width)
         for x, y in pairs:
-            matrix.add_product(x, y, signed=self._signed)
+            if self._variant == "booth":
+                matrix.add_booth_product(x, y, signed=self._signed)
+            else:
+                matrix.add_product(x, y, signed=self._signed)
         matrix.add_value(total)
         matrix.add_value(carry)
         next_total, next_carry = matrix.compress(m, name=name)
@@ -210,6 +216,14 @@ class MacArray(wiring.Component):
         with m.Elif(enable):
             m.d.sync += [total.eq(next_total), carry.eq(next_carry)]
         return (total, carry)
+
+    def _multiplier(self, m, value, name):
+        """What a PE takes as the second operand of its products: the value, or for the
+        ``booth`` variant its Booth digits, encoded once here and shared by every PE that
+        multiplies by it."""
+        if self._variant != "booth":
+            return value
+        return booth_encode(m, value, signed=self._signed, name=name)
 
     def _resolve(self, state):
         """A PE's accumulated value from its state: the deferred carry-propagate addition of
@@ -227,8 +241,21 @@ class BroadcastArray(MacArray):
 
     def _elaborate_array(self, m, a, b, fed, clear):
         rows, cols, depth = self.dims
-        return [[self._pe(m, [(a[i * depth + d], b[d * cols + j]) for d in range(depth)],
-                          enable=fed, clear=clear, name=f"pe_{i}_{j}")
+        # the multiplier is the operand more PEs share: b (a column) unless rows are fewer
+        by_b = rows >= cols or self._variant != "booth"
+        lefts = {(i, d): a[i * depth + d] for i in range(rows) for d in range(depth)}
+        tops = {(d, j): b[d * cols + j] for d in range(depth) for j in range(cols)}
+        if by_b:
+            tops = {key: self._multiplier(m, value, f"booth_b{key[0]}_{key[1]}")
+                    for key, value in tops.items()}
+        else:
+            lefts = {key: self._multiplier(m, value, f"booth_a{key[0]}_{key[1]}")
+                     for key, value in lefts.items()}
+
+        def pairs(i, j):
+            return [(lefts[i, d], tops[d, j]) if by_b else (tops[d, j], lefts[i, d])
+                    for d in range(depth)]
+        return [[self._pe(m, pairs(i, j), enable=fed, clear=clear, name=f"pe_{i}_{j}")
                  for j in range(cols)] for i in range(rows)]
 
 
@@ -285,7 +312,8 @@ class SystolicArray(MacArray):
 
         west = [(delayed(a[i], i, f"skew_a{i}"), delayed(fed, i, f"skew_v{i}"))
                 for i in range(rows)]
-        north = [delayed(b[j], j, f"skew_b{j}") for j in range(cols)]
+        north = [self._multiplier(m, delayed(b[j], j, f"skew_b{j}"), f"booth_b{j}")
+                 for j in range(cols)]  # Booth digits, if any, flow down the column
         states = [[None] * cols for _ in range(rows)]
         for i in range(rows):
             for j in range(cols):

@@ -111,7 +111,7 @@ def test_carry_save_sum_of_products_is_exact(is_signed):
      "Array size must be an even integer of at least 2 for the 3D-Cube, not 3"),
     ({"arch": "matrix2d", "width": 1}, "Operand width must be an integer from 2 to 32, not 1"),
     ({"arch": "addertree", "variant": "fast"},
-     "Variant must be one of baseline, transformed, not 'fast'"),
+     "Variant must be one of baseline, transformed, booth, not 'fast'"),
     ({"arch": "systolic", "signed": 1}, "Signed must be True or False, not 1"),
     ({"arch": "systolic", "width": 8, "max_k": 16, "acc_width": 8},
      "Accumulator width must be an integer from 20 to 128, not 8"),
@@ -120,3 +120,37 @@ def test_parameter_errors(kwargs, message):
     arch = kwargs.pop("arch")
     with pytest.raises(ValueError, match=message):
         MAC_ARCHITECTURES[arch](**kwargs)
+
+
+@pytest.mark.parametrize("is_signed,width", [(True, 8), (False, 8), (True, 5), (False, 3)])
+def test_booth_products_are_exact(is_signed, width):
+    from ternforge.hdl.carry_save import booth_encode
+
+    count = 2
+    acc = accumulator_width(width=width, signed_operands=is_signed, max_k=count)
+    shape = (signed if is_signed else unsigned)(width)
+    xs, ys = [Signal(shape) for _ in range(count)], [Signal(shape) for _ in range(count)]
+    m = Module()
+    matrix = CarrySaveSum(acc)
+    for index, (x, y) in enumerate(zip(xs, ys)):
+        matrix.add_booth_product(x, booth_encode(m, y, signed=is_signed, name=f"y{index}"),
+                                 signed=is_signed)
+    total, carry = matrix.compress(m)
+    out = Signal((signed if is_signed else unsigned)(acc))
+    m.d.comb += out.eq((total + carry)[:acc])
+    low, high = operand_range(width, is_signed)
+    pairs = [(p, q) for p in (low, high, 0, 1, -1 if is_signed else 2) for q in (low, high, 0)]
+    rng = np.random.default_rng(width)
+
+    async def bench(ctx):
+        cases = [pairs[i:i + count] for i in range(0, len(pairs) - 1, count)]
+        cases += [list(zip(*rng.integers(low, high + 1, (2, count)))) for _ in range(200)]
+        for case in cases:
+            for (x, y), (p, q) in zip(zip(xs, ys), case):
+                ctx.set(x, int(p))
+                ctx.set(y, int(q))
+            assert ctx.get(out) == sum(int(p) * int(q) for p, q in case)
+
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()

@@ -65,11 +65,12 @@ def test_report_mac_compares_every_architecture(capsys, tmp_path):
     assert (report["size"], report["width"], report["dsp"]) == (2, 4, False)
     assert set(report["engines"]) == {"systolic", "cube3d", "addertree", "matrix2d"}
     for arch, entry in report["engines"].items():
-        for variant in ("baseline", "transformed"):
+        for variant in ("baseline", "transformed", "booth"):
             assert entry[variant]["LUT"] > 0 and entry[variant]["levels"] > 0
             assert entry[variant]["DSP"] == 0 and entry[variant]["multipliers"] == 4
-        assert entry["gain"]["LUT"] == round(entry["baseline"]["LUT"]
-                                             / entry["transformed"]["LUT"], 3)
+        for variant in ("transformed", "booth"):
+            assert entry["gain"][variant]["LUT"] == round(entry["baseline"]["LUT"]
+                                                          / entry[variant]["LUT"], 3)
         assert entry["paper_area_gain"] > 1
     assert "LUT gain" in text and "paper area gain" in text
 
