@@ -5,6 +5,9 @@ Run from the repository root::
 
     python benchmarks/mac_bench.py [--sizes 8 4] [--width 8] [--out benchmarks/results/mac.json]
 
+(the README figures come from ``--sizes 8 --out benchmarks/results/mac_8.json`` and
+``--sizes 4 --out benchmarks/results/mac_4.json``, run side by side)
+
 Each point is ``ternforge report mac``'s report (cached per engine); the figures are the
 README's side-by-side table.
 """
