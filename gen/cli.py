@@ -152,6 +152,26 @@ def run():
     """Run a generated unit on Verilator with data from .npy files."""
 
 
+def _simulate(build: Path, *, toplevel: str, test_module: str, write, shape: str, out: Path,
+              key: str, dtype) -> dict:
+    """Run the job that ``write(folder)`` puts in a scratch folder (returning its environment)
+    on a Verilator build; move the result's ``key`` array, as ``dtype``, to ``out``; return
+    all the result's arrays."""
+    from ..sim import verilator
+
+    with tempfile.TemporaryDirectory(prefix="ternforge-run-") as work_name:
+        work = Path(work_name)
+        env = write(work)
+        with console.status(f"simulating {shape} on Verilator"):
+            verilator.run(build, toplevel=toplevel, test_module=test_module, work_dir=work,
+                          env=env)
+        result = dict(np.load(work / "result.npz"))
+        np.save(work / "out.npy", result[key].astype(dtype))
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(work / "out.npy", out)
+    return result
+
+
 def _job_options(command):
     """The --weights, --acts and --out options every ``run`` of a matmul takes."""
     for option in reversed([
@@ -196,17 +216,11 @@ def run_tlmm(weights, acts, out, group_size, rows, groups_per_cycle, max_tokens,
     with console.status("building with Verilator"):
         build = verilator.build(to_verilog(config, engine), toplevel=MODULE_NAMES[engine])
     built = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="ternforge-run-") as work_name:
-        work = Path(work_name)
-        env = write_job(work, config, engine, x, w)
-        with console.status(f"simulating {len(x)}x{w.shape[1]}x{len(w)} on Verilator"):
-            verilator.run(build, toplevel=MODULE_NAMES[engine],
-                          test_module="ternforge.sim.cocotb_tlmm", work_dir=work, env=env)
-        result = np.load(work / "result.npz")
-        staged = work / "y.npy"
-        np.save(staged, result["y"].astype(np.int32))
-        out.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(staged, out)
+    result = _simulate(build, toplevel=MODULE_NAMES[engine],
+                       test_module="ternforge.sim.cocotb_tlmm",
+                       write=lambda work: write_job(work, config, engine, x, w),
+                       shape=f"{len(x)}x{w.shape[1]}x{len(w)}", out=out, key="y",
+                       dtype=np.int32)
     finished = time.perf_counter()
     cycles = int(result["cycles"])
     console.print(f"cycles: {cycles} (cycle model {config.component(engine).cycles(len(x), w.shape[1], len(w))}); "
@@ -288,18 +302,13 @@ def run_gemv(weights, acts, out, board, config_file, mem_latency, mem_bytes_per_
     top = gemv_top(config, data_bits=data_bits, buffer_depth=plan.capacity_beats)
     with console.status("building the GEMV top with Verilator"):
         build = verilator.build(verilog.convert(top, name=GEMV_TOP), toplevel=GEMV_TOP)
-    with tempfile.TemporaryDirectory(prefix="ternforge-gemv-") as work_name:
-        work = Path(work_name)
-        env = write_job(work, config, "tlmm-lutram", x, w, memory={
-            "data_bits": data_bits, "latency": mem_latency,
-            "bytes_per_cycle": mem_bytes_per_cycle, "resident": plan.resident})
-        with console.status(f"simulating {len(x)}x{w.shape[1]}x{len(w)} on Verilator"):
-            verilator.run(build, toplevel=GEMV_TOP, test_module="ternforge.sim.cocotb_gemv",
-                          work_dir=work, env=env)
-        result = np.load(work / "result.npz")
-        np.save(work / "y.npy", result["y"].astype(np.int32))
-        out.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(work / "y.npy", out)
+    memory = {"data_bits": data_bits, "latency": mem_latency,
+              "bytes_per_cycle": mem_bytes_per_cycle, "resident": plan.resident}
+    result = _simulate(build, toplevel=GEMV_TOP, test_module="ternforge.sim.cocotb_gemv",
+                       write=lambda work: write_job(work, config, "tlmm-lutram", x, w,
+                                                    memory=memory),
+                       shape=f"{len(x)}x{w.shape[1]}x{len(w)}", out=out, key="y",
+                       dtype=np.int32)
     cycles, stalls, read = (int(result[key]) for key in ("cycles", "stalls", "bytes"))
     console.print(f"cycles: {cycles} (planned {plan.cycles}), stall cycles: {stalls} (planned "
                   f"{plan.stall_cycles}), DDR bytes: {read:,}, achieved "

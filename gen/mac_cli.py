@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from pathlib import Path
 
 import click
@@ -38,7 +36,7 @@ def run_mac(arch, variant, a_file, b_file, out, width, size, unsigned_operands):
 
     from ..sim import verilator
     from ..sim.cocotb_mac import write_mac_job
-    from .cli import _check_out_file, _load_array, console
+    from .cli import _check_out_file, _load_array, _simulate, console
     from .mac_config import MacConfig
 
     _check_out_file(out)
@@ -54,16 +52,10 @@ def run_mac(arch, variant, a_file, b_file, out, width, size, unsigned_operands):
     name = config.module_name
     with console.status("building with Verilator"):
         build = verilator.build(verilog.convert(engine, name=name), toplevel=name)
-    with tempfile.TemporaryDirectory(prefix="ternforge-mac-") as work_name:
-        work = Path(work_name)
-        env = write_mac_job(work, config, a, b)
-        with console.status(f"simulating {len(a)}x{a.shape[1]}x{b.shape[1]} on Verilator"):
-            verilator.run(build, toplevel=name, test_module="ternforge.sim.cocotb_mac",
-                          work_dir=work, env=env)
-        result = np.load(work / "result.npz")
-        np.save(work / "c.npy", result["c"].astype(np.int64))
-        out.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(work / "c.npy", out)
+    result = _simulate(build, toplevel=name, test_module="ternforge.sim.cocotb_mac",
+                       write=lambda work: write_mac_job(work, config, a, b),
+                       shape=f"{len(a)}x{a.shape[1]}x{b.shape[1]}", out=out, key="c",
+                       dtype=np.int64)
     cycles = int(result["cycles"])
     console.print(f"cycles: {cycles} (cycle model "
                   f"{engine.cycles(len(a), b.shape[1], a.shape[1])}); wrote {out}")

@@ -14,14 +14,13 @@ from dataclasses import dataclass
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
 from cocotb.triggers import RisingEdge
 
 from ..gen.config import EngineConfig
 from ..gen.weight_plan import URAM_WORDS, descriptor_table, pass_descriptors
 from ..hdl.gemv import REGISTERS
 from .cocotb_axi import AxiLiteMaster, AxiReadMemory
-from .cocotb_streams import CycleCounter, StreamSink, StreamSource, reset
+from .cocotb_streams import StreamSink, StreamSource, start
 from .cocotb_tlmm import read_job
 from .tlmm_stream import job_beats, results_from_words
 
@@ -83,13 +82,8 @@ async def run_gemv(dut, config: EngineConfig, acts, weights, *, data_bits: int,
     geom = config.geometry(kind)
     engine = config.component(kind)
     beat_bits = geom.rows * geom.groups_per_cycle * geom.slot_bits
-    cocotb.start_soon(Clock(dut.clk, 4, unit="ns").start())
     lite = AxiLiteMaster(dut)
-    dut.s_axis_acts_tvalid.value = 0
-    dut.m_axis_results_tready.value = 0
-    await reset(dut)
-    counter = CycleCounter(dut.clk)
-    cocotb.start_soon(counter.run())
+    counter = await start(dut, idle=("s_axis_acts_tvalid", "m_axis_results_tready"))
     beats = job_beats(acts, weights, geom)
     passes = len(beats.token_tiles)
     pass_beats = beats.weights[:len(beats.weights) // passes]

@@ -14,10 +14,9 @@ from pathlib import Path
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
 
 from ..gen.mac_config import MacConfig
-from .cocotb_streams import CycleCounter, StreamSink, StreamSource, reset
+from .cocotb_streams import StreamSink, StreamSource, start
 from .mac_model import operand_beats, results_from_beats
 
 __all__ = ["run_mac", "write_mac_job", "mac_job"]
@@ -31,12 +30,7 @@ async def run_mac(dut, config: MacConfig, a, b, *, stall: float = 0.0,
     geom = config.geometry()
     beats = operand_beats(a, b, geom)
     rows = -(-len(a) // geom.rows) * -(-b.shape[1] // geom.cols) * geom.rows
-    cocotb.start_soon(Clock(dut.clk, 4, unit="ns").start())
-    dut.operands__valid.value = 0
-    dut.results__ready.value = 0
-    await reset(dut)
-    counter = CycleCounter(dut.clk)
-    cocotb.start_soon(counter.run())
+    counter = await start(dut, idle=("operands__valid", "results__ready"))
     source = StreamSource(dut, "operands", counter, stall=stall, seed=seed)
     sink = StreamSink(dut, "results", counter, stall=stall, seed=seed + 1)
     cocotb.start_soon(source.send(beats))

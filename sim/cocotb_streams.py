@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import random
 
+import cocotb
+from cocotb.clock import Clock
 from cocotb.triggers import ReadOnly, RisingEdge
 
-__all__ = ["CycleCounter", "StreamSource", "StreamSink", "reset"]
+__all__ = ["CycleCounter", "StreamSource", "StreamSink", "reset", "start"]
 
 
 async def reset(dut, cycles: int = 2) -> None:
@@ -23,6 +25,18 @@ async def reset(dut, cycles: int = 2) -> None:
     for _ in range(cycles):
         await RisingEdge(dut.clk)
     dut.rst.value = 0
+
+
+async def start(dut, *, idle=()) -> "CycleCounter":
+    """Start ``dut``'s 250 MHz clock, hold the ``idle`` ports low and reset it; return a
+    running :class:`CycleCounter` whose cycle 0 follows the reset."""
+    cocotb.start_soon(Clock(dut.clk, 4, unit="ns").start())
+    for name in idle:
+        getattr(dut, name).value = 0
+    await reset(dut)
+    counter = CycleCounter(dut.clk)
+    cocotb.start_soon(counter.run())
+    return counter
 
 
 class CycleCounter:

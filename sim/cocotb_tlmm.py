@@ -15,10 +15,9 @@ from pathlib import Path
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
 
 from ..gen.config import EngineConfig
-from .cocotb_streams import CycleCounter, StreamSink, StreamSource, reset
+from .cocotb_streams import StreamSink, StreamSource, start
 from .tlmm_stream import job_beats, results_from_words
 
 __all__ = ["JobResult", "run_job", "tlmm_job"]
@@ -48,13 +47,7 @@ async def run_job(dut, config: EngineConfig, kind: str, acts, weights, *, stall:
     geom = config.geometry(kind)
     beats = job_beats(acts, weights, geom)
     expected = sum(beats.token_tiles) * geom.row_blocks(len(weights))
-    cocotb.start_soon(Clock(dut.clk, 4, unit="ns").start())
-    for name in ("acts", "weights"):
-        getattr(dut, f"{name}__valid").value = 0
-    dut.results__ready.value = 0
-    await reset(dut)
-    counter = CycleCounter(dut.clk)
-    cocotb.start_soon(counter.run())
+    counter = await start(dut, idle=("acts__valid", "weights__valid", "results__ready"))
     act_source = StreamSource(dut, "acts", counter, stall=stall, seed=seed)
     weight_source = StreamSource(dut, "weights", counter, stall=stall, seed=seed + 1)
     sink = StreamSink(dut, "results", counter, stall=stall, seed=seed + 2)

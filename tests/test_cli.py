@@ -5,23 +5,13 @@ import json
 import numpy as np
 import pytest
 
-from ternforge.gen.cli import main
+from conftest import invoke
 from ternforge.gen.config import DesignConfig, EngineConfig
 from ternforge.gen.report import check_fits
 from ternforge.boards import get_board
 
 SMALL = EngineConfig(group_size=3, groups_per_cycle=2, rows=4, max_k=256, max_tokens=2,
                      max_n=64)
-
-
-def invoke(capsys, *argv):
-    try:
-        main(list(argv))
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def save(path, array):

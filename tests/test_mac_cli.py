@@ -5,17 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from ternforge.gen.cli import main
-
-
-def invoke(capsys, *argv):
-    try:
-        main(list(argv))
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+from conftest import invoke
 
 
 @pytest.mark.verilator
