@@ -1,0 +1,143 @@
+"""Golden models of the floating-point operators, on bit patterns.
+
+Arrays of values travel as their bit patterns (``uint16`` for float16 and bfloat16,
+``uint32`` for float32), as the hardware sees them. :func:`add` and :func:`multiply` are
+numpy's own arithmetic (bfloat16 through ``ml_dtypes``); :func:`fma` is computed exactly with
+Python integers and rounded once by :func:`round_exact`, which implements IEEE 754 round to
+nearest, ties to even, from the definition. :func:`same` compares results the way the
+operators promise: equal bit patterns, or NaN and NaN.
+"""
+
+from fractions import Fraction
+
+import ml_dtypes
+import numpy as np
+
+from ..hdl.float_format import FloatFormat, float_format
+
+__all__ = ["numpy_dtype", "bits_dtype", "to_bits", "from_bits", "add", "multiply", "fma",
+           "decode", "round_exact", "is_nan", "same", "special_values"]
+
+
+def numpy_dtype(fmt) -> np.dtype:
+    fmt = float_format(fmt)
+    return np.dtype(ml_dtypes.bfloat16) if fmt.name == "bfloat16" else np.dtype(fmt.name)
+
+
+def bits_dtype(fmt) -> np.dtype:
+    return np.dtype(np.uint32 if float_format(fmt).width == 32 else np.uint16)
+
+
+def to_bits(values, fmt) -> np.ndarray:
+    """The bit patterns of ``values`` rounded to ``fmt`` (numpy's conversion)."""
+    return np.asarray(values).astype(numpy_dtype(fmt)).view(bits_dtype(fmt))
+
+
+def from_bits(bits, fmt) -> np.ndarray:
+    return np.asarray(bits).astype(bits_dtype(fmt)).view(numpy_dtype(fmt))
+
+
+def _binary(operation, a, b, fmt):
+    with np.errstate(all="ignore"):
+        return operation(from_bits(a, fmt), from_bits(b, fmt)).view(bits_dtype(fmt))
+
+
+def add(a, b, fmt) -> np.ndarray:
+    """``a + b`` in numpy's arithmetic of ``fmt``, as bit patterns."""
+    return _binary(np.add, a, b, fmt)
+
+
+def multiply(a, b, fmt) -> np.ndarray:
+    """``a * b`` in numpy's arithmetic of ``fmt``, as bit patterns."""
+    return _binary(np.multiply, a, b, fmt)
+
+
+def decode(bits: int, fmt: FloatFormat):
+    """``(sign, value)`` of a finite bit pattern, ``value`` an exact :class:`Fraction`
+    (``None`` for infinities and NaNs)."""
+    sign = bits >> (fmt.width - 1)
+    field = (bits >> fmt.mantissa_bits) & fmt.max_exponent
+    mantissa = bits & ((1 << fmt.mantissa_bits) - 1)
+    if field == fmt.max_exponent:
+        return sign, None
+    significand = mantissa | ((field != 0) << fmt.mantissa_bits)
+    exponent = max(field, 1) - fmt.bias - fmt.mantissa_bits
+    return sign, Fraction(significand) * Fraction(2) ** exponent
+
+
+def round_exact(sign: int, value: Fraction, fmt: FloatFormat) -> int:
+    """The bit pattern nearest to ``(-1)**sign * value`` (``value >= 0``), ties to even,
+    subnormals kept, overflow to infinity."""
+    if value == 0:
+        return sign << (fmt.width - 1)
+    exponent = value.numerator.bit_length() - value.denominator.bit_length()
+    while value >= Fraction(2) ** (exponent + 1):
+        exponent += 1
+    while value < Fraction(2) ** exponent:
+        exponent -= 1
+    ulp_exponent = max(exponent, 1 - fmt.bias) - fmt.mantissa_bits
+    scaled = value / Fraction(2) ** ulp_exponent
+    units = scaled.numerator // scaled.denominator
+    remainder = scaled - units
+    if remainder > Fraction(1, 2) or (remainder == Fraction(1, 2) and units & 1):
+        units += 1
+    # units = significand with the hidden bit; the exponent field follows from adding
+    # (biased exponent - 1) << mantissa_bits, which also carries a rounding overflow.
+    magnitude = ((ulp_exponent + fmt.mantissa_bits + fmt.bias - 1) << fmt.mantissa_bits) + units
+    magnitude = min(magnitude, fmt.infinity)
+    return (sign << (fmt.width - 1)) | magnitude
+
+
+def _fma_one(a: int, b: int, c: int, fmt: FloatFormat) -> int:
+    (sa, va), (sb, vb), (sc, vc) = (decode(x, fmt) for x in (a, b, c))
+    if any(is_nan(x, fmt) for x in (a, b, c)):
+        return fmt.quiet_nan
+    sign = sa ^ sb
+    if va is None or vb is None:  # an infinite factor
+        if va == 0 or vb == 0 or (vc is None and sc != sign):
+            return fmt.quiet_nan
+        return (sign << (fmt.width - 1)) | fmt.infinity
+    if vc is None:
+        return c
+    total = (-va * vb if sign else va * vb) + (-vc if sc else vc)
+    if total == 0:
+        zero_sign = sign & sc if va * vb == 0 and vc == 0 else 0
+        return zero_sign << (fmt.width - 1)
+    return round_exact(int(total < 0), abs(total), fmt)
+
+
+def fma(a, b, c, fmt) -> np.ndarray:
+    """``a * b + c`` rounded once (exactly, element by element), as bit patterns."""
+    fmt = float_format(fmt)
+    a, b, c = np.broadcast_arrays(*(np.asarray(x, dtype=bits_dtype(fmt)) for x in (a, b, c)))
+    out = [_fma_one(int(x), int(y), int(z), fmt) for x, y, z in zip(a.flat, b.flat, c.flat)]
+    return np.array(out, dtype=bits_dtype(fmt)).reshape(a.shape)
+
+
+def is_nan(bits, fmt) -> np.ndarray:
+    fmt = float_format(fmt)
+    bits = np.asarray(bits).astype(np.uint64)
+    return (bits & ~np.uint64(fmt.sign_bit)) > fmt.infinity
+
+
+def same(x, y, fmt) -> np.ndarray:
+    """Element-wise: equal bit patterns, or both NaN."""
+    x, y = np.asarray(x), np.asarray(y)
+    return (x == y) | (is_nan(x, fmt) & is_nan(y, fmt))
+
+
+def special_values(fmt) -> np.ndarray:
+    """Bit patterns of the special and boundary values, both signs: zero, the smallest and
+    largest subnormals, the smallest normal, one, the largest finite, infinity, a quiet and
+    a signalling NaN, and values around one ulp and half an ulp of one."""
+    fmt = float_format(fmt)
+    one = fmt.bias << fmt.mantissa_bits
+    magnitudes = [0, 1, 2, 3, (1 << fmt.mantissa_bits) - 1, 1 << fmt.mantissa_bits,
+                  (1 << fmt.mantissa_bits) + 1, one - 1, one, one + 1, one + 2,
+                  one - (fmt.mantissa_bits + 1 << fmt.mantissa_bits),  # half an ulp of one
+                  one - (fmt.mantissa_bits + 2 << fmt.mantissa_bits),
+                  (fmt.bias + fmt.mantissa_bits << fmt.mantissa_bits) | 1,
+                  fmt.infinity - 1, fmt.infinity - (1 << fmt.mantissa_bits),
+                  fmt.infinity, fmt.quiet_nan, fmt.infinity | 1]
+    values = np.array(magnitudes, dtype=np.uint64)
+    return np.concatenate([values, values | fmt.sign_bit]).astype(bits_dtype(fmt))
