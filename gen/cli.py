@@ -118,15 +118,22 @@ def generate(board, config_file, out):
     console.print(f"wrote {out / 'verilog'} and {out / 'report.json'}")
 
 
-def _load_array(path: Path, what: str) -> np.ndarray:
+def _read_npy(path: Path, what: str) -> np.ndarray:
+    """The array in the .npy file ``path`` (``what`` names it in errors)."""
     try:
         array = np.load(path, allow_pickle=False)
     except Exception as error:  # numpy raises many kinds for unreadable files
         raise ValueError(f"{what} file must be a readable .npy array, not {str(path)!r} "
                          f"({type(error).__name__})") from None
-    if not isinstance(array, np.ndarray) or array.dtype.kind not in "iu":
-        raise ValueError(f"{what} must be an integer array, not of dtype "
-                         f"{str(getattr(array, 'dtype', type(array)))!r}")
+    if not isinstance(array, np.ndarray):
+        raise ValueError(f"{what} file must hold one array, not {str(path)!r}")
+    return array
+
+
+def _load_array(path: Path, what: str) -> np.ndarray:
+    array = _read_npy(path, what)
+    if array.dtype.kind not in "iu":
+        raise ValueError(f"{what} must be an integer array, not of dtype {str(array.dtype)!r}")
     if array.ndim != 2 or 0 in array.shape:
         raise ValueError(f"{what} must be a non-empty 2-D array, not of shape {array.shape!r}")
     return array
@@ -153,9 +160,9 @@ def run():
 
 
 def _simulate(build: Path, *, toplevel: str, test_module: str, write, shape: str, out: Path,
-              key: str, dtype) -> dict:
+              key: str, convert) -> dict:
     """Run the job that ``write(folder)`` puts in a scratch folder (returning its environment)
-    on a Verilator build; move the result's ``key`` array, as ``dtype``, to ``out``; return
+    on a Verilator build; write ``convert(result[key])`` to ``out``; return
     all the result's arrays."""
     from ..sim import verilator
 
@@ -166,7 +173,7 @@ def _simulate(build: Path, *, toplevel: str, test_module: str, write, shape: str
             verilator.run(build, toplevel=toplevel, test_module=test_module, work_dir=work,
                           env=env)
         result = dict(np.load(work / "result.npz"))
-        np.save(work / "out.npy", result[key].astype(dtype))
+        np.save(work / "out.npy", convert(result[key]))
         out.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(work / "out.npy", out)
     return result
@@ -220,7 +227,7 @@ def run_tlmm(weights, acts, out, group_size, rows, groups_per_cycle, max_tokens,
                        test_module="ternforge.sim.cocotb_tlmm",
                        write=lambda work: write_job(work, config, engine, x, w),
                        shape=f"{len(x)}x{w.shape[1]}x{len(w)}", out=out, key="y",
-                       dtype=np.int32)
+                       convert=lambda c: c.astype(np.int32))
     finished = time.perf_counter()
     cycles = int(result["cycles"])
     console.print(f"cycles: {cycles} (cycle model {config.component(engine).cycles(len(x), w.shape[1], len(w))}); "
@@ -308,7 +315,7 @@ def run_gemv(weights, acts, out, board, config_file, mem_latency, mem_bytes_per_
                        write=lambda work: write_job(work, config, "tlmm-lutram", x, w,
                                                     memory=memory),
                        shape=f"{len(x)}x{w.shape[1]}x{len(w)}", out=out, key="y",
-                       dtype=np.int32)
+                       convert=lambda c: c.astype(np.int32))
     cycles, stalls, read = (int(result[key]) for key in ("cycles", "stalls", "bytes"))
     console.print(f"cycles: {cycles} (planned {plan.cycles}), stall cycles: {stalls} (planned "
                   f"{plan.stall_cycles}), DDR bytes: {read:,}, achieved "
@@ -320,14 +327,17 @@ def report():
     """Synthesise and compare generated units."""
 
 
-def _register_mac_commands():
+def _register_commands():
+    from .float_cli import report_fp, run_fp
     from .mac_cli import report_mac, run_mac
 
-    run.add_command(run_mac)
-    report.add_command(report_mac)
+    for command in (run_mac, run_fp):
+        run.add_command(command)
+    for command in (report_mac, report_fp):
+        report.add_command(command)
 
 
-_register_mac_commands()
+_register_commands()
 
 
 def _parse_params(params: tuple[str, ...]) -> dict[str, list]:

@@ -141,3 +141,58 @@ def special_values(fmt) -> np.ndarray:
                   fmt.infinity, fmt.quiet_nan, fmt.infinity | 1]
     values = np.array(magnitudes, dtype=np.uint64)
     return np.concatenate([values, values | fmt.sign_bit]).astype(bits_dtype(fmt))
+
+
+def golden(op: str, operands, fmt) -> np.ndarray:
+    """The golden result of operator or function ``op`` on ``operands`` (an ``(n, arity)``
+    array of bit patterns)."""
+    operands = np.asarray(operands)
+    if op == "add":
+        return add(operands[:, 0], operands[:, 1], fmt)
+    if op == "mul":
+        return multiply(operands[:, 0], operands[:, 1], fmt)
+    if op == "fma":
+        return fma(operands[:, 0], operands[:, 1], operands[:, 2], fmt)
+    from .float_function_model import evaluate
+    return evaluate(op, operands[:, 0], fmt)
+
+
+def stimulus(op: str, fmt, arity: int, count: int, seed: int = 0) -> np.ndarray:
+    """Operands (``(n, arity)`` bit patterns) that test ``op``: every pair of
+    :func:`special_values` (with a special ``c`` for a fused multiply-add), ``count`` random
+    bit patterns and as many values built to round at a tie or to cancel."""
+    fmt = float_format(fmt)
+    rng = np.random.default_rng(seed)
+    specials = special_values(fmt).astype(np.uint64)
+    grid = np.stack(np.meshgrid(*[specials] * min(arity, 2)), -1).reshape(-1, min(arity, 2))
+    if arity == 3:
+        grid = np.concatenate([grid, rng.choice(specials, (len(grid), 1))], 1)
+    parts = [grid, rng.integers(0, 1 << fmt.width, (count, arity), dtype=np.uint64)]
+    if arity > 1:
+        parts.append(_hard_cases(op, fmt, rng, count))
+    return np.concatenate(parts).astype(bits_dtype(fmt))
+
+
+def _hard_cases(op, fmt, rng, count):
+    """Rounding ties and cancellations: for add, ``x`` and a ``y`` about half an ulp of ``x``;
+    for mul, small values times powers of two and their odd multiples (exact halves in
+    the subnormal range); for fma, ``c`` near ``-(a * b)``."""
+    m, sign = fmt.mantissa_bits, np.uint64(fmt.sign_bit)
+    x = rng.integers(0, fmt.infinity, count, dtype=np.uint64)
+    signs = rng.integers(0, 2, count, dtype=np.uint64) * sign
+    if op == "add":
+        field = (x >> np.uint64(m)).astype(np.int64) - fmt.mantissa_bits - 1 \
+            + rng.integers(-1, 2, count)
+        low = rng.integers(0, 4, count, dtype=np.uint64)
+        y = (np.clip(field, 0, fmt.max_exponent - 1).astype(np.uint64) << np.uint64(m)) | low
+        return np.stack([x, y | signs], 1)
+    small = rng.integers(0, (fmt.mantissa_bits + 3) << m, count, dtype=np.uint64)
+    scale = ((fmt.bias - rng.integers(1, m + 3, count)).astype(np.uint64) << np.uint64(m)) \
+        | (rng.integers(0, 2, count, dtype=np.uint64) << np.uint64(m - 1))
+    pairs = np.stack([small | signs, scale], 1)
+    if op == "mul":
+        return pairs
+    product = multiply(pairs[:, 0], pairs[:, 1], fmt).astype(np.uint64)
+    nudge = rng.integers(-2, 3, count).astype(np.int64)
+    c = (product.astype(np.int64) + nudge).astype(np.uint64) ^ sign
+    return np.concatenate([pairs, c[:, None] & np.uint64((1 << fmt.width) - 1)], 1)
