@@ -24,6 +24,10 @@ __all__ = ["Pipeline", "unpack", "leading_zeros", "shift_right_sticky", "normali
 class Pipeline:
     """Registers for a stream pipeline in module ``m`` from stream ``source`` to ``sink``.
 
+    When ``tag`` is given (a value of the source's payload, such as a ``last`` flag), it
+    travels with its beat through every stage and drives ``sink.payload.tag``; the result
+    goes to ``sink.payload.value``.
+
     Members
     -------
     advance : Signal
@@ -32,10 +36,10 @@ class Pipeline:
         Stages added so far (the latency of the finished pipeline).
     """
 
-    def __init__(self, m, source, sink):
+    def __init__(self, m, source, sink, *, tag=None):
         self.m, self._sink = m, sink
         self.advance = Signal()
-        self._valid = source.valid
+        self._valid, self._tag = source.valid, tag
         self.depth = 0
         m.d.comb += [self.advance.eq(~sink.valid | sink.ready), source.ready.eq(self.advance)]
 
@@ -44,18 +48,28 @@ class Pipeline:
         self.depth += 1
         valid = Signal(name=f"stage{self.depth}_valid")
         registers = {}
+        if self._tag is not None:
+            values = {**values, "_tag": self._tag}
         with self.m.If(self.advance):
             self.m.d.sync += valid.eq(self._valid)
             for name, value in values.items():
                 value = Value.cast(value)
-                registers[name] = Signal(value.shape(), name=f"s{self.depth}_{name}")
+                registers[name] = Signal(value.shape(), name=f"s{self.depth}{name}"
+                                         if name == "_tag" else f"s{self.depth}_{name}")
                 self.m.d.sync += registers[name].eq(value)
         self._valid = valid
+        if self._tag is not None:
+            self._tag = registers.pop("_tag")
         return SimpleNamespace(**registers)
 
     def finish(self, payload) -> None:
         """Drive the sink from the last stage (its payload ``payload``)."""
-        self.m.d.comb += [self._sink.valid.eq(self._valid), self._sink.payload.eq(payload)]
+        self.m.d.comb += self._sink.valid.eq(self._valid)
+        if self._tag is None:
+            self.m.d.comb += self._sink.payload.eq(payload)
+        else:
+            self.m.d.comb += [self._sink.payload.value.eq(payload),
+                              self._sink.payload.tag.eq(self._tag)]
 
 
 def exponent_shape(fmt: FloatFormat, width: int):

@@ -28,6 +28,7 @@ from amaranth.lib.wiring import In, Out
 from .float_datapath import (Pipeline, exponent_shape, leading_zeros, normalise_round,
                              shift_right_sticky, unpack)
 from .float_format import float_format
+from .parameters import check_int
 
 __all__ = ["FloatOperator", "FloatAdd", "FloatMultiply", "FloatFma", "FLOAT_OPERATORS"]
 
@@ -39,34 +40,45 @@ class FloatOperator(wiring.Component):
     ----------
     format : str or FloatFormat
         ``"float16"``, ``"bfloat16"`` or ``"float32"``.
+    tag_width : int
+        Bits of a tag (such as a ``last`` flag) that travels with each operation; 0 for none.
 
     Members
     -------
-    operands : ``In(stream.Signature(StructLayout({"a": width, "b": width[, "c": width]})))``
-        One operation per beat.
-    result : ``Out(stream.Signature(width))``
-        The rounded result's bit pattern, in operand order.
+    operands : ``In(stream.Signature(StructLayout(...)))``
+        Fields ``a``, ``b`` (and ``c`` for fma), ``width`` bits each, and ``tag`` when
+        ``tag_width``; one operation per beat.
+    result : ``Out(stream.Signature(...))``
+        The rounded result's bit pattern (``width`` bits), in operand order; with a tag, a
+        struct of ``value`` and ``tag``.
     """
 
     arity = 2
 
-    def __init__(self, *, format="float16"):
+    def __init__(self, *, format="float16", tag_width=0):
         self._format = float_format(format)
+        check_int("Tag width", tag_width, 0, 64)
+        self._tag_width = tag_width
         self._latency = None
         width = self._format.width
+        fields = {name: width for name in "abc"[:self.arity]}
+        result = width
+        if tag_width:
+            fields["tag"] = tag_width
+            result = data.StructLayout({"value": width, "tag": tag_width})
         super().__init__({
-            "operands": In(stream.Signature(data.StructLayout(
-                {name: width for name in "abc"[:self.arity]}))),
-            "result": Out(stream.Signature(width)),
+            "operands": In(stream.Signature(data.StructLayout(fields))),
+            "result": Out(stream.Signature(result)),
         })
 
     format = property(lambda self: self._format)
+    tag_width = property(lambda self: self._tag_width)
 
     @property
     def latency(self) -> int:
         """Cycles from accepting operands to their result being valid."""
         if self._latency is None:
-            self.elaborate(None)
+            self.elaborate(None)._MustUse__silence = True  # built only to count the stages
         return self._latency
 
     def cycles(self, count: int) -> int:
@@ -76,7 +88,8 @@ class FloatOperator(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        pipe = Pipeline(m, self.operands, self.result)
+        pipe = Pipeline(m, self.operands, self.result,
+                        tag=self.operands.payload.tag if self._tag_width else None)
         pipe.finish(self._datapath(m, pipe))
         self._latency = pipe.depth
         return m

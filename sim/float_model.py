@@ -30,7 +30,8 @@ def bits_dtype(fmt) -> np.dtype:
 
 def to_bits(values, fmt) -> np.ndarray:
     """The bit patterns of ``values`` rounded to ``fmt`` (numpy's conversion)."""
-    return np.asarray(values).astype(numpy_dtype(fmt)).view(bits_dtype(fmt))
+    with np.errstate(over="ignore"):
+        return np.asarray(values).astype(numpy_dtype(fmt)).view(bits_dtype(fmt))
 
 
 def from_bits(bits, fmt) -> np.ndarray:
@@ -196,3 +197,20 @@ def _hard_cases(op, fmt, rng, count):
     nudge = rng.integers(-2, 3, count).astype(np.int64)
     c = (product.astype(np.int64) + nudge).astype(np.uint64) ^ sign
     return np.concatenate([pairs, c[:, None] & np.uint64((1 << fmt.width) - 1)], 1)
+
+
+def from_int(values, fmt) -> np.ndarray:
+    """Integers (|v| < 2**53) rounded to ``fmt``, ties to even, as bit patterns (through
+    float64, which holds them exactly, so that one rounding happens)."""
+    return to_bits(np.asarray(values, dtype=np.int64).astype(np.float64), fmt)
+
+
+def to_int(bits, fmt, width: int) -> np.ndarray:
+    """``fmt`` values rounded to the nearest integer, ties to even (``np.rint``), saturated
+    to ``width``-bit two's complement; NaN to 0."""
+    with np.errstate(invalid="ignore"):
+        values = from_bits(bits, fmt).astype(np.float64)
+    low, high = -(1 << (width - 1)), (1 << (width - 1)) - 1
+    with np.errstate(invalid="ignore"):
+        rounded = np.clip(np.rint(values), low, high)
+    return np.where(np.isnan(values), 0, rounded).astype(np.int64)
