@@ -29,9 +29,22 @@ def bits_dtype(fmt) -> np.dtype:
 
 
 def to_bits(values, fmt) -> np.ndarray:
-    """The bit patterns of ``values`` rounded to ``fmt`` (numpy's conversion)."""
-    with np.errstate(over="ignore"):
-        return np.asarray(values).astype(numpy_dtype(fmt)).view(bits_dtype(fmt))
+    """The bit patterns of ``values`` (anything numpy converts to float64 exactly) rounded
+    to ``fmt``, ties to even, once: ml_dtypes' own float64 to bfloat16 conversion rounds
+    twice, through float32."""
+    fmt = float_format(fmt)
+    x = np.asarray(values, dtype=np.float64)
+    magnitude = np.abs(x)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        exponent = np.frexp(magnitude)[1] - 1  # floor(log2 |x|) for finite x > 0
+        ulp = np.maximum(exponent, 1 - fmt.bias) - fmt.mantissa_bits
+        units = np.rint(np.ldexp(magnitude, -ulp))
+        bits = ((ulp + fmt.mantissa_bits + fmt.bias - 1).astype(np.int64) << fmt.mantissa_bits) \
+            + np.nan_to_num(units).astype(np.int64)
+    bits = np.where(magnitude == 0, 0, np.minimum(bits, fmt.infinity))
+    bits = np.where(np.isinf(x), fmt.infinity, bits)
+    bits = np.where(np.signbit(x), bits | fmt.sign_bit, bits)
+    return np.where(np.isnan(x), fmt.quiet_nan, bits).astype(bits_dtype(fmt))
 
 
 def from_bits(bits, fmt) -> np.ndarray:
@@ -107,12 +120,23 @@ def _fma_one(a: int, b: int, c: int, fmt: FloatFormat) -> int:
     return round_exact(int(total < 0), abs(total), fmt)
 
 
-def fma(a, b, c, fmt) -> np.ndarray:
-    """``a * b + c`` rounded once (exactly, element by element), as bit patterns."""
+def fma(a, b, c, fmt, *, fast: bool = True) -> np.ndarray:
+    """``a * b + c`` rounded once, as bit patterns. In float64 the product is exact; where
+    the sum is exact too (its TwoSum error is zero) one rounding of it is the answer
+    (``fast``), and every other element is computed exactly with fractions."""
     fmt = float_format(fmt)
     a, b, c = np.broadcast_arrays(*(np.asarray(x, dtype=bits_dtype(fmt)) for x in (a, b, c)))
-    out = [_fma_one(int(x), int(y), int(z), fmt) for x, y, z in zip(a.flat, b.flat, c.flat)]
-    return np.array(out, dtype=bits_dtype(fmt)).reshape(a.shape)
+    with np.errstate(all="ignore"):
+        x, y, z = (from_bits(v, fmt).astype(np.float64) for v in (a, b, c))
+        product = x * y
+        total = product + z
+        part = total - product
+        error = (product - (total - part)) + (z - part)
+        out = to_bits(total, fmt)
+    slow = ~(np.isfinite(total) & (error == 0) & fast)
+    out[slow] = [_fma_one(int(p), int(q), int(r), fmt)
+                 for p, q, r in zip(a[slow], b[slow], c[slow])]
+    return out
 
 
 def is_nan(bits, fmt) -> np.ndarray:

@@ -15,19 +15,40 @@ FORMATS = list(FLOAT_FORMATS)
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("op", ["add", "mul"])
 def test_exact_rounding_equals_numpy(op, fmt):
-    """fma with a neutral term (``a * 1 + b``, ``a * b + 0``) is the exact rounding of the
-    sum or product: it must equal numpy's arithmetic, which is the specification."""
+    """fma with a neutral term (``a * 1 + b``, ``a * b + 0``), computed exactly with
+    fractions, is the exact rounding of the sum or product: it must equal numpy's
+    arithmetic, which is the specification."""
     fmt = float_format(fmt)
     operands = fm.stimulus(op, fmt, 2, 3000, seed=5)
     a, b = operands[:, 0], operands[:, 1]
     if op == "add":
         one = fm.to_bits(np.ones(len(a)), fmt)
-        exact, expected = fm.fma(a, one, b, fmt), fm.add(a, b, fmt)
+        exact, expected = fm.fma(a, one, b, fmt, fast=False), fm.add(a, b, fmt)
     else:
-        exact, expected = fm.fma(a, b, np.zeros(len(a), np.uint16), fmt), fm.multiply(a, b, fmt)
-        zero_products = ((a & ~np.uint64(fmt.sign_bit)) == 0) | ((b & ~np.uint64(fmt.sign_bit)) == 0)
+        exact = fm.fma(a, b, np.zeros(len(a), np.uint16), fmt, fast=False)
+        expected = fm.multiply(a, b, fmt)
+        magnitude = ~np.uint64(fmt.sign_bit)
+        zero_products = ((a & magnitude) == 0) | ((b & magnitude) == 0)
         exact = np.where(zero_products, expected, exact)  # -0 + +0 = +0 differs from -0
     assert fm.same(exact, expected, fmt).all()
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_fast_fma_equals_exact_fma(fmt):
+    operands = fm.stimulus("fma", fmt, 3, 3000, seed=8)
+    assert fm.same(fm.fma(*operands.T, fmt), fm.fma(*operands.T, fmt, fast=False), fmt).all()
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_to_bits_rounds_once(fmt):
+    """Half-ulp neighbourhoods in float64, rounded to ``fmt``: exactly as from fractions."""
+    fmt, rng = float_format(fmt), np.random.default_rng(4)
+    base = fm.from_bits(rng.integers(0, fmt.infinity, 3000).astype(fm.bits_dtype(fmt)), fmt)
+    x = base.astype(np.float64) + np.spacing(base).astype(np.float64) / 2 \
+        + rng.integers(-2, 3, 3000) * np.spacing(base.astype(np.float64))
+    from fractions import Fraction
+    exact = [fm.round_exact(int(v < 0), abs(Fraction(float(v))), fmt) for v in x]
+    assert fm.to_bits(x, fmt).tolist() == exact
 
 
 def test_round_exact_ties_to_even_and_overflow():
