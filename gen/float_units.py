@@ -2,7 +2,7 @@
 non-linear functions (``reciprocal``, ``rsqrt``, ``exp``, ``sigmoid``, ``silu``)."""
 
 from ..hdl.float_format import float_format
-FLOAT_FUNCTIONS = {}
+from ..hdl.float_functions import FLOAT_FUNCTIONS
 from ..hdl.float_ops import FLOAT_OPERATORS
 
 __all__ = ["FLOAT_UNITS", "float_unit", "module_name"]
