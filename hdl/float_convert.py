@@ -40,7 +40,7 @@ class _Conversion(wiring.Component):
     def __init__(self, *, format="float32", int_width=32, tag_width=0):
         self._format = float_format(format)
         check_int("Integer width", int_width, 2, 64)
-        check_int("Tag width", tag_width, 0, 64)
+        check_int("Tag width", tag_width, 0, 256)
         self._int_width, self._tag_width = int_width, tag_width
         widths = self._widths()
         super().__init__({

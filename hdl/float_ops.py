@@ -57,7 +57,7 @@ class FloatOperator(wiring.Component):
 
     def __init__(self, *, format="float16", tag_width=0):
         self._format = float_format(format)
-        check_int("Tag width", tag_width, 0, 64)
+        check_int("Tag width", tag_width, 0, 256)
         self._tag_width = tag_width
         self._latency = None
         width = self._format.width
