@@ -1,0 +1,69 @@
+"""Drive a component's streams in the Amaranth simulator: every input stream from its own
+list of beats and every output stream into its own list, each stalling at random."""
+
+import random
+
+from amaranth.sim import Simulator
+
+
+def _assign(ctx, payload, beat):
+    if isinstance(beat, dict):
+        for name, value in beat.items():
+            _assign(ctx, getattr(payload, name), value)
+    else:
+        ctx.set(payload, beat)
+
+
+def run_streams(dut, inputs: dict, outputs: dict, *, stall: float = 0.0, seed: int = 0,
+                signals: dict = (), limit: int = 200_000):
+    """``inputs``: port name to a list of beats (ints, or dicts of field values);
+    ``outputs``: port name to the number of beats to collect; ``signals``: plain input
+    signals to hold. Returns the collected beats by port (ints, or ``data.Const`` views) and
+    the cycle of each output beat."""
+    collected = {name: [] for name in outputs}
+    cycles = {name: [] for name in outputs}
+    rng = random.Random(seed)
+
+    def source(name, beats):
+        port = getattr(dut, name)
+
+        async def process(ctx):
+            for beat in beats:
+                ctx.set(port.valid, 0)
+                while stall and rng.random() < stall:
+                    await ctx.tick()
+                ctx.set(port.valid, 1)
+                _assign(ctx, port.payload, beat)
+                await ctx.tick().until(port.ready)
+            ctx.set(port.valid, 0)
+        return process
+
+    def sink(name, count):
+        port = getattr(dut, name)
+
+        async def process(ctx):
+            cycle = 0
+            while len(collected[name]) < count:
+                ctx.set(port.ready, not (stall and rng.random() < stall))
+                _, _, valid, ready, payload = await ctx.tick().sample(
+                    port.valid, port.ready, port.payload)
+                if valid and ready:
+                    collected[name].append(payload)
+                    cycles[name].append(cycle)
+                cycle += 1
+                assert cycle < limit, f"{name}: {len(collected[name])} of {count} beats"
+        return process
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+
+    async def hold(ctx):
+        for name, value in dict(signals).items():
+            ctx.set(getattr(dut, name), value)
+    sim.add_testbench(hold)
+    for name, beats in inputs.items():
+        sim.add_testbench(source(name, beats))
+    for name, count in outputs.items():
+        sim.add_testbench(sink(name, count))
+    sim.run()
+    return collected, cycles
