@@ -208,3 +208,12 @@ def bitnet_layer(hidden, layer: BitNetLayer, *, positions, attention, lanes: int
     (down,) = _linears(gated(layer.activation, gate, up, fmt), ("down",), layer, "ffn_sub",
                        lanes, fmt)
     return residual(hidden, down, fmt)
+
+
+def residual_path(acc, act_scale, weight_scale, residual_in, gain, *, eps, lanes: int,
+                  fmt="float32"):
+    """The element-wise unit's path after an output projection: ``(hidden, q, scale)`` with
+    ``hidden = dequantise(acc) + residual_in`` and ``q, scale = quantise(rmsnorm(hidden))``."""
+    hidden = residual(dequantise(acc, act_scale, weight_scale, fmt), residual_in, fmt)
+    q, scale = quantise(rmsnorm(hidden, gain, eps=eps, lanes=lanes, fmt=fmt), fmt)
+    return hidden, q, scale
