@@ -160,10 +160,10 @@ def run():
 
 
 def _simulate(build: Path, *, toplevel: str, test_module: str, write, shape: str, out: Path,
-              key: str, convert) -> dict:
+              output) -> dict:
     """Run the job that ``write(folder)`` puts in a scratch folder (returning its environment)
-    on a Verilator build; write ``convert(result[key])`` to ``out``; return
-    all the result's arrays."""
+    on a Verilator build; write ``output(result)`` to ``out`` (an array as .npy, a dict of
+    arrays as .npz); return all the result's arrays."""
     from ..sim import verilator
 
     with tempfile.TemporaryDirectory(prefix="ternforge-run-") as work_name:
@@ -173,9 +173,11 @@ def _simulate(build: Path, *, toplevel: str, test_module: str, write, shape: str
             verilator.run(build, toplevel=toplevel, test_module=test_module, work_dir=work,
                           env=env)
         result = dict(np.load(work / "result.npz"))
-        np.save(work / "out.npy", convert(result[key]))
+        arrays = output(result)
+        with open(work / "out", "wb") as file:  # (np.save would add a suffix)
+            (np.savez(file, **arrays) if isinstance(arrays, dict) else np.save(file, arrays))
         out.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(work / "out.npy", out)
+        shutil.move(work / "out", out)
     return result
 
 
@@ -226,8 +228,8 @@ def run_tlmm(weights, acts, out, group_size, rows, groups_per_cycle, max_tokens,
     result = _simulate(build, toplevel=MODULE_NAMES[engine],
                        test_module="ternforge.sim.cocotb_tlmm",
                        write=lambda work: write_job(work, config, engine, x, w),
-                       shape=f"{len(x)}x{w.shape[1]}x{len(w)}", out=out, key="y",
-                       convert=lambda c: c.astype(np.int32))
+                       shape=f"{len(x)}x{w.shape[1]}x{len(w)}", out=out,
+                       output=lambda result: result["y"].astype(np.int32))
     finished = time.perf_counter()
     cycles = int(result["cycles"])
     console.print(f"cycles: {cycles} (cycle model {config.component(engine).cycles(len(x), w.shape[1], len(w))}); "
@@ -314,8 +316,8 @@ def run_gemv(weights, acts, out, board, config_file, mem_latency, mem_bytes_per_
     result = _simulate(build, toplevel=GEMV_TOP, test_module="ternforge.sim.cocotb_gemv",
                        write=lambda work: write_job(work, config, "tlmm-lutram", x, w,
                                                     memory=memory),
-                       shape=f"{len(x)}x{w.shape[1]}x{len(w)}", out=out, key="y",
-                       convert=lambda c: c.astype(np.int32))
+                       shape=f"{len(x)}x{w.shape[1]}x{len(w)}", out=out,
+                       output=lambda result: result["y"].astype(np.int32))
     cycles, stalls, read = (int(result[key]) for key in ("cycles", "stalls", "bytes"))
     console.print(f"cycles: {cycles} (planned {plan.cycles}), stall cycles: {stalls} (planned "
                   f"{plan.stall_cycles}), DDR bytes: {read:,}, achieved "
@@ -328,10 +330,11 @@ def report():
 
 
 def _register_commands():
+    from .eltwise_cli import run_eltwise
     from .float_cli import report_fp, run_fp
     from .mac_cli import report_mac, run_mac
 
-    for command in (run_mac, run_fp):
+    for command in (run_mac, run_fp, run_eltwise):
         run.add_command(command)
     for command in (report_mac, report_fp):
         report.add_command(command)

@@ -77,8 +77,8 @@ def run_fp(op, dtype, a_file, b_file, c_file, out):
         build = verilator.build(verilog.convert(unit, name=name), toplevel=name)
     result = _simulate(build, toplevel=name, test_module="ternforge.sim.cocotb_float",
                        write=lambda work: write_float_job(work, operands, unit.format.width),
-                       shape=f"{len(operands)} operations", out=out, key="result",
-                       convert=lambda r: float_array(r, dtype).reshape(a.shape))
+                       shape=f"{len(operands)} operations", out=out,
+                       output=lambda r: float_array(r["result"], dtype).reshape(a.shape))
     console.print(f"cycles: {int(result['cycles'])} (cycle model {unit.cycles(len(operands))},"
                   f" latency {unit.latency}); wrote {out}")
 

@@ -54,8 +54,8 @@ def run_mac(arch, variant, a_file, b_file, out, width, size, unsigned_operands):
         build = verilator.build(verilog.convert(engine, name=name), toplevel=name)
     result = _simulate(build, toplevel=name, test_module="ternforge.sim.cocotb_mac",
                        write=lambda work: write_mac_job(work, config, a, b),
-                       shape=f"{len(a)}x{a.shape[1]}x{b.shape[1]}", out=out, key="c",
-                       convert=lambda c: c.astype(np.int64))
+                       shape=f"{len(a)}x{a.shape[1]}x{b.shape[1]}", out=out,
+                       output=lambda result: result["c"].astype(np.int64))
     cycles = int(result["cycles"])
     console.print(f"cycles: {cycles} (cycle model "
                   f"{engine.cycles(len(a), b.shape[1], a.shape[1])}); wrote {out}")

@@ -190,7 +190,7 @@ class RmsNorm(TwoPassStage):
         return self.measured_units()["squares"].latency
 
     def units(self):
-        lanes = FloatFma(format=self.format).latency
+        lanes = FloatFma.latency_in(self.format)
         return {"squares": FloatFma(format=self.format,
                                     tag_width=(lanes - 1).bit_length() + 1),
                 "rsqrt": FLOAT_FUNCTIONS["rsqrt"](format=self.format, tag_width=1),

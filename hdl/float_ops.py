@@ -81,6 +81,13 @@ class FloatOperator(wiring.Component):
             self.elaborate(None)._MustUse__silence = True  # built only to count the stages
         return self._latency
 
+    @classmethod
+    def latency_in(cls, format) -> int:
+        """The latency of this operator in ``format`` (without building one to keep)."""
+        unit = cls(format=format)
+        unit._MustUse__silence = True
+        return unit.latency
+
     def cycles(self, count: int) -> int:
         """Cycles of ``count`` operations with no stalls, from the first beat accepted to the
         last result accepted, inclusive."""

@@ -154,9 +154,7 @@ class EltwiseJob:
     def lanes(self) -> int:
         """The RMSNorm's partial sums of squares: its fused multiply-add's latency."""
         from ..hdl.float_ops import FloatFma
-        unit = FloatFma(format=self.format)
-        unit._MustUse__silence = True
-        return unit.latency
+        return FloatFma.latency_in(self.format)
 
     def arrays(self, words: dict, shape: tuple[int, int]) -> dict:
         """Output arrays (and ``lasts``, the ``last`` flags by output) from output words."""
