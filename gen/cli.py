@@ -23,7 +23,8 @@ from rich.table import Table
 
 from ..boards import RESOURCE_KEYS, all_boards, get_board
 from .config import ENGINES, DesignConfig, EngineConfig, load_config
-from .elaborate import GEMV_TOP, MODULE_NAMES, gemv_data_bits, gemv_top, to_verilog
+from .elaborate import (ELTWISE_UNIT, GEMV_TOP, MODULE_NAMES, gemv_data_bits, gemv_top,
+                        to_verilog)
 from .report import check_fits, design_report, engine_entry, resource_table
 
 #: piped output is not wrapped at 80 columns, so tables stay whole in logs
@@ -96,7 +97,7 @@ def generate(board, config_file, out):
         staging = Path(staging_name)
         (staging / "verilog").mkdir()
         with Progress(console=console, transient=True) as progress:
-            task = progress.add_task("elaborating", total=2 * len(MODULE_NAMES) + 2)
+            task = progress.add_task("elaborating", total=2 * len(MODULE_NAMES) + 4)
             for kind, name in MODULE_NAMES.items():
                 progress.update(task, description=f"elaborating {name}")
                 (staging / "verilog" / f"{name}.v").write_text(to_verilog(config.tlmm, kind))
@@ -104,6 +105,10 @@ def generate(board, config_file, out):
             progress.update(task, description=f"elaborating {GEMV_TOP}")
             (staging / "verilog" / f"{GEMV_TOP}.v").write_text(
                 verilog.convert(gemv_top(config.tlmm), name=GEMV_TOP))
+            progress.advance(task)
+            progress.update(task, description=f"elaborating {ELTWISE_UNIT}")
+            (staging / "verilog" / f"{ELTWISE_UNIT}.v").write_text(
+                verilog.convert(config.eltwise.component(), name=ELTWISE_UNIT))
             progress.advance(task)
 
             def advance(name):

@@ -104,8 +104,41 @@ class EngineConfig:
 
 
 @dataclass(frozen=True)
+class EltwiseConfig:
+    """Parameters of the element-wise unit (see :class:`~ternforge.hdl.eltwise
+    .ElementwiseUnit`).
+
+    Members
+    -------
+    format : str
+        Arithmetic format: ``float32`` (default), ``float16`` or ``bfloat16``.
+    hidden : int
+        The model's hidden size: the longest token vector, so the depth of the unit's two
+        token buffers (default 1536, BitNet b1.58 0.7B).
+    acc_width : int
+        Bits of the matmul accumulators it takes.
+    """
+
+    format: str = "float32"
+    hidden: int = 1536
+    acc_width: int = 32
+
+    def __post_init__(self):
+        self.component()._MustUse__silence = True  # validates every parameter
+
+    def component(self):
+        from ..hdl.eltwise import ElementwiseUnit
+        return ElementwiseUnit(format=self.format, max_length=self.hidden,
+                               acc_width=self.acc_width)
+
+
+#: configuration section -> its parameters' class
+SECTIONS = {"tlmm": EngineConfig, "eltwise": EltwiseConfig}
+
+
+@dataclass(frozen=True)
 class DesignConfig:
-    """A whole generated design: the target board and the engine parameters.
+    """A whole generated design: the target board and the units' parameters.
 
     Members
     -------
@@ -113,10 +146,13 @@ class DesignConfig:
         Board name (see ``ternforge boards``).
     tlmm : EngineConfig
         Parameters of the TLMM engine and its baseline.
+    eltwise : EltwiseConfig
+        Parameters of the element-wise unit.
     """
 
     board: str = "kv260"
     tlmm: EngineConfig = field(default_factory=EngineConfig)
+    eltwise: EltwiseConfig = field(default_factory=EltwiseConfig)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -125,34 +161,46 @@ class DesignConfig:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     def to_toml(self) -> str:
-        lines = [f'board = "{self.board}"', "", "[tlmm]"]
-        lines += [f"{key} = {value}" for key, value in dataclasses.asdict(self.tlmm).items()]
+        lines = [f'board = "{self.board}"']
+        for section in SECTIONS:
+            lines += ["", f"[{section}]"]
+            lines += [f"{key} = {json.dumps(value)}"
+                      for key, value in dataclasses.asdict(getattr(self, section)).items()]
         return "\n".join(lines) + "\n"
 
     @classmethod
     def from_dict(cls, values: dict) -> "DesignConfig":
-        unknown = set(values) - {"board", "tlmm"}
+        unknown = set(values) - {"board", *SECTIONS}
         if unknown:
-            raise ValueError(f"Configuration keys must be board and tlmm, not {sorted(unknown)!r}")
-        engine, board = values.get("tlmm", {}), values.get("board", "kv260")
-        if not isinstance(engine, dict):
-            raise ValueError(f"tlmm must be a table of parameters, not {engine!r}")
+            raise ValueError(f"Configuration keys must be board, {', '.join(SECTIONS)}, "
+                             f"not {sorted(unknown)!r}")
+        board = values.get("board", "kv260")
         if not isinstance(board, str):
             raise ValueError(f"Board must be a name, not {board!r}")
-        known = {f.name for f in dataclasses.fields(EngineConfig)}
-        if set(engine) - known:
-            raise ValueError(f"tlmm keys must be among {sorted(known)}, "
-                             f"not {sorted(set(engine) - known)!r}")
-        return cls(board=board, tlmm=EngineConfig(**engine))
+        sections = {}
+        for section, kind in SECTIONS.items():
+            parameters = values.get(section, {})
+            if not isinstance(parameters, dict):
+                raise ValueError(f"{section} must be a table of parameters, not {parameters!r}")
+            known = {f.name for f in dataclasses.fields(kind)}
+            if set(parameters) - known:
+                raise ValueError(f"{section} keys must be among {sorted(known)}, "
+                                 f"not {sorted(set(parameters) - known)!r}")
+            sections[section] = kind(**parameters)
+        return cls(board=board, **sections)
 
     def replace(self, dotted: str, value) -> "DesignConfig":
-        """A copy with one parameter changed, named as ``tlmm.rows`` or ``board``."""
+        """A copy with one parameter changed, named as ``tlmm.rows``, ``eltwise.hidden`` or
+        ``board``."""
         section, _, name = dotted.partition(".")
         if section == "board" and not name:
             return dataclasses.replace(self, board=value)
-        if section != "tlmm" or name not in {f.name for f in dataclasses.fields(EngineConfig)}:
-            raise ValueError(f"Parameter must be board or tlmm.<name>, not {dotted!r}")
-        return dataclasses.replace(self, tlmm=dataclasses.replace(self.tlmm, **{name: value}))
+        if section not in SECTIONS or name not in {
+                f.name for f in dataclasses.fields(SECTIONS[section])}:
+            raise ValueError(f"Parameter must be board or <section>.<name> of "
+                             f"{', '.join(SECTIONS)}, not {dotted!r}")
+        return dataclasses.replace(self, **{section: dataclasses.replace(
+            getattr(self, section), **{name: value})})
 
 
 def load_config(path: Path) -> DesignConfig:

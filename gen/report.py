@@ -10,11 +10,11 @@ from __future__ import annotations
 from rich.table import Table
 
 from ..boards import RESOURCE_KEYS, Board
-from .config import ENGINES, DesignConfig, EngineConfig
-from .elaborate import GEMV_TOP, MODULE_NAMES, to_rtlil
+from .config import ENGINES, DesignConfig, EltwiseConfig, EngineConfig
+from .elaborate import ELTWISE_UNIT, GEMV_TOP, MODULE_NAMES, to_rtlil
 from .synthesis import synthesize
 
-__all__ = ["engine_entry", "gemv_entry", "design_report", "power_estimate", "check_fits",
+__all__ = ["engine_entry", "gemv_entry", "eltwise_entry", "design_report", "power_estimate", "check_fits",
            "resource_table", "REPORT_LAYER"]
 
 #: the layer the report's weight plan describes: a BitNet b1.58 0.7B projection, decoding
@@ -59,6 +59,22 @@ def gemv_entry(config: EngineConfig, board: Board) -> tuple[dict, dict]:
     return {key: synthesis[key] for key in RESOURCE_KEYS}, summary
 
 
+def eltwise_entry(config: EltwiseConfig, board: Board) -> tuple[dict, dict]:
+    """The synthesised resources of the element-wise unit and its facts: latencies, the
+    token buffers and the cycles of one token of the configured hidden size."""
+    from amaranth.back import rtlil
+
+    unit = config.component()
+    synthesis = synthesize(rtlil.convert(unit, name=ELTWISE_UNIT, emit_src=False),
+                           top=ELTWISE_UNIT)
+    cycles = unit.cycles(1, config.hidden)
+    facts = {"format": config.format, "hidden": config.hidden,
+             "buffer_bits": unit.buffer_bits, "cycles_per_token": cycles,
+             "token_period_cycles": unit.token_period(config.hidden),
+             "us_per_token": round(cycles / board.clock_hz * 1e6, 3)}
+    return {key: synthesis[key] for key in RESOURCE_KEYS}, facts
+
+
 def design_report(config: DesignConfig, board: Board, *, advance=lambda name: None) -> dict:
     """The ``report.json`` of a design: every engine kind, its resources and utilisation.
 
@@ -71,9 +87,12 @@ def design_report(config: DesignConfig, board: Board, *, advance=lambda name: No
     modules = {name: entry["resources"] for name, entry in engines.items()}
     advance(GEMV_TOP)
     modules[GEMV_TOP], plan = gemv_entry(config.tlmm, board)
+    advance(ELTWISE_UNIT)
+    modules[ELTWISE_UNIT], eltwise = eltwise_entry(config.eltwise, board)
     total = {key: sum(resources[key] for resources in modules.values()) for key in RESOURCE_KEYS}
     return {
         "weight_plan": plan,
+        "eltwise": eltwise,
         "power": power_estimate(modules, board),
         "board": board.name,
         "part": board.part,

@@ -95,6 +95,11 @@ class ElementwiseUnit(wiring.Component):
         """On-chip bits of the two token buffers."""
         return self._norm.buffer_bits + self._quant.buffer_bits
 
+    def token_period(self, length: int) -> int:
+        """Cycles between consecutive tokens of ``length`` elements in steady state (the
+        norm's two passes and scalar phase)."""
+        return 2 * length - 1 + self._norm.scalar_cycles
+
     def cycles(self, tokens: int, length: int) -> int:
         """Cycles of ``tokens`` vectors of ``length`` elements without stalls, first
         accumulator in to last code out, inclusive. The norm sets the pace (its scalar

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import invoke
-from ternforge.gen.config import DesignConfig, EngineConfig
+from ternforge.gen.config import DesignConfig, EltwiseConfig, EngineConfig
 from ternforge.gen.report import check_fits
 from ternforge.boards import get_board
 
@@ -158,18 +158,23 @@ def test_generate_rejects_bad_config(capsys, tmp_path):
 @pytest.mark.yosys
 def test_generate_writes_verilog_and_report(capsys, tmp_path):
     config = tmp_path / "small.toml"
-    config.write_text(DesignConfig(tlmm=SMALL).to_toml())
+    eltwise = EltwiseConfig(format="bfloat16", hidden=64)
+    config.write_text(DesignConfig(tlmm=SMALL, eltwise=eltwise).to_toml())
     code, out, err = invoke(capsys, "generate", "--config", str(config), "--out",
                             str(tmp_path / "build"))
     assert code == 0, err
     report = json.loads((tmp_path / "build" / "report.json").read_text())
     assert {"board", "modules", "total", "utilization", "source"} <= set(report)
-    names = {"tlmm_engine", "tlmm_lutram_engine", "ternary_adder_engine", "gemv_top"}
+    names = {"tlmm_engine", "tlmm_lutram_engine", "ternary_adder_engine", "gemv_top",
+             "eltwise_unit"}
     assert set(report["modules"]) == names
     assert report["modules"]["gemv_top"]["URAM"] == report["weight_plan"]["uram_count"]
     assert 0 < report["weight_plan"]["bandwidth_utilization"] <= 1
-    assert (tmp_path / "build" / "verilog" / "gemv_top.v").exists()
-    for name in names - {"gemv_top"}:
+    assert report["eltwise"]["buffer_bits"] == 2 * 64 * 16
+    assert report["eltwise"]["cycles_per_token"] == eltwise.component().cycles(1, 64)
+    for name in ("gemv_top", "eltwise_unit"):
+        assert (tmp_path / "build" / "verilog" / f"{name}.v").exists()
+    for name in names - {"gemv_top", "eltwise_unit"}:
         assert (tmp_path / "build" / "verilog" / f"{name}.v").read_text().startswith("/*")
         assert set(report["modules"][name]) == {"LUT", "FF", "CARRY8", "DSP", "BRAM36", "URAM"}
         assert report["modules"][name]["LUT"] > 0
@@ -199,7 +204,8 @@ def test_sweep_writes_one_line_per_point(capsys, tmp_path):
 def test_sweep_rejects_unknown_parameter(capsys, tmp_path):
     code, _, err = invoke(capsys, "sweep", "--param", "tlmm.speed=1,2", "--out",
                           str(tmp_path / "s"))
-    assert code == 2 and "Parameter must be board or tlmm.<name>, not 'tlmm.speed'" in err
+    assert code == 2
+    assert "Parameter must be board or <section>.<name> of tlmm, eltwise, not 'tlmm.speed'" in err
     assert not (tmp_path / "s").exists()
 
 

@@ -4,11 +4,12 @@ import json
 
 import pytest
 
-from ternforge.gen.config import DesignConfig, EngineConfig, load_config
+from ternforge.gen.config import DesignConfig, EltwiseConfig, EngineConfig, load_config
 
 
 def test_toml_and_json_round_trip(tmp_path):
-    config = DesignConfig(board="zcu104", tlmm=EngineConfig(group_size=2, rows=7, max_k=100))
+    config = DesignConfig(board="zcu104", tlmm=EngineConfig(group_size=2, rows=7, max_k=100),
+                          eltwise=EltwiseConfig(format="bfloat16", hidden=2560))
     (tmp_path / "c.toml").write_text(config.to_toml())
     (tmp_path / "c.json").write_text(config.to_json())
     assert load_config(tmp_path / "c.toml") == config
@@ -19,13 +20,17 @@ def test_toml_and_json_round_trip(tmp_path):
 def test_replace_by_dotted_name():
     config = DesignConfig().replace("tlmm.rows", 4).replace("board", "zcu104")
     assert config.tlmm.rows == 4 and config.board == "zcu104"
-    with pytest.raises(ValueError, match=r"Parameter must be board or tlmm.<name>, not 'rows'"):
+    with pytest.raises(ValueError, match=r"Parameter must be board or <section>.<name> of "
+                                         r"tlmm, eltwise, not 'rows'"):
         config.replace("rows", 4)
 
 
 @pytest.mark.parametrize("values,message", [
     ({"tlmm": {"speed": 1}}, r"tlmm keys must be among .*, not \['speed'\]"),
-    ({"engine": {}}, r"Configuration keys must be board and tlmm, not \['engine'\]"),
+    ({"eltwise": {"format": "float8"}},
+     r"Float format must be one of float16, bfloat16, float32, not 'float8'"),
+    ({"eltwise": {"hidden": 1}}, r"Maximum length must be an integer from 2 to 65536, not 1"),
+    ({"engine": {}}, r"Configuration keys must be board, tlmm, eltwise, not \['engine'\]"),
     ({"tlmm": {"rows": -1}}, "Rows must be an integer of at least 1, not -1"),
     ({"tlmm": {"max_k": 0}}, "Maximum K must be an integer of at least 1, not 0"),
     ({"tlmm": {"table_tokens": 0}}, "Table tokens must be an integer of at least 1, not 0"),
