@@ -335,13 +335,13 @@ def report():
 
 
 def _register_commands():
-    from .eltwise_cli import run_eltwise
+    from .eltwise_cli import report_eltwise, run_eltwise
     from .float_cli import report_fp, run_fp
     from .mac_cli import report_mac, run_mac
 
     for command in (run_mac, run_fp, run_eltwise):
         run.add_command(command)
-    for command in (report_mac, report_fp):
+    for command in (report_mac, report_fp, report_eltwise):
         report.add_command(command)
 
 

@@ -10,7 +10,7 @@ import numpy as np
 from ..hdl.float_format import FLOAT_FORMATS
 from ..sim.eltwise_jobs import INPUTS, OPS
 
-__all__ = ["run_eltwise"]
+__all__ = ["run_eltwise", "report_eltwise"]
 
 #: input name -> (option, help)
 _OPTIONS = {
@@ -132,3 +132,29 @@ def run_eltwise(op, dtype, eps, out, **files):
                        shape=f"{tokens} tokens of {beats}", out=out, output=output)
     console.print(f"cycles: {int(result['cycles'])} (cycle model "
                   f"{stage.cycles(*job.shape(arrays))}); wrote {out}")
+
+
+@click.command("eltwise")
+@click.option("--dtype", type=click.Choice(list(FLOAT_FORMATS)), default="float32",
+              show_default=True, help="Arithmetic format.")
+@click.option("--hidden", default=1536, show_default=True,
+              help="Hidden size: the two-pass stages' buffer depth and the vector length.")
+@click.option("--board", default="kv260", show_default=True, help="Board (clock).")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("eltwise_report.json"),
+              show_default=True, help="Where to write the report as JSON.")
+def report_eltwise(dtype, hidden, board, out):
+    """Synthesise every element-wise stage and the unit: resources, latency, cycles."""
+    import json
+
+    from ..boards import get_board
+    from .cli import _check_out_file, console
+    from .eltwise_report import eltwise_report, eltwise_table
+
+    _check_out_file(out)
+    target = get_board(board)
+    with console.status("synthesising") as status:
+        report = eltwise_report(target, format=dtype, hidden=hidden,
+                                advance=lambda name: status.update(f"synthesising {name}"))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    console.print(eltwise_table(report))

@@ -95,6 +95,14 @@ class ElementwiseUnit(wiring.Component):
         """On-chip bits of the two token buffers."""
         return self._norm.buffer_bits + self._quant.buffer_bits
 
+    @property
+    def latency(self) -> int:
+        """Cycles from a token's last accumulator in to its first code out, less the token's
+        length minus one (the quantiser waits for the whole normalised token), without
+        stalls."""
+        return self._latencies["dequantise"] + self._latencies["add_residual"] \
+            + self._norm.latency + self._quant.latency
+
     def token_period(self, length: int) -> int:
         """Cycles between consecutive tokens of ``length`` elements in steady state (the
         norm's two passes and scalar phase)."""

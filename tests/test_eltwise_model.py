@@ -112,7 +112,7 @@ def float64_layer(hidden, layer, positions):
 
 def test_bitnet_layer_stays_near_a_float64_layer():
     """A small 2B4T-shaped layer (4 heads over 2 KV heads, squared ReLU) through the
-    element-wise arithmetic stays within a percent of the same layer in float64, relative to
+    element-wise arithmetic stays within 0.1 % of the same layer in float64, relative to
     the layer's update of the hidden state (a code that rounds the other way at a tie is the
     largest difference)."""
     d, ffn, heads, kv = 64, 96, 4, 2
@@ -131,7 +131,7 @@ def test_bitnet_layer_stays_near_a_float64_layer():
     want = float64_layer(hidden, layer, np.arange(5))
     update = np.abs(want - f64(hidden)).mean()
     assert update > 0.05
-    assert np.abs(f64(out) - want).mean() < 0.01 * update
+    assert np.abs(f64(out) - want).mean() < 1e-3 * update
 
 
 @pytest.mark.parametrize("make, message", [
