@@ -82,7 +82,7 @@ def _inputs(op: str, files: dict, dtype: str, eps: float) -> dict:
     return arrays
 
 
-@click.command("eltwise", help=f"""Run one element-wise stage on a generated unit,
+@click.command("eltwise", help="""Run one element-wise stage on a generated unit,
 simulated by Verilator; the outputs equal the golden model (ternforge.sim.eltwise_model)
 bit for bit. Float arrays are of --dtype (bfloat16 as uint16 bit patterns).
 

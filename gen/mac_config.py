@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..hdl.mac_array import MAC_ARCHITECTURES, VARIANTS
+from ..hdl.mac_array import MAC_ARCHITECTURES
 from ..sim.mac_model import MacGeometry, operand_range
 
 __all__ = ["MacConfig"]

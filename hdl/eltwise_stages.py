@@ -45,6 +45,14 @@ def feed(m, source, unit, *, when=1, **operands):
         unit.operands.payload.tag.eq(source.payload.last)], when=when)
 
 
+def join_product(m, result, factor, unit):
+    """A tagged operator result times the beats of stream ``factor``, into ``unit``."""
+    join(m, [result, factor], [unit.operands], [
+        unit.operands.payload.a.eq(result.payload.value),
+        unit.operands.payload.b.eq(factor.payload),
+        unit.operands.payload.tag.eq(result.payload.tag)])
+
+
 class EltwiseStage(wiring.Component):
     """A stage in ``format``: its operators (:meth:`units`) and cycle model.
 
@@ -133,12 +141,8 @@ class Dequantise(EltwiseStage):
         connect(m, self.acc, convert.source, [
             convert.source.payload.value.eq(self.acc.payload.value),
             convert.source.payload.tag.eq(self.acc.payload.last)])
-        converted = convert.result
-        join(m, [converted, self.act_scale], [by_act.operands], [
-            by_act.operands.payload.a.eq(converted.payload.value),
-            by_act.operands.payload.b.eq(self.act_scale.payload),
-            by_act.operands.payload.tag.eq(converted.payload.tag)])
-        with m.If(~converted.payload.tag):  # the scale stays for its token's every element
+        join_product(m, convert.result, self.act_scale, by_act)
+        with m.If(~convert.result.payload.tag):  # the scale stays for its token's every element
             m.d.comb += self.act_scale.ready.eq(0)
         connect(m, by_act.result, by_weight.operands, [
             by_weight.operands.payload.a.eq(by_act.result.payload.value),
@@ -218,11 +222,7 @@ class GatedActivation(EltwiseStage):
         else:
             relu = Mux(gate[-1], 0, gate)
             feed(m, self.gate, activate, a=relu, b=relu)
-        activated = activate.result
-        join(m, [activated, self.up], [by_up.operands], [
-            by_up.operands.payload.a.eq(activated.payload.value),
-            by_up.operands.payload.b.eq(self.up.payload),
-            by_up.operands.payload.tag.eq(activated.payload.tag)])
+        join_product(m, activate.result, self.up, by_up)
         deliver(m, by_up.result, self.output)
 
 

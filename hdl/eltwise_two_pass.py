@@ -15,17 +15,17 @@ memory). :meth:`TwoPassStage.cycles` is exact without stalls. Arithmetic is exac
 :mod:`ternforge.sim.eltwise_model`'s ``rmsnorm`` and ``quantise``.
 """
 
-from amaranth.hdl import Array, Const, Module, Mux, Signal, signed
-from amaranth.lib import memory, stream, wiring
+from amaranth.hdl import Array, Module, Mux, Signal, signed
+from amaranth.lib import memory, stream
 from amaranth.lib.wiring import In, Out
 
-from .eltwise_stages import EltwiseStage, deliver, element_layout, feed
+from .eltwise_stages import EltwiseStage, deliver, element_layout, feed, join_product
 from .float_convert import FloatToInt
 from .float_format import float_format
 from .float_functions import FLOAT_FUNCTIONS
 from .float_ops import FloatFma, FloatMultiply
 from .parameters import check_int
-from .stream_glue import connect, join
+from .stream_glue import connect
 
 __all__ = ["TwoPassStage", "RmsNorm", "Quantise"]
 
@@ -261,10 +261,7 @@ class RmsNorm(TwoPassStage):
             m.d.sync += scalar_done.eq(0)
         # pass 2: (x * r) * gain
         feed(m, replay, by_r, a=replay.payload.value, b=r)
-        join(m, [by_r.result, self.gain], [by_gain.operands], [
-            by_gain.operands.payload.a.eq(by_r.result.payload.value),
-            by_gain.operands.payload.b.eq(self.gain.payload),
-            by_gain.operands.payload.tag.eq(by_r.result.payload.tag)])
+        join_product(m, by_r.result, self.gain, by_gain)
         deliver(m, by_gain.result, self.output)
 
 

@@ -236,7 +236,19 @@ def _special_bits(fmt, sign, magnitude):
 
 
 class _FloatFunction(FloatOperator):
-    """A unary function; see :class:`FloatOperator`."""
+    """A unary function; see :class:`FloatOperator` and the module documentation.
+    Parameters
+    ----------
+    format : str or FloatFormat
+        ``"float16"``, ``"bfloat16"`` or ``"float32"``.
+
+    Members
+    -------
+    operands : ``In(stream.Signature(StructLayout({"a": width})))``
+        One argument per beat.
+    result : ``Out(stream.Signature(width))``
+        The result's bit pattern, in operand order, :attr:`latency` cycles later.
+    """
 
     arity = 1
 
@@ -296,7 +308,7 @@ class _FloatFunction(FloatOperator):
     def _sigmoid(self, m, pipe, a, **extra):
         """The sigmoid's fixed-point value: the stage with ``y`` (``F + 2`` bits) and ``n``,
         the value being ``y * 2**(n - F)``; ``extra`` (with ``sign``) carried along."""
-        fmt, prm = self.format, self.parameters
+        prm = self.parameters
         f = prm.fraction
         s = self._exp_front(m, pipe, a, True, **extra)
         # d = 1 + y * 2**(n - F), truncated to F fraction bits, at most 2 - 2**-F.
@@ -321,20 +333,7 @@ class _FloatFunction(FloatOperator):
 
 class FloatReciprocal(_FloatFunction):
     """``1 / a``; see :class:`~ternforge.hdl.float_ops.FloatOperator` and the module
-    documentation.
-
-    Parameters
-    ----------
-    format : str or FloatFormat
-        ``"float16"``, ``"bfloat16"`` or ``"float32"``.
-
-    Members
-    -------
-    operands : ``In(stream.Signature(StructLayout({"a": width})))``
-        One argument per beat.
-    result : ``Out(stream.Signature(width))``
-        The result's bit pattern, in operand order, :attr:`latency` cycles later.
-    """
+    documentation."""
 
     def _datapath(self, m, pipe):
         fmt, prm = self.format, self.parameters
@@ -358,20 +357,7 @@ class FloatReciprocal(_FloatFunction):
 
 class FloatRsqrt(_FloatFunction):
     """``1 / sqrt(a)``; see :class:`~ternforge.hdl.float_ops.FloatOperator` and the module
-    documentation.
-
-    Parameters
-    ----------
-    format : str or FloatFormat
-        ``"float16"``, ``"bfloat16"`` or ``"float32"``.
-
-    Members
-    -------
-    operands : ``In(stream.Signature(StructLayout({"a": width})))``
-        One argument per beat.
-    result : ``Out(stream.Signature(width))``
-        The result's bit pattern, in operand order, :attr:`latency` cycles later.
-    """
+    documentation."""
 
     def _datapath(self, m, pipe):
         fmt, prm = self.format, self.parameters
@@ -396,20 +382,7 @@ class FloatRsqrt(_FloatFunction):
 
 class FloatExp(_FloatFunction):
     """``e ** a``; see :class:`~ternforge.hdl.float_ops.FloatOperator` and the module
-    documentation.
-
-    Parameters
-    ----------
-    format : str or FloatFormat
-        ``"float16"``, ``"bfloat16"`` or ``"float32"``.
-
-    Members
-    -------
-    operands : ``In(stream.Signature(StructLayout({"a": width})))``
-        One argument per beat.
-    result : ``Out(stream.Signature(width))``
-        The result's bit pattern, in operand order, :attr:`latency` cycles later.
-    """
+    documentation."""
 
     def _datapath(self, m, pipe):
         fmt, prm = self.format, self.parameters
@@ -423,20 +396,7 @@ class FloatExp(_FloatFunction):
 
 class FloatSigmoid(_FloatFunction):
     """``1 / (1 + e ** -a)``; see :class:`~ternforge.hdl.float_ops.FloatOperator` and the
-    module documentation.
-
-    Parameters
-    ----------
-    format : str or FloatFormat
-        ``"float16"``, ``"bfloat16"`` or ``"float32"``.
-
-    Members
-    -------
-    operands : ``In(stream.Signature(StructLayout({"a": width})))``
-        One argument per beat.
-    result : ``Out(stream.Signature(width))``
-        The result's bit pattern, in operand order, :attr:`latency` cycles later.
-    """
+    module documentation."""
 
     def _datapath(self, m, pipe):
         fmt, prm = self.format, self.parameters
@@ -451,24 +411,10 @@ class FloatSigmoid(_FloatFunction):
 
 class FloatSilu(_FloatFunction):
     """``a / (1 + e ** -a)``; see :class:`~ternforge.hdl.float_ops.FloatOperator` and the
-    module documentation.
-
-    Parameters
-    ----------
-    format : str or FloatFormat
-        ``"float16"``, ``"bfloat16"`` or ``"float32"``.
-
-    Members
-    -------
-    operands : ``In(stream.Signature(StructLayout({"a": width})))``
-        One argument per beat.
-    result : ``Out(stream.Signature(width))``
-        The result's bit pattern, in operand order, :attr:`latency` cycles later.
-    """
+    module documentation."""
 
     def _datapath(self, m, pipe):
         fmt, prm = self.format, self.parameters
-        p, f = fmt.precision, prm.fraction
         a = unpack(m, fmt, self.operands.payload.a, "a")
         big = a.exponent >= fmt.bias + prm.saturation
         special_bits = Mux(a.nan, fmt.quiet_nan,

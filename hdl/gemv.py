@@ -33,7 +33,7 @@ offset register       meaning
 from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
-from amaranth.lib.wiring import In, Out
+from amaranth.lib.wiring import In
 
 from .parameters import check_int
 from .axi import BurstReader, RegisterFile, axi4_lite_members, axi4_read_members, axis_members
