@@ -1,0 +1,413 @@
+"""The attention engine: one query tile against its keys, with an online softmax.
+
+A *job* is a tile of up to ``rows`` queries (one head, or the query heads of one KV head in
+decode) against ``keys`` keys streamed in tiles of ``cols``. The engine computes exactly
+:func:`ternforge.sim.attention_model.attention`: every step is one rounded operation of one
+pipelined fused multiply-add (``fma``; a multiply is ``fma(a, b, +0)``), one adder and one
+exponential, and the final reciprocal; the ``rows x cols`` score matrix of a tile is the only
+one ever held, and the softmax is online (a running maximum ``m`` and rescaled accumulators,
+the denominator ``l`` being accumulator ``D``), so every exponential's argument is at most 0
+and large logits cannot overflow.
+
+Phases of a job (each issues one operation per cycle; ``L`` is the fma's latency):
+
+============ =================================================== ===========================
+phase        operations                                          cycles (no stalls)
+============ =================================================== ===========================
+load Q       ``q' = fma(q, 1/sqrt(D), 0)`` per element            ``rows * D + L + 1``
+per key tile (``nk`` keys):
+load K, V    the tile's rows into the K and V buffers             ``nk * D + 1``
+scores       ``S = fma(q'[d], k[d], S)`` for d in order, every    ``D * R * C + L + 2``
+             (row, key) of the ``R x C`` tile interleaved
+maximum      ``m_new = max(m, visible scores)``, a row per cycle  ``rows + 1``
+exponentials ``alpha = exp(m - m_new)``, ``p = exp(S - m_new)``   ``rows * (C + 1) + A + E + 2``
+scale        ``acc = fma(acc, alpha, 0)``                         ``rows * (D + 1) + L + 2``
+accumulate   ``acc[d] = fma(p_j, v_j[d], acc[d])``, ``l`` with    ``nk * rows * (D + 1) + L + 2``
+             ``v = 1``, key by key
+then:
+reciprocal   ``1 / l``                                            ``rows + Rc + 2``
+output       ``o = fma(acc, 1/l, 0)``, streamed out               ``rows * D + L + 1``
+============ =================================================== ===========================
+
+(``R``, ``C`` are the parameters ``rows`` and ``cols``: the score phase always runs the full
+tile, so that every score accumulator is reused no sooner than ``R * C >= L`` cycles later;
+``A``, ``E``, ``Rc`` are the adder's, exponential's and reciprocal's latencies.)
+:meth:`AttentionEngine.cycles` adds these up exactly.
+
+Streams: ``job`` (``rows``, ``keys``, the ``position`` of row 0 and ``row_step``, 1 for causal
+prefill rows at consecutive positions and 0 for decode rows at one position; key ``j`` is
+visible to row ``r`` when ``j <= position + r * row_step``), then ``query`` (``rows * D``
+beats), ``key`` and ``value`` (``keys * D`` beats each, in step), and ``output``
+(``rows * D`` beats, ``last`` on the job's last).
+"""
+
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .float_format import float_format
+from .float_functions import FLOAT_FUNCTIONS
+from .float_ops import FloatAdd, FloatFma
+from .parameters import check_int
+
+__all__ = ["AttentionEngine"]
+
+# destinations of fma results (the top two bits of its tag)
+_TO_Q, _TO_S, _TO_ACC, _TO_OUT = range(4)
+
+
+def _ordered(bits, width):
+    """An unsigned key that orders floating-point bit patterns by value (NaN aside)."""
+    return Mux(bits[width - 1], ~bits, bits | (1 << (width - 1)))
+
+
+class AttentionEngine(wiring.Component):
+    """Attention of a tile of queries against streamed keys and values; see the module
+    documentation.
+
+    Parameters
+    ----------
+    format : str or FloatFormat
+        Arithmetic format (float32 by default).
+    head_dim : int
+        D, 8 to 256.
+    rows : int
+        Query rows per job (R): a prefill tile, or the query heads sharing a KV head.
+    cols : int
+        Keys per tile (C); ``rows * cols`` must be at least the fma's latency.
+    max_keys : int
+        The most keys of one job (sizes the key counters).
+
+    Members
+    -------
+    job : ``In(stream.Signature(StructLayout({"rows", "keys", "position", "row_step"})))``
+    query : ``In(stream.Signature(width))``
+    key : ``In(stream.Signature(width))``
+    value : ``In(stream.Signature(width))``
+    output : ``Out(stream.Signature(StructLayout({"value": width, "last": 1})))``
+    """
+
+    def __init__(self, *, format="float32", head_dim=96, rows=8, cols=8, max_keys=4096):
+        self._format = float_format(format)
+        check_int("Head dimension", head_dim, 8, 256)
+        check_int("Rows", rows, 1, 64)
+        check_int("Columns", cols, 1, 64)
+        check_int("Maximum keys", max_keys, 1, 1 << 20)
+        latency = FloatFma.latency_in(self._format)
+        if rows * cols < latency:
+            raise ValueError(f"Rows times columns must be at least the fma latency "
+                             f"({latency}), not {rows * cols!r}")
+        self._d, self._rows, self._cols, self._max_keys = head_dim, rows, cols, max_keys
+        width = self._format.width
+        super().__init__({
+            "job": In(stream.Signature(data.StructLayout({
+                "rows": range(1, rows + 1), "keys": range(1, max_keys + 1),
+                "position": range(max_keys), "row_step": 1}))),
+            "query": In(stream.Signature(width)),
+            "key": In(stream.Signature(width)),
+            "value": In(stream.Signature(width)),
+            "output": Out(stream.Signature(data.StructLayout({"value": width, "last": 1}))),
+        })
+
+    format = property(lambda self: self._format)
+    head_dim = property(lambda self: self._d)
+    rows = property(lambda self: self._rows)
+    cols = property(lambda self: self._cols)
+
+    def _latencies(self):
+        fmt = self._format
+        return (FloatFma.latency_in(fmt), FloatAdd.latency_in(fmt),
+                FLOAT_FUNCTIONS["exp"].latency_in(fmt),
+                FLOAT_FUNCTIONS["reciprocal"].latency_in(fmt))
+
+    def cycles(self, rows: int, keys: int) -> int:
+        """Cycles of one job of ``rows`` queries against ``keys`` keys, without stalls, from
+        the job accepted to the last output beat, inclusive."""
+        fma, add, exp, reciprocal = self._latencies()
+        d, big_r, c = self._d, self._rows, self._cols
+        total = 1 + (rows * d + fma + 1)  # job accepted, load Q
+        for start in range(0, keys, c):
+            nk = min(c, keys - start)
+            total += (nk * d + 1) + (d * big_r * c + fma + 2) + (rows + 1) \
+                + (rows * (c + 1) + add + exp + 2) + (rows * (d + 1) + fma + 2) \
+                + (nk * rows * (d + 1) + fma + 2)
+        return total + (rows + reciprocal + 2) + (rows * d + fma + 1)
+
+    def schedule_cycles(self, jobs) -> int:
+        """Cycles of ``(rows, keys)`` jobs back to back (a cycle between jobs)."""
+        return sum(self.cycles(rows, keys) for rows, keys in jobs) + len(jobs) - 1
+
+    def elaborate(self, platform):
+        m = Module()
+        fmt, d_max, big_r, big_c = self._format, self._d, self._rows, self._cols
+        width = fmt.width
+        fma_latency = FloatFma.latency_in(fmt)
+        acc_depth = big_r * (d_max + 1)
+        address_bits = max(acc_depth, big_r * d_max, big_c * d_max, big_r * big_c).bit_length()
+        m.submodules.fma = fma = FloatFma(format=fmt, tag_width=2 + address_bits)
+        m.submodules.add = add = FloatAdd(format=fmt, tag_width=16)
+        m.submodules.exp = exp = FLOAT_FUNCTIONS["exp"](format=fmt, tag_width=16)
+        m.submodules.reciprocal = recip = FLOAT_FUNCTIONS["reciprocal"](format=fmt,
+                                                                         tag_width=8)
+        m.submodules.q_buffer = q_buffer = memory.Memory(shape=width, depth=big_r * d_max,
+                                                         init=[])
+        m.submodules.k_buffer = k_buffer = memory.Memory(shape=width, depth=big_c * d_max,
+                                                         init=[])
+        m.submodules.v_buffer = v_buffer = memory.Memory(shape=width, depth=big_c * d_max,
+                                                         init=[])
+        m.submodules.acc_buffer = acc_buffer = memory.Memory(shape=width, depth=acc_depth,
+                                                             init=[])
+        q_write, q_read = q_buffer.write_port(), q_buffer.read_port()
+        k_write, k_read = k_buffer.write_port(), k_buffer.read_port()
+        v_write, v_read = v_buffer.write_port(), v_buffer.read_port()
+        acc_write, acc_read = acc_buffer.write_port(), acc_buffer.read_port()
+
+        zero, one = Const(0, width), Const(fmt.bias << fmt.mantissa_bits, width)
+        minus_inf = Const(fmt.infinity | fmt.sign_bit, width)
+        scale = Const(_to_bits(1 / d_max ** 0.5, fmt), width)
+        sign = 1 << (width - 1)
+
+        # job registers
+        rows = Signal(range(1, big_r + 1), name="job_rows")
+        keys = Signal(range(1, self._max_keys + 1), name="job_keys")
+        position = Signal(range(self._max_keys), name="job_position")
+        row_step = Signal(name="job_row_step")
+        key_base = Signal(range(self._max_keys + big_c), name="key_base")
+        tile_keys = Signal(range(big_c + 1), name="tile_keys")
+        first_tile = Signal(name="first_tile")
+
+        # per-row state and the score / probability tile
+        scores = Array(Signal(width, name=f"s{r}_{j}") for r in range(big_r)
+                       for j in range(big_c))
+        running_max = Array(Signal(width, name=f"m{r}") for r in range(big_r))
+        new_max = Array(Signal(width, name=f"m_new{r}") for r in range(big_r))
+        any_visible = Array(Signal(name=f"any{r}") for r in range(big_r))
+        alpha = Array(Signal(width, name=f"alpha{r}") for r in range(big_r))
+        inverse = Array(Signal(width, name=f"inverse{r}") for r in range(big_r))
+
+        # a three-deep loop nest (outer, middle, inner) shared by the phases
+        bounds = [Signal(range(1, max(self._max_keys, acc_depth, 2) + 1), name=f"n{i}")
+                  for i in range(3)]
+        index = [Signal(range(max(self._max_keys, acc_depth, 2)), name=f"i{i}")
+                 for i in range(3)]
+        looping = Signal()
+        step = Signal()
+        last_step = Signal()
+        m.d.comb += last_step.eq((index[0] == bounds[0] - 1) & (index[1] == bounds[1] - 1)
+                                 & (index[2] == bounds[2] - 1))
+        with m.If(step & looping):
+            m.d.sync += index[2].eq(index[2] + 1)
+            with m.If(index[2] == bounds[2] - 1):
+                m.d.sync += [index[2].eq(0), index[1].eq(index[1] + 1)]
+                with m.If(index[1] == bounds[1] - 1):
+                    m.d.sync += [index[1].eq(0), index[0].eq(index[0] + 1)]
+            with m.If(last_step):
+                m.d.sync += looping.eq(0)
+
+        def start_loop(n0, n1, n2):
+            m.d.sync += [looping.eq(1), *(i.eq(0) for i in index),
+                         bounds[0].eq(n0), bounds[1].eq(n1), bounds[2].eq(n2)]
+
+        # the fetch stage: an operation whose buffers are being read
+        fetched, fetching = Signal(), Signal()  # fetching: the phase has a fetch stage
+        f_index = [Signal.like(i, name=f"f_i{n}") for n, i in enumerate(index)]
+        issued = Signal()
+        m.d.comb += step.eq(~fetched | issued)
+        with m.If(step & fetching):
+            m.d.sync += fetched.eq(looping)
+            m.d.sync += [f.eq(i) for f, i in zip(f_index, index)]
+
+        def tag(destination, address):
+            field = Signal(address_bits, name=f"tag_to_{destination}")
+            m.d.comb += field.eq(address)
+            return Cat(field, Const(destination, 2))
+        for port in (q_read, k_read, v_read, acc_read):
+            m.d.comb += port.en.eq(step)
+
+        # operations in flight in the fma (and in the add -> exp and reciprocal chains)
+        pending = Signal(range(64), name="pending")
+        returned = Signal()
+        m.d.sync += pending.eq(pending + issued - returned)
+        idle = ~looping & ~fetched & (pending == 0)
+
+        # fma results: to the Q buffer, a score, an accumulator or the output
+        result = fma.result
+        destination = result.payload.tag[-2:]
+        target = result.payload.tag[:-2]
+        m.d.comb += [
+            q_write.addr.eq(target), q_write.data.eq(result.payload.value),
+            q_write.en.eq(result.valid & (destination == _TO_Q)),
+            acc_write.addr.eq(target), acc_write.data.eq(result.payload.value),
+            acc_write.en.eq(result.valid & (destination == _TO_ACC)),
+            self.output.payload.value.eq(result.payload.value),
+            self.output.payload.last.eq(target[0]),
+            self.output.valid.eq(result.valid & (destination == _TO_OUT)),
+            result.ready.eq((destination != _TO_OUT) | self.output.ready),
+        ]
+        with m.If(result.valid & (destination == _TO_S)):
+            m.d.sync += scores[target].eq(result.payload.value)
+        m.d.comb += returned.eq((result.valid & result.ready) | exp.result.valid
+                                | recip.result.valid)
+
+        # the exponentials: add (x - m_new) then exp; tag = (row, column or cols for alpha,
+        # visible)
+        m.d.comb += [add.result.ready.eq(exp.operands.ready),
+                     exp.operands.valid.eq(add.result.valid),
+                     exp.operands.payload.a.eq(add.result.payload.value),
+                     exp.operands.payload.tag.eq(add.result.payload.tag),
+                     exp.result.ready.eq(1), recip.result.ready.eq(1)]
+        exp_row, exp_col = exp.result.payload.tag[:6], exp.result.payload.tag[6:13]
+        exp_keep = exp.result.payload.tag[13]
+        exp_tag_row, exp_tag_col = Signal(6), Signal(7)
+        with m.If(exp.result.valid):
+            with m.If(exp_col == big_c):
+                m.d.sync += alpha[exp_row].eq(Mux(exp_keep, exp.result.payload.value, one))
+            with m.Else():
+                m.d.sync += scores[exp_row * big_c + exp_col].eq(
+                    Mux(exp_keep, exp.result.payload.value, zero))
+        with m.If(recip.result.valid):
+            m.d.sync += inverse[recip.result.payload.tag].eq(recip.result.payload.value)
+
+        def visible(row, column):
+            return (column < tile_keys) & (key_base + column
+                                           <= position + Mux(row_step, row, 0))
+
+        r_f, c_f = f_index[1], f_index[2]
+        with m.FSM(name="phase"):
+            with m.State("JOB"):
+                m.d.comb += self.job.ready.eq(1)
+                with m.If(self.job.valid):
+                    payload = self.job.payload
+                    m.d.sync += [rows.eq(payload.rows), keys.eq(payload.keys),
+                                 position.eq(payload.position), row_step.eq(payload.row_step),
+                                 key_base.eq(0), first_tile.eq(1),
+                                 *(x.eq(minus_inf) for x in running_max)]
+                    start_loop(1, payload.rows, d_max)
+                    m.next = "LOAD_Q"
+            with m.State("LOAD_Q"):  # from the query stream straight into the fma
+                m.d.comb += [fma.operands.valid.eq(looping & self.query.valid),
+                             self.query.ready.eq(looping & fma.operands.ready),
+                             fma.operands.payload.a.eq(self.query.payload),
+                             fma.operands.payload.b.eq(scale),
+                             fma.operands.payload.c.eq(zero),
+                             fma.operands.payload.tag.eq(tag(_TO_Q, index[1] * d_max + index[2])),
+                             issued.eq(self.query.valid & self.query.ready),
+                             step.eq(self.query.valid & self.query.ready)]
+                with m.If(~looping & (pending == 0)):
+                    m.next = "TILE"
+            with m.State("TILE"):
+                remaining = keys - key_base
+                m.d.sync += tile_keys.eq(Mux(remaining > big_c, big_c, remaining))
+                start_loop(1, Mux(remaining > big_c, big_c, remaining), d_max)
+                m.next = "LOAD_KV"
+            with m.State("LOAD_KV"):
+                both = self.key.valid & self.value.valid & looping
+                m.d.comb += [self.key.ready.eq(both), self.value.ready.eq(both), step.eq(both)]
+                address = index[1] * d_max + index[2]
+                m.d.comb += [k_write.addr.eq(address), k_write.data.eq(self.key.payload),
+                             k_write.en.eq(both), v_write.addr.eq(address),
+                             v_write.data.eq(self.value.payload), v_write.en.eq(both)]
+                with m.If(~looping):
+                    start_loop(d_max, big_r, big_c)
+                    m.next = "SCORES"
+            with m.State("SCORES"):
+                m.d.comb += [q_read.addr.eq(index[1] * d_max + index[0]),
+                             k_read.addr.eq(index[2] * d_max + index[0])]
+                slot = r_f * big_c + c_f
+                leaving = result.valid & (destination == _TO_S) & (target == slot)
+                m.d.comb += [fetching.eq(1), fma.operands.valid.eq(fetched),
+                             issued.eq(fetched & fma.operands.ready),
+                             fma.operands.payload.a.eq(q_read.data),
+                             fma.operands.payload.b.eq(k_read.data),
+                             fma.operands.payload.c.eq(Mux(f_index[0] == 0, zero, Mux(
+                                 leaving, result.payload.value, scores[slot]))),
+                             fma.operands.payload.tag.eq(tag(_TO_S, slot))]
+                with m.If(idle):
+                    start_loop(1, 1, rows)
+                    m.next = "MAXIMUM"
+            with m.State("MAXIMUM"):  # one row per cycle, from the loop's inner index
+                row = index[2]
+                best, seen = running_max[row], Const(0)
+                for column in range(big_c):
+                    value = scores[row * big_c + column]
+                    take = visible(row, column) & (_ordered(value, width)
+                                                   > _ordered(best, width))
+                    best = Mux(take, value, best)
+                    seen = seen | visible(row, column)
+                m.d.comb += step.eq(1)
+                with m.If(looping):
+                    m.d.sync += [new_max[row].eq(best), any_visible[row].eq(seen)]
+                with m.If(~looping):
+                    start_loop(1, rows, big_c + 1)
+                    m.next = "EXPONENTIALS"
+            with m.State("EXPONENTIALS"):  # straight from registers: no fetch stage
+                row, column = index[1], index[2]
+                is_alpha = column == big_c
+                operand = Mux(is_alpha, running_max[row], scores[row * big_c + column])
+                keep = Mux(is_alpha, any_visible[row], visible(row, column))
+                m.d.comb += [exp_tag_row.eq(row), exp_tag_col.eq(column),
+                             add.operands.valid.eq(looping),
+                             add.operands.payload.a.eq(operand),
+                             add.operands.payload.b.eq(new_max[row] ^ sign),
+                             add.operands.payload.tag.eq(Cat(exp_tag_row, exp_tag_col, keep)),
+                             step.eq(add.operands.ready),
+                             issued.eq(looping & add.operands.ready)]
+                with m.If(~looping & (pending == 0)):
+                    m.d.sync += [running_max[r].eq(new_max[r]) for r in range(big_r)]
+                    start_loop(1, rows, d_max + 1)
+                    m.next = "SCALE"
+            with m.State("SCALE"):
+                m.d.comb += acc_read.addr.eq(index[1] * (d_max + 1) + index[2])
+                m.d.comb += [fetching.eq(1), fma.operands.valid.eq(fetched),
+                             issued.eq(fetched & fma.operands.ready),
+                             fma.operands.payload.a.eq(Mux(first_tile, zero, acc_read.data)),
+                             fma.operands.payload.b.eq(alpha[r_f]),
+                             fma.operands.payload.c.eq(zero),
+                             fma.operands.payload.tag.eq(tag(_TO_ACC, r_f * (d_max + 1) + c_f))]
+                with m.If(idle):
+                    start_loop(tile_keys, rows, d_max + 1)
+                    m.next = "ACCUMULATE"
+            with m.State("ACCUMULATE"):
+                m.d.comb += [acc_read.addr.eq(index[1] * (d_max + 1) + index[2]),
+                             v_read.addr.eq(index[0] * d_max + index[2])]
+                m.d.comb += [fetching.eq(1), fma.operands.valid.eq(fetched),
+                             issued.eq(fetched & fma.operands.ready),
+                             fma.operands.payload.a.eq(scores[r_f * big_c + f_index[0]]),
+                             fma.operands.payload.b.eq(Mux(c_f == d_max, one, v_read.data)),
+                             fma.operands.payload.c.eq(acc_read.data),
+                             fma.operands.payload.tag.eq(tag(_TO_ACC, r_f * (d_max + 1) + c_f))]
+                with m.If(idle):
+                    m.d.sync += [key_base.eq(key_base + tile_keys), first_tile.eq(0)]
+                    with m.If(key_base + tile_keys >= keys):
+                        start_loop(1, 1, rows)
+                        m.next = "RECIPROCAL"
+                    with m.Else():
+                        m.next = "TILE"
+            with m.State("RECIPROCAL"):
+                m.d.comb += acc_read.addr.eq(index[2] * (d_max + 1) + d_max)
+                m.d.comb += [fetching.eq(1), recip.operands.valid.eq(fetched),
+                             issued.eq(fetched & recip.operands.ready),
+                             recip.operands.payload.a.eq(acc_read.data),
+                             recip.operands.payload.tag.eq(c_f)]
+                with m.If(idle):
+                    start_loop(1, rows, d_max)
+                    m.next = "OUTPUT"
+            with m.State("OUTPUT"):
+                m.d.comb += acc_read.addr.eq(index[1] * (d_max + 1) + index[2])
+                m.d.comb += [fetching.eq(1), fma.operands.valid.eq(fetched),
+                             issued.eq(fetched & fma.operands.ready),
+                             fma.operands.payload.a.eq(acc_read.data),
+                             fma.operands.payload.b.eq(inverse[r_f]),
+                             fma.operands.payload.c.eq(zero),
+                             fma.operands.payload.tag.eq(
+                                 tag(_TO_OUT, (r_f == rows - 1) & (c_f == d_max - 1)))]
+                with m.If(idle):
+                    m.next = "JOB"
+        return m
+
+
+def _to_bits(value: float, fmt) -> int:
+    from fractions import Fraction
+
+    from ..sim.float_model import round_exact
+    return round_exact(int(value < 0), abs(Fraction(value)), fmt)
