@@ -16,7 +16,8 @@ phase        operations                                          cycles (no stal
 ============ =================================================== ===========================
 load Q       ``q' = fma(q, 1/sqrt(D), 0)`` per element            ``rows * D + L + 1``
 per key tile (``nk`` keys):
-load K, V    the tile's rows into the K and V buffers             ``nk * D + 1``
+load K, V    each key's D elements, then its D values, into the   ``2 * nk * D + 1``
+             K and V buffers
 scores       ``S = fma(q'[d], k[d], S)`` for d in order, every    ``D * R * C + L + 2``
              (row, key) of the ``R x C`` tile interleaved
 maximum      ``m_new = max(m, visible scores)``, a row per cycle  ``rows + 1``
@@ -37,7 +38,8 @@ tile, so that every score accumulator is reused no sooner than ``R * C >= L`` cy
 Streams: ``job`` (``rows``, ``keys``, the ``position`` of row 0 and ``row_step``, 1 for causal
 prefill rows at consecutive positions and 0 for decode rows at one position; key ``j`` is
 visible to row ``r`` when ``j <= position + r * row_step``), then ``query`` (``rows * D``
-beats), ``key`` and ``value`` (``keys * D`` beats each, in step), and ``output``
+beats), ``key`` and ``value`` (``keys * D`` beats each, taken a key's row of each in turn),
+and ``output``
 (``rows * D`` beats, ``last`` on the job's last).
 """
 
@@ -128,7 +130,7 @@ class AttentionEngine(wiring.Component):
         total = 1 + (rows * d + fma + 1)  # job accepted, load Q
         for start in range(0, keys, c):
             nk = min(c, keys - start)
-            total += (nk * d + 1) + (d * big_r * c + fma + 2) + (rows + 1) \
+            total += (2 * nk * d + 1) + (d * big_r * c + fma + 2) + (rows + 1) \
                 + (rows * (c + 1) + add + exp + 2) + (rows * (d + 1) + fma + 2) \
                 + (nk * rows * (d + 1) + fma + 2)
         return total + (rows + reciprocal + 2) + (rows * d + fma + 1)
@@ -186,9 +188,9 @@ class AttentionEngine(wiring.Component):
         inverse = Array(Signal(width, name=f"inverse{r}") for r in range(big_r))
 
         # a three-deep loop nest (outer, middle, inner) shared by the phases
-        bounds = [Signal(range(1, max(self._max_keys, acc_depth, 2) + 1), name=f"n{i}")
+        bounds = [Signal(range(1, max(self._max_keys, acc_depth, 2 * d_max) + 1), name=f"n{i}")
                   for i in range(3)]
-        index = [Signal(range(max(self._max_keys, acc_depth, 2)), name=f"i{i}")
+        index = [Signal(range(max(self._max_keys, acc_depth, 2 * d_max)), name=f"i{i}")
                  for i in range(3)]
         looping = Signal()
         step = Signal()
@@ -298,15 +300,18 @@ class AttentionEngine(wiring.Component):
             with m.State("TILE"):
                 remaining = keys - key_base
                 m.d.sync += tile_keys.eq(Mux(remaining > big_c, big_c, remaining))
-                start_loop(1, Mux(remaining > big_c, big_c, remaining), d_max)
+                start_loop(1, Mux(remaining > big_c, big_c, remaining), 2 * d_max)
                 m.next = "LOAD_KV"
-            with m.State("LOAD_KV"):
-                both = self.key.valid & self.value.valid & looping
-                m.d.comb += [self.key.ready.eq(both), self.value.ready.eq(both), step.eq(both)]
-                address = index[1] * d_max + index[2]
-                m.d.comb += [k_write.addr.eq(address), k_write.data.eq(self.key.payload),
-                             k_write.en.eq(both), v_write.addr.eq(address),
-                             v_write.data.eq(self.value.payload), v_write.en.eq(both)]
+            with m.State("LOAD_KV"):  # per key: its D key elements, then its D values
+                is_key = index[2] < d_max
+                beat = Mux(is_key, self.key.valid, self.value.valid) & looping
+                m.d.comb += [self.key.ready.eq(looping & is_key),
+                             self.value.ready.eq(looping & ~is_key), step.eq(beat)]
+                m.d.comb += [k_write.addr.eq(index[1] * d_max + index[2]),
+                             k_write.data.eq(self.key.payload), k_write.en.eq(beat & is_key),
+                             v_write.addr.eq(index[1] * d_max + index[2] - d_max),
+                             v_write.data.eq(self.value.payload),
+                             v_write.en.eq(beat & ~is_key)]
                 with m.If(~looping):
                     start_loop(d_max, big_r, big_c)
                     m.next = "SCORES"

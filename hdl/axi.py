@@ -1,4 +1,5 @@
-"""AXI4 read master and AXI4-Lite register file, with Vivado-style flat port names.
+"""AXI4 read and write masters and an AXI4-Lite register file, with Vivado-style flat port
+names.
 
 Top-level ports are flat members (``m_axi_araddr``, ``s_axil_wdata``, ``s_axis_acts_tdata``)
 so that the generated Verilog drops into a Vivado block design and its interfaces are
@@ -12,8 +13,8 @@ from amaranth.lib.wiring import In, Out
 
 from .parameters import check_int
 
-__all__ = ["axi4_read_members", "axi4_lite_members", "axis_members", "BurstReader",
-           "RegisterFile"]
+__all__ = ["axi4_read_members", "axi4_write_members", "axi4_lite_members", "axis_members",
+           "check_data_bits", "BurstReader", "BurstWriter", "RegisterFile"]
 
 
 def axi4_read_members(prefix, *, addr_bits, data_bits):
@@ -23,6 +24,33 @@ def axi4_read_members(prefix, *, addr_bits, data_bits):
             f"{prefix}_arvalid": Out(1), f"{prefix}_arready": In(1),
             f"{prefix}_rdata": In(data_bits), f"{prefix}_rresp": In(2),
             f"{prefix}_rlast": In(1), f"{prefix}_rvalid": In(1), f"{prefix}_rready": Out(1)}
+
+
+def axi4_write_members(prefix, *, addr_bits, data_bits):
+    """Members of an AXI4 write-only master port."""
+    return {f"{prefix}_awaddr": Out(addr_bits), f"{prefix}_awlen": Out(8),
+            f"{prefix}_awsize": Out(3), f"{prefix}_awburst": Out(2),
+            f"{prefix}_awvalid": Out(1), f"{prefix}_awready": In(1),
+            f"{prefix}_wdata": Out(data_bits), f"{prefix}_wstrb": Out(data_bits // 8),
+            f"{prefix}_wlast": Out(1), f"{prefix}_wvalid": Out(1), f"{prefix}_wready": In(1),
+            f"{prefix}_bresp": In(2), f"{prefix}_bvalid": In(1), f"{prefix}_bready": Out(1)}
+
+
+def check_data_bits(data_bits) -> None:
+    """Refuse an AXI data width other than a power of two from 32 to 1024."""
+    if data_bits not in (32, 64, 128, 256, 512, 1024):
+        raise ValueError(f"Data bits must be a power of two from 32 to 1024, "
+                         f"not {data_bits!r}")
+
+
+def _burst_length(m, address, to_move, word_bytes, name):
+    """Words of the next burst: at most 256 and not across a 4 KiB boundary."""
+    shift = (word_bytes - 1).bit_length()
+    to_boundary = (4096 - (address & 4095)) >> shift
+    length, burst = Signal(9, name=f"{name}_length"), Signal(9, name=f"{name}_burst")
+    m.d.comb += [length.eq(Mux(to_move < 256, to_move, 256)),
+                 burst.eq(Mux(length < to_boundary, length, to_boundary))]
+    return burst
 
 
 def axi4_lite_members(prefix, *, addr_bits=8):
@@ -71,9 +99,7 @@ class BurstReader(wiring.Component):
 
     def __init__(self, *, addr_bits=32, data_bits=512, outstanding=8):
         check_int("Address bits", addr_bits, 13, 64)
-        if data_bits not in (32, 64, 128, 256, 512, 1024):
-            raise ValueError(f"Data bits must be a power of two from 32 to 1024, "
-                             f"not {data_bits!r}")
+        check_data_bits(data_bits)
         check_int("Outstanding bursts", outstanding, 1, 256)
         self._addr_bits, self._data_bits, self._outstanding = addr_bits, data_bits, outstanding
         super().__init__({
@@ -93,12 +119,9 @@ class BurstReader(wiring.Component):
         m.submodules.finals = finals = SyncFIFO(width=1, depth=self._outstanding)
         address, to_request = Signal(self._addr_bits), Signal(32)
         shift = (self.word_bytes - 1).bit_length()
-        to_boundary = (4096 - (address & 4095)) >> shift
-        length, burst = Signal(9), Signal(9)
+        burst = _burst_length(m, address, to_request, self.word_bytes, "read")
         m.d.comb += [
             self.commands.ready.eq(to_request == 0),
-            length.eq(Mux(to_request < 256, to_request, 256)),
-            burst.eq(Mux(length < to_boundary, length, to_boundary)),
             self.m_axi_arlen.eq(burst - 1),
             self.m_axi_araddr.eq(address), self.m_axi_arsize.eq(shift),
             self.m_axi_arburst.eq(1),
@@ -116,6 +139,86 @@ class BurstReader(wiring.Component):
         with m.If(self.commands.valid & self.commands.ready):
             m.d.sync += [address.eq(self.commands.payload.address),
                          to_request.eq(self.commands.payload.words)]
+        return m
+
+
+class BurstWriter(wiring.Component):
+    """Write the loads of a command stream as AXI4 INCR bursts.
+
+    Each command writes ``words`` data words, taken from ``data``, from byte address
+    ``address``. Bursts are at most 256 words and never cross a 4 KiB boundary; a burst's
+    data follows its address, and the next address waits for the previous burst's last
+    word. ``done`` carries one beat per command once every one of its bursts is answered.
+
+    Parameters
+    ----------
+    addr_bits, data_bits : int
+        AXI address and data widths.
+
+    Members
+    -------
+    commands : ``In(stream.Signature(StructLayout({"address": addr_bits, "words": 32})))``
+    data : ``In(stream.Signature(data_bits))``
+        The words to write, in order (all bytes written).
+    done : ``Out(stream.Signature(1))``
+        A command's writes are complete (its responses are in).
+    m_axi_* :
+        The AXI4 write channels.
+    """
+
+    def __init__(self, *, addr_bits=32, data_bits=512):
+        check_int("Address bits", addr_bits, 13, 64)
+        check_data_bits(data_bits)
+        self._addr_bits, self._data_bits = addr_bits, data_bits
+        super().__init__({
+            "commands": In(stream.Signature(
+                data.StructLayout({"address": addr_bits, "words": 32}))),
+            "data": In(stream.Signature(data_bits)),
+            "done": Out(stream.Signature(1)),
+            **axi4_write_members("m_axi", addr_bits=addr_bits, data_bits=data_bits),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        word_bytes = self._data_bits // 8
+        address, to_write = Signal(self._addr_bits), Signal(32)
+        in_burst, answers = Signal(9), Signal(32)
+        burst = _burst_length(m, address, to_write, word_bytes, "write")
+        m.d.comb += [self.m_axi_awaddr.eq(address), self.m_axi_awlen.eq(burst - 1),
+                     self.m_axi_awsize.eq((word_bytes - 1).bit_length()),
+                     self.m_axi_awburst.eq(1), self.m_axi_wdata.eq(self.data.payload),
+                     self.m_axi_wstrb.eq((1 << word_bytes) - 1),
+                     self.m_axi_wlast.eq(in_burst == 1), self.m_axi_bready.eq(1)]
+        with m.If(self.m_axi_bvalid):
+            m.d.sync += answers.eq(answers - 1)
+        with m.FSM():
+            with m.State("IDLE"):
+                m.d.comb += self.commands.ready.eq(1)
+                with m.If(self.commands.valid):
+                    m.d.sync += [address.eq(self.commands.payload.address),
+                                 to_write.eq(self.commands.payload.words)]
+                    m.next = "ADDRESS"
+            with m.State("ADDRESS"):
+                m.d.comb += self.m_axi_awvalid.eq(1)
+                with m.If(self.m_axi_awready):
+                    m.d.sync += [in_burst.eq(burst), to_write.eq(to_write - burst),
+                                 address.eq(address + burst * word_bytes),
+                                 answers.eq(answers + 1 - self.m_axi_bvalid)]
+                    m.next = "DATA"
+            with m.State("DATA"):
+                m.d.comb += [self.m_axi_wvalid.eq(self.data.valid),
+                             self.data.ready.eq(self.m_axi_wready)]
+                with m.If(self.data.valid & self.m_axi_wready):
+                    m.d.sync += in_burst.eq(in_burst - 1)
+                    with m.If(in_burst == 1):
+                        m.next = "ADDRESS"
+                        with m.If(to_write == 0):
+                            m.next = "ANSWERS"
+            with m.State("ANSWERS"):
+                with m.If(answers == 0):
+                    m.d.comb += self.done.valid.eq(1)
+                    with m.If(self.done.ready):
+                        m.next = "IDLE"
         return m
 
 

@@ -1,4 +1,5 @@
-"""cocotb models of an AXI4 read-only memory and an AXI4-Lite master (flat Vivado names).
+"""cocotb models of an AXI4 memory (read and write sides over one byte image) and an AXI4-Lite
+master (flat Vivado names).
 
 :class:`AxiReadMemory` answers ``m_axi_*`` read bursts from a byte image: each request
 becomes ready ``latency`` cycles after its address handshake, and data leaves at no more than
@@ -13,7 +14,7 @@ from collections import deque
 
 from cocotb.triggers import ReadOnly, RisingEdge
 
-__all__ = ["AxiReadMemory", "AxiLiteMaster"]
+__all__ = ["AxiReadMemory", "AxiWriteMemory", "AxiLiteMaster"]
 
 
 class AxiReadMemory:
@@ -22,7 +23,8 @@ class AxiReadMemory:
     def __init__(self, dut, image: bytes, *, data_bits: int, latency: int = 20,
                  bytes_per_cycle: float = 64.0, stall: float = 0.0, seed: int = 0,
                  prefix: str = "m_axi"):
-        self.dut, self.prefix, self.image = dut, prefix, bytes(image)
+        self.dut, self.prefix = dut, prefix
+        self.image = image if isinstance(image, bytearray) else bytes(image)
         self.word_bytes = data_bits // 8
         self.latency, self.bytes_per_cycle, self.stall = latency, bytes_per_cycle, stall
         self.random = random.Random(seed)
@@ -115,3 +117,58 @@ class AxiLiteMaster:
                 await RisingEdge(self.dut.clk)
                 return value
             await RisingEdge(self.dut.clk)
+
+
+class AxiWriteMemory:
+    """AXI4 write slave over ``image`` (a bytearray, shared with an :class:`AxiReadMemory` so
+    that reads see writes): takes one burst at a time, every byte of each word, and answers
+    ``latency`` cycles after its last word."""
+
+    def __init__(self, dut, image: bytearray, *, data_bits: int, latency: int = 10,
+                 prefix: str = "m_axi"):
+        self.dut, self.prefix, self.image = dut, prefix, image
+        self.word_bytes = data_bits // 8
+        self.latency = latency
+        self.bytes_written = 0
+
+    def _port(self, name):
+        return getattr(self.dut, f"{self.prefix}_{name}")
+
+    async def run(self) -> None:
+        self._port("awready").value = 1
+        self._port("wready").value = 0
+        self._port("bvalid").value = 0
+        self._port("bresp").value = 0
+        while True:
+            await ReadOnly()
+            if self._port("awvalid").value != 1:
+                await RisingEdge(self.dut.clk)
+                continue
+            address = int(self._port("awaddr").value)
+            await RisingEdge(self.dut.clk)
+            self._port("awready").value = 0
+            self._port("wready").value = 1
+            while True:
+                await ReadOnly()
+                if self._port("wvalid").value == 1:
+                    word = int(self._port("wdata").value)
+                    self.image[address:address + self.word_bytes] = word.to_bytes(
+                        self.word_bytes, "little")
+                    address += self.word_bytes
+                    self.bytes_written += self.word_bytes
+                    if self._port("wlast").value == 1:
+                        break
+                await RisingEdge(self.dut.clk)
+            await RisingEdge(self.dut.clk)
+            self._port("wready").value = 0
+            for _ in range(self.latency):
+                await RisingEdge(self.dut.clk)
+            self._port("bvalid").value = 1
+            while True:
+                await ReadOnly()
+                answered = self._port("bready").value == 1
+                await RisingEdge(self.dut.clk)
+                if answered:
+                    break
+            self._port("bvalid").value = 0
+            self._port("awready").value = 1

@@ -1,0 +1,144 @@
+"""Multi-head attention as commands to a :class:`~ternforge.hdl.attention_unit.CachedAttention`:
+the KV cache image, the command stream in the prefill loop order (or one command per KV
+head for decode), the query and appended-row streams, and the unit's exact cycle model.
+
+The loop order of prefill (:func:`AttentionJob.prefill_commands`): heads in order; per head,
+query tiles of ``rows`` rows in order; per query tile, one command reading the cache's rows
+``0 .. last row of the tile`` (the later key tiles are masked for every row of the tile and
+never read). Decode: one command per KV head, its ``H / Hkv`` query heads as the job's rows,
+all at the newest position, appending the newest token's key and value first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..hdl.float_format import float_format
+from . import float_model as fm
+
+__all__ = ["AttentionJob", "PHASES"]
+
+PHASES = ("prefill", "decode")
+
+
+@dataclass(frozen=True)
+class AttentionJob:
+    """One configuration of the attention unit and its memory.
+
+    Members
+    -------
+    format, head_dim, rows, cols, max_keys, data_bits :
+        The unit's parameters.
+    read_latency, write_latency : int
+        The memory's cycles from a read address to its data, from a burst's last word to
+        its response (the testbench memory's; the cycle model depends on them).
+    """
+
+    format: str = "float32"
+    head_dim: int = 96
+    rows: int = 8
+    cols: int = 8
+    max_keys: int = 4096
+    data_bits: int = 512
+    read_latency: int = 20
+    write_latency: int = 10
+
+    def component(self):
+        from ..hdl.attention_unit import CachedAttention
+        return CachedAttention(format=self.format, head_dim=self.head_dim, rows=self.rows,
+                               cols=self.cols, max_keys=self.max_keys,
+                               data_bits=self.data_bits)
+
+    @property
+    def module_name(self) -> str:
+        return (f"attention_{self.format}_d{self.head_dim}_r{self.rows}_c{self.cols}"
+                f"_k{self.max_keys}_w{self.data_bits}")
+
+    @property
+    def row_bytes(self) -> int:
+        return 2 * self.head_dim * float_format(self.format).width // 8
+
+    def region(self, kv_head: int) -> int:
+        """Byte address of a KV head's cache region."""
+        return kv_head * self.max_keys * self.row_bytes
+
+    def check(self, q, k, v, phase: str) -> None:
+        """Refuse shapes the unit cannot run (``ValueError``)."""
+        if phase not in PHASES:
+            raise ValueError(f"Phase must be prefill or decode, not {phase!r}")
+        if q.ndim != 3 or k.ndim != 3 or k.shape != v.shape:
+            raise ValueError(f"Q must be (H, M, D) and K, V (Hkv, N, D) alike, not "
+                             f"{q.shape!r}, {k.shape!r}, {v.shape!r}")
+        (heads, tokens, d), (kv_heads, keys, kd) = q.shape, k.shape
+        if d != self.head_dim or kd != d:
+            raise ValueError(f"Head dimension must be {self.head_dim}, not {kd!r}")
+        if heads % kv_heads:
+            raise ValueError(f"Query heads must be a multiple of the {kv_heads} KV heads, "
+                             f"not {heads!r}")
+        if phase == "prefill" and keys != tokens:
+            raise ValueError(f"Prefill keys must number the {tokens} queries, not {keys!r}")
+        if phase == "decode" and (tokens != 1 or heads // kv_heads > self.rows):
+            raise ValueError(f"Decode queries must be (H, 1, D) with H / Hkv at most "
+                             f"{self.rows}, not {q.shape!r}")
+        if keys > self.max_keys:
+            raise ValueError(f"Keys must be at most {self.max_keys}, not {keys!r}")
+
+    def image(self, k, v, rows: int) -> bytearray:
+        """The KV cache: rows ``0 .. rows - 1`` of every KV head's region filled."""
+        kv_heads = k.shape[0]
+        cache = np.zeros((kv_heads, self.max_keys, 2 * self.head_dim), dtype=k.dtype)
+        cache[:, :rows, :self.head_dim] = k[:, :rows]
+        cache[:, :rows, self.head_dim:] = v[:, :rows]
+        return bytearray(cache.astype(k.dtype).tobytes())
+
+    def commands(self, q, k, v, phase: str) -> tuple[list, list, list, list]:
+        """``(commands, query words, new_kv words, output order)``: each output tile's
+        ``(head, first token, rows)``."""
+        heads, tokens, _ = q.shape
+        kv_heads, keys, _ = k.shape
+        group = heads // kv_heads
+        commands, queries, appended, order = [], [], [], []
+        if phase == "prefill":
+            for head in range(heads):
+                for start in range(0, tokens, self.rows):
+                    rows = min(self.rows, tokens - start)
+                    commands.append({"rows": rows, "keys": start + rows, "position": start,
+                                     "row_step": 1, "base": self.region(head // group),
+                                     "append": 0})
+                    queries += q[head, start:start + rows].reshape(-1).tolist()
+                    order.append((head, start, rows))
+            return commands, queries, appended, order
+        for kv_head in range(kv_heads):
+            commands.append({"rows": group, "keys": keys, "position": keys - 1, "row_step": 0,
+                             "base": self.region(kv_head), "append": 1})
+            queries += q[kv_head * group:(kv_head + 1) * group, 0].reshape(-1).tolist()
+            appended += k[kv_head, -1].tolist() + v[kv_head, -1].tolist()
+            order += [(kv_head * group + g, 0, 1) for g in range(group)]
+        return commands, queries, appended, order
+
+    def bytes_read(self, commands) -> int:
+        """DDR bytes the commands read (an appended row is not read back)."""
+        return sum(c["keys"] - c["append"] for c in commands) * self.row_bytes
+
+    def cycles(self, commands) -> int:
+        """Cycles from the first command accepted to the last output, without stalls: per
+        command, the engine's job and two cycles to hand over (the first one's only one).
+        Exact when a job's query load
+        (``rows * D + 8`` cycles) outlasts the memory's read latency and an appended row's
+        write is answered before the job ends (so at any realistic head dimension); the
+        testbenches check it."""
+        unit = self.component()
+        unit._MustUse__silence = True
+        engine = unit.engine
+        return sum(2 + engine.cycles(c["rows"], c["keys"]) for c in commands) - 1
+
+
+def float_bits(array, fmt):
+    """Float (or bfloat16 bit-pattern) arrays as bit patterns of ``fmt``."""
+    fmt = float_format(fmt)
+    array = np.asarray(array)
+    if fmt.name == "bfloat16" and array.dtype == np.uint16:
+        return array
+    return fm.to_bits(array.astype(np.float64), fmt)

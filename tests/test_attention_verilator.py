@@ -1,0 +1,21 @@
+"""The attention unit's generated Verilog on Verilator, through the cocotb testbench."""
+
+import json
+
+import pytest
+from amaranth.back import verilog
+
+from ternforge.sim import verilator
+from ternforge.sim.attention_jobs import AttentionJob
+
+JOBS = [AttentionJob(format="float32", head_dim=16, rows=4, cols=4, max_keys=1024,
+                     data_bits=256)]
+
+
+@pytest.mark.verilator
+@pytest.mark.parametrize("job", JOBS, ids=[j.module_name for j in JOBS])
+def test_attention_on_verilator(job, tmp_path):
+    name = job.module_name
+    build = verilator.build(verilog.convert(job.component(), name=name), toplevel=name)
+    verilator.run(build, toplevel=name, test_module="tb.attention_tb", work_dir=tmp_path,
+                  env={"TERNFORGE_TB": json.dumps(job.__dict__)})
