@@ -335,13 +335,14 @@ def report():
 
 
 def _register_commands():
+    from .attention_cli import report_attention, run_attention
     from .eltwise_cli import report_eltwise, run_eltwise
     from .float_cli import report_fp, run_fp
     from .mac_cli import report_mac, run_mac
 
-    for command in (run_mac, run_fp, run_eltwise):
+    for command in (run_mac, run_fp, run_eltwise, run_attention):
         run.add_command(command)
-    for command in (report_mac, report_fp, report_eltwise):
+    for command in (report_mac, report_fp, report_eltwise, report_attention):
         report.add_command(command)
 
 

@@ -333,12 +333,15 @@ class AttentionEngine(wiring.Component):
             with m.State("MAXIMUM"):  # one row per cycle, from the loop's inner index
                 row = index[2]
                 best, seen = running_max[row], Const(0)
-                for column in range(big_c):
-                    value = scores[row * big_c + column]
-                    take = visible(row, column) & (_ordered(value, width)
-                                                   > _ordered(best, width))
-                    best = Mux(take, value, best)
-                    seen = seen | visible(row, column)
+                for column in range(big_c):  # a named signal per step keeps the netlist linear
+                    value = Signal(width, name=f"max_score{column}")
+                    shown = Signal(name=f"max_visible{column}")
+                    better = Signal(width, name=f"max_best{column}")
+                    m.d.comb += [value.eq(scores[row * big_c + column]),
+                                 shown.eq(visible(row, column))]
+                    m.d.comb += better.eq(Mux(shown & (_ordered(value, width)
+                                                       > _ordered(best, width)), value, best))
+                    best, seen = better, seen | shown
                 m.d.comb += step.eq(1)
                 with m.If(looping):
                     m.d.sync += [new_max[row].eq(best), any_visible[row].eq(seen)]

@@ -1,0 +1,70 @@
+"""Resources and performance of the attention unit for a model's attention shape.
+
+The unit (:class:`~ternforge.hdl.attention_unit.CachedAttention`) is synthesised with Yosys
+(``synth_xilinx -family xcup``, cached); cycles come from its cycle model (which the
+testbenches check exactly), DDR traffic from its loop order, beside the naive order's (every
+query row reads every key, no tiles skipped).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from amaranth.back import rtlil
+from rich.table import Table
+
+from ..boards import RESOURCE_KEYS, Board
+from .attention_cli import unit_for
+from .synthesis import SOURCE, synthesize
+
+__all__ = ["attention_report", "attention_table"]
+
+
+def _case(job, phase, heads, kv_heads, tokens, keys, board):
+    dtype = np.uint16 if job.format != "float32" else np.uint32
+    q = np.zeros((heads, tokens, job.head_dim), dtype)
+    k = np.zeros((kv_heads, keys, job.head_dim), dtype)
+    commands = job.commands(q, k, k, phase)[0]
+    cycles = job.cycles(commands)
+    entry = {"phase": phase, "tokens": tokens, "keys": keys, "commands": len(commands),
+             "cycles": cycles, "ms": round(cycles / board.clock_hz * 1e3, 3),
+             "ddr_bytes_read": job.bytes_read(commands)}
+    if phase == "prefill":
+        entry["naive_ddr_bytes_read"] = heads * tokens * keys * job.row_bytes
+    return entry
+
+
+def attention_report(board: Board, *, head_dim=96, heads=16, kv_heads=16, fmt="float32",
+                     rows=8, cols=8, prefill=(64, 128), decode=(128, 1024)) -> dict:
+    """Synthesise the unit for ``head_dim`` and report prefill of each of ``prefill`` tokens
+    and decode at each context of ``decode``, for ``heads`` over ``kv_heads``."""
+    job = unit_for(head_dim, max((*prefill, *decode)), heads // kv_heads, fmt, rows=rows,
+                   cols=cols)
+    unit = job.component()
+    synthesis = synthesize(rtlil.convert(unit, name="attention_unit", emit_src=False),
+                           top="attention_unit")
+    d, r, c = head_dim, job.rows, job.cols
+    cases = [_case(job, "prefill", heads, kv_heads, m, m, board) for m in prefill]
+    cases += [_case(job, "decode", heads, kv_heads, 1, keys, board) for keys in decode]
+    return {"board": board.name, "clock_hz": board.clock_hz, "source": SOURCE,
+            "unit": {**job.__dict__, "resources": {k: synthesis[k] for k in RESOURCE_KEYS},
+                     "buffer_elements": {"q": r * d, "k": c * d, "v": c * d,
+                                         "scores": r * c, "accumulators": r * (d + 1)}},
+            "heads": heads, "kv_heads": kv_heads, "cases": cases}
+
+
+def attention_table(report: dict) -> Table:
+    unit = report["unit"]
+    resources = ", ".join(f"{key} {value:,}" for key, value in unit["resources"].items())
+    table = Table(title=f"Attention unit, D = {unit['head_dim']}, {report['heads']} heads over "
+                        f"{report['kv_heads']}, tiles {unit['rows']} x {unit['cols']}, "
+                        f"{unit['format']}, on {report['board']}: {resources}")
+    for column in ("phase", "M or L", "commands", "cycles", "ms", "DDR bytes read",
+                   "naive order"):
+        table.add_column(column, justify="left" if column == "phase" else "right")
+    for case in report["cases"]:
+        size = case["tokens"] if case["phase"] == "prefill" else case["keys"]
+        naive = case.get("naive_ddr_bytes_read")
+        table.add_row(case["phase"], str(size), str(case["commands"]), f"{case['cycles']:,}",
+                      f"{case['ms']:.2f}", f"{case['ddr_bytes_read']:,}",
+                      f"{naive:,}" if naive else "")
+    return table

@@ -1,0 +1,95 @@
+"""``ternforge run attention`` and ``report attention``: outputs bit-exact to the golden model,
+cycles and DDR bytes, the appended cache row; bad input; the engine's parameters."""
+
+import numpy as np
+import pytest
+
+from conftest import invoke
+from ternforge.boards import get_board
+from ternforge.gen.attention_report import attention_report
+from ternforge.hdl.attention import AttentionEngine
+from ternforge.sim import attention_model as am
+from ternforge.sim import float_model as fm
+
+
+def save(tmp_path, **arrays):
+    argv = []
+    for name, array in arrays.items():
+        np.save(tmp_path / f"{name}.npy", array)
+        argv += [f"--{name}", str(tmp_path / f"{name}.npy")]
+    return argv
+
+
+@pytest.mark.verilator
+@pytest.mark.parametrize("phase, shapes", [("prefill", ((2, 5, 16), (1, 5, 16))),
+                                           ("decode", ((4, 1, 16), (2, 9, 16)))])
+def test_run_attention_is_bit_exact(capsys, tmp_path, phase, shapes):
+    rng = np.random.default_rng(6)
+    q, k, v = (rng.standard_normal(s).astype(np.float32) for s in (shapes[0], *shapes[1:],
+                                                                  shapes[1]))
+    code, out, err = invoke(capsys, "run", "attention", "--phase", phase,
+                            *save(tmp_path, q=q, k=k, v=v), "--out", str(tmp_path / "o.npy"))
+    assert code == 0, err
+    o = np.load(tmp_path / "o.npy")
+    bits = [fm.to_bits(x.astype(np.float64), "float32") for x in (q, k, v)]
+    expected = am.multi_head(*bits, phase=phase, rows=8, cols=8)
+    assert o.dtype == np.float32 and np.array_equal(o.view(np.uint32), expected)
+    cycles, rest = out.split("cycles: ")[1].split(" (cycle model ")
+    assert int(cycles) == int(rest.split(")")[0])
+    keys = k.shape[1] - (phase == "decode")
+    rows_read = 5 * 2 if phase == "prefill" else keys * 2  # one tile per head; per KV head
+    assert f"DDR bytes read: {rows_read * 2 * 16 * 4};" in out
+
+
+@pytest.mark.parametrize("arrays, phase, message", [
+    (dict(q=np.ones((2, 3, 8), int)), "prefill", "Q must be a float array, not of dtype 'int64'"),
+    (dict(q=np.ones((3, 8), np.float32)), "prefill",
+     "Q must be a non-empty (heads, tokens, head_dim) array, not of shape (3, 8)"),
+    (dict(q=np.ones((3, 2, 8), np.float32), k=np.ones((2, 2, 8), np.float32)), "prefill",
+     "Query heads must be a multiple of the 2 KV heads, not 3"),
+    (dict(q=np.ones((2, 2, 8), np.float32), k=np.ones((1, 3, 8), np.float32)), "prefill",
+     "Prefill keys must number the 2 queries, not 3"),
+    (dict(q=np.ones((2, 2, 8), np.float32)), "decode",
+     "Decode queries must be (H, 1, D) with H / Hkv at most 8, not (2, 2, 8)"),
+    (dict(q=np.ones((2, 2, 8), np.float32), k=np.ones((1, 2, 4), np.float32)), "prefill",
+     "Head dimension must be 8, not 4"),
+])
+def test_run_attention_rejects_bad_input(capsys, tmp_path, arrays, phase, message):
+    arrays = {"q": arrays["q"], "k": arrays.get("k", np.ones((1, 2, 8), np.float32)),
+              "v": arrays.get("k", np.ones((1, 2, 8), np.float32))}
+    code, _, err = invoke(capsys, "run", "attention", "--phase", phase,
+                          *save(tmp_path, **arrays), "--out", str(tmp_path / "o.npy"))
+    assert (code, err) == (2, f"ternforge: {message}\n")
+    assert not (tmp_path / "o.npy").exists()
+
+
+@pytest.mark.parametrize("parameters, message", [
+    (dict(head_dim=4), "Head dimension must be an integer from 8 to 256, not 4"),
+    (dict(rows=2, cols=3), r"Rows times columns must be at least the fma latency \(7\), not 6"),
+    (dict(format="float8"), "Float format must be one of float16, bfloat16, float32, not "
+                            "'float8'"),
+])
+def test_engine_parameters_are_checked(parameters, message):
+    with pytest.raises(ValueError, match=f"^{message}$"):
+        AttentionEngine(**parameters)
+
+
+def test_engine_cycle_model_adds_its_phases():
+    engine = AttentionEngine(head_dim=16, rows=4, cols=4, max_keys=64)
+    engine._MustUse__silence = True
+    one_tile = engine.cycles(4, 4)
+    # a second key tile adds its load, scores, maximum, exponentials, scale and accumulation
+    assert engine.cycles(4, 8) - one_tile == (2 * 4 * 16 + 1) + (16 * 16 + 7 + 2) + 5 \
+        + (4 * 5 + 4 + 9 + 2) + (4 * 17 + 7 + 2) + (4 * 4 * 17 + 7 + 2)
+
+
+@pytest.mark.yosys
+def test_attention_report_counts_the_loop_order():
+    report = attention_report(get_board("kv260"), head_dim=8, heads=2, kv_heads=1, rows=4,
+                              cols=4, prefill=(8,), decode=(16,))
+    prefill, decode = report["cases"]
+    row_bytes = 2 * 8 * 4
+    assert prefill["ddr_bytes_read"] == 2 * (4 + 8) * row_bytes  # per head: tiles of 4, 8
+    assert prefill["naive_ddr_bytes_read"] == 2 * 8 * 8 * row_bytes
+    assert decode["ddr_bytes_read"] == 15 * row_bytes and decode["commands"] == 1
+    assert report["unit"]["resources"]["LUT"] > 1000
