@@ -43,7 +43,7 @@ and ``output``
 (``rows * D`` beats, ``last`` on the job's last).
 """
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -143,7 +143,6 @@ class AttentionEngine(wiring.Component):
         m = Module()
         fmt, d_max, big_r, big_c = self._format, self._d, self._rows, self._cols
         width = fmt.width
-        fma_latency = FloatFma.latency_in(fmt)
         acc_depth = big_r * (d_max + 1)
         address_bits = max(acc_depth, big_r * d_max, big_c * d_max, big_r * big_c).bit_length()
         m.submodules.fma = fma = FloatFma(format=fmt, tag_width=2 + address_bits)
