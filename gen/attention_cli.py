@@ -14,17 +14,22 @@ from ..hdl.float_format import FLOAT_FORMATS
 __all__ = ["run_attention", "report_attention", "unit_for"]
 
 
-def unit_for(head_dim: int, keys: int, group: int, fmt: str, *, rows=8, cols=8):
-    """The :class:`~ternforge.sim.attention_jobs.AttentionJob` that runs a problem: tiles of
-    ``rows`` (at least the query heads a KV head serves) by ``cols``, keys to the next power
-    of two (one build serves many lengths), the widest AXI port (to 512 bits) a cache row
-    fills."""
+def unit_for(phase: str, head_dim: int, keys: int, group: int, fmt: str, *, rows=8, cols=8):
+    """The :class:`~ternforge.sim.attention_jobs.AttentionJob` that runs a problem: prefill
+    tiles of ``rows`` queries, decode tiles of the ``group`` query heads a KV head serves (no
+    idle rows), by ``cols`` keys (more if needed to cover the fma's latency); keys to the next
+    power of two (one build serves many lengths); the widest AXI port (to 512 bits) a cache
+    row fills."""
     from ..hdl.float_format import float_format
     from ..sim.attention_jobs import AttentionJob
 
     row_bits = 2 * head_dim * float_format(fmt).width
     data_bits = max(bits for bits in (32, 64, 128, 256, 512) if row_bits % bits == 0)
-    return AttentionJob(format=fmt, head_dim=head_dim, rows=max(rows, group), cols=cols,
+    from ..hdl.float_ops import FloatFma
+
+    rows = rows if phase == "prefill" else group
+    cols = max(cols, -(-FloatFma.latency_in(fmt) // rows))
+    return AttentionJob(format=fmt, head_dim=head_dim, rows=rows, cols=cols,
                         max_keys=max(64, 1 << (keys - 1).bit_length()), data_bits=data_bits)
 
 
@@ -55,7 +60,8 @@ def _load(path: Path, what: str, fmt: str) -> np.ndarray:
               help="Where to write O (H, M, D) as float32.")
 @click.option("--dtype", type=click.Choice(list(FLOAT_FORMATS)), default="float32",
               show_default=True, help="Arithmetic format (inputs are rounded to it once).")
-@click.option("--rows", default=8, show_default=True, help="Query rows per tile.")
+@click.option("--rows", default=8, show_default=True,
+              help="Query rows per prefill tile (decode: the query heads per KV head).")
 @click.option("--cols", default=8, show_default=True, help="Keys per tile.")
 def run_attention(phase, q_file, k_file, v_file, out, dtype, rows, cols):
     """Attention of Q against K and V on the generated attention unit, simulated by
@@ -71,7 +77,7 @@ def run_attention(phase, q_file, k_file, v_file, out, dtype, rows, cols):
     q, k, v = (_load(path, name, dtype) for path, name in ((q_file, "Q"), (k_file, "K"),
                                                            (v_file, "V")))
     group = q.shape[0] // k.shape[0] if k.shape[0] and q.shape[0] % k.shape[0] == 0 else 1
-    job = unit_for(q.shape[2], k.shape[1], group, dtype, rows=rows, cols=cols)
+    job = unit_for(phase, q.shape[2], k.shape[1], group, dtype, rows=rows, cols=cols)
     job.check(q, k, v, phase)
     unit, name = job.component(), job.module_name
     with console.status("building with Verilator"):

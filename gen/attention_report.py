@@ -1,6 +1,7 @@
 """Resources and performance of the attention unit for a model's attention shape.
 
-The unit (:class:`~ternforge.hdl.attention_unit.CachedAttention`) is synthesised with Yosys
+The units (:class:`~ternforge.hdl.attention_unit.CachedAttention` configured for prefill and
+for decode) are synthesised with Yosys
 (``synth_xilinx -family xcup``, cached); cycles come from its cycle model (which the
 testbenches check exactly), DDR traffic from its loop order, beside the naive order's (every
 query row reads every key, no tiles skipped).
@@ -33,31 +34,41 @@ def _case(job, phase, heads, kv_heads, tokens, keys, board):
     return entry
 
 
-def attention_report(board: Board, *, head_dim=96, heads=16, kv_heads=16, fmt="float32",
-                     rows=8, cols=8, prefill=(64, 128), decode=(128, 1024)) -> dict:
-    """Synthesise the unit for ``head_dim`` and report prefill of each of ``prefill`` tokens
-    and decode at each context of ``decode``, for ``heads`` over ``kv_heads``."""
-    job = unit_for(head_dim, max((*prefill, *decode)), heads // kv_heads, fmt, rows=rows,
-                   cols=cols)
+def _unit_entry(job):
     unit = job.component()
     synthesis = synthesize(rtlil.convert(unit, name="attention_unit", emit_src=False),
                            top="attention_unit")
-    d, r, c = head_dim, job.rows, job.cols
-    cases = [_case(job, "prefill", heads, kv_heads, m, m, board) for m in prefill]
-    cases += [_case(job, "decode", heads, kv_heads, 1, keys, board) for keys in decode]
+    d, r, c = job.head_dim, job.rows, job.cols
+    return {**job.__dict__, "resources": {k: synthesis[k] for k in RESOURCE_KEYS},
+            "buffer_elements": {"q": r * d, "k": c * d, "v": c * d, "scores": r * c,
+                                "accumulators": r * (d + 1)}}
+
+
+def attention_report(board: Board, *, head_dim=96, heads=16, kv_heads=16, fmt="float32",
+                     rows=8, cols=8, prefill=(64, 128), decode=(128, 1024)) -> dict:
+    """Synthesise the prefill and decode units for ``head_dim`` and report prefill of each
+    of ``prefill`` tokens and decode at each context of ``decode``, for ``heads`` over
+    ``kv_heads``."""
+    group = heads // kv_heads
+    jobs = {phase: unit_for(phase, head_dim, max((*prefill, *decode)), group, fmt,
+                            rows=rows, cols=cols) for phase in ("prefill", "decode")}
+    cases = [_case(jobs["prefill"], "prefill", heads, kv_heads, m, m, board) for m in prefill]
+    cases += [_case(jobs["decode"], "decode", heads, kv_heads, 1, keys, board)
+              for keys in decode]
     return {"board": board.name, "clock_hz": board.clock_hz, "source": SOURCE,
-            "unit": {**job.__dict__, "resources": {k: synthesis[k] for k in RESOURCE_KEYS},
-                     "buffer_elements": {"q": r * d, "k": c * d, "v": c * d,
-                                         "scores": r * c, "accumulators": r * (d + 1)}},
+            "units": {phase: _unit_entry(job) for phase, job in jobs.items()},
             "heads": heads, "kv_heads": kv_heads, "cases": cases}
 
 
 def attention_table(report: dict) -> Table:
-    unit = report["unit"]
-    resources = ", ".join(f"{key} {value:,}" for key, value in unit["resources"].items())
-    table = Table(title=f"Attention unit, D = {unit['head_dim']}, {report['heads']} heads over "
-                        f"{report['kv_heads']}, tiles {unit['rows']} x {unit['cols']}, "
-                        f"{unit['format']}, on {report['board']}: {resources}")
+    units = report["units"]
+    title = "; ".join(
+        f"{phase}: tiles {unit['rows']} x {unit['cols']}, " + ", ".join(
+            f"{key} {value:,}" for key, value in unit["resources"].items())
+        for phase, unit in units.items())
+    table = Table(title=f"Attention, D = {units['prefill']['head_dim']}, {report['heads']} heads "
+                        f"over {report['kv_heads']}, {units['prefill']['format']}, on "
+                        f"{report['board']} ({title})")
     for column in ("phase", "M or L", "commands", "cycles", "ms", "DDR bytes read",
                    "naive order"):
         table.add_column(column, justify="left" if column == "phase" else "right")

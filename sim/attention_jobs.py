@@ -79,9 +79,11 @@ class AttentionJob:
                              f"not {heads!r}")
         if phase == "prefill" and keys != tokens:
             raise ValueError(f"Prefill keys must number the {tokens} queries, not {keys!r}")
-        if phase == "decode" and (tokens != 1 or heads // kv_heads > self.rows):
-            raise ValueError(f"Decode queries must be (H, 1, D) with H / Hkv at most "
-                             f"{self.rows}, not {q.shape!r}")
+        if phase == "decode" and tokens != 1:
+            raise ValueError(f"Decode queries must be of shape (H, 1, D), not {q.shape!r}")
+        if phase == "decode" and heads // kv_heads > self.rows:
+            raise ValueError(f"Query heads per KV head must be at most {self.rows}, "
+                             f"not {heads // kv_heads!r}")
         if keys > self.max_keys:
             raise ValueError(f"Keys must be at most {self.max_keys}, not {keys!r}")
 
