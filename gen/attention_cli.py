@@ -18,8 +18,8 @@ def unit_for(phase: str, head_dim: int, keys: int, group: int, fmt: str, *, rows
     """The :class:`~ternforge.sim.attention_jobs.AttentionJob` that runs a problem: prefill
     tiles of ``rows`` queries, decode tiles of the ``group`` query heads a KV head serves (no
     idle rows), by ``cols`` keys (more if needed to cover the fma's latency); keys to the next
-    power of two (one build serves many lengths); the widest AXI port (to 512 bits) a cache
-    row fills."""
+    power of two, at least 1,024 (one build serves many lengths); the widest AXI port (to 512
+    bits) a cache row fills."""
     from ..hdl.float_format import float_format
     from ..sim.attention_jobs import AttentionJob
 
@@ -30,7 +30,7 @@ def unit_for(phase: str, head_dim: int, keys: int, group: int, fmt: str, *, rows
     rows = rows if phase == "prefill" else group
     cols = max(cols, -(-FloatFma.latency_in(fmt) // rows))
     return AttentionJob(format=fmt, head_dim=head_dim, rows=rows, cols=cols,
-                        max_keys=max(64, 1 << (keys - 1).bit_length()), data_bits=data_bits)
+                        max_keys=max(1024, 1 << (keys - 1).bit_length()), data_bits=data_bits)
 
 
 def _load(path: Path, what: str, fmt: str) -> np.ndarray:

@@ -117,8 +117,8 @@ def run_eltwise(op, dtype, eps, out, **files):
     _check_out_file(out)
     arrays = _inputs(op, files, dtype, eps)
     tokens, beats = EltwiseJob(op=op, format=dtype).shape(arrays)
-    # two-pass buffers: the next power of two (one build serves many lengths)
-    job = EltwiseJob(op=op, format=dtype, max_length=max(16, 1 << (beats - 1).bit_length()))
+    # two-pass buffers: the next power of two, at least 64 (one build serves many lengths)
+    job = EltwiseJob(op=op, format=dtype, max_length=max(64, 1 << (beats - 1).bit_length()))
     stage, name = job.component(), job.module_name
     with console.status("building with Verilator"):
         build = verilator.build(verilog.convert(stage, name=name), toplevel=name)

@@ -1,5 +1,7 @@
 """Helpers shared by the test modules."""
 
+import numpy as np
+
 from ternforge.gen.cli import main
 
 
@@ -12,3 +14,13 @@ def invoke(capsys, *argv):
         code = exit_.code
     captured = capsys.readouterr()
     return code, captured.out, captured.err
+
+
+def save_arrays(tmp_path, **arrays):
+    """Save each array as ``tmp_path / name.npy``; return the options that name them
+    (``--name`` with ``_`` as ``-``)."""
+    argv = []
+    for name, array in arrays.items():
+        np.save(tmp_path / f"{name}.npy", array)
+        argv += [f"--{name.replace('_', '-')}", str(tmp_path / f"{name}.npy")]
+    return argv

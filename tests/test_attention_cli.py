@@ -4,20 +4,12 @@ cycles and DDR bytes, the appended cache row; bad input; the engine's parameters
 import numpy as np
 import pytest
 
-from conftest import invoke
+from conftest import invoke, save_arrays
 from ternforge.boards import get_board
 from ternforge.gen.attention_report import attention_report
 from ternforge.hdl.attention import AttentionEngine
 from ternforge.sim import attention_model as am
 from ternforge.sim import float_model as fm
-
-
-def save(tmp_path, **arrays):
-    argv = []
-    for name, array in arrays.items():
-        np.save(tmp_path / f"{name}.npy", array)
-        argv += [f"--{name}", str(tmp_path / f"{name}.npy")]
-    return argv
 
 
 @pytest.mark.verilator
@@ -28,7 +20,7 @@ def test_run_attention_is_bit_exact(capsys, tmp_path, phase, shapes):
     q, k, v = (rng.standard_normal(s).astype(np.float32) for s in (shapes[0], *shapes[1:],
                                                                   shapes[1]))
     code, out, err = invoke(capsys, "run", "attention", "--phase", phase,
-                            *save(tmp_path, q=q, k=k, v=v), "--out", str(tmp_path / "o.npy"))
+                            *save_arrays(tmp_path, q=q, k=k, v=v), "--out", str(tmp_path / "o.npy"))
     assert code == 0, err
     o = np.load(tmp_path / "o.npy")
     bits = [fm.to_bits(x.astype(np.float64), "float32") for x in (q, k, v)]
@@ -58,7 +50,7 @@ def test_run_attention_rejects_bad_input(capsys, tmp_path, arrays, phase, messag
     arrays = {"q": arrays["q"], "k": arrays.get("k", np.ones((1, 2, 8), np.float32)),
               "v": arrays.get("k", np.ones((1, 2, 8), np.float32))}
     code, _, err = invoke(capsys, "run", "attention", "--phase", phase,
-                          *save(tmp_path, **arrays), "--out", str(tmp_path / "o.npy"))
+                          *save_arrays(tmp_path, **arrays), "--out", str(tmp_path / "o.npy"))
     assert (code, err) == (2, f"ternforge: {message}\n")
     assert not (tmp_path / "o.npy").exists()
 

@@ -8,8 +8,9 @@ from amaranth.back import verilog
 from ternforge.sim import verilator
 from ternforge.sim.attention_jobs import AttentionJob
 
-JOBS = [AttentionJob(format="float32", head_dim=16, rows=4, cols=4, max_keys=1024,
-                     data_bits=256)]
+# the build `ternforge run attention` makes for prefill at D = 16 (tests/test_attention_cli.py)
+JOBS = [AttentionJob(format="float32", head_dim=16, rows=8, cols=8, max_keys=1024,
+                     data_bits=512)]
 
 
 @pytest.mark.verilator

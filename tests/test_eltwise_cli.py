@@ -3,17 +3,9 @@
 import numpy as np
 import pytest
 
-from conftest import invoke
+from conftest import invoke, save_arrays
 from ternforge.sim import eltwise_model as em
 from ternforge.sim import float_model as fm
-
-
-def save(tmp_path, **arrays):
-    argv = []
-    for name, array in arrays.items():
-        np.save(tmp_path / f"{name}.npy", array)
-        argv += [f"--{name.replace('_', '-')}", str(tmp_path / f"{name}.npy")]
-    return argv
 
 
 def floats(rng, shape, dtype="float32"):
@@ -26,8 +18,8 @@ def bits(array, dtype="float32"):
 
 
 @pytest.mark.verilator
-@pytest.mark.parametrize("op, dtype", [("dequant", "float32"), ("rope", "float16"),
-                                       ("relu2", "bfloat16"), ("rmsnorm", "float32")])
+@pytest.mark.parametrize("op, dtype", [("dequant", "float32"), ("rope", "float32"),
+                                       ("silu", "bfloat16"), ("rmsnorm", "float16")])
 def test_run_eltwise_single_output(capsys, tmp_path, op, dtype):
     rng = np.random.default_rng(2)
     if op == "dequant":
@@ -42,15 +34,15 @@ def test_run_eltwise_single_output(capsys, tmp_path, op, dtype):
         x = bits(arrays["x"], dtype)
         y0, y1 = em.rope(x[:, :6], x[:, 6:], cos, sin, dtype)
         expected = np.concatenate([y0, y1], 1)
-    elif op == "relu2":
+    elif op == "silu":
         arrays = dict(gate=floats(rng, (2, 9), dtype), up=floats(rng, (2, 9), dtype))
-        expected = em.gated("relu2", arrays["gate"], arrays["up"], dtype)
+        expected = em.gated("silu", arrays["gate"], arrays["up"], dtype)
     else:
-        arrays = dict(x=floats(rng, (2, 21)), gain=floats(rng, (21,)))
-        expected = em.rmsnorm(bits(arrays["x"]), bits(arrays["gain"]), eps=1e-5, lanes=7,
-                              fmt=dtype)
+        arrays = dict(x=floats(rng, (2, 21), dtype), gain=floats(rng, (21,), dtype))
+        expected = em.rmsnorm(bits(arrays["x"], dtype), bits(arrays["gain"], dtype),
+                              eps=1e-5, lanes=7, fmt=dtype)
     code, out, err = invoke(capsys, "run", "eltwise", "--op", op, "--dtype", dtype,
-                            *save(tmp_path, **arrays), "--out", str(tmp_path / "y.npy"))
+                            *save_arrays(tmp_path, **arrays), "--out", str(tmp_path / "y.npy"))
     assert code == 0, err
     y = np.load(tmp_path / "y.npy")
     assert np.array_equal(bits(y, dtype), expected)
@@ -66,7 +58,7 @@ def test_run_eltwise_unit_writes_hidden_codes_and_scale(capsys, tmp_path):
                   act_scale=np.float32([0.004, 0.007]), weight_scale=np.float32([0.8]),
                   residual=floats(rng, (2, 24)), gain=floats(rng, (24,)))
     code, _, err = invoke(capsys, "run", "eltwise", "--op", "unit", "--eps", "1e-6",
-                          *save(tmp_path, **arrays), "--out", str(tmp_path / "y.npz"))
+                          *save_arrays(tmp_path, **arrays), "--out", str(tmp_path / "y.npz"))
     assert code == 0, err
     result = np.load(tmp_path / "y.npz")
     hidden, codes, scale = em.residual_path(
@@ -99,7 +91,7 @@ X = np.ones((2, 4), np.float32)
      "Maximum length must be an integer from 2 to 65536, not 131072"),
 ])
 def test_run_eltwise_rejects_bad_input(capsys, tmp_path, op, arrays, message):
-    code, _, err = invoke(capsys, "run", "eltwise", "--op", op, *save(tmp_path, **arrays),
+    code, _, err = invoke(capsys, "run", "eltwise", "--op", op, *save_arrays(tmp_path, **arrays),
                           "--out", str(tmp_path / "y.npy"))
     assert (code, err) == (2, f"ternforge: {message}\n")
     assert not (tmp_path / "y.npy").exists()

@@ -10,9 +10,9 @@ from amaranth.back import verilog
 from ternforge.sim import verilator
 from ternforge.sim.eltwise_jobs import OPS, EltwiseJob
 
-JOBS = [EltwiseJob(op=op, format="float32", max_length=48) for op in OPS] + [
-    EltwiseJob(op="rmsnorm", format="float16", max_length=48),
-    EltwiseJob(op="silu", format="bfloat16", max_length=48)]
+JOBS = [EltwiseJob(op=op, format="float32", max_length=64) for op in OPS] + [
+    EltwiseJob(op="rmsnorm", format="float16", max_length=64),
+    EltwiseJob(op="silu", format="bfloat16", max_length=64)]
 
 
 @pytest.mark.verilator

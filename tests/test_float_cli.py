@@ -4,15 +4,12 @@ input."""
 import numpy as np
 import pytest
 
-from conftest import invoke
+from conftest import invoke, save_arrays
 from ternforge.sim import float_model as fm
 
 
 def run_fp(capsys, tmp_path, op, dtype, *arrays):
-    paths = []
-    for name, array in zip("abc", arrays):
-        np.save(tmp_path / f"{name}.npy", array)
-        paths += [f"--{name}", str(tmp_path / f"{name}.npy")]
+    paths = save_arrays(tmp_path, **dict(zip("abc", arrays)))
     return invoke(capsys, "run", "fp", "--op", op, "--dtype", dtype, *paths,
                   "--out", str(tmp_path / "out.npy"))
 

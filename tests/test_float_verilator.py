@@ -12,7 +12,10 @@ from ternforge.sim import verilator
 
 # Random operations per run: the million-pair check is benchmarks/float_bench.py.
 COUNTS = {"add": 100_000, "mul": 100_000, "fma": 10_000}
-CASES = [(op, fmt) for op in FLOAT_UNITS for fmt in FLOAT_FORMATS]
+# every operator in every format; the functions (bit-exact in every format in the Amaranth
+# simulator, tests/test_float_functions.py) in float16 and float32 here
+CASES = [(op, fmt) for op in FLOAT_UNITS for fmt in FLOAT_FORMATS
+         if op in ("add", "mul", "fma") or fmt != "bfloat16"]
 
 
 @pytest.mark.verilator
