@@ -14,7 +14,7 @@ read back (``keys - 1`` rows are read); the next command waits for the write's r
 is a command per KV head (the query heads sharing it are the job's rows, ``row_step = 0``,
 ``position = keys - 1``, ``append = 1``); causal prefill is a command per query tile of a
 head, ``keys`` reaching just the tile's last row (the loop order of
-:func:`ternforge.sim.attention_schedule.prefill_commands`).
+:meth:`ternforge.sim.attention_jobs.AttentionJob.commands`).
 """
 
 from amaranth.hdl import Module, Mux, Signal

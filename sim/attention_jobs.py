@@ -2,7 +2,7 @@
 the KV cache image, the command stream in the prefill loop order (or one command per KV
 head for decode), the query and appended-row streams, and the unit's exact cycle model.
 
-The loop order of prefill (:func:`AttentionJob.prefill_commands`): heads in order; per head,
+The loop order of prefill (:meth:`AttentionJob.commands`): heads in order; per head,
 query tiles of ``rows`` rows in order; per query tile, one command reading the cache's rows
 ``0 .. last row of the tile`` (the later key tiles are masked for every row of the tile and
 never read). Decode: one command per KV head, its ``H / Hkv`` query heads as the job's rows,
