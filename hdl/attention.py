@@ -47,7 +47,7 @@ from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .float_format import float_format
+from .float_format import float_constant, float_format
 from .float_functions import FLOAT_FUNCTIONS
 from .float_ops import FloatAdd, FloatFma
 from .parameters import check_int
@@ -165,7 +165,7 @@ class AttentionEngine(wiring.Component):
 
         zero, one = Const(0, width), Const(fmt.bias << fmt.mantissa_bits, width)
         minus_inf = Const(fmt.infinity | fmt.sign_bit, width)
-        scale = Const(_to_bits(1 / d_max ** 0.5, fmt), width)
+        scale = Const(float_constant(1 / d_max ** 0.5, fmt), width)
         sign = 1 << (width - 1)
 
         # job registers
@@ -411,10 +411,3 @@ class AttentionEngine(wiring.Component):
                 with m.If(idle):
                     m.next = "JOB"
         return m
-
-
-def _to_bits(value: float, fmt) -> int:
-    from fractions import Fraction
-
-    from ..sim.float_model import round_exact
-    return round_exact(int(value < 0), abs(Fraction(value)), fmt)

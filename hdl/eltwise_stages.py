@@ -91,12 +91,16 @@ class EltwiseStage(wiring.Component):
         in to last out, inclusive."""
         return tokens * length + self.latency
 
-    def elaborate(self, platform):
-        m = Module()
+    def add_units(self, m) -> dict:
+        """:meth:`units` as submodules of ``m``; returns them."""
         units = self.units()
         for name, unit in units.items():
             m.submodules[name] = unit
-        self._wire(m, **units)
+        return units
+
+    def elaborate(self, platform):
+        m = Module()
+        self._wire(m, **self.add_units(m))
         return m
 
 

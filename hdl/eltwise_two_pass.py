@@ -21,7 +21,7 @@ from amaranth.lib.wiring import In, Out
 
 from .eltwise_stages import EltwiseStage, deliver, element_layout, feed, join_product
 from .float_convert import FloatToInt
-from .float_format import float_format
+from .float_format import float_constant, float_format
 from .float_functions import FLOAT_FUNCTIONS
 from .float_ops import FloatFma, FloatMultiply
 from .parameters import check_int
@@ -29,13 +29,6 @@ from .stream_glue import connect
 
 __all__ = ["TwoPassStage", "RmsNorm", "Quantise"]
 
-
-def _to_bits(value: float, fmt) -> int:
-    """``value`` rounded to ``fmt`` once (a constant of the datapath)."""
-    from fractions import Fraction
-
-    from ..sim.float_model import round_exact
-    return round_exact(int(value < 0), abs(Fraction(value)), fmt)
 
 
 class TwoPassStage(EltwiseStage):
@@ -91,9 +84,7 @@ class TwoPassStage(EltwiseStage):
 
     def elaborate(self, platform):
         m = Module()
-        units = self.units()
-        for name, unit in units.items():
-            m.submodules[name] = unit
+        units = self.add_units(m)
         width, depth = self.format.width, self._max_length
         m.submodules.buffer = buffer = memory.Memory(shape=width, depth=depth, init=[])
         write, read = buffer.write_port(), buffer.read_port()
@@ -250,7 +241,7 @@ class RmsNorm(TwoPassStage):
                 with m.If(term == lanes - 1):
                     m.next = "MEAN"
             scalar_op(m, squares, "ADD", {
-                "a": partial[term], "b": _to_bits(1.0, fmt),
+                "a": partial[term], "b": float_constant(1.0, fmt),
                 "c": Mux(term == 1, partial[0], total)},
                 lambda value: [total.eq(value), term.eq(term + 1)], after_add)
             scalar_op(m, squares, "MEAN", {"a": total, "b": self.inv_length, "c": self.eps},
@@ -316,7 +307,7 @@ class Quantise(TwoPassStage):
         largest = Signal(width - 1, name="absmax")
         with m.If(accepted & (self.input.payload.value[:-1] > largest)):
             m.d.sync += largest.eq(self.input.payload.value[:-1])
-        floor = _to_bits(QUANT_FLOOR, fmt)
+        floor = float_constant(QUANT_FLOOR, fmt)
         scale, s, offered = Signal(width, name="scale"), Signal(width, name="s"), Signal()
         m.d.comb += [to_scale.result.ready.eq(1), reciprocal.result.ready.eq(1),
                      self.scale.valid.eq(offered), self.scale.payload.eq(scale)]
@@ -327,7 +318,7 @@ class Quantise(TwoPassStage):
                 with m.If(scalar_start):
                     m.next = "SCALE"
             scalar_op(m, to_scale, "SCALE", {
-                "a": Mux(largest > floor, largest, floor), "b": _to_bits(1 / 127, fmt)},
+                "a": Mux(largest > floor, largest, floor), "b": float_constant(1 / 127, fmt)},
                 lambda value: [scale.eq(value), offered.eq(1), largest.eq(0)], "INVERT")
             scalar_op(m, reciprocal, "INVERT", {"a": scale},
                       lambda value: [s.eq(value), scalar_done.eq(1)], "IDLE")

@@ -9,7 +9,7 @@ propagates an input NaN's payload instead, so tests compare NaNs by being NaN.
 
 from dataclasses import dataclass
 
-__all__ = ["FloatFormat", "FLOAT_FORMATS", "float_format"]
+__all__ = ["FloatFormat", "FLOAT_FORMATS", "float_format", "float_constant"]
 
 
 @dataclass(frozen=True)
@@ -75,3 +75,12 @@ def float_format(name) -> FloatFormat:
         raise ValueError(f"Float format must be one of {', '.join(FLOAT_FORMATS)}, "
                          f"not {name!r}")
     return FLOAT_FORMATS[name]
+
+
+def float_constant(value: float, fmt) -> int:
+    """The bit pattern of ``value`` rounded once to ``fmt`` (a datapath constant), by the
+    golden model's own rounding."""
+    from fractions import Fraction
+
+    from ..sim.float_model import round_exact
+    return round_exact(int(value < 0), abs(Fraction(value)), float_format(fmt))
