@@ -1,46 +1,61 @@
-"""The attention engine: one query tile against its keys, with an online softmax.
+"""The attention engine: one query tile against its keys, with an online softmax, over
+``lanes`` parallel fused multiply-adds.
 
 A *job* is a tile of up to ``rows`` queries (one head, or the query heads of one KV head in
 decode) against ``keys`` keys streamed in tiles of ``cols``. The engine computes exactly
-:func:`ternforge.sim.attention_model.attention`: every step is one rounded operation of one
-pipelined fused multiply-add (``fma``; a multiply is ``fma(a, b, +0)``), one adder and one
+:func:`ternforge.sim.attention_model.attention`: every step is one rounded operation of a
+pipelined fused multiply-add (``fma``; a multiply is ``fma(a, b, +0)``), the adder and the
 exponential, and the final reciprocal; the ``rows x cols`` score matrix of a tile is the only
 one ever held, and the softmax is online (a running maximum ``m`` and rescaled accumulators,
 the denominator ``l`` being accumulator ``D``), so every exponential's argument is at most 0
 and large logits cannot overflow.
 
-Phases of a job (each issues one operation per cycle; ``L`` is the fma's latency):
+Lanes. ``P`` fmas work in lockstep, each on independent sums, so that the order of every
+sum (and so every result bit) is the same as with one lane:
+
+* a score is one lane's dot product over ``d = 0 .. D - 1`` in order; the lanes take the
+  tile's columns ``c = g * P + lane`` (the query element is broadcast, each lane reads its
+  own key bank), so no partial sums are ever combined;
+* an accumulator element ``acc[r][d]`` belongs to lane ``d mod P`` (its value bank and
+  accumulator bank), the probability ``p`` is broadcast; every lane also keeps its own copy
+  of the denominator ``l`` (lane 0's is used);
+* the query, key, value and output streams carry ``P`` elements a beat (element ``d`` of a
+  beat's first is ``d mod P``).
+
+Phases of a job (each issues one operation per cycle; ``L`` is the fma's latency,
+``E = D / P`` the elements per lane):
 
 ============ =================================================== ===========================
 phase        operations                                          cycles (no stalls)
 ============ =================================================== ===========================
-load Q       ``q' = fma(q, 1/sqrt(D), 0)`` per element            ``rows * D + L + 1``
+load Q       ``q' = fma(q, 1/sqrt(D), 0)`` per element            ``rows * E + L + 1``
 per key tile (``nk`` keys):
-load K, V    each key's D elements, then its D values, into the   ``2 * nk * D + 1``
-             K and V buffers
-scores       ``S = fma(q'[d], k[d], S)`` for d in order, every    ``D * R * C + L + 2``
-             (row, key) of the ``R x C`` tile interleaved
-maximum      ``m_new = max(m, visible scores)``, a row per cycle  ``rows + 1``
-exponentials ``alpha = exp(m - m_new)``, ``p = exp(S - m_new)``   ``rows * (C + 1) + A + E + 2``
-scale        ``acc = fma(acc, alpha, 0)``                         ``rows * (D + 1) + L + 2``
-accumulate   ``acc[d] = fma(p_j, v_j[d], acc[d])``, ``l`` with    ``nk * rows * (D + 1) + L + 2``
+load K, V    each key's D elements, then its D values, P a beat   ``2 * nk * E + 1``
+scores       ``S = fma(q'[d], k[d], S)`` for d in order, every    ``D * R * C / P + L + 2``
+             (row, column group) of the ``R x C`` tile
+             interleaved
+maximum      ``m_new = max(m, visible scores)``, P columns of a   ``rows * C / P + 1``
+             row per cycle
+exponentials ``alpha = exp(m - m_new)``, ``p = exp(S - m_new)``   ``rows * (C + 1) + A + X + 2``
+scale        ``acc = fma(acc, alpha, 0)``                         ``rows * (E + 1) + L + 2``
+accumulate   ``acc[d] = fma(p_j, v_j[d], acc[d])``, ``l`` with    ``nk * rows * (E + 1) + L + 2``
              ``v = 1``, key by key
 then:
 reciprocal   ``1 / l``                                            ``rows + Rc + 2``
-output       ``o = fma(acc, 1/l, 0)``, streamed out               ``rows * D + L + 1``
+output       ``o = fma(acc, 1/l, 0)``, streamed out               ``rows * E + L + 1``
 ============ =================================================== ===========================
 
 (``R``, ``C`` are the parameters ``rows`` and ``cols``: the score phase always runs the full
-tile, so that every score accumulator is reused no sooner than ``R * C >= L`` cycles later;
-``A``, ``E``, ``Rc`` are the adder's, exponential's and reciprocal's latencies.)
-:meth:`AttentionEngine.cycles` adds these up exactly.
+tile, so that every score accumulator is reused no sooner than ``R * C / P >= L`` cycles
+later, and an accumulator no sooner than ``E + 1 >= L + 2``; ``A``, ``X``, ``Rc`` are the
+adder's, exponential's and reciprocal's latencies.) :meth:`AttentionEngine.cycles` adds these
+up exactly; the first tile's loads also wait for the first key if it comes late.
 
 Streams: ``job`` (``rows``, ``keys``, the ``position`` of row 0 and ``row_step``, 1 for causal
 prefill rows at consecutive positions and 0 for decode rows at one position; key ``j`` is
-visible to row ``r`` when ``j <= position + r * row_step``), then ``query`` (``rows * D``
-beats), ``key`` and ``value`` (``keys * D`` beats each, taken a key's row of each in turn),
-and ``output``
-(``rows * D`` beats, ``last`` on the job's last).
+visible to row ``r`` when ``j <= position + r * row_step``), then ``query`` (``rows * E``
+beats), ``key`` and ``value`` (``keys * E`` beats each, taken a key's row of each in turn),
+and ``output`` (``rows * E`` beats, ``last`` on the job's last).
 """
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
@@ -76,45 +91,60 @@ class AttentionEngine(wiring.Component):
     rows : int
         Query rows per job (R): a prefill tile, or the query heads sharing a KV head.
     cols : int
-        Keys per tile (C); ``rows * cols`` must be at least the fma's latency.
+        Keys per tile (C), a multiple of ``lanes``; ``rows * cols / lanes`` must be at least
+        the fma's latency.
     max_keys : int
         The most keys of one job (sizes the key counters).
+    lanes : int
+        P parallel fmas, a power of two dividing D into parts of more than the fma's
+        latency.
 
     Members
     -------
     job : ``In(stream.Signature(StructLayout({"rows", "keys", "position", "row_step"})))``
-    query : ``In(stream.Signature(width))``
-    key : ``In(stream.Signature(width))``
-    value : ``In(stream.Signature(width))``
-    output : ``Out(stream.Signature(StructLayout({"value": width, "last": 1})))``
+    query : ``In(stream.Signature(lanes * width))``
+    key : ``In(stream.Signature(lanes * width))``
+    value : ``In(stream.Signature(lanes * width))``
+    output : ``Out(stream.Signature(StructLayout({"value": lanes * width, "last": 1})))``
     """
 
-    def __init__(self, *, format="float32", head_dim=96, rows=8, cols=8, max_keys=4096):
+    def __init__(self, *, format="float32", head_dim=96, rows=8, cols=8, max_keys=4096,
+                 lanes=1):
         self._format = float_format(format)
         check_int("Head dimension", head_dim, 8, 256)
         check_int("Rows", rows, 1, 64)
         check_int("Columns", cols, 1, 64)
         check_int("Maximum keys", max_keys, 1, 1 << 20)
         latency = FloatFma.latency_in(self._format)
-        if rows * cols < latency:
-            raise ValueError(f"Rows times columns must be at least the fma latency "
-                             f"({latency}), not {rows * cols!r}")
+        _check_lanes(lanes, head_dim, latency)
+        if cols % lanes:
+            raise ValueError(f"Columns must be a multiple of the {lanes} lanes, not {cols!r}")
+        if rows * cols // lanes < latency:
+            raise ValueError(f"Rows times columns per lane must be at least the fma latency "
+                             f"({latency}), not {rows * cols // lanes!r}")
         self._d, self._rows, self._cols, self._max_keys = head_dim, rows, cols, max_keys
-        width = self._format.width
+        self._lanes = lanes
+        beat = lanes * self._format.width
         super().__init__({
             "job": In(stream.Signature(data.StructLayout({
                 "rows": range(1, rows + 1), "keys": range(1, max_keys + 1),
                 "position": range(max_keys), "row_step": 1}))),
-            "query": In(stream.Signature(width)),
-            "key": In(stream.Signature(width)),
-            "value": In(stream.Signature(width)),
-            "output": Out(stream.Signature(data.StructLayout({"value": width, "last": 1}))),
+            "query": In(stream.Signature(beat)),
+            "key": In(stream.Signature(beat)),
+            "value": In(stream.Signature(beat)),
+            "output": Out(stream.Signature(data.StructLayout({"value": beat, "last": 1}))),
         })
 
     format = property(lambda self: self._format)
     head_dim = property(lambda self: self._d)
     rows = property(lambda self: self._rows)
     cols = property(lambda self: self._cols)
+    lanes = property(lambda self: self._lanes)
+
+    @property
+    def beat_bits(self) -> int:
+        """Bits of a query, key, value or output beat (``lanes`` elements)."""
+        return self._lanes * self._format.width
 
     def _latencies(self):
         fmt = self._format
@@ -122,18 +152,27 @@ class AttentionEngine(wiring.Component):
                 FLOAT_FUNCTIONS["exp"].latency_in(fmt),
                 FLOAT_FUNCTIONS["reciprocal"].latency_in(fmt))
 
-    def cycles(self, rows: int, keys: int) -> int:
+    def first_key_cycle(self, rows: int) -> int:
+        """The cycle (the job's acceptance being cycle 0) at which the engine first takes a
+        key beat, if one is waiting."""
+        fma = self._latencies()[0]
+        return 1 + (rows * (self._d // self._lanes) + fma + 1) + 1
+
+    def cycles(self, rows: int, keys: int, *, first_key: int = 0) -> int:
         """Cycles of one job of ``rows`` queries against ``keys`` keys, without stalls, from
-        the job accepted to the last output beat, inclusive."""
+        the job accepted to the last output beat, inclusive; the first key beat arrives at
+        cycle ``first_key`` (the job's acceptance being cycle 0), or is waiting."""
         fma, add, exp, reciprocal = self._latencies()
-        d, big_r, c = self._d, self._rows, self._cols
-        total = 1 + (rows * d + fma + 1)  # job accepted, load Q
+        d, big_r, c, lanes = self._d, self._rows, self._cols, self._lanes
+        e = d // lanes
+        total = 1 + (rows * e + fma + 1)  # job accepted, load Q
+        total += max(0, first_key - self.first_key_cycle(rows))
         for start in range(0, keys, c):
             nk = min(c, keys - start)
-            total += (2 * nk * d + 1) + (d * big_r * c + fma + 2) + (rows + 1) \
-                + (rows * (c + 1) + add + exp + 2) + (rows * (d + 1) + fma + 2) \
-                + (nk * rows * (d + 1) + fma + 2)
-        return total + (rows + reciprocal + 2) + (rows * d + fma + 1)
+            total += (2 * nk * e + 1) + (d * big_r * c // lanes + fma + 2) \
+                + (rows * c // lanes + 1) + (rows * (c + 1) + add + exp + 2) \
+                + (rows * (e + 1) + fma + 2) + (nk * rows * (e + 1) + fma + 2)
+        return total + (rows + reciprocal + 2) + (rows * e + fma + 1)
 
     def schedule_cycles(self, jobs) -> int:
         """Cycles of ``(rows, keys)`` jobs back to back (a cycle between jobs)."""
@@ -141,27 +180,37 @@ class AttentionEngine(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        fmt, d_max, big_r, big_c = self._format, self._d, self._rows, self._cols
-        width = fmt.width
-        acc_depth = big_r * (d_max + 1)
-        address_bits = max(acc_depth, big_r * d_max, big_c * d_max, big_r * big_c).bit_length()
-        m.submodules.fma = fma = FloatFma(format=fmt, tag_width=2 + address_bits)
+        fmt, d_max, big_r, big_c, lanes = (self._format, self._d, self._rows, self._cols,
+                                           self._lanes)
+        width, e_max, shift = fmt.width, d_max // lanes, (lanes - 1).bit_length()
+        groups = big_c // lanes
+        acc_depth = big_r * (e_max + 1)
+        address_bits = max(acc_depth, big_r * e_max, big_c * e_max, big_r * groups).bit_length()
+        fmas = [FloatFma(format=fmt, tag_width=2 + address_bits) for _ in range(lanes)]
+        for lane, unit in enumerate(fmas):
+            m.submodules[f"fma{lane}"] = unit
         m.submodules.add = add = FloatAdd(format=fmt, tag_width=16)
         m.submodules.exp = exp = FLOAT_FUNCTIONS["exp"](format=fmt, tag_width=16)
         m.submodules.reciprocal = recip = FLOAT_FUNCTIONS["reciprocal"](format=fmt,
                                                                          tag_width=8)
-        m.submodules.q_buffer = q_buffer = memory.Memory(shape=width, depth=big_r * d_max,
-                                                         init=[])
-        m.submodules.k_buffer = k_buffer = memory.Memory(shape=width, depth=big_c * d_max,
-                                                         init=[])
-        m.submodules.v_buffer = v_buffer = memory.Memory(shape=width, depth=big_c * d_max,
-                                                         init=[])
-        m.submodules.acc_buffer = acc_buffer = memory.Memory(shape=width, depth=acc_depth,
-                                                             init=[])
-        q_write, q_read = q_buffer.write_port(), q_buffer.read_port()
-        k_write, k_read = k_buffer.write_port(), k_buffer.read_port()
-        v_write, v_read = v_buffer.write_port(), v_buffer.read_port()
-        acc_write, acc_read = acc_buffer.write_port(), acc_buffer.read_port()
+
+        def banks(name, shape, depth):
+            ports = []
+            for lane in range(lanes):
+                bank = m.submodules[f"{name}{lane}"] = memory.Memory(shape=shape, depth=depth,
+                                                                     init=[])
+                ports.append((bank.write_port(), bank.read_port()))
+            return [p[0] for p in ports], [p[1] for p in ports]
+        q_write, q_read = banks("q_bank", width, big_r * e_max)
+        k_write, k_read = banks("k_bank", self.beat_bits, groups * e_max)
+        v_write, v_read = banks("v_bank", width, big_c * e_max)
+        acc_write, acc_read = banks("acc_bank", width, acc_depth)
+
+        def element(value, lane):
+            return value[lane * width:(lane + 1) * width]
+
+        def lane_slot(group, lane):  # column group * lanes + lane
+            return Cat(Const(lane, shift), group) if shift else group
 
         zero, one = Const(0, width), Const(fmt.bias << fmt.mantissa_bits, width)
         minus_inf = Const(fmt.infinity | fmt.sign_bit, width)
@@ -187,10 +236,9 @@ class AttentionEngine(wiring.Component):
         inverse = Array(Signal(width, name=f"inverse{r}") for r in range(big_r))
 
         # a three-deep loop nest (outer, middle, inner) shared by the phases
-        bounds = [Signal(range(1, max(self._max_keys, acc_depth, 2 * d_max) + 1), name=f"n{i}")
-                  for i in range(3)]
-        index = [Signal(range(max(self._max_keys, acc_depth, 2 * d_max)), name=f"i{i}")
-                 for i in range(3)]
+        limit = max(self._max_keys, acc_depth, 2 * e_max, d_max, big_c + 1)
+        bounds = [Signal(range(1, limit + 1), name=f"n{i}") for i in range(3)]
+        index = [Signal(range(limit), name=f"i{i}") for i in range(3)]
         looping = Signal()
         step = Signal()
         last_step = Signal()
@@ -222,31 +270,47 @@ class AttentionEngine(wiring.Component):
             field = Signal(address_bits, name=f"tag_to_{destination}")
             m.d.comb += field.eq(address)
             return Cat(field, Const(destination, 2))
-        for port in (q_read, k_read, v_read, acc_read):
+
+        def issue(a, b, c, destination, address):
+            """Every lane's operands (``a``, ``b``, ``c`` map a lane to a value) and the
+            shared tag, from the fetch stage."""
+            address_tag = tag(destination, address)
+            m.d.comb += [fetching.eq(1), issued.eq(fetched & fmas[0].operands.ready)]
+            for lane, unit in enumerate(fmas):
+                m.d.comb += [unit.operands.valid.eq(fetched),
+                             unit.operands.payload.a.eq(a(lane)),
+                             unit.operands.payload.b.eq(b(lane)),
+                             unit.operands.payload.c.eq(c(lane)),
+                             unit.operands.payload.tag.eq(address_tag)]
+
+        for port in (*q_read, *k_read, *v_read, *acc_read):
             m.d.comb += port.en.eq(step)
 
-        # operations in flight in the fma (and in the add -> exp and reciprocal chains)
+        # operations in flight in the fmas (and in the add -> exp and reciprocal chains)
         pending = Signal(range(64), name="pending")
         returned = Signal()
         m.d.sync += pending.eq(pending + issued - returned)
         idle = ~looping & ~fetched & (pending == 0)
 
-        # fma results: to the Q buffer, a score, an accumulator or the output
-        result = fma.result
+        # fma results, in lockstep: to the Q banks, scores, accumulators or the output
+        result = fmas[0].result
         destination = result.payload.tag[-2:]
         target = result.payload.tag[:-2]
-        m.d.comb += [
-            q_write.addr.eq(target), q_write.data.eq(result.payload.value),
-            q_write.en.eq(result.valid & (destination == _TO_Q)),
-            acc_write.addr.eq(target), acc_write.data.eq(result.payload.value),
-            acc_write.en.eq(result.valid & (destination == _TO_ACC)),
-            self.output.payload.value.eq(result.payload.value),
-            self.output.payload.last.eq(target[0]),
-            self.output.valid.eq(result.valid & (destination == _TO_OUT)),
-            result.ready.eq((destination != _TO_OUT) | self.output.ready),
-        ]
-        with m.If(result.valid & (destination == _TO_S)):
-            m.d.sync += scores[target].eq(result.payload.value)
+        taken = (destination != _TO_OUT) | self.output.ready
+        m.d.comb += [self.output.payload.last.eq(target[0]),
+                     self.output.valid.eq(result.valid & (destination == _TO_OUT))]
+        for lane, unit in enumerate(fmas):
+            value = unit.result.payload.value
+            m.d.comb += [
+                q_write[lane].addr.eq(target), q_write[lane].data.eq(value),
+                q_write[lane].en.eq(result.valid & (destination == _TO_Q)),
+                acc_write[lane].addr.eq(target), acc_write[lane].data.eq(value),
+                acc_write[lane].en.eq(result.valid & (destination == _TO_ACC)),
+                element(self.output.payload.value, lane).eq(value),
+                unit.result.ready.eq(taken),
+            ]
+            with m.If(result.valid & (destination == _TO_S)):
+                m.d.sync += scores[lane_slot(target, lane)].eq(value)
         m.d.comb += returned.eq((result.valid & result.ready) | exp.result.valid
                                 | recip.result.valid)
 
@@ -283,59 +347,70 @@ class AttentionEngine(wiring.Component):
                                  position.eq(payload.position), row_step.eq(payload.row_step),
                                  key_base.eq(0), first_tile.eq(1),
                                  *(x.eq(minus_inf) for x in running_max)]
-                    start_loop(1, payload.rows, d_max)
+                    start_loop(1, payload.rows, e_max)
                     m.next = "LOAD_Q"
-            with m.State("LOAD_Q"):  # from the query stream straight into the fma
-                m.d.comb += [fma.operands.valid.eq(looping & self.query.valid),
-                             self.query.ready.eq(looping & fma.operands.ready),
-                             fma.operands.payload.a.eq(self.query.payload),
-                             fma.operands.payload.b.eq(scale),
-                             fma.operands.payload.c.eq(zero),
-                             fma.operands.payload.tag.eq(tag(_TO_Q, index[1] * d_max + index[2])),
-                             issued.eq(self.query.valid & self.query.ready),
-                             step.eq(self.query.valid & self.query.ready)]
+            with m.State("LOAD_Q"):  # from the query stream straight into the fmas
+                accepted = self.query.valid & self.query.ready
+                address_tag = tag(_TO_Q, index[1] * e_max + index[2])
+                m.d.comb += [self.query.ready.eq(looping & fmas[0].operands.ready),
+                             issued.eq(accepted), step.eq(accepted)]
+                for lane, unit in enumerate(fmas):
+                    m.d.comb += [unit.operands.valid.eq(looping & self.query.valid),
+                                 unit.operands.payload.a.eq(element(self.query.payload, lane)),
+                                 unit.operands.payload.b.eq(scale),
+                                 unit.operands.payload.c.eq(zero),
+                                 unit.operands.payload.tag.eq(address_tag)]
                 with m.If(~looping & (pending == 0)):
                     m.next = "TILE"
             with m.State("TILE"):
                 remaining = keys - key_base
                 m.d.sync += tile_keys.eq(Mux(remaining > big_c, big_c, remaining))
-                start_loop(1, Mux(remaining > big_c, big_c, remaining), 2 * d_max)
+                start_loop(1, Mux(remaining > big_c, big_c, remaining), 2 * e_max)
                 m.next = "LOAD_KV"
             with m.State("LOAD_KV"):  # per key: its D key elements, then its D values
-                is_key = index[2] < d_max
+                key, part = index[1], index[2]
+                is_key = part < e_max
                 beat = Mux(is_key, self.key.valid, self.value.valid) & looping
                 m.d.comb += [self.key.ready.eq(looping & is_key),
                              self.value.ready.eq(looping & ~is_key), step.eq(beat)]
-                m.d.comb += [k_write.addr.eq(index[1] * d_max + index[2]),
-                             k_write.data.eq(self.key.payload), k_write.en.eq(beat & is_key),
-                             v_write.addr.eq(index[1] * d_max + index[2] - d_max),
-                             v_write.data.eq(self.value.payload),
-                             v_write.en.eq(beat & ~is_key)]
+                for lane in range(lanes):  # a key to its column's bank, a value to each lane
+                    m.d.comb += [
+                        k_write[lane].addr.eq((key >> shift) * e_max + part),
+                        k_write[lane].data.eq(self.key.payload),
+                        k_write[lane].en.eq(beat & is_key & ((key & (lanes - 1)) == lane)),
+                        v_write[lane].addr.eq(key * e_max + part - e_max),
+                        v_write[lane].data.eq(element(self.value.payload, lane)),
+                        v_write[lane].en.eq(beat & ~is_key)]
                 with m.If(~looping):
-                    start_loop(d_max, big_r, big_c)
+                    start_loop(d_max, big_r, groups)
                     m.next = "SCORES"
-            with m.State("SCORES"):
-                m.d.comb += [q_read.addr.eq(index[1] * d_max + index[0]),
-                             k_read.addr.eq(index[2] * d_max + index[0])]
-                slot = r_f * big_c + c_f
-                leaving = result.valid & (destination == _TO_S) & (target == slot)
-                m.d.comb += [fetching.eq(1), fma.operands.valid.eq(fetched),
-                             issued.eq(fetched & fma.operands.ready),
-                             fma.operands.payload.a.eq(q_read.data),
-                             fma.operands.payload.b.eq(k_read.data),
-                             fma.operands.payload.c.eq(Mux(f_index[0] == 0, zero, Mux(
-                                 leaving, result.payload.value, scores[slot]))),
-                             fma.operands.payload.tag.eq(tag(_TO_S, slot))]
+            with m.State("SCORES"):  # lane l: columns g * lanes + l; q[d] for every lane
+                for lane in range(lanes):
+                    m.d.comb += [q_read[lane].addr.eq(index[1] * e_max + (index[0] >> shift)),
+                                 k_read[lane].addr.eq(index[2] * e_max + (index[0] >> shift))]
+                selected = f_index[0] & (lanes - 1)
+                query = Array(port.data for port in q_read)[selected]
+                group = Signal(address_bits, name="score_group")
+                m.d.comb += group.eq(r_f * groups + c_f)
+                leaving = result.valid & (destination == _TO_S) & (target == group)
+                issue(lambda lane: query,
+                      lambda lane: k_read[lane].data.word_select(selected, width),
+                      lambda lane: Mux(f_index[0] == 0, zero, Mux(
+                          leaving, fmas[lane].result.payload.value,
+                          scores[lane_slot(group, lane)])),
+                      _TO_S, group)
                 with m.If(idle):
-                    start_loop(1, 1, rows)
+                    start_loop(1, rows, groups)
                     m.next = "MAXIMUM"
-            with m.State("MAXIMUM"):  # one row per cycle, from the loop's inner index
-                row = index[2]
-                best, seen = running_max[row], Const(0)
-                for column in range(big_c):  # a named signal per step keeps the netlist linear
-                    value = Signal(width, name=f"max_score{column}")
-                    shown = Signal(name=f"max_visible{column}")
-                    better = Signal(width, name=f"max_best{column}")
+            with m.State("MAXIMUM"):  # a row's lanes columns per cycle
+                row, group = index[1], index[2]
+                best = Mux(group == 0, running_max[row], new_max[row])
+                seen = (group != 0) & any_visible[row]
+                for lane in range(lanes):  # a named signal per step keeps the netlist linear
+                    column = lane_slot(group, lane)
+                    value = Signal(width, name=f"max_score{lane}")
+                    shown = Signal(name=f"max_visible{lane}")
+                    better = Signal(width, name=f"max_best{lane}")
                     m.d.comb += [value.eq(scores[row * big_c + column]),
                                  shown.eq(visible(row, column))]
                     m.d.comb += better.eq(Mux(shown & (_ordered(value, width)
@@ -361,28 +436,26 @@ class AttentionEngine(wiring.Component):
                              issued.eq(looping & add.operands.ready)]
                 with m.If(~looping & (pending == 0)):
                     m.d.sync += [running_max[r].eq(new_max[r]) for r in range(big_r)]
-                    start_loop(1, rows, d_max + 1)
+                    start_loop(1, rows, e_max + 1)
                     m.next = "SCALE"
             with m.State("SCALE"):
-                m.d.comb += acc_read.addr.eq(index[1] * (d_max + 1) + index[2])
-                m.d.comb += [fetching.eq(1), fma.operands.valid.eq(fetched),
-                             issued.eq(fetched & fma.operands.ready),
-                             fma.operands.payload.a.eq(Mux(first_tile, zero, acc_read.data)),
-                             fma.operands.payload.b.eq(alpha[r_f]),
-                             fma.operands.payload.c.eq(zero),
-                             fma.operands.payload.tag.eq(tag(_TO_ACC, r_f * (d_max + 1) + c_f))]
+                for port in acc_read:
+                    m.d.comb += port.addr.eq(index[1] * (e_max + 1) + index[2])
+                issue(lambda lane: Mux(first_tile, zero, acc_read[lane].data),
+                      lambda lane: alpha[r_f], lambda lane: zero,
+                      _TO_ACC, r_f * (e_max + 1) + c_f)
                 with m.If(idle):
-                    start_loop(tile_keys, rows, d_max + 1)
+                    start_loop(tile_keys, rows, e_max + 1)
                     m.next = "ACCUMULATE"
             with m.State("ACCUMULATE"):
-                m.d.comb += [acc_read.addr.eq(index[1] * (d_max + 1) + index[2]),
-                             v_read.addr.eq(index[0] * d_max + index[2])]
-                m.d.comb += [fetching.eq(1), fma.operands.valid.eq(fetched),
-                             issued.eq(fetched & fma.operands.ready),
-                             fma.operands.payload.a.eq(scores[r_f * big_c + f_index[0]]),
-                             fma.operands.payload.b.eq(Mux(c_f == d_max, one, v_read.data)),
-                             fma.operands.payload.c.eq(acc_read.data),
-                             fma.operands.payload.tag.eq(tag(_TO_ACC, r_f * (d_max + 1) + c_f))]
+                for lane in range(lanes):
+                    m.d.comb += [acc_read[lane].addr.eq(index[1] * (e_max + 1) + index[2]),
+                                 v_read[lane].addr.eq(index[0] * e_max + index[2])]
+                probability = scores[r_f * big_c + f_index[0]]
+                issue(lambda lane: probability,
+                      lambda lane: Mux(c_f == e_max, one, v_read[lane].data),
+                      lambda lane: acc_read[lane].data,
+                      _TO_ACC, r_f * (e_max + 1) + c_f)
                 with m.If(idle):
                     m.d.sync += [key_base.eq(key_base + tile_keys), first_tile.eq(0)]
                     with m.If(key_base + tile_keys >= keys):
@@ -390,24 +463,26 @@ class AttentionEngine(wiring.Component):
                         m.next = "RECIPROCAL"
                     with m.Else():
                         m.next = "TILE"
-            with m.State("RECIPROCAL"):
-                m.d.comb += acc_read.addr.eq(index[2] * (d_max + 1) + d_max)
+            with m.State("RECIPROCAL"):  # lane 0's copy of the denominator
+                m.d.comb += acc_read[0].addr.eq(index[2] * (e_max + 1) + e_max)
                 m.d.comb += [fetching.eq(1), recip.operands.valid.eq(fetched),
                              issued.eq(fetched & recip.operands.ready),
-                             recip.operands.payload.a.eq(acc_read.data),
+                             recip.operands.payload.a.eq(acc_read[0].data),
                              recip.operands.payload.tag.eq(c_f)]
                 with m.If(idle):
-                    start_loop(1, rows, d_max)
+                    start_loop(1, rows, e_max)
                     m.next = "OUTPUT"
             with m.State("OUTPUT"):
-                m.d.comb += acc_read.addr.eq(index[1] * (d_max + 1) + index[2])
-                m.d.comb += [fetching.eq(1), fma.operands.valid.eq(fetched),
-                             issued.eq(fetched & fma.operands.ready),
-                             fma.operands.payload.a.eq(acc_read.data),
-                             fma.operands.payload.b.eq(inverse[r_f]),
-                             fma.operands.payload.c.eq(zero),
-                             fma.operands.payload.tag.eq(
-                                 tag(_TO_OUT, (r_f == rows - 1) & (c_f == d_max - 1)))]
+                for port in acc_read:
+                    m.d.comb += port.addr.eq(index[1] * (e_max + 1) + index[2])
+                issue(lambda lane: acc_read[lane].data, lambda lane: inverse[r_f],
+                      lambda lane: zero, _TO_OUT, (r_f == rows - 1) & (c_f == e_max - 1))
                 with m.If(idle):
                     m.next = "JOB"
         return m
+
+def _check_lanes(lanes, head_dim, latency):
+    if (not isinstance(lanes, int) or isinstance(lanes, bool) or lanes < 1
+            or lanes & (lanes - 1) or head_dim % lanes or head_dim // lanes <= latency):
+        raise ValueError(f"Lanes must be a power of two dividing the head dimension "
+                         f"({head_dim}) into parts of more than {latency}, not {lanes!r}")

@@ -36,7 +36,7 @@ class CachedAttention(wiring.Component):
 
     Parameters
     ----------
-    format, head_dim, rows, cols, max_keys :
+    format, head_dim, rows, cols, max_keys, lanes :
         As :class:`~ternforge.hdl.attention.AttentionEngine`'s.
     addr_bits, data_bits : int
         The AXI4 port's address and data widths.
@@ -44,29 +44,30 @@ class CachedAttention(wiring.Component):
     Members
     -------
     command : ``In(stream.Signature(StructLayout({"rows", "keys", "position", "row_step", "base", "append"})))``
-    query : ``In(stream.Signature(width))``
-    new_kv : ``In(stream.Signature(width))``
-        The appended row's key then value, for commands with ``append``.
-    output : ``Out(stream.Signature(StructLayout({"value": width, "last": 1})))``
+    query : ``In(stream.Signature(lanes * width))``
+    new_kv : ``In(stream.Signature(lanes * width))``
+        The appended row's key then value, ``lanes`` elements a beat, for commands with
+        ``append``.
+    output : ``Out(stream.Signature(StructLayout({"value": lanes * width, "last": 1})))``
     m_axi_* :
         AXI4 read and write channels.
     """
 
     def __init__(self, *, format="float32", head_dim=96, rows=8, cols=8, max_keys=4096,
-                 addr_bits=32, data_bits=512):
+                 lanes=1, addr_bits=32, data_bits=512):
         self._engine_parameters = dict(format=format, head_dim=head_dim, rows=rows, cols=cols,
-                                       max_keys=max_keys)
+                                       max_keys=max_keys, lanes=lanes)
         engine = self._engine()
         engine._MustUse__silence = True
         check_int("Address bits", addr_bits, 13, 64)
         check_data_bits(data_bits)
         row_bits = 2 * head_dim * engine.format.width
-        if row_bits % data_bits:
-            raise ValueError(f"Data bits must divide a cache row's {row_bits} bits, "
-                             f"not {data_bits!r}")
+        if row_bits % data_bits or data_bits % engine.beat_bits:
+            raise ValueError(f"Data bits must divide a cache row's {row_bits} bits into "
+                             f"whole beats of {engine.beat_bits}, not {data_bits!r}")
         self._addr_bits, self._data_bits = addr_bits, data_bits
         self._row_words = row_bits // data_bits
-        width = engine.format.width
+        width = engine.beat_bits
         job = engine.job.payload.shape()
         super().__init__({
             "command": In(stream.Signature(data.StructLayout({
@@ -93,6 +94,13 @@ class CachedAttention(wiring.Component):
     def row_bytes(self) -> int:
         return self._row_words * self._data_bits // 8
 
+    def first_key_cycle(self, read_latency: int) -> int:
+        """The cycle, counting from the engine's job (the cycle after the command) as 0, at
+        which the first cached key is offered to the engine without stalls: the read address
+        one cycle after the job, ``read_latency`` cycles from the address to the data, one
+        in the word splitter."""
+        return 1 + read_latency + 1
+
     def bytes_read(self, keys: int) -> int:
         """DDR bytes a command with ``keys`` keys reads."""
         return keys * self.row_bytes
@@ -104,7 +112,7 @@ class CachedAttention(wiring.Component):
                                                    data_bits=self._data_bits)
         m.submodules.writer = writer = BurstWriter(addr_bits=self._addr_bits,
                                                    data_bits=self._data_bits)
-        width, d = engine.format.width, engine.head_dim
+        width, beats = engine.beat_bits, 2 * engine.head_dim // engine.lanes
         m.submodules.splitter = splitter = WordSplitter(word_bits=self._data_bits,
                                                         beat_bits=width)
         for name in list(self.signature.members):
@@ -122,7 +130,7 @@ class CachedAttention(wiring.Component):
         # the appended row: packed into words for the writer and, through a FIFO, the job's
         # last key (so it is never read back)
         per_word = self._data_bits // width
-        m.submodules.newest = newest = SyncFIFO(width=width, depth=2 * d)
+        m.submodules.newest = newest = SyncFIFO(width=width, depth=beats)
         word, filled = Signal(self._data_bits, name="word"), Signal(range(per_word + 1))
         m.d.comb += [writer.data.payload.eq(word), writer.data.valid.eq(filled == per_word),
                      newest.w_data.eq(self.new_kv.payload),
@@ -136,22 +144,22 @@ class CachedAttention(wiring.Component):
             m.d.sync += filled.eq(0)
 
         # the job's rows: cached ones from the reader, then (appending) the newest from the
-        # FIFO; each row's first D elements are its key, then its value
+        # FIFO; each row's first half is its key, then its value
         command = Signal.like(self.command.payload)
-        cached = Signal(range(self._engine_parameters["max_keys"] * 2 * d + 1), name="cached")
+        cached = Signal(range(self._engine_parameters["max_keys"] * beats + 1), name="cached")
         from_cache = cached != 0
         valid = Mux(from_cache, splitter.beats.valid, newest.r_rdy)
-        element = Signal(range(2 * d), name="element")
+        beat = Signal(range(beats), name="beat")
         payload = Mux(from_cache, splitter.beats.payload, newest.r_data)
         taken = valid & (engine.key.ready | engine.value.ready)
         m.d.comb += [engine.key.payload.eq(payload), engine.value.payload.eq(payload),
-                     engine.key.valid.eq(valid & (element < d)),
-                     engine.value.valid.eq(valid & (element >= d)),
+                     engine.key.valid.eq(valid & (beat < beats // 2)),
+                     engine.value.valid.eq(valid & (beat >= beats // 2)),
                      splitter.beats.ready.eq(from_cache & (engine.key.ready
                                                            | engine.value.ready)),
                      newest.r_en.eq(~from_cache & taken)]
         with m.If(taken):
-            m.d.sync += element.eq(Mux(element == 2 * d - 1, 0, element + 1))
+            m.d.sync += beat.eq(Mux(beat == beats - 1, 0, beat + 1))
             with m.If(from_cache):
                 m.d.sync += cached.eq(cached - 1)
 
@@ -165,7 +173,7 @@ class CachedAttention(wiring.Component):
                     m.d.sync += [command.eq(payload), job_sent.eq(0), read_sent.eq(0),
                                  write_sent.eq(~payload.append), written.eq(~payload.append),
                                  finished.eq(0),
-                                 cached.eq((payload.keys - payload.append) * 2 * d)]
+                                 cached.eq((payload.keys - payload.append) * beats)]
                     m.next = "RUN"
             with m.State("RUN"):
                 m.d.comb += [

@@ -29,7 +29,7 @@ class AttentionJob:
 
     Members
     -------
-    format, head_dim, rows, cols, max_keys, data_bits :
+    format, head_dim, rows, cols, max_keys, lanes, data_bits :
         The unit's parameters.
     read_latency, write_latency : int
         The memory's cycles from a read address to its data, from a burst's last word to
@@ -41,6 +41,7 @@ class AttentionJob:
     rows: int = 8
     cols: int = 8
     max_keys: int = 4096
+    lanes: int = 1
     data_bits: int = 512
     read_latency: int = 20
     write_latency: int = 10
@@ -48,13 +49,13 @@ class AttentionJob:
     def component(self):
         from ..hdl.attention_unit import CachedAttention
         return CachedAttention(format=self.format, head_dim=self.head_dim, rows=self.rows,
-                               cols=self.cols, max_keys=self.max_keys,
+                               cols=self.cols, max_keys=self.max_keys, lanes=self.lanes,
                                data_bits=self.data_bits)
 
     @property
     def module_name(self) -> str:
         return (f"attention_{self.format}_d{self.head_dim}_r{self.rows}_c{self.cols}"
-                f"_k{self.max_keys}_w{self.data_bits}")
+                f"_k{self.max_keys}_p{self.lanes}_w{self.data_bits}")
 
     @property
     def row_bytes(self) -> int:
@@ -127,14 +128,14 @@ class AttentionJob:
     def cycles(self, commands) -> int:
         """Cycles from the first command accepted to the last output, without stalls: per
         command, the engine's job and two cycles to hand over (the first one's only one).
-        Exact when a job's query load
-        (``rows * D + 8`` cycles) outlasts the memory's read latency and an appended row's
-        write is answered before the job ends (so at any realistic head dimension); the
-        testbenches check it."""
+        The first cached key reaches the engine :meth:`CachedAttention.first_key_cycle`
+        cycles after its job starts; an appended row's write is answered before the job
+        ends (at any realistic head dimension). The testbenches check it."""
         unit = self.component()
         unit._MustUse__silence = True
-        engine = unit.engine
-        return sum(2 + engine.cycles(c["rows"], c["keys"]) for c in commands) - 1
+        engine, first_key = unit.engine, unit.first_key_cycle(self.read_latency)
+        return sum(2 + engine.cycles(c["rows"], c["keys"], first_key=first_key * (
+            c["keys"] > c["append"])) for c in commands) - 1
 
 
 def float_bits(array, fmt):

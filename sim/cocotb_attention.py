@@ -21,7 +21,7 @@ from .attention_jobs import AttentionJob
 from .cocotb_axi import AxiReadMemory, AxiWriteMemory
 from .cocotb_streams import StreamSink, StreamSource, start
 
-__all__ = ["run_attention", "write_attention_job", "attention_job"]
+__all__ = ["run_attention", "pack", "write_attention_job", "attention_job"]
 
 
 async def run_attention(dut, job: AttentionJob, q, k, v, phase: str, *, stall: float = 0.0,
@@ -45,13 +45,15 @@ async def run_attention(dut, job: AttentionJob, q, k, v, phase: str, *, stall: f
     words = [layout.const(c).as_value().value for c in commands]
     sources = [StreamSource(dut, name, counter, stall=stall, seed=seed + i)
                for i, name in enumerate(("command", "query", "new_kv"))]
-    for source, beats in zip(sources, (words, queries, appended)):
+    width = np.dtype(q.dtype).itemsize * 8
+    for source, beats in zip(sources, (words, pack(queries, job.lanes, width),
+                                       pack(appended, job.lanes, width))):
         cocotb.start_soon(source.send(beats))
     sink = StreamSink(dut, "output", counter, stall=stall, seed=seed + 9)
-    width = np.dtype(q.dtype).itemsize * 8
-    beats = await sink.receive(sum(rows for _, _, rows in order) * job.head_dim)
-    values = np.array([b & ((1 << width) - 1) for b in beats], dtype=q.dtype)
-    lasts = [b >> width for b in beats]
+    beats = await sink.receive(sum(rows for _, _, rows in order) * job.head_dim // job.lanes)
+    values = np.array([b >> (lane * width) & ((1 << width) - 1) for b in beats
+                       for lane in range(job.lanes)], dtype=q.dtype)
+    lasts = [b >> (job.lanes * width) for b in beats]
     o = np.zeros(q.shape, dtype=q.dtype)
     position = 0
     for head, start_token, rows in order:
@@ -60,10 +62,16 @@ async def run_attention(dut, job: AttentionJob, q, k, v, phase: str, *, stall: f
             rows, job.head_dim)
         position += count
     tiles = len(commands)
-    assert sum(lasts) == tiles and (phase == "decode" or all(
-        lasts[i] for i in np.cumsum([r * job.head_dim for _, _, r in order]) - 1)), lasts
+    ends = np.cumsum([r * job.head_dim // job.lanes for _, _, r in order]) - 1
+    assert sum(lasts) == tiles and (phase == "decode" or all(lasts[i] for i in ends)), lasts
     return {"o": o, "cycles": sink.cycles[-1] - sources[0].cycles[0] + 1,
             "bytes_read": reads.bytes_read, "image": bytes(image)}
+
+
+def pack(elements, lanes: int, width: int) -> list:
+    """Beats of ``lanes`` elements of ``width`` bits, the first element least significant."""
+    return [sum(int(x) << (lane * width) for lane, x in enumerate(elements[i:i + lanes]))
+            for i in range(0, len(elements), lanes)]
 
 
 def write_attention_job(directory: Path, job: AttentionJob, q, k, v, phase: str) -> dict:
