@@ -38,20 +38,23 @@ def _unit_entry(job):
     unit = job.component()
     synthesis = synthesize(rtlil.convert(unit, name="attention_unit", emit_src=False),
                            top="attention_unit")
-    d, r, c = job.head_dim, job.rows, job.cols
+    d, r, c, p = job.head_dim, job.rows, job.cols, job.lanes
     return {**job.__dict__, "resources": {k: synthesis[k] for k in RESOURCE_KEYS},
             "buffer_elements": {"q": r * d, "k": c * d, "v": c * d, "scores": r * c,
-                                "accumulators": r * (d + 1)}}
+                                "accumulators": r * (d + p)}}
 
 
 def attention_report(board: Board, *, head_dim=96, heads=16, kv_heads=16, fmt="float32",
-                     rows=8, cols=8, prefill=(64, 128), decode=(128, 1024)) -> dict:
-    """Synthesise the prefill and decode units for ``head_dim`` and report prefill of each
-    of ``prefill`` tokens and decode at each context of ``decode``, for ``heads`` over
-    ``kv_heads``."""
+                     rows=8, cols=8, lanes=None, prefill=(64, 128),
+                     decode=(128, 1024)) -> dict:
+    """Synthesise the prefill and decode units (``lanes`` as
+    :func:`~ternforge.gen.attention_cli.unit_for` picks them) for ``head_dim`` and report
+    prefill of each of ``prefill`` tokens and decode at each context of ``decode``, for
+    ``heads`` over ``kv_heads``."""
     group = heads // kv_heads
     jobs = {phase: unit_for(phase, head_dim, max((*prefill, *decode)), group, fmt,
-                            rows=rows, cols=cols) for phase in ("prefill", "decode")}
+                            rows=rows, cols=cols, lanes=lanes)
+            for phase in ("prefill", "decode")}
     cases = [_case(jobs["prefill"], "prefill", heads, kv_heads, m, m, board) for m in prefill]
     cases += [_case(jobs["decode"], "decode", heads, kv_heads, 1, keys, board)
               for keys in decode]
@@ -63,7 +66,7 @@ def attention_report(board: Board, *, head_dim=96, heads=16, kv_heads=16, fmt="f
 def attention_table(report: dict) -> Table:
     units = report["units"]
     title = "; ".join(
-        f"{phase}: tiles {unit['rows']} x {unit['cols']}, " + ", ".join(
+        f"{phase}: tiles {unit['rows']} x {unit['cols']}, {unit['lanes']} lanes, " + ", ".join(
             f"{key} {value:,}" for key, value in unit["resources"].items())
         for phase, unit in units.items())
     table = Table(title=f"Attention, D = {units['prefill']['head_dim']}, {report['heads']} heads "

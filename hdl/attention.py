@@ -112,11 +112,11 @@ class AttentionEngine(wiring.Component):
                  lanes=1):
         self._format = float_format(format)
         check_int("Head dimension", head_dim, 8, 256)
+        latency = FloatFma.latency_in(self._format)
+        _check_lanes(lanes, head_dim, latency)
         check_int("Rows", rows, 1, 64)
         check_int("Columns", cols, 1, 64)
         check_int("Maximum keys", max_keys, 1, 1 << 20)
-        latency = FloatFma.latency_in(self._format)
-        _check_lanes(lanes, head_dim, latency)
         if cols % lanes:
             raise ValueError(f"Columns must be a multiple of the {lanes} lanes, not {cols!r}")
         if rows * cols // lanes < latency:

@@ -28,6 +28,7 @@ def test_run_attention_is_bit_exact(capsys, tmp_path, phase, shapes):
     assert o.dtype == np.float32 and np.array_equal(o.view(np.uint32), expected)
     cycles, rest = out.split("cycles: ")[1].split(" (cycle model ")
     assert int(cycles) == int(rest.split(")")[0])
+    assert out.startswith(f"unit: 2 lanes, tiles {8 if phase == 'prefill' else 2} x 8;")
     keys = k.shape[1] - (phase == "decode")
     rows_read = 5 * 2 if phase == "prefill" else keys * 2  # one tile per head; per KV head
     assert f"DDR bytes read: {rows_read * 2 * 16 * 4};" in out
@@ -55,9 +56,26 @@ def test_run_attention_rejects_bad_input(capsys, tmp_path, arrays, phase, messag
     assert not (tmp_path / "o.npy").exists()
 
 
+def test_run_attention_rejects_bad_lanes(capsys, tmp_path):
+    arrays = save_arrays(tmp_path, **{name: np.ones((1, 2, 8), np.float32) for name in "qkv"})
+    code, _, err = invoke(capsys, "run", "attention", "--phase", "prefill", *arrays,
+                          "--lanes", "3", "--out", str(tmp_path / "o.npy"))
+    assert (code, err) == (2, "ternforge: Lanes must be a power of two dividing the head "
+                              "dimension (8) into parts of more than 7, not 3\n")
+    assert not (tmp_path / "o.npy").exists()
+
+
 @pytest.mark.parametrize("parameters, message", [
     (dict(head_dim=4), "Head dimension must be an integer from 8 to 256, not 4"),
-    (dict(rows=2, cols=3), r"Rows times columns must be at least the fma latency \(7\), not 6"),
+    (dict(rows=2, cols=3), r"Rows times columns per lane must be at least the fma latency "
+                           r"\(7\), not 6"),
+    (dict(head_dim=32, lanes=4, rows=1, cols=16),
+     r"Rows times columns per lane must be at least the fma latency \(7\), not 4"),
+    (dict(head_dim=16, lanes=3), r"Lanes must be a power of two dividing the head dimension "
+                                 r"\(16\) into parts of more than 7, not 3"),
+    (dict(head_dim=16, lanes=4), r"Lanes must be a power of two dividing the head dimension "
+                                 r"\(16\) into parts of more than 7, not 4"),
+    (dict(head_dim=32, lanes=4, cols=6), "Columns must be a multiple of the 4 lanes, not 6"),
     (dict(format="float8"), "Float format must be one of float16, bfloat16, float32, not "
                             "'float8'"),
 ])
@@ -71,8 +89,24 @@ def test_engine_cycle_model_adds_its_phases():
     engine._MustUse__silence = True
     one_tile = engine.cycles(4, 4)
     # a second key tile adds its load, scores, maximum, exponentials, scale and accumulation
-    assert engine.cycles(4, 8) - one_tile == (2 * 4 * 16 + 1) + (16 * 16 + 7 + 2) + 5 \
+    assert engine.cycles(4, 8) - one_tile == (2 * 4 * 16 + 1) + (16 * 16 + 7 + 2) + 17 \
         + (4 * 5 + 4 + 9 + 2) + (4 * 17 + 7 + 2) + (4 * 4 * 17 + 7 + 2)
+
+
+
+def test_lanes_divide_the_work_not_the_waiting():
+    engine = AttentionEngine(head_dim=16, rows=4, cols=4, max_keys=64, lanes=2)
+    engine._MustUse__silence = True
+    # a second tile: loads of E = 8 beats a key, scores over two column groups, a maximum
+    # over two groups a row, accumulators of E + 1 elements a lane
+    assert engine.cycles(4, 8) - engine.cycles(4, 4) == (2 * 4 * 8 + 1) \
+        + (16 * 4 * 2 + 7 + 2) + (4 * 2 + 1) + (4 * 5 + 4 + 9 + 2) + (4 * 9 + 7 + 2) \
+        + (4 * 4 * 9 + 7 + 2)
+    # a first key later than the query load (4 * 8 + 7 + 1 cycles, then one) delays the job
+    ready = engine.first_key_cycle(4)
+    assert ready == 1 + 4 * 8 + 7 + 1 + 1
+    assert engine.cycles(4, 4, first_key=ready + 5) == engine.cycles(4, 4) + 5
+    assert engine.cycles(4, 4, first_key=ready) == engine.cycles(4, 4)
 
 
 @pytest.mark.yosys
