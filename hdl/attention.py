@@ -140,6 +140,7 @@ class AttentionEngine(wiring.Component):
     rows = property(lambda self: self._rows)
     cols = property(lambda self: self._cols)
     lanes = property(lambda self: self._lanes)
+    max_keys = property(lambda self: self._max_keys)
 
     @property
     def beat_bits(self) -> int:

@@ -31,6 +31,9 @@ class AttentionJob:
     -------
     format, head_dim, rows, cols, max_keys, lanes, data_bits :
         The unit's parameters.
+    sequenced : bool
+        The unit with its sequencer (:class:`~ternforge.hdl.attention_layer.LayerAttention`,
+        one ``start`` a layer) rather than commands.
     read_latency, write_latency : int
         The memory's cycles from a read address to its data, from a burst's last word to
         its response (the testbench memory's; the cycle model depends on them).
@@ -43,18 +46,26 @@ class AttentionJob:
     max_keys: int = 4096
     lanes: int = 1
     data_bits: int = 512
+    sequenced: bool = False
     read_latency: int = 20
     write_latency: int = 10
 
     def component(self):
+        from ..hdl.attention_layer import LayerAttention
         from ..hdl.attention_unit import CachedAttention
-        return CachedAttention(format=self.format, head_dim=self.head_dim, rows=self.rows,
-                               cols=self.cols, max_keys=self.max_keys, lanes=self.lanes,
-                               data_bits=self.data_bits)
+        return (LayerAttention if self.sequenced else CachedAttention)(
+            format=self.format, head_dim=self.head_dim, rows=self.rows, cols=self.cols,
+            max_keys=self.max_keys, lanes=self.lanes, data_bits=self.data_bits)
+
+    def unit(self):
+        """The :class:`~ternforge.hdl.attention_unit.CachedAttention` (not to elaborate)."""
+        component = self.component()
+        component._MustUse__silence = True
+        return component.unit if self.sequenced else component
 
     @property
     def module_name(self) -> str:
-        return (f"attention_{self.format}_d{self.head_dim}_r{self.rows}_c{self.cols}"
+        return (f"attention{'_layer' * self.sequenced}_{self.format}_d{self.head_dim}_r{self.rows}_c{self.cols}"
                 f"_k{self.max_keys}_p{self.lanes}_w{self.data_bits}")
 
     @property
@@ -121,6 +132,13 @@ class AttentionJob:
             order += [(kv_head * group + g, 0, 1) for g in range(group)]
         return commands, queries, appended, order
 
+    def start(self, q, k, phase: str) -> dict:
+        """The sequencer's ``start`` for the commands of :meth:`commands`."""
+        heads, kv_heads = q.shape[0], k.shape[0]
+        return {"decode": int(phase == "decode"),
+                "heads": kv_heads if phase == "decode" else heads, "group": heads // kv_heads,
+                "tokens": k.shape[1], "base": self.region(0), "stride": self.region(1)}
+
     def bytes_read(self, commands) -> int:
         """DDR bytes the commands read (an appended row is not read back)."""
         return sum(c["keys"] - c["append"] for c in commands) * self.row_bytes
@@ -130,12 +148,12 @@ class AttentionJob:
         command, the engine's job and two cycles to hand over (the first one's only one).
         The first cached key reaches the engine :meth:`CachedAttention.first_key_cycle`
         cycles after its job starts; an appended row's write is answered before the job
-        ends (at any realistic head dimension). The testbenches check it."""
-        unit = self.component()
-        unit._MustUse__silence = True
+        ends (at any realistic head dimension); the sequencer adds a cycle before the first
+        command. The testbenches check it."""
+        unit = self.unit()
         engine, first_key = unit.engine, unit.first_key_cycle(self.read_latency)
         return sum(2 + engine.cycles(c["rows"], c["keys"], first_key=first_key * (
-            c["keys"] > c["append"])) for c in commands) - 1
+            c["keys"] > c["append"])) for c in commands) - 1 + self.sequenced
 
 
 def float_bits(array, fmt):

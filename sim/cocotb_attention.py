@@ -33,7 +33,8 @@ async def run_attention(dut, job: AttentionJob, q, k, v, phase: str, *, stall: f
     commands, queries, appended, order = job.commands(q, k, v, phase)
     keys = k.shape[1]
     image = job.image(k, v, keys if phase == "prefill" else keys - 1)
-    counter = await start(dut, idle=("command__valid", "query__valid", "new_kv__valid",
+    control = "start" if job.sequenced else "command"
+    counter = await start(dut, idle=(f"{control}__valid", "query__valid", "new_kv__valid",
                                      "output__ready", "m_axi_arready", "m_axi_rvalid",
                                      "m_axi_awready", "m_axi_wready", "m_axi_bvalid"))
     reads = AxiReadMemory(dut, image, data_bits=job.data_bits, latency=job.read_latency,
@@ -41,10 +42,11 @@ async def run_attention(dut, job: AttentionJob, q, k, v, phase: str, *, stall: f
     writes = AxiWriteMemory(dut, image, data_bits=job.data_bits, latency=job.write_latency)
     cocotb.start_soon(reads.run())
     cocotb.start_soon(writes.run())
-    layout = job.component().signature.members["command"].signature.members["payload"].shape
-    words = [layout.const(c).as_value().value for c in commands]
+    layout = job.component().signature.members[control].signature.members["payload"].shape
+    words = [layout.const(c).as_value().value
+             for c in ([job.start(q, k, phase)] if job.sequenced else commands)]
     sources = [StreamSource(dut, name, counter, stall=stall, seed=seed + i)
-               for i, name in enumerate(("command", "query", "new_kv"))]
+               for i, name in enumerate((control, "query", "new_kv"))]
     width = np.dtype(q.dtype).itemsize * 8
     for source, beats in zip(sources, (words, pack(queries, job.lanes, width),
                                        pack(appended, job.lanes, width))):

@@ -19,9 +19,7 @@ def test_sequencer_emits_the_loop_order(phase, heads, kv_heads, tokens):
     k = np.zeros((kv_heads, tokens, 8), np.uint32)
     expected = JOB.commands(q, k, k, phase)[0]
     sequencer = AttentionSequencer(rows=JOB.rows, max_keys=JOB.max_keys)
-    start = {"decode": int(decode), "heads": kv_heads if decode else heads,
-             "group": heads // kv_heads, "tokens": tokens, "base": 0,
-             "stride": JOB.region(1)}
+    start = JOB.start(q, k, phase)
     out, _ = run_streams(sequencer, {"start": [start, start]},
                          {"commands": 2 * len(expected)}, stall=0.3)
     names = ("rows", "keys", "position", "row_step", "base", "append")

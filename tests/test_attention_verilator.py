@@ -9,11 +9,12 @@ from ternforge.sim import verilator
 from ternforge.sim.attention_jobs import AttentionJob
 
 # the build `ternforge run attention` makes for prefill at D = 16 (tests/test_attention_cli.py),
-# and eight lanes over D = 64 with wide tiles of 2 rows (the shape of a decode unit)
+# and the generated top (sequencer and unit: one start a layer) with eight lanes over D = 64
+# and wide tiles of 2 rows (the shape of a decode unit)
 JOBS = [AttentionJob(format="float32", head_dim=16, rows=8, cols=8, max_keys=1024, lanes=2,
                      data_bits=512),
         AttentionJob(format="float32", head_dim=64, rows=2, cols=32, max_keys=1024, lanes=8,
-                     data_bits=512)]
+                     data_bits=512, sequenced=True)]
 
 
 @pytest.mark.verilator
