@@ -15,13 +15,14 @@ __all__ = ["run_attention", "report_attention", "unit_for"]
 
 
 def unit_for(phase: str, head_dim: int, keys: int, group: int, fmt: str, *, rows=8, cols=8,
-             lanes=None):
+             lanes=None, sequenced=False):
     """The :class:`~ternforge.sim.attention_jobs.AttentionJob` that runs a problem: prefill
     tiles of ``rows`` queries, decode tiles of the ``group`` query heads a KV head serves (no
     idle rows), by ``cols`` keys (more if needed to cover the fma's latency, a multiple of
     the lanes); keys to the next power of two, at least 1,024 (one build serves many
     lengths); the widest AXI port (to 512 bits) a cache row fills; ``lanes`` (None: the
-    most, up to 8, that the head dimension and the port allow)."""
+    most, up to 8, that the head dimension and the port allow); ``sequenced``: the unit with
+    its sequencer."""
     from ..hdl.float_format import float_format
     from ..hdl.float_ops import FloatFma
     from ..sim.attention_jobs import AttentionJob
@@ -37,7 +38,7 @@ def unit_for(phase: str, head_dim: int, keys: int, group: int, fmt: str, *, rows
     cols = -(-cols // lanes) * lanes if isinstance(lanes, int) and lanes > 0 else cols
     return AttentionJob(format=fmt, head_dim=head_dim, rows=rows, cols=cols,
                         max_keys=max(1024, 1 << (keys - 1).bit_length()), lanes=lanes,
-                        data_bits=data_bits)
+                        data_bits=data_bits, sequenced=sequenced)
 
 
 def _load(path: Path, what: str, fmt: str) -> np.ndarray:

@@ -1,7 +1,7 @@
-"""Resources and performance of the attention unit for a model's attention shape.
+"""Resources and performance of the attention units for a model's attention shape.
 
-The units (:class:`~ternforge.hdl.attention_unit.CachedAttention` configured for prefill and
-for decode) are synthesised with Yosys
+The units (:class:`~ternforge.hdl.attention_layer.LayerAttention`, the cached-attention unit
+with its sequencer, configured for prefill and for decode) are synthesised with Yosys
 (``synth_xilinx -family xcup``, cached); cycles come from its cycle model (which the
 testbenches check exactly), DDR traffic from its loop order, beside the naive order's (every
 query row reads every key, no tiles skipped).
@@ -15,9 +15,11 @@ from rich.table import Table
 
 from ..boards import RESOURCE_KEYS, Board
 from .attention_cli import unit_for
+from .config import AttentionConfig
+from .elaborate import ATTENTION_UNITS
 from .synthesis import SOURCE, synthesize
 
-__all__ = ["attention_report", "attention_table"]
+__all__ = ["attention_report", "attention_entry", "attention_table"]
 
 
 def _case(job, phase, heads, kv_heads, tokens, keys, board):
@@ -34,33 +36,47 @@ def _case(job, phase, heads, kv_heads, tokens, keys, board):
     return entry
 
 
-def _unit_entry(job):
-    unit = job.component()
-    synthesis = synthesize(rtlil.convert(unit, name="attention_unit", emit_src=False),
-                           top="attention_unit")
+def _unit_entry(job, name):
+    synthesis = synthesize(rtlil.convert(job.component(), name=name, emit_src=False), top=name)
     d, r, c, p = job.head_dim, job.rows, job.cols, job.lanes
     return {**job.__dict__, "resources": {k: synthesis[k] for k in RESOURCE_KEYS},
             "buffer_elements": {"q": r * d, "k": c * d, "v": c * d, "scores": r * c,
                                 "accumulators": r * (d + p)}}
 
 
+def _report(jobs, board, heads, kv_heads, prefill, decode):
+    cases = [_case(jobs["prefill"], "prefill", heads, kv_heads, m, m, board) for m in prefill]
+    cases += [_case(jobs["decode"], "decode", heads, kv_heads, 1, keys, board)
+              for keys in decode]
+    return {"board": board.name, "clock_hz": board.clock_hz, "source": SOURCE,
+            "units": {phase: _unit_entry(job, ATTENTION_UNITS[phase])
+                      for phase, job in jobs.items()},
+            "heads": heads, "kv_heads": kv_heads, "cases": cases}
+
+
 def attention_report(board: Board, *, head_dim=96, heads=16, kv_heads=16, fmt="float32",
                      rows=8, cols=8, lanes=None, prefill=(64, 128),
                      decode=(128, 1024)) -> dict:
-    """Synthesise the prefill and decode units (``lanes`` as
+    """Synthesise the prefill and decode units (with their sequencers; ``lanes`` as
     :func:`~ternforge.gen.attention_cli.unit_for` picks them) for ``head_dim`` and report
     prefill of each of ``prefill`` tokens and decode at each context of ``decode``, for
     ``heads`` over ``kv_heads``."""
     group = heads // kv_heads
     jobs = {phase: unit_for(phase, head_dim, max((*prefill, *decode)), group, fmt,
-                            rows=rows, cols=cols, lanes=lanes)
+                            rows=rows, cols=cols, lanes=lanes, sequenced=True)
             for phase in ("prefill", "decode")}
-    cases = [_case(jobs["prefill"], "prefill", heads, kv_heads, m, m, board) for m in prefill]
-    cases += [_case(jobs["decode"], "decode", heads, kv_heads, 1, keys, board)
-              for keys in decode]
-    return {"board": board.name, "clock_hz": board.clock_hz, "source": SOURCE,
-            "units": {phase: _unit_entry(job) for phase, job in jobs.items()},
-            "heads": heads, "kv_heads": kv_heads, "cases": cases}
+    return _report(jobs, board, heads, kv_heads, prefill, decode)
+
+
+def attention_entry(config: AttentionConfig, board: Board) -> tuple[dict, dict]:
+    """The generated attention units' synthesised resources (by module name) and their
+    facts: the units' parameters and buffers, prefill of 64 and 128 tokens and decode at
+    contexts of 128 and the longest, for the configured shape."""
+    report = _report(config.jobs(), board, config.heads, config.kv_heads, (64, 128),
+                     (128, config.max_keys))
+    modules = {ATTENTION_UNITS[phase]: unit["resources"]
+               for phase, unit in report["units"].items()}
+    return modules, {key: report[key] for key in ("units", "heads", "kv_heads", "cases")}
 
 
 def attention_table(report: dict) -> Table:

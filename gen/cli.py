@@ -23,8 +23,8 @@ from rich.table import Table
 
 from ..boards import RESOURCE_KEYS, all_boards, get_board
 from .config import ENGINES, DesignConfig, EngineConfig, load_config
-from .elaborate import (ELTWISE_UNIT, GEMV_TOP, MODULE_NAMES, gemv_data_bits, gemv_top,
-                        to_verilog)
+from .elaborate import (ATTENTION_UNITS, ELTWISE_UNIT, GEMV_TOP, MODULE_NAMES, gemv_data_bits,
+                        gemv_top, to_verilog)
 from .report import check_fits, design_report, engine_entry, resource_table
 
 #: piped output is not wrapped at 80 columns, so tables stay whole in logs
@@ -97,7 +97,7 @@ def generate(board, config_file, out):
         staging = Path(staging_name)
         (staging / "verilog").mkdir()
         with Progress(console=console, transient=True) as progress:
-            task = progress.add_task("elaborating", total=2 * len(MODULE_NAMES) + 4)
+            task = progress.add_task("elaborating", total=2 * len(MODULE_NAMES) + 7)
             for kind, name in MODULE_NAMES.items():
                 progress.update(task, description=f"elaborating {name}")
                 (staging / "verilog" / f"{name}.v").write_text(to_verilog(config.tlmm, kind))
@@ -110,6 +110,12 @@ def generate(board, config_file, out):
             (staging / "verilog" / f"{ELTWISE_UNIT}.v").write_text(
                 verilog.convert(config.eltwise.component(), name=ELTWISE_UNIT))
             progress.advance(task)
+            for phase, job in config.attention.jobs().items():
+                name = ATTENTION_UNITS[phase]
+                progress.update(task, description=f"elaborating {name}")
+                (staging / "verilog" / f"{name}.v").write_text(
+                    verilog.convert(job.component(), name=name))
+                progress.advance(task)
 
             def advance(name):
                 progress.update(task, description=f"synthesising {name} (Yosys)")

@@ -29,7 +29,8 @@ from ..hdl.tlmm import TLMMEngine
 from ..hdl.tlmm_lutram import TLMMLutramEngine
 from ..sim.tlmm_stream import StreamGeometry
 
-__all__ = ["EngineConfig", "DesignConfig", "ENGINES", "load_config"]
+__all__ = ["EngineConfig", "EltwiseConfig", "AttentionConfig", "DesignConfig", "ENGINES",
+           "load_config"]
 
 #: engine kind -> (component class, weight format, stream order)
 ENGINES = {
@@ -132,8 +133,59 @@ class EltwiseConfig:
                                acc_width=self.acc_width)
 
 
+@dataclass(frozen=True)
+class AttentionConfig:
+    """Parameters of the attention units, a prefill and a decode
+    :class:`~ternforge.hdl.attention_layer.LayerAttention` (each with its sequencer).
+
+    Members
+    -------
+    format : str
+        Arithmetic format: ``float32`` (default), ``float16`` or ``bfloat16``.
+    head_dim, heads, kv_heads : int
+        The model's attention shape (default BitNet b1.58 0.7B: D = 96, 16 heads, 16 KV
+        heads). Decode tiles hold the ``heads / kv_heads`` query heads of a KV head.
+    rows : int
+        Query rows of a prefill tile.
+    cols : int
+        Keys per tile (raised, in multiples of the lanes, until the fma never waits).
+    lanes : int
+        Parallel fmas of each unit.
+    max_keys : int
+        The longest context (the KV cache's rows per KV head).
+    """
+
+    format: str = "float32"
+    head_dim: int = 96
+    heads: int = 16
+    kv_heads: int = 16
+    rows: int = 8
+    cols: int = 8
+    lanes: int = 8
+    max_keys: int = 2048
+
+    def __post_init__(self):
+        from ..hdl.parameters import check_int
+        check_int("KV heads", self.kv_heads, 1, 64)
+        check_int("Heads", self.heads, 1, 64)
+        if self.heads % self.kv_heads:
+            raise ValueError(f"Heads must be a multiple of the {self.kv_heads} KV heads, "
+                             f"not {self.heads!r}")
+        for job in self.jobs().values():
+            job.component()._MustUse__silence = True  # validates every parameter
+
+    def jobs(self) -> dict:
+        """``{"prefill": job, "decode": job}``: the two units as
+        :class:`~ternforge.sim.attention_jobs.AttentionJob` (sequenced)."""
+        from .attention_cli import unit_for
+        return {phase: unit_for(phase, self.head_dim, self.max_keys,
+                                self.heads // self.kv_heads, self.format, rows=self.rows,
+                                cols=self.cols, lanes=self.lanes, sequenced=True)
+                for phase in ("prefill", "decode")}
+
+
 #: configuration section -> its parameters' class
-SECTIONS = {"tlmm": EngineConfig, "eltwise": EltwiseConfig}
+SECTIONS = {"tlmm": EngineConfig, "eltwise": EltwiseConfig, "attention": AttentionConfig}
 
 
 @dataclass(frozen=True)
@@ -148,11 +200,14 @@ class DesignConfig:
         Parameters of the TLMM engine and its baseline.
     eltwise : EltwiseConfig
         Parameters of the element-wise unit.
+    attention : AttentionConfig
+        Parameters of the prefill and decode attention units.
     """
 
     board: str = "kv260"
     tlmm: EngineConfig = field(default_factory=EngineConfig)
     eltwise: EltwiseConfig = field(default_factory=EltwiseConfig)
+    attention: AttentionConfig = field(default_factory=AttentionConfig)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -7,13 +7,16 @@ from amaranth.back import rtlil, verilog
 from .config import EngineConfig
 
 __all__ = ["MODULE_NAMES", "to_verilog", "to_rtlil", "gemv_top", "gemv_data_bits", "GEMV_TOP",
-           "ELTWISE_UNIT"]
+           "ELTWISE_UNIT", "ATTENTION_UNITS"]
 
 #: Verilog module name of the GEMV/GEMM top
 GEMV_TOP = "gemv_top"
 
 #: Verilog module name of the element-wise unit
 ELTWISE_UNIT = "eltwise_unit"
+
+#: attention phase -> Verilog module name of its unit (with its sequencer)
+ATTENTION_UNITS = {"prefill": "attention_prefill", "decode": "attention_decode"}
 
 #: engine kind -> Verilog module name of its top level
 MODULE_NAMES = {"tlmm": "tlmm_engine", "tlmm-lutram": "tlmm_lutram_engine",

@@ -10,6 +10,7 @@ from __future__ import annotations
 from rich.table import Table
 
 from ..boards import RESOURCE_KEYS, Board
+from .attention_report import attention_entry
 from .config import ENGINES, DesignConfig, EltwiseConfig, EngineConfig
 from .elaborate import ELTWISE_UNIT, GEMV_TOP, MODULE_NAMES, to_rtlil
 from .synthesis import synthesize
@@ -89,10 +90,14 @@ def design_report(config: DesignConfig, board: Board, *, advance=lambda name: No
     modules[GEMV_TOP], plan = gemv_entry(config.tlmm, board)
     advance(ELTWISE_UNIT)
     modules[ELTWISE_UNIT], eltwise = eltwise_entry(config.eltwise, board)
+    advance("attention units")
+    attention_modules, attention = attention_entry(config.attention, board)
+    modules.update(attention_modules)
     total = {key: sum(resources[key] for resources in modules.values()) for key in RESOURCE_KEYS}
     return {
         "weight_plan": plan,
         "eltwise": eltwise,
+        "attention": attention,
         "power": power_estimate(modules, board),
         "board": board.name,
         "part": board.part,

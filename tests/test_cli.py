@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import invoke
-from ternforge.gen.config import DesignConfig, EltwiseConfig, EngineConfig
+from ternforge.gen.config import AttentionConfig, DesignConfig, EltwiseConfig, EngineConfig
 from ternforge.gen.report import check_fits
 from ternforge.boards import get_board
 
@@ -159,22 +159,31 @@ def test_generate_rejects_bad_config(capsys, tmp_path):
 def test_generate_writes_verilog_and_report(capsys, tmp_path):
     config = tmp_path / "small.toml"
     eltwise = EltwiseConfig(format="bfloat16", hidden=64)
-    config.write_text(DesignConfig(tlmm=SMALL, eltwise=eltwise).to_toml())
+    attention = AttentionConfig(format="bfloat16", head_dim=16, heads=2, kv_heads=1, rows=2,
+                                cols=4, lanes=2, max_keys=256)
+    config.write_text(DesignConfig(tlmm=SMALL, eltwise=eltwise, attention=attention).to_toml())
     code, out, err = invoke(capsys, "generate", "--config", str(config), "--out",
                             str(tmp_path / "build"))
     assert code == 0, err
     report = json.loads((tmp_path / "build" / "report.json").read_text())
     assert {"board", "modules", "total", "utilization", "source"} <= set(report)
     names = {"tlmm_engine", "tlmm_lutram_engine", "ternary_adder_engine", "gemv_top",
-             "eltwise_unit"}
+             "eltwise_unit", "attention_prefill", "attention_decode"}
     assert set(report["modules"]) == names
     assert report["modules"]["gemv_top"]["URAM"] == report["weight_plan"]["uram_count"]
     assert 0 < report["weight_plan"]["bandwidth_utilization"] <= 1
     assert report["eltwise"]["buffer_bits"] == 2 * 64 * 16
     assert report["eltwise"]["cycles_per_token"] == eltwise.component().cycles(1, 64)
-    for name in ("gemv_top", "eltwise_unit"):
+    units = report["attention"]["units"]
+    assert (units["prefill"]["rows"], units["decode"]["rows"]) == (2, 2)
+    assert units["decode"]["cols"] == 8  # raised so that 2 rows x 8 keys / 2 lanes >= 7
+    prefill_128, decode_256 = report["attention"]["cases"][1], report["attention"]["cases"][3]
+    assert (prefill_128["tokens"], prefill_128["commands"]) == (128, 2 * 128 // 2)
+    assert (decode_256["keys"], decode_256["commands"]) == (256, 1)
+    loose = {"gemv_top", "eltwise_unit", "attention_prefill", "attention_decode"}
+    for name in loose:
         assert (tmp_path / "build" / "verilog" / f"{name}.v").exists()
-    for name in names - {"gemv_top", "eltwise_unit"}:
+    for name in names - loose:
         assert (tmp_path / "build" / "verilog" / f"{name}.v").read_text().startswith("/*")
         assert set(report["modules"][name]) == {"LUT", "FF", "CARRY8", "DSP", "BRAM36", "URAM"}
         assert report["modules"][name]["LUT"] > 0
@@ -205,7 +214,8 @@ def test_sweep_rejects_unknown_parameter(capsys, tmp_path):
     code, _, err = invoke(capsys, "sweep", "--param", "tlmm.speed=1,2", "--out",
                           str(tmp_path / "s"))
     assert code == 2
-    assert "Parameter must be board or <section>.<name> of tlmm, eltwise, not 'tlmm.speed'" in err
+    assert ("Parameter must be board or <section>.<name> of tlmm, eltwise, attention, not "
+            "'tlmm.speed'") in err
     assert not (tmp_path / "s").exists()
 
 

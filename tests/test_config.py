@@ -21,7 +21,7 @@ def test_replace_by_dotted_name():
     config = DesignConfig().replace("tlmm.rows", 4).replace("board", "zcu104")
     assert config.tlmm.rows == 4 and config.board == "zcu104"
     with pytest.raises(ValueError, match=r"Parameter must be board or <section>.<name> of "
-                                         r"tlmm, eltwise, not 'rows'"):
+                                         r"tlmm, eltwise, attention, not 'rows'"):
         config.replace("rows", 4)
 
 
@@ -30,8 +30,14 @@ def test_replace_by_dotted_name():
     ({"eltwise": {"format": "float8"}},
      r"Float format must be one of float16, bfloat16, float32, not 'float8'"),
     ({"eltwise": {"hidden": 1}}, r"Maximum length must be an integer from 2 to 65536, not 1"),
-    ({"engine": {}}, r"Configuration keys must be board, tlmm, eltwise, not \['engine'\]"),
+    ({"engine": {}}, r"Configuration keys must be board, tlmm, eltwise, attention, not "
+                   r"\['engine'\]"),
     ({"tlmm": {"rows": -1}}, "Rows must be an integer of at least 1, not -1"),
+    ({"attention": {"lanes": 16}}, r"Lanes must be a power of two dividing the head "
+                                   r"dimension \(96\) into parts of more than 7, not 16"),
+    ({"attention": {"heads": 15}}, "Heads must be a multiple of the 16 KV heads, not 15"),
+    ({"attention": {"format": "bfloat16", "head_dim": 300}},
+     "Head dimension must be an integer from 8 to 256, not 300"),
     ({"tlmm": {"max_k": 0}}, "Maximum K must be an integer of at least 1, not 0"),
     ({"tlmm": {"table_tokens": 0}}, "Table tokens must be an integer of at least 1, not 0"),
 ])
