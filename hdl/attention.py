@@ -19,8 +19,8 @@ sum (and so every result bit) is the same as with one lane:
 * an accumulator element ``acc[r][d]`` belongs to lane ``d mod P`` (its value bank and
   accumulator bank), the probability ``p`` is broadcast; every lane also keeps its own copy
   of the denominator ``l`` (lane 0's is used);
-* the query, key, value and output streams carry ``P`` elements a beat (element ``d`` of a
-  beat's first is ``d mod P``).
+* the query, key, value and output streams carry ``P`` elements a beat (beat ``i`` of a row
+  holds elements ``i * P .. i * P + P - 1``, the first least significant).
 
 Phases of a job (each issues one operation per cycle; ``L`` is the fma's latency,
 ``E = D / P`` the elements per lane):
@@ -29,8 +29,7 @@ Phases of a job (each issues one operation per cycle; ``L`` is the fma's latency
 phase        operations                                          cycles (no stalls)
 ============ =================================================== ===========================
 load Q       ``q' = fma(q, 1/sqrt(D), 0)`` per element            ``rows * E + L + 1``
-per key tile (``nk`` keys):
-load K, V    each key's D elements, then its D values, P a beat   ``2 * nk * E + 1``
+per key tile (``nk`` keys), once its keys and values are in:
 scores       ``S = fma(q'[d], k[d], S)`` for d in order, every    ``D * R * C / P + L + 2``
              (row, column group) of the ``R x C`` tile
              interleaved
@@ -48,8 +47,14 @@ output       ``o = fma(acc, 1/l, 0)``, streamed out               ``rows * E + L
 (``R``, ``C`` are the parameters ``rows`` and ``cols``: the score phase always runs the full
 tile, so that every score accumulator is reused no sooner than ``R * C / P >= L`` cycles
 later, and an accumulator no sooner than ``E + 1 >= L + 2``; ``A``, ``X``, ``Rc`` are the
-adder's, exponential's and reciprocal's latencies.) :meth:`AttentionEngine.cycles` adds these
-up exactly; the first tile's loads also wait for the first key if it comes late.
+adder's, exponential's and reciprocal's latencies.)
+
+Loading runs beside all of this: from the job's acceptance a loader takes each key's ``E``
+key beats then its ``E`` value beats, a beat a cycle, into one half of the (double) key and
+value buffers while the tile in the other half is computed, so a tile costs ``2 * nk * E``
+load cycles only when they outlast the previous tile's computation (never at ``rows = 1``,
+where the computation takes ``2 * nk * E + C`` cycles and more). :meth:`AttentionEngine.cycles`
+follows both exactly.
 
 Streams: ``job`` (``rows``, ``keys``, the ``position`` of row 0 and ``row_step``, 1 for causal
 prefill rows at consecutive positions and 0 for decode rows at one position; key ``j`` is
@@ -153,27 +158,28 @@ class AttentionEngine(wiring.Component):
                 FLOAT_FUNCTIONS["exp"].latency_in(fmt),
                 FLOAT_FUNCTIONS["reciprocal"].latency_in(fmt))
 
-    def first_key_cycle(self, rows: int) -> int:
-        """The cycle (the job's acceptance being cycle 0) at which the engine first takes a
-        key beat, if one is waiting."""
-        fma = self._latencies()[0]
-        return 1 + (rows * (self._d // self._lanes) + fma + 1) + 1
-
     def cycles(self, rows: int, keys: int, *, first_key: int = 0) -> int:
         """Cycles of one job of ``rows`` queries against ``keys`` keys, without stalls, from
         the job accepted to the last output beat, inclusive; the first key beat arrives at
-        cycle ``first_key`` (the job's acceptance being cycle 0), or is waiting."""
+        cycle ``first_key`` (the job's acceptance being cycle 0), or is waiting, and the
+        rest follow one a cycle. The loader fills one half of the key and value buffers
+        while the tile in the other is computed; a tile's computation starts when both the
+        previous tile's is done and its keys and values are in."""
         fma, add, exp, reciprocal = self._latencies()
         d, big_r, c, lanes = self._d, self._rows, self._cols, self._lanes
         e = d // lanes
-        total = 1 + (rows * e + fma + 1)  # job accepted, load Q
-        total += max(0, first_key - self.first_key_cycle(rows))
-        for start in range(0, keys, c):
+        tile_at = [rows * e + fma + 2]  # the cycles the computation waits for each tile
+        load_at = max(1, first_key)  # the cycle the loader takes its next beat
+        for n, start in enumerate(range(0, keys, c)):
             nk = min(c, keys - start)
-            total += (2 * nk * e + 1) + (d * big_r * c // lanes + fma + 2) \
-                + (rows * c // lanes + 1) + (rows * (c + 1) + add + exp + 2) \
-                + (rows * (e + 1) + fma + 2) + (nk * rows * (e + 1) + fma + 2)
-        return total + (rows + reciprocal + 2) + (rows * e + fma + 1)
+            if n >= 2:  # the tile's half is free once tile n - 2 is computed
+                load_at = max(load_at, tile_at[n - 1])
+            load_at += 2 * nk * e  # then the tile is in
+            compute = (d * big_r * c // lanes + fma + 2) + (rows * c // lanes + 1) \
+                + (rows * (c + 1) + add + exp + 2) + (rows * (e + 1) + fma + 2) \
+                + (nk * rows * (e + 1) + fma + 2)
+            tile_at.append(max(tile_at[n], load_at) + compute)
+        return tile_at[-1] + (rows + reciprocal + 2) + (rows * e + fma + 1)
 
     def schedule_cycles(self, jobs) -> int:
         """Cycles of ``(rows, keys)`` jobs back to back (a cycle between jobs)."""
@@ -203,8 +209,10 @@ class AttentionEngine(wiring.Component):
                 ports.append((bank.write_port(), bank.read_port()))
             return [p[0] for p in ports], [p[1] for p in ports]
         q_write, q_read = banks("q_bank", width, big_r * e_max)
-        k_write, k_read = banks("k_bank", self.beat_bits, groups * e_max)
-        v_write, v_read = banks("v_bank", width, big_c * e_max)
+        # keys and values in two halves: the loader fills one while the tile in the other
+        # is computed
+        k_write, k_read = banks("k_bank", self.beat_bits, 2 * groups * e_max)
+        v_write, v_read = banks("v_bank", width, 2 * big_c * e_max)
         acc_write, acc_read = banks("acc_bank", width, acc_depth)
 
         def element(value, lane):
@@ -334,6 +342,43 @@ class AttentionEngine(wiring.Component):
         with m.If(recip.result.valid):
             m.d.sync += inverse[recip.result.payload.tag].eq(recip.result.payload.value)
 
+        # the loader: per key, its D key elements then its D values, into the free half
+        half = Signal(name="half")  # the half being computed
+        loaded = Array(Signal(name=f"loaded{h}") for h in range(2))
+        tile_size = Array(Signal(range(big_c + 1), name=f"tile_size{h}") for h in range(2))
+        load_total = Signal.like(keys, name="load_total")
+        load_base = Signal.like(key_base, name="load_base")
+        load_active, load_half = Signal(name="load_active"), Signal(name="load_half")
+        load_key = Signal(range(big_c), name="load_key")
+        load_part = Signal(range(2 * e_max), name="load_part")
+        remaining = load_total - load_base
+        load_tile = Mux(remaining > big_c, big_c, remaining)
+        can_load = load_active & ~loaded[load_half]
+        is_key = load_part < e_max
+        beat = can_load & Mux(is_key, self.key.valid, self.value.valid)
+        m.d.comb += [self.key.ready.eq(can_load & is_key),
+                     self.value.ready.eq(can_load & ~is_key)]
+        for lane in range(lanes):  # a key to its column's bank, a value to each lane
+            m.d.comb += [
+                k_write[lane].addr.eq(load_half * (groups * e_max)
+                                      + (load_key >> shift) * e_max + load_part),
+                k_write[lane].data.eq(self.key.payload),
+                k_write[lane].en.eq(beat & is_key & ((load_key & (lanes - 1)) == lane)),
+                v_write[lane].addr.eq(load_half * (big_c * e_max) + load_key * e_max
+                                      + load_part - e_max),
+                v_write[lane].data.eq(element(self.value.payload, lane)),
+                v_write[lane].en.eq(beat & ~is_key)]
+        with m.If(beat):
+            m.d.sync += load_part.eq(load_part + 1)
+            with m.If(load_part == 2 * e_max - 1):
+                m.d.sync += [load_part.eq(0), load_key.eq(load_key + 1)]
+                with m.If(load_key == load_tile - 1):
+                    m.d.sync += [load_key.eq(0), loaded[load_half].eq(1),
+                                 tile_size[load_half].eq(load_tile), load_half.eq(~load_half),
+                                 load_base.eq(load_base + load_tile)]
+                    with m.If(load_base + load_tile >= load_total):
+                        m.d.sync += load_active.eq(0)
+
         def visible(row, column):
             return (column < tile_keys) & (key_base + column
                                            <= position + Mux(row_step, row, 0))
@@ -346,7 +391,9 @@ class AttentionEngine(wiring.Component):
                     payload = self.job.payload
                     m.d.sync += [rows.eq(payload.rows), keys.eq(payload.keys),
                                  position.eq(payload.position), row_step.eq(payload.row_step),
-                                 key_base.eq(0), first_tile.eq(1),
+                                 key_base.eq(0), first_tile.eq(1), half.eq(0),
+                                 load_total.eq(payload.keys), load_base.eq(0),
+                                 load_active.eq(1), load_half.eq(0),
                                  *(x.eq(minus_inf) for x in running_max)]
                     start_loop(1, payload.rows, e_max)
                     m.next = "LOAD_Q"
@@ -363,32 +410,16 @@ class AttentionEngine(wiring.Component):
                                  unit.operands.payload.tag.eq(address_tag)]
                 with m.If(~looping & (pending == 0)):
                     m.next = "TILE"
-            with m.State("TILE"):
-                remaining = keys - key_base
-                m.d.sync += tile_keys.eq(Mux(remaining > big_c, big_c, remaining))
-                start_loop(1, Mux(remaining > big_c, big_c, remaining), 2 * e_max)
-                m.next = "LOAD_KV"
-            with m.State("LOAD_KV"):  # per key: its D key elements, then its D values
-                key, part = index[1], index[2]
-                is_key = part < e_max
-                beat = Mux(is_key, self.key.valid, self.value.valid) & looping
-                m.d.comb += [self.key.ready.eq(looping & is_key),
-                             self.value.ready.eq(looping & ~is_key), step.eq(beat)]
-                for lane in range(lanes):  # a key to its column's bank, a value to each lane
-                    m.d.comb += [
-                        k_write[lane].addr.eq((key >> shift) * e_max + part),
-                        k_write[lane].data.eq(self.key.payload),
-                        k_write[lane].en.eq(beat & is_key & ((key & (lanes - 1)) == lane)),
-                        v_write[lane].addr.eq(key * e_max + part - e_max),
-                        v_write[lane].data.eq(element(self.value.payload, lane)),
-                        v_write[lane].en.eq(beat & ~is_key)]
-                with m.If(~looping):
+            with m.State("TILE"):  # wait for the tile's keys and values
+                with m.If(loaded[half]):
+                    m.d.sync += tile_keys.eq(tile_size[half])
                     start_loop(d_max, big_r, groups)
                     m.next = "SCORES"
             with m.State("SCORES"):  # lane l: columns g * lanes + l; q[d] for every lane
                 for lane in range(lanes):
                     m.d.comb += [q_read[lane].addr.eq(index[1] * e_max + (index[0] >> shift)),
-                                 k_read[lane].addr.eq(index[2] * e_max + (index[0] >> shift))]
+                                 k_read[lane].addr.eq(half * (groups * e_max) + index[2] * e_max
+                                                     + (index[0] >> shift))]
                 selected = f_index[0] & (lanes - 1)
                 query = Array(port.data for port in q_read)[selected]
                 group = Signal(address_bits, name="score_group")
@@ -451,14 +482,16 @@ class AttentionEngine(wiring.Component):
             with m.State("ACCUMULATE"):
                 for lane in range(lanes):
                     m.d.comb += [acc_read[lane].addr.eq(index[1] * (e_max + 1) + index[2]),
-                                 v_read[lane].addr.eq(index[0] * e_max + index[2])]
+                                 v_read[lane].addr.eq(half * (big_c * e_max) + index[0] * e_max
+                                                     + index[2])]
                 probability = scores[r_f * big_c + f_index[0]]
                 issue(lambda lane: probability,
                       lambda lane: Mux(c_f == e_max, one, v_read[lane].data),
                       lambda lane: acc_read[lane].data,
                       _TO_ACC, r_f * (e_max + 1) + c_f)
                 with m.If(idle):
-                    m.d.sync += [key_base.eq(key_base + tile_keys), first_tile.eq(0)]
+                    m.d.sync += [key_base.eq(key_base + tile_keys), first_tile.eq(0),
+                                 loaded[half].eq(0), half.eq(~half)]
                     with m.If(key_base + tile_keys >= keys):
                         start_loop(1, 1, rows)
                         m.next = "RECIPROCAL"

@@ -146,8 +146,9 @@ class AttentionJob:
     def cycles(self, commands) -> int:
         """Cycles from the first command accepted to the last output, without stalls: per
         command, the engine's job and two cycles to hand over (the first one's only one).
-        The first cached key reaches the engine :meth:`CachedAttention.first_key_cycle`
-        cycles after its job starts; an appended row's write is answered before the job
+        The first cached key reaches the engine
+        :meth:`~ternforge.hdl.attention_unit.CachedAttention.first_key_cycle` cycles after
+        its job starts; an appended row's write is answered before the job
         ends (at any realistic head dimension); the sequencer adds a cycle before the first
         command. The testbenches check it."""
         unit = self.unit()

@@ -8,6 +8,7 @@ from conftest import invoke, save_arrays
 from ternforge.boards import get_board
 from ternforge.gen.attention_report import attention_report
 from ternforge.hdl.attention import AttentionEngine
+from ternforge.hdl.float_functions import FLOAT_FUNCTIONS
 from ternforge.sim import attention_model as am
 from ternforge.sim import float_model as fm
 
@@ -87,26 +88,29 @@ def test_engine_parameters_are_checked(parameters, message):
 def test_engine_cycle_model_adds_its_phases():
     engine = AttentionEngine(head_dim=16, rows=4, cols=4, max_keys=64)
     engine._MustUse__silence = True
-    one_tile = engine.cycles(4, 4)
-    # a second key tile adds its load, scores, maximum, exponentials, scale and accumulation
-    assert engine.cycles(4, 8) - one_tile == (2 * 4 * 16 + 1) + (16 * 16 + 7 + 2) + 17 \
-        + (4 * 5 + 4 + 9 + 2) + (4 * 17 + 7 + 2) + (4 * 4 * 17 + 7 + 2)
-
+    # one tile: its load (2 x 4 x 16 beats from cycle 1) outlasts the query load (4 x 16 +
+    # 7 + 2 cycles), then scores, maximum, exponentials, scale, accumulation, the reciprocal
+    # and the output
+    compute = (16 * 16 + 7 + 2) + 17 + (4 * 5 + 4 + 9 + 2) + (4 * 17 + 7 + 2) \
+        + (4 * 4 * 17 + 7 + 2)
+    reciprocal = FLOAT_FUNCTIONS["reciprocal"].latency_in("float32")
+    assert engine.cycles(4, 4) == (1 + 2 * 4 * 16) + compute + (4 + reciprocal + 2) \
+        + (4 * 16 + 7 + 1)
+    # a second tile loads while the first is computed: it adds its computation only
+    assert engine.cycles(4, 8) - engine.cycles(4, 4) == compute
 
 
 def test_lanes_divide_the_work_not_the_waiting():
     engine = AttentionEngine(head_dim=16, rows=4, cols=4, max_keys=64, lanes=2)
     engine._MustUse__silence = True
-    # a second tile: loads of E = 8 beats a key, scores over two column groups, a maximum
-    # over two groups a row, accumulators of E + 1 elements a lane
-    assert engine.cycles(4, 8) - engine.cycles(4, 4) == (2 * 4 * 8 + 1) \
-        + (16 * 4 * 2 + 7 + 2) + (4 * 2 + 1) + (4 * 5 + 4 + 9 + 2) + (4 * 9 + 7 + 2) \
-        + (4 * 4 * 9 + 7 + 2)
-    # a first key later than the query load (4 * 8 + 7 + 1 cycles, then one) delays the job
-    ready = engine.first_key_cycle(4)
-    assert ready == 1 + 4 * 8 + 7 + 1 + 1
-    assert engine.cycles(4, 4, first_key=ready + 5) == engine.cycles(4, 4) + 5
-    assert engine.cycles(4, 4, first_key=ready) == engine.cycles(4, 4)
+    # a second tile: scores over two column groups, a maximum over two groups a row,
+    # accumulators of E + 1 = 9 elements a lane
+    assert engine.cycles(4, 8) - engine.cycles(4, 4) == (16 * 4 * 2 + 7 + 2) + (4 * 2 + 1) \
+        + (4 * 5 + 4 + 9 + 2) + (4 * 9 + 7 + 2) + (4 * 4 * 9 + 7 + 2)
+    # the first tile's 2 x 4 x 8 beats from cycle 1 outlast the query load (4 x 8 + 7 + 2):
+    # a first key later than cycle 1 delays the job as much
+    assert engine.cycles(4, 4, first_key=6) == engine.cycles(4, 4) + 5
+    assert engine.cycles(4, 4, first_key=1) == engine.cycles(4, 4)
 
 
 @pytest.mark.yosys
