@@ -40,7 +40,7 @@ def _unit_entry(job, name):
     synthesis = synthesize(rtlil.convert(job.component(), name=name, emit_src=False), top=name)
     d, r, c, p = job.head_dim, job.rows, job.cols, job.lanes
     return {**job.__dict__, "resources": {k: synthesis[k] for k in RESOURCE_KEYS},
-            "buffer_elements": {"q": r * d, "k": c * d, "v": c * d, "scores": r * c,
+            "buffer_elements": {"q": r * d, "k": 2 * c * d, "v": 2 * c * d, "scores": r * c,
                                 "accumulators": r * (d + p)}}
 
 

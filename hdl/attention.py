@@ -181,10 +181,6 @@ class AttentionEngine(wiring.Component):
             tile_at.append(max(tile_at[n], load_at) + compute)
         return tile_at[-1] + (rows + reciprocal + 2) + (rows * e + fma + 1)
 
-    def schedule_cycles(self, jobs) -> int:
-        """Cycles of ``(rows, keys)`` jobs back to back (a cycle between jobs)."""
-        return sum(self.cycles(rows, keys) for rows, keys in jobs) + len(jobs) - 1
-
     def elaborate(self, platform):
         m = Module()
         fmt, d_max, big_r, big_c, lanes = (self._format, self._d, self._rows, self._cols,
