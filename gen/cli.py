@@ -25,7 +25,8 @@ from ..boards import RESOURCE_KEYS, all_boards, get_board
 from .config import ENGINES, DesignConfig, EngineConfig, load_config
 from .elaborate import (ATTENTION_UNITS, ELTWISE_UNIT, GEMV_TOP, MODULE_NAMES, gemv_data_bits,
                         gemv_top, to_verilog)
-from .report import check_fits, design_report, engine_entry, resource_table
+from .report import check_fits, design_report, resource_table
+from .sweep import sweep_line, sweep_tables, swept_sections
 
 #: piped output is not wrapped at 80 columns, so tables stay whole in logs
 console = Console() if sys.stdout.isatty() else Console(width=200)
@@ -376,7 +377,8 @@ def _parse_params(params: tuple[str, ...]) -> dict[str, list]:
               help="Base design configuration, TOML or JSON.")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Output folder.")
 def sweep(params, board, config_file, out):
-    """Synthesise every point of a parameter grid: TLMM and baseline side by side."""
+    """Synthesise every point of a parameter grid: the units of the swept sections (TLMM
+    engines and baseline side by side, the element-wise unit, the attention units)."""
     base, target = _design(board, config_file)
     _check_out_folder(out)
     grid = _parse_params(params)
@@ -388,44 +390,19 @@ def sweep(params, board, config_file, out):
             config = config.replace(name, value)
         get_board(config.board)  # every point is valid before any is synthesised
         configs.append(config)
+    sections = swept_sections(grid)
     lines = []
     with Progress(console=console) as progress:
         task = progress.add_task("sweeping", total=len(points))
         for point, config in zip(points, configs):
             progress.update(task, description=f"synthesising {point}")
-            engines = {kind: engine_entry(config.tlmm, kind, get_board(config.board))
-                       for kind in ENGINES}
-            board_of_point = get_board(config.board)
-            lines.append({"params": point, "board": config.board, "fits": {
-                kind: not board_of_point.fits(entry["resources"])
-                for kind, entry in engines.items()}, **{
-                kind: {**entry["resources"], "macs_per_cycle": entry["macs_per_cycle"],
-                       "lut_per_mac_per_cycle": entry["lut_per_mac_per_cycle"]}
-                for kind, entry in engines.items()},
-                **{f"lut_ratio_{kind}_to_adder": round(
-                    engines[kind]["resources"]["LUT"] / engines["adder"]["resources"]["LUT"], 3)
-                   for kind in ("tlmm", "tlmm-lutram")}})
+            lines.append(sweep_line(point, config, sections))
             progress.advance(task)
     out.mkdir(parents=True, exist_ok=True)
     (out / "sweep.jsonl").write_text("".join(json.dumps(line, sort_keys=True) + "\n"
                                              for line in lines))
-    console.print(_sweep_table(lines, target.name))
-
-
-def _sweep_table(lines: list[dict], board: str) -> Table:
-    table = Table(title=f"TLMM engines vs plain-adder baseline (Yosys synth_xilinx, base board "
-                        f"{board})")
-    names = list(lines[0]["params"])
-    for column in (*names, "MAC/cycle", *(f"{kind} LUT/MAC" for kind in ENGINES),
-                   *(f"{kind} LUT" for kind in ENGINES), *(f"{kind} FF" for kind in ENGINES)):
-        table.add_column(column, justify="right")
-    for line in lines:
-        table.add_row(*(str(line["params"][n]) for n in names),
-                      str(line["adder"]["macs_per_cycle"]),
-                      *(f"{line[kind]['lut_per_mac_per_cycle']:.2f}" for kind in ENGINES),
-                      *(f"{line[kind]['LUT']:,}" for kind in ENGINES),
-                      *(f"{line[kind]['FF']:,}" for kind in ENGINES))
-    return table
+    for table in sweep_tables(lines, sections, target.name):
+        console.print(table)
 
 
 def main(argv=None):

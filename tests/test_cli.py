@@ -12,6 +12,9 @@ from ternforge.boards import get_board
 
 SMALL = EngineConfig(group_size=3, groups_per_cycle=2, rows=4, max_k=256, max_tokens=2,
                      max_n=64)
+# the attention units at D = 16 over two lanes (bfloat16 keeps them small)
+SMALL_ATTENTION = AttentionConfig(format="bfloat16", head_dim=16, heads=2, kv_heads=1, rows=2,
+                                  cols=4, lanes=2, max_keys=256)
 
 
 def save(path, array):
@@ -159,9 +162,8 @@ def test_generate_rejects_bad_config(capsys, tmp_path):
 def test_generate_writes_verilog_and_report(capsys, tmp_path):
     config = tmp_path / "small.toml"
     eltwise = EltwiseConfig(format="bfloat16", hidden=64)
-    attention = AttentionConfig(format="bfloat16", head_dim=16, heads=2, kv_heads=1, rows=2,
-                                cols=4, lanes=2, max_keys=256)
-    config.write_text(DesignConfig(tlmm=SMALL, eltwise=eltwise, attention=attention).to_toml())
+    config.write_text(DesignConfig(tlmm=SMALL, eltwise=eltwise,
+                                   attention=SMALL_ATTENTION).to_toml())
     code, out, err = invoke(capsys, "generate", "--config", str(config), "--out",
                             str(tmp_path / "build"))
     assert code == 0, err
@@ -207,6 +209,24 @@ def test_sweep_writes_one_line_per_point(capsys, tmp_path):
     for line in lines:
         assert line["tlmm"]["macs_per_cycle"] == line["params"]["tlmm.group_size"] * 2 * 4
         assert line["tlmm"]["lut_per_mac_per_cycle"] > 0
+
+
+@pytest.mark.yosys
+def test_sweep_of_attention_lanes_trades_resources_for_time(capsys, tmp_path):
+    config = tmp_path / "small.toml"
+    config.write_text(DesignConfig(tlmm=SMALL, attention=SMALL_ATTENTION).to_toml())
+    code, out, err = invoke(capsys, "sweep", "--config", str(config), "--param",
+                            "attention.lanes=1,2", "--out", str(tmp_path / "sweep"))
+    assert code == 0, err
+    one, two = [json.loads(line) for line in
+                (tmp_path / "sweep" / "sweep.jsonl").read_text().splitlines()]
+    assert (one["params"], two["params"]) == ({"attention.lanes": 1}, {"attention.lanes": 2})
+    assert "tlmm" not in one and set(one["fits"]) == {"attention_prefill", "attention_decode"}
+    for unit in ("attention_prefill", "attention_decode"):
+        assert two[unit]["LUT"] > one[unit]["LUT"]
+    for slow, fast in zip(one["attention_cases"], two["attention_cases"]):
+        assert slow["phase"] == fast["phase"] and fast["cycles"] < slow["cycles"]
+    assert "Attention units" in out
 
 
 @pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
