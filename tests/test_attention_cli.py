@@ -35,6 +35,23 @@ def test_run_attention_is_bit_exact(capsys, tmp_path, phase, shapes):
     assert f"DDR bytes read: {rows_read * 2 * 16 * 4};" in out
 
 
+@pytest.mark.verilator
+def test_run_attention_in_bfloat16_packs_lanes_of_16_bits(capsys, tmp_path):
+    """Decode in bfloat16 on two lanes at D = 32 (32-bit beats, 16 to a 512-bit word)."""
+    rng = np.random.default_rng(7)
+    q, k, v = (rng.standard_normal(shape).astype(np.float32)
+               for shape in ((2, 1, 32), (1, 13, 32), (1, 13, 32)))
+    code, out, err = invoke(capsys, "run", "attention", "--phase", "decode", "--dtype",
+                            "bfloat16", "--lanes", "2", *save_arrays(tmp_path, q=q, k=k, v=v),
+                            "--out", str(tmp_path / "o.npy"))
+    assert code == 0, err
+    bits = [fm.to_bits(x.astype(np.float64), "bfloat16") for x in (q, k, v)]
+    expected = am.multi_head(*bits, phase="decode", rows=2, cols=8, fmt="bfloat16")
+    o = np.load(tmp_path / "o.npy")
+    assert np.array_equal(o, fm.from_bits(expected, "bfloat16").astype(np.float32))
+    assert out.startswith("unit: 2 lanes, tiles 2 x 8;")
+
+
 @pytest.mark.parametrize("arrays, phase, message", [
     (dict(q=np.ones((2, 3, 8), int)), "prefill", "Q must be a float array, not of dtype 'int64'"),
     (dict(q=np.ones((3, 8), np.float32)), "prefill",
