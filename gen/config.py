@@ -148,11 +148,12 @@ class AttentionConfig:
     rows : int
         Query rows of a prefill tile.
     cols : int
-        Keys per tile (raised, in multiples of the lanes, until the fma never waits).
-    lanes : int
-        Parallel fmas of each unit.
+        Keys per tile (raised, in multiples of the lanes, until the fmas never wait).
+    prefill_lanes, decode_lanes : int
+        Parallel fmas of each unit (default 4 and 8: decode sets the tokens per second).
     max_keys : int
-        The longest context (the KV cache's rows per KV head).
+        The longest context (the KV cache's rows per KV head; rounded up to a power of
+        two, at least 1,024).
     """
 
     format: str = "float32"
@@ -161,7 +162,8 @@ class AttentionConfig:
     kv_heads: int = 16
     rows: int = 8
     cols: int = 8
-    lanes: int = 8
+    prefill_lanes: int = 4
+    decode_lanes: int = 8
     max_keys: int = 2048
 
     def __post_init__(self):
@@ -180,7 +182,8 @@ class AttentionConfig:
         from .attention_cli import unit_for
         return {phase: unit_for(phase, self.head_dim, self.max_keys,
                                 self.heads // self.kv_heads, self.format, rows=self.rows,
-                                cols=self.cols, lanes=self.lanes, sequenced=True)
+                                cols=self.cols, lanes=getattr(self, f"{phase}_lanes"),
+                                sequenced=True)
                 for phase in ("prefill", "decode")}
 
 

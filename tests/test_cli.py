@@ -14,7 +14,7 @@ SMALL = EngineConfig(group_size=3, groups_per_cycle=2, rows=4, max_k=256, max_to
                      max_n=64)
 # the attention units at D = 16 over two lanes (bfloat16 keeps them small)
 SMALL_ATTENTION = AttentionConfig(format="bfloat16", head_dim=16, heads=2, kv_heads=1, rows=2,
-                                  cols=4, lanes=2, max_keys=256)
+                                  cols=4, prefill_lanes=2, decode_lanes=2, max_keys=256)
 
 
 def save(path, array):
@@ -213,14 +213,17 @@ def test_sweep_writes_one_line_per_point(capsys, tmp_path):
 
 @pytest.mark.yosys
 def test_sweep_of_attention_lanes_trades_resources_for_time(capsys, tmp_path):
+    lanes = ("attention.prefill_lanes", "attention.decode_lanes")
     config = tmp_path / "small.toml"
     config.write_text(DesignConfig(tlmm=SMALL, attention=SMALL_ATTENTION).to_toml())
     code, out, err = invoke(capsys, "sweep", "--config", str(config), "--param",
-                            "attention.lanes=1,2", "--out", str(tmp_path / "sweep"))
+                            f"{lanes[0]}=1,2", "--param", f"{lanes[1]}=1,2", "--out",
+                            str(tmp_path / "sweep"))
     assert code == 0, err
-    one, two = [json.loads(line) for line in
-                (tmp_path / "sweep" / "sweep.jsonl").read_text().splitlines()]
-    assert (one["params"], two["params"]) == ({"attention.lanes": 1}, {"attention.lanes": 2})
+    lines = [json.loads(line) for line in
+             (tmp_path / "sweep" / "sweep.jsonl").read_text().splitlines()]
+    one, two = lines[0], lines[3]  # the grid's corners: one lane each, two lanes each
+    assert (one["params"], two["params"]) == (dict.fromkeys(lanes, 1), dict.fromkeys(lanes, 2))
     assert "tlmm" not in one and set(one["fits"]) == {"attention_prefill", "attention_decode"}
     for unit in ("attention_prefill", "attention_decode"):
         assert two[unit]["LUT"] > one[unit]["LUT"]

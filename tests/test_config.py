@@ -33,7 +33,7 @@ def test_replace_by_dotted_name():
     ({"engine": {}}, r"Configuration keys must be board, tlmm, eltwise, attention, not "
                    r"\['engine'\]"),
     ({"tlmm": {"rows": -1}}, "Rows must be an integer of at least 1, not -1"),
-    ({"attention": {"lanes": 16}}, r"Lanes must be a power of two dividing the head "
+    ({"attention": {"decode_lanes": 16}}, r"Lanes must be a power of two dividing the head "
                                    r"dimension \(96\) into parts of more than 7, not 16"),
     ({"attention": {"heads": 15}}, "Heads must be a multiple of the 16 KV heads, not 15"),
     ({"attention": {"format": "bfloat16", "head_dim": 300}},
