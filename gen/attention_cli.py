@@ -72,8 +72,8 @@ def _load(path: Path, what: str, fmt: str) -> np.ndarray:
               help="Query rows per prefill tile (decode: the query heads per KV head).")
 @click.option("--cols", default=8, show_default=True, help="Keys per tile.")
 @click.option("--lanes", type=int, default=None,
-              help="Parallel fmas (a power of two dividing D) [default: the most, to 8, "
-                   "that D and the AXI port allow].")
+              help="Parallel fmas: a power of two, D / lanes above the fma latency (7) "
+                   "[default: the most, to 8, that D and the AXI port allow].")
 def run_attention(phase, q_file, k_file, v_file, out, dtype, rows, cols, lanes):
     """Attention of Q against K and V on the generated attention unit, simulated by
     Verilator (the KV cache in an AXI4 memory model); prints cycles and DDR bytes read."""
