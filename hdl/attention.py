@@ -197,22 +197,12 @@ class AttentionEngine(wiring.Component):
         m.submodules.reciprocal = recip = FLOAT_FUNCTIONS["reciprocal"](format=fmt,
                                                                          tag_width=8)
 
-        def banks(name, shape, depth):
-            ports = []
-            for lane in range(lanes):
-                bank = m.submodules[f"{name}{lane}"] = memory.Memory(shape=shape, depth=depth,
-                                                                     init=[])
-                ports.append((bank.write_port(), bank.read_port()))
-            return [p[0] for p in ports], [p[1] for p in ports]
-        q_write, q_read = banks("q_bank", width, big_r * e_max)
+        q_write, q_read = _lane_banks(m, "q_bank", lanes, width, big_r * e_max)
         # keys and values in two halves: the loader fills one while the tile in the other
         # is computed
-        k_write, k_read = banks("k_bank", self.beat_bits, 2 * groups * e_max)
-        v_write, v_read = banks("v_bank", width, 2 * big_c * e_max)
-        acc_write, acc_read = banks("acc_bank", width, acc_depth)
-
-        def element(value, lane):
-            return value[lane * width:(lane + 1) * width]
+        k_write, k_read = _lane_banks(m, "k_bank", lanes, self.beat_bits, 2 * groups * e_max)
+        v_write, v_read = _lane_banks(m, "v_bank", lanes, width, 2 * big_c * e_max)
+        acc_write, acc_read = _lane_banks(m, "acc_bank", lanes, width, acc_depth)
 
         def lane_slot(group, lane):  # column group * lanes + lane
             return Cat(Const(lane, shift), group) if shift else group
@@ -241,26 +231,8 @@ class AttentionEngine(wiring.Component):
         inverse = Array(Signal(width, name=f"inverse{r}") for r in range(big_r))
 
         # a three-deep loop nest (outer, middle, inner) shared by the phases
-        limit = max(self._max_keys, acc_depth, 2 * e_max, d_max, big_c + 1)
-        bounds = [Signal(range(1, limit + 1), name=f"n{i}") for i in range(3)]
-        index = [Signal(range(limit), name=f"i{i}") for i in range(3)]
-        looping = Signal()
-        step = Signal()
-        last_step = Signal()
-        m.d.comb += last_step.eq((index[0] == bounds[0] - 1) & (index[1] == bounds[1] - 1)
-                                 & (index[2] == bounds[2] - 1))
-        with m.If(step & looping):
-            m.d.sync += index[2].eq(index[2] + 1)
-            with m.If(index[2] == bounds[2] - 1):
-                m.d.sync += [index[2].eq(0), index[1].eq(index[1] + 1)]
-                with m.If(index[1] == bounds[1] - 1):
-                    m.d.sync += [index[1].eq(0), index[0].eq(index[0] + 1)]
-            with m.If(last_step):
-                m.d.sync += looping.eq(0)
-
-        def start_loop(n0, n1, n2):
-            m.d.sync += [looping.eq(1), *(i.eq(0) for i in index),
-                         bounds[0].eq(n0), bounds[1].eq(n1), bounds[2].eq(n2)]
+        loop = _LoopNest(m, max(self._max_keys, acc_depth, d_max, big_c + 1))
+        index, looping, step = loop.index, loop.looping, loop.step
 
         # the fetch stage: an operation whose buffers are being read
         fetched, fetching = Signal(), Signal()  # fetching: the phase has a fetch stage
@@ -311,7 +283,7 @@ class AttentionEngine(wiring.Component):
                 q_write[lane].en.eq(result.valid & (destination == _TO_Q)),
                 acc_write[lane].addr.eq(target), acc_write[lane].data.eq(value),
                 acc_write[lane].en.eq(result.valid & (destination == _TO_ACC)),
-                element(self.output.payload.value, lane).eq(value),
+                _element(self.output.payload.value, lane, width).eq(value),
                 unit.result.ready.eq(taken),
             ]
             with m.If(result.valid & (destination == _TO_S)):
@@ -338,42 +310,9 @@ class AttentionEngine(wiring.Component):
         with m.If(recip.result.valid):
             m.d.sync += inverse[recip.result.payload.tag].eq(recip.result.payload.value)
 
-        # the loader: per key, its D key elements then its D values, into the free half
         half = Signal(name="half")  # the half being computed
-        loaded = Array(Signal(name=f"loaded{h}") for h in range(2))
-        tile_size = Array(Signal(range(big_c + 1), name=f"tile_size{h}") for h in range(2))
-        load_total = Signal.like(keys, name="load_total")
-        load_base = Signal.like(key_base, name="load_base")
-        load_active, load_half = Signal(name="load_active"), Signal(name="load_half")
-        load_key = Signal(range(big_c), name="load_key")
-        load_part = Signal(range(2 * e_max), name="load_part")
-        remaining = load_total - load_base
-        load_tile = Mux(remaining > big_c, big_c, remaining)
-        can_load = load_active & ~loaded[load_half]
-        is_key = load_part < e_max
-        beat = can_load & Mux(is_key, self.key.valid, self.value.valid)
-        m.d.comb += [self.key.ready.eq(can_load & is_key),
-                     self.value.ready.eq(can_load & ~is_key)]
-        for lane in range(lanes):  # a key to its column's bank, a value to each lane
-            m.d.comb += [
-                k_write[lane].addr.eq(load_half * (groups * e_max)
-                                      + (load_key >> shift) * e_max + load_part),
-                k_write[lane].data.eq(self.key.payload),
-                k_write[lane].en.eq(beat & is_key & ((load_key & (lanes - 1)) == lane)),
-                v_write[lane].addr.eq(load_half * (big_c * e_max) + load_key * e_max
-                                      + load_part - e_max),
-                v_write[lane].data.eq(element(self.value.payload, lane)),
-                v_write[lane].en.eq(beat & ~is_key)]
-        with m.If(beat):
-            m.d.sync += load_part.eq(load_part + 1)
-            with m.If(load_part == 2 * e_max - 1):
-                m.d.sync += [load_part.eq(0), load_key.eq(load_key + 1)]
-                with m.If(load_key == load_tile - 1):
-                    m.d.sync += [load_key.eq(0), loaded[load_half].eq(1),
-                                 tile_size[load_half].eq(load_tile), load_half.eq(~load_half),
-                                 load_base.eq(load_base + load_tile)]
-                    with m.If(load_base + load_tile >= load_total):
-                        m.d.sync += load_active.eq(0)
+        loader = _KeyValueLoader(m, self, k_write, v_write, keys.shape())
+        loaded, tile_size = loader.loaded, loader.tile_size
 
         def visible(row, column):
             return (column < tile_keys) & (key_base + column
@@ -388,10 +327,9 @@ class AttentionEngine(wiring.Component):
                     m.d.sync += [rows.eq(payload.rows), keys.eq(payload.keys),
                                  position.eq(payload.position), row_step.eq(payload.row_step),
                                  key_base.eq(0), first_tile.eq(1), half.eq(0),
-                                 load_total.eq(payload.keys), load_base.eq(0),
-                                 load_active.eq(1), load_half.eq(0),
+                                 *loader.begin(payload.keys),
                                  *(x.eq(minus_inf) for x in running_max)]
-                    start_loop(1, payload.rows, e_max)
+                    loop.start(m, 1, payload.rows, e_max)
                     m.next = "LOAD_Q"
             with m.State("LOAD_Q"):  # from the query stream straight into the fmas
                 accepted = self.query.valid & self.query.ready
@@ -400,7 +338,8 @@ class AttentionEngine(wiring.Component):
                              issued.eq(accepted), step.eq(accepted)]
                 for lane, unit in enumerate(fmas):
                     m.d.comb += [unit.operands.valid.eq(looping & self.query.valid),
-                                 unit.operands.payload.a.eq(element(self.query.payload, lane)),
+                                 unit.operands.payload.a.eq(
+                                     _element(self.query.payload, lane, width)),
                                  unit.operands.payload.b.eq(scale),
                                  unit.operands.payload.c.eq(zero),
                                  unit.operands.payload.tag.eq(address_tag)]
@@ -409,7 +348,7 @@ class AttentionEngine(wiring.Component):
             with m.State("TILE"):  # wait for the tile's keys and values
                 with m.If(loaded[half]):
                     m.d.sync += tile_keys.eq(tile_size[half])
-                    start_loop(d_max, big_r, groups)
+                    loop.start(m, d_max, big_r, groups)
                     m.next = "SCORES"
             with m.State("SCORES"):  # lane l: columns g * lanes + l; q[d] for every lane
                 for lane in range(lanes):
@@ -428,7 +367,7 @@ class AttentionEngine(wiring.Component):
                           scores[lane_slot(group, lane)])),
                       _TO_S, group)
                 with m.If(idle):
-                    start_loop(1, rows, groups)
+                    loop.start(m, 1, rows, groups)
                     m.next = "MAXIMUM"
             with m.State("MAXIMUM"):  # a row's lanes columns per cycle
                 row, group = index[1], index[2]
@@ -448,7 +387,7 @@ class AttentionEngine(wiring.Component):
                 with m.If(looping):
                     m.d.sync += [new_max[row].eq(best), any_visible[row].eq(seen)]
                 with m.If(~looping):
-                    start_loop(1, rows, big_c + 1)
+                    loop.start(m, 1, rows, big_c + 1)
                     m.next = "EXPONENTIALS"
             with m.State("EXPONENTIALS"):  # straight from registers: no fetch stage
                 row, column = index[1], index[2]
@@ -464,7 +403,7 @@ class AttentionEngine(wiring.Component):
                              issued.eq(looping & add.operands.ready)]
                 with m.If(~looping & (pending == 0)):
                     m.d.sync += [running_max[r].eq(new_max[r]) for r in range(big_r)]
-                    start_loop(1, rows, e_max + 1)
+                    loop.start(m, 1, rows, e_max + 1)
                     m.next = "SCALE"
             with m.State("SCALE"):
                 for port in acc_read:
@@ -473,7 +412,7 @@ class AttentionEngine(wiring.Component):
                       lambda lane: alpha[r_f], lambda lane: zero,
                       _TO_ACC, r_f * (e_max + 1) + c_f)
                 with m.If(idle):
-                    start_loop(tile_keys, rows, e_max + 1)
+                    loop.start(m, tile_keys, rows, e_max + 1)
                     m.next = "ACCUMULATE"
             with m.State("ACCUMULATE"):
                 for lane in range(lanes):
@@ -489,7 +428,7 @@ class AttentionEngine(wiring.Component):
                     m.d.sync += [key_base.eq(key_base + tile_keys), first_tile.eq(0),
                                  loaded[half].eq(0), half.eq(~half)]
                     with m.If(key_base + tile_keys >= keys):
-                        start_loop(1, 1, rows)
+                        loop.start(m, 1, 1, rows)
                         m.next = "RECIPROCAL"
                     with m.Else():
                         m.next = "TILE"
@@ -500,7 +439,7 @@ class AttentionEngine(wiring.Component):
                              recip.operands.payload.a.eq(acc_read[0].data),
                              recip.operands.payload.tag.eq(c_f)]
                 with m.If(idle):
-                    start_loop(1, rows, e_max)
+                    loop.start(m, 1, rows, e_max)
                     m.next = "OUTPUT"
             with m.State("OUTPUT"):
                 for port in acc_read:
@@ -516,3 +455,88 @@ def _check_lanes(lanes, head_dim, latency):
             or lanes & (lanes - 1) or head_dim % lanes or head_dim // lanes <= latency):
         raise ValueError(f"Lanes must be a power of two dividing the head dimension "
                          f"({head_dim}) into parts of more than {latency}, not {lanes!r}")
+
+
+def _element(value, lane, width):
+    """Lane ``lane``'s element of a beat."""
+    return value[lane * width:(lane + 1) * width]
+
+
+def _lane_banks(m, name, lanes, shape, depth):
+    """A memory per lane (``name0``, ``name1``...): their write ports and read ports."""
+    ports = []
+    for lane in range(lanes):
+        bank = m.submodules[f"{name}{lane}"] = memory.Memory(shape=shape, depth=depth, init=[])
+        ports.append((bank.write_port(), bank.read_port()))
+    return [port[0] for port in ports], [port[1] for port in ports]
+
+
+class _LoopNest:
+    """Three nested counters (``index[0]`` outermost), shared by the engine's phases: they
+    advance on ``step`` while ``looping``, which falls after the last step of a
+    :meth:`start`."""
+
+    def __init__(self, m, limit):
+        self.bounds = [Signal(range(1, limit + 1), name=f"n{i}") for i in range(3)]
+        self.index = index = [Signal(range(limit), name=f"i{i}") for i in range(3)]
+        self.looping, self.step = Signal(), Signal()
+        last = [i == n - 1 for i, n in zip(index, self.bounds)]
+        with m.If(self.step & self.looping):
+            m.d.sync += index[2].eq(index[2] + 1)
+            with m.If(last[2]):
+                m.d.sync += [index[2].eq(0), index[1].eq(index[1] + 1)]
+                with m.If(last[1]):
+                    m.d.sync += [index[1].eq(0), index[0].eq(index[0] + 1)]
+                    with m.If(last[0]):
+                        m.d.sync += self.looping.eq(0)
+
+    def start(self, m, *bounds):
+        m.d.sync += [self.looping.eq(1), *(i.eq(0) for i in self.index),
+                     *(n.eq(value) for n, value in zip(self.bounds, bounds))]
+
+
+class _KeyValueLoader:
+    """The engine's loader: per key, its ``E`` key beats then its ``E`` value beats, a beat
+    a cycle, into the free half of the double key and value banks; ``loaded[h]`` rises when
+    half ``h`` holds a tile (of ``tile_size[h]`` keys) and the computation lowers it."""
+
+    def __init__(self, m, engine, k_write, v_write, keys_shape):
+        lanes, cols, width = engine.lanes, engine.cols, engine.format.width
+        e = engine.head_dim // lanes
+        shift = (lanes - 1).bit_length()
+        self.loaded = loaded = Array(Signal(name=f"loaded{h}") for h in range(2))
+        self.tile_size = Array(Signal(range(cols + 1), name=f"tile_size{h}") for h in range(2))
+        self.total = Signal(keys_shape, name="load_total")
+        self.base = Signal(keys_shape, name="load_base")
+        self.active, self.half = Signal(name="load_active"), Signal(name="load_half")
+        key, part = Signal(range(cols), name="load_key"), Signal(range(2 * e), name="load_part")
+        remaining = self.total - self.base
+        tile = Mux(remaining > cols, cols, remaining)
+        can_load = self.active & ~loaded[self.half]
+        is_key = part < e
+        beat = can_load & Mux(is_key, engine.key.valid, engine.value.valid)
+        m.d.comb += [engine.key.ready.eq(can_load & is_key),
+                     engine.value.ready.eq(can_load & ~is_key)]
+        for lane in range(lanes):  # a key to its column's bank, a value to each lane
+            m.d.comb += [
+                k_write[lane].addr.eq(self.half * (cols // lanes * e) + (key >> shift) * e
+                                      + part),
+                k_write[lane].data.eq(engine.key.payload),
+                k_write[lane].en.eq(beat & is_key & ((key & (lanes - 1)) == lane)),
+                v_write[lane].addr.eq(self.half * (cols * e) + key * e + part - e),
+                v_write[lane].data.eq(_element(engine.value.payload, lane, width)),
+                v_write[lane].en.eq(beat & ~is_key)]
+        with m.If(beat):
+            m.d.sync += part.eq(part + 1)
+            with m.If(part == 2 * e - 1):
+                m.d.sync += [part.eq(0), key.eq(key + 1)]
+                with m.If(key == tile - 1):
+                    m.d.sync += [key.eq(0), loaded[self.half].eq(1),
+                                 self.tile_size[self.half].eq(tile), self.half.eq(~self.half),
+                                 self.base.eq(self.base + tile)]
+                    with m.If(self.base + tile >= self.total):
+                        m.d.sync += self.active.eq(0)
+
+    def begin(self, keys):
+        """Statements that start loading a job's ``keys`` keys into half 0."""
+        return [self.total.eq(keys), self.base.eq(0), self.active.eq(1), self.half.eq(0)]
