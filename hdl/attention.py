@@ -450,9 +450,10 @@ class AttentionEngine(wiring.Component):
                     m.next = "JOB"
         return m
 
+
 def _check_lanes(lanes, head_dim, latency):
-    if (not isinstance(lanes, int) or isinstance(lanes, bool) or lanes < 1
-            or lanes & (lanes - 1) or head_dim % lanes or head_dim // lanes <= latency):
+    check_int("Lanes", lanes, 1, head_dim)
+    if lanes & (lanes - 1) or head_dim % lanes or head_dim // lanes <= latency:
         raise ValueError(f"Lanes must be a power of two dividing the head dimension "
                          f"({head_dim}) into parts of more than {latency}, not {lanes!r}")
 

@@ -10,10 +10,9 @@ head's region and the distance between regions) and reads the outputs in the loo
 
 from amaranth.hdl import Module
 from amaranth.lib import wiring
-from amaranth.lib.wiring import In
-
 from .attention_sequencer import AttentionSequencer
 from .attention_unit import CachedAttention
+from .axi import forward_ports
 
 __all__ = ["LayerAttention"]
 
@@ -67,14 +66,9 @@ class LayerAttention(wiring.Component):
         m.submodules.unit, m.submodules.sequencer = unit, sequencer = self._parts()
         wiring.connect(m, wiring.flipped(self.start), sequencer.start)
         wiring.connect(m, sequencer.commands, unit.command)
-        for name in self.signature.members:
-            if name == "start":
-                continue
-            member = self.signature.members[name]
-            if member.is_port:
-                inner, outer = getattr(unit, name), getattr(self, name)
-                m.d.comb += (inner.eq(outer) if member.flow == In else outer.eq(inner))
-            else:
-                connect = (wiring.flipped(getattr(self, name)), getattr(unit, name))
-                wiring.connect(m, *(connect if member.flow == In else connect[::-1]))
+        members = self.signature.members
+        forward_ports(m, self, unit, [name for name in members if members[name].is_port])
+        wiring.connect(m, wiring.flipped(self.query), unit.query)
+        wiring.connect(m, wiring.flipped(self.new_kv), unit.new_kv)
+        wiring.connect(m, unit.output, wiring.flipped(self.output))
         return m

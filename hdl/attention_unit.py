@@ -24,7 +24,7 @@ from amaranth.lib.wiring import In, Out
 
 from .attention import AttentionEngine
 from .axi import (BurstReader, BurstWriter, axi4_read_members, axi4_write_members,
-                  check_data_bits)
+                  check_data_bits, forward_ports)
 from .parameters import check_int
 from .weight_buffer import WordSplitter
 
@@ -115,14 +115,9 @@ class CachedAttention(wiring.Component):
         width, beats = engine.beat_bits, 2 * engine.head_dim // engine.lanes
         m.submodules.splitter = splitter = WordSplitter(word_bits=self._data_bits,
                                                         beat_bits=width)
-        for name in list(self.signature.members):
-            if name.startswith("m_axi_"):
-                unit = reader if hasattr(reader, name) else writer
-                port = getattr(self, name)
-                if self.signature.members[name].flow == Out:
-                    m.d.comb += port.eq(getattr(unit, name))
-                else:
-                    m.d.comb += getattr(unit, name).eq(port)
+        for channel in (reader, writer):
+            forward_ports(m, self, channel, [name for name in channel.signature.members
+                                             if name.startswith("m_axi_")])
         wiring.connect(m, reader.data, splitter.words)
         wiring.connect(m, wiring.flipped(self.query), engine.query)
         wiring.connect(m, engine.output, wiring.flipped(self.output))

@@ -14,7 +14,7 @@ from amaranth.lib.wiring import In, Out
 from .parameters import check_int
 
 __all__ = ["axi4_read_members", "axi4_write_members", "axi4_lite_members", "axis_members",
-           "check_data_bits", "BurstReader", "BurstWriter", "RegisterFile"]
+           "check_data_bits", "forward_ports", "BurstReader", "BurstWriter", "RegisterFile"]
 
 
 def axi4_read_members(prefix, *, addr_bits, data_bits):
@@ -41,6 +41,15 @@ def check_data_bits(data_bits) -> None:
     if data_bits not in (32, 64, 128, 256, 512, 1024):
         raise ValueError(f"Data bits must be a power of two from 32 to 1024, "
                          f"not {data_bits!r}")
+
+
+def forward_ports(m, outer, inner, names) -> None:
+    """Connect the flat port members ``names`` of the component ``outer`` to the same-named
+    members of ``inner``, a component inside it: inputs inwards, outputs outwards."""
+    for name in names:
+        port, inner_port = getattr(outer, name), getattr(inner, name)
+        m.d.comb += (inner_port.eq(port) if outer.signature.members[name].flow == In
+                     else port.eq(inner_port))
 
 
 def _burst_length(m, address, to_move, word_bytes, name):

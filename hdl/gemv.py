@@ -36,7 +36,8 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In
 
 from .parameters import check_int
-from .axi import BurstReader, RegisterFile, axi4_lite_members, axi4_read_members, axis_members
+from .axi import (BurstReader, RegisterFile, axi4_lite_members, axi4_read_members, axis_members,
+                  forward_ports)
 from .tlmm_lutram import TLMMLutramEngine
 from .weight_buffer import LineAssembler, WeightBuffer, WordSplitter
 
@@ -106,12 +107,9 @@ class GemvTop(wiring.Component):
         m.submodules.engine, m.submodules.buffer = engine, buffer
         m.submodules.assembler, m.submodules.reader = assembler, self._reader
         m.submodules.registers = registers = RegisterFile(names=REGISTERS, read_only=_READ_ONLY)
-        for name in axi4_lite_members("s_axil"):
-            port, inner = getattr(self, name), getattr(registers, name)
-            m.d.comb += (inner.eq(port) if name in _LITE_INPUTS else port.eq(inner))
-        for name in axi4_read_members("m_axi", addr_bits=1, data_bits=1):
-            port, inner = getattr(self, name), getattr(self._reader, name)
-            m.d.comb += (inner.eq(port) if name in _READ_INPUTS else port.eq(inner))
+        forward_ports(m, self, registers, axi4_lite_members("s_axil"))
+        forward_ports(m, self, self._reader, axi4_read_members("m_axi", addr_bits=1,
+                                                               data_bits=1))
         start = registers.control_written & registers.control[0]
         self._load_weights(m, registers, start)
         wiring.connect(m, assembler.beats, buffer.lines)
@@ -216,9 +214,3 @@ class GemvTop(wiring.Component):
             m.d.sync += [running.eq(1), done.eq(0), block.eq(0), consumed.eq(0), passes.eq(0),
                          cycles.eq(0), stalls.eq(0)]
 
-
-_LITE_INPUTS = {name for name, member in axi4_lite_members("s_axil").items()
-                if member.flow == In}
-_READ_INPUTS = {name for name, member in axi4_read_members("m_axi", addr_bits=1,
-                                                           data_bits=1).items()
-                if member.flow == In}
