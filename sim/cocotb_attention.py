@@ -20,8 +20,9 @@ import numpy as np
 from .attention_jobs import AttentionJob
 from .cocotb_axi import AxiReadMemory, AxiWriteMemory
 from .cocotb_streams import StreamSink, StreamSource, start
+from .tlmm_stream import pack_words
 
-__all__ = ["run_attention", "pack", "write_attention_job", "attention_job"]
+__all__ = ["run_attention", "write_attention_job", "attention_job"]
 
 
 async def run_attention(dut, job: AttentionJob, q, k, v, phase: str, *, stall: float = 0.0,
@@ -48,8 +49,9 @@ async def run_attention(dut, job: AttentionJob, q, k, v, phase: str, *, stall: f
     sources = [StreamSource(dut, name, counter, stall=stall, seed=seed + i)
                for i, name in enumerate((control, "query", "new_kv"))]
     width = np.dtype(q.dtype).itemsize * 8
-    for source, beats in zip(sources, (words, pack(queries, job.lanes, width),
-                                       pack(appended, job.lanes, width))):
+    for source, beats in zip(sources, (words, *(
+            pack_words(np.asarray(elements).reshape(-1, job.lanes), width)
+            for elements in (queries, appended)))):
         cocotb.start_soon(source.send(beats))
     sink = StreamSink(dut, "output", counter, stall=stall, seed=seed + 9)
     beats = await sink.receive(sum(rows for _, _, rows in order) * job.head_dim // job.lanes)
@@ -68,12 +70,6 @@ async def run_attention(dut, job: AttentionJob, q, k, v, phase: str, *, stall: f
     assert sum(lasts) == tiles and (phase == "decode" or all(lasts[i] for i in ends)), lasts
     return {"o": o, "cycles": sink.cycles[-1] - sources[0].cycles[0] + 1,
             "bytes_read": reads.bytes_read, "image": bytes(image)}
-
-
-def pack(elements, lanes: int, width: int) -> list:
-    """Beats of ``lanes`` elements of ``width`` bits, the first element least significant."""
-    return [sum(int(x) << (lane * width) for lane, x in enumerate(elements[i:i + lanes]))
-            for i in range(0, len(elements), lanes)]
 
 
 def write_attention_job(directory: Path, job: AttentionJob, q, k, v, phase: str) -> dict:

@@ -100,7 +100,8 @@ def pack_words(values: np.ndarray, width: int) -> list[int]:
     """Pack each row of ``values`` (two's complement, ``width`` bits each) into one integer."""
     mask = (1 << width) - 1
     words = []
-    for row in np.asarray(values, dtype=np.int64).reshape(len(values), -1):
+    rows = np.asarray(values, dtype=np.int64)
+    for row in rows.reshape(len(rows), -1 if rows.size else 0):
         word = 0
         for i, value in enumerate(row.tolist()):
             word |= (value & mask) << (i * width)
