@@ -353,8 +353,8 @@ class AttentionEngine(wiring.Component):
             with m.State("SCORES"):  # lane l: columns g * lanes + l; q[d] for every lane
                 for lane in range(lanes):
                     m.d.comb += [q_read[lane].addr.eq(index[1] * e_max + (index[0] >> shift)),
-                                 k_read[lane].addr.eq(half * (groups * e_max) + index[2] * e_max
-                                                     + (index[0] >> shift))]
+                                 k_read[lane].addr.eq(
+                                     loader.key_address(half, index[2], index[0] >> shift))]
                 selected = f_index[0] & (lanes - 1)
                 query = Array(port.data for port in q_read)[selected]
                 group = Signal(address_bits, name="score_group")
@@ -417,8 +417,8 @@ class AttentionEngine(wiring.Component):
             with m.State("ACCUMULATE"):
                 for lane in range(lanes):
                     m.d.comb += [acc_read[lane].addr.eq(index[1] * (e_max + 1) + index[2]),
-                                 v_read[lane].addr.eq(half * (big_c * e_max) + index[0] * e_max
-                                                     + index[2])]
+                                 v_read[lane].addr.eq(
+                                     loader.value_address(half, index[0], index[2]))]
                 probability = scores[r_f * big_c + f_index[0]]
                 issue(lambda lane: probability,
                       lambda lane: Mux(c_f == e_max, one, v_read[lane].data),
@@ -505,6 +505,7 @@ class _KeyValueLoader:
         lanes, cols, width = engine.lanes, engine.cols, engine.format.width
         e = engine.head_dim // lanes
         shift = (lanes - 1).bit_length()
+        self._cols, self._groups, self._e = cols, cols // lanes, e
         self.loaded = loaded = Array(Signal(name=f"loaded{h}") for h in range(2))
         self.tile_size = Array(Signal(range(cols + 1), name=f"tile_size{h}") for h in range(2))
         self.total = Signal(keys_shape, name="load_total")
@@ -520,11 +521,10 @@ class _KeyValueLoader:
                      engine.value.ready.eq(can_load & ~is_key)]
         for lane in range(lanes):  # a key to its column's bank, a value to each lane
             m.d.comb += [
-                k_write[lane].addr.eq(self.half * (cols // lanes * e) + (key >> shift) * e
-                                      + part),
+                k_write[lane].addr.eq(self.key_address(self.half, key >> shift, part)),
                 k_write[lane].data.eq(engine.key.payload),
                 k_write[lane].en.eq(beat & is_key & ((key & (lanes - 1)) == lane)),
-                v_write[lane].addr.eq(self.half * (cols * e) + key * e + part - e),
+                v_write[lane].addr.eq(self.value_address(self.half, key, part - e)),
                 v_write[lane].data.eq(_element(engine.value.payload, lane, width)),
                 v_write[lane].en.eq(beat & ~is_key)]
         with m.If(beat):
@@ -537,6 +537,14 @@ class _KeyValueLoader:
                                  self.base.eq(self.base + tile)]
                     with m.If(self.base + tile >= self.total):
                         m.d.sync += self.active.eq(0)
+
+    def key_address(self, half, group, part):
+        """Address in a key bank of part ``part`` of the key of column group ``group``."""
+        return half * (self._groups * self._e) + group * self._e + part
+
+    def value_address(self, half, key, part):
+        """Address in a value bank of lane part ``part`` of key ``key``'s value."""
+        return half * (self._cols * self._e) + key * self._e + part
 
     def begin(self, keys):
         """Statements that start loading a job's ``keys`` keys into half 0."""
