@@ -23,6 +23,7 @@ def unit_for(phase: str, head_dim: int, keys: int, group: int, fmt: str, *, rows
     lengths); the widest AXI port (to 512 bits) a cache row fills; ``lanes`` (None: the
     most, up to 8, that the head dimension and the port allow); ``sequenced``: the unit with
     its sequencer."""
+    from ..hdl.attention import lanes_fit
     from ..hdl.float_format import float_format
     from ..hdl.float_ops import FloatFma
     from ..sim.attention_jobs import AttentionJob
@@ -32,7 +33,7 @@ def unit_for(phase: str, head_dim: int, keys: int, group: int, fmt: str, *, rows
     data_bits = max(bits for bits in (32, 64, 128, 256, 512) if row_bits % bits == 0)
     if lanes is None:
         lanes = max(p for p in (1, 2, 4, 8) if p == 1 or (
-            head_dim % p == 0 and head_dim // p > latency and data_bits % (p * width) == 0))
+            lanes_fit(p, head_dim, latency) and data_bits % (p * width) == 0))
     rows = rows if phase == "prefill" else group
     cols = max(cols, -(-latency * lanes // rows))
     cols = -(-cols // lanes) * lanes if isinstance(lanes, int) and lanes > 0 else cols

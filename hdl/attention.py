@@ -72,7 +72,7 @@ from .float_functions import FLOAT_FUNCTIONS
 from .float_ops import FloatAdd, FloatFma
 from .parameters import check_int
 
-__all__ = ["AttentionEngine"]
+__all__ = ["AttentionEngine", "lanes_fit"]
 
 # destinations of fma results (the top two bits of its tag)
 _TO_Q, _TO_S, _TO_ACC, _TO_OUT = range(4)
@@ -451,9 +451,15 @@ class AttentionEngine(wiring.Component):
         return m
 
 
+def lanes_fit(lanes: int, head_dim: int, latency: int) -> bool:
+    """Whether ``lanes`` is a power of two dividing ``head_dim`` into parts of more than
+    ``latency`` (the fma's) elements."""
+    return not lanes & (lanes - 1) and head_dim % lanes == 0 and head_dim // lanes > latency
+
+
 def _check_lanes(lanes, head_dim, latency):
     check_int("Lanes", lanes, 1, head_dim)
-    if lanes & (lanes - 1) or head_dim % lanes or head_dim // lanes <= latency:
+    if not lanes_fit(lanes, head_dim, latency):
         raise ValueError(f"Lanes must be a power of two dividing the head dimension "
                          f"({head_dim}) into parts of more than {latency}, not {lanes!r}")
 
