@@ -20,7 +20,7 @@ from pathlib import Path
 from rich.console import Console
 
 from ternforge.boards import get_board
-from ternforge.gen.attention_report import attention_report, attention_table
+from ternforge.gen.reports.attention import attention_report, attention_table
 
 SHAPES = {"bitnet-0.7b": dict(head_dim=96, heads=16, kv_heads=16),
           "bitnet-2b4t": dict(head_dim=128, heads=20, kv_heads=5)}

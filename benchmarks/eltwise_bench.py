@@ -18,7 +18,7 @@ from pathlib import Path
 from rich.console import Console
 
 from ternforge.boards import get_board
-from ternforge.gen.eltwise_report import eltwise_report, eltwise_table
+from ternforge.gen.reports.eltwise import eltwise_report, eltwise_table
 
 
 def main():

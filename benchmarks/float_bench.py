@@ -21,12 +21,12 @@ import numpy as np
 from amaranth.back import verilog
 from rich.console import Console
 
-from ternforge.gen.float_report import float_report, float_table
-from ternforge.gen.float_units import FLOAT_UNITS, float_unit, module_name
-from ternforge.hdl.float_format import FLOAT_FORMATS
-from ternforge.sim import float_model as fm
+from ternforge.gen.reports.fp import float_report, float_table
+from ternforge.hdl.fp.units import FLOAT_UNITS, float_unit, module_name
+from ternforge.hdl.fp.format import FLOAT_FORMATS
+from ternforge.sim.models import fp as fm
 from ternforge.sim import verilator
-from ternforge.sim.cocotb_float import write_float_job
+from ternforge.sim.cocotb.fp import write_float_job
 
 
 def exactness(op: str, fmt: str, pairs: int) -> dict:
@@ -38,7 +38,7 @@ def exactness(op: str, fmt: str, pairs: int) -> dict:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as work:
         env = write_float_job(Path(work), operands, unit.format.width)
-        verilator.run(build, toplevel=name, test_module="ternforge.sim.cocotb_float",
+        verilator.run(build, toplevel=name, test_module="ternforge.sim.cocotb.fp",
                       work_dir=Path(work), env=env)
         result = np.load(Path(work) / "result.npz")
         values, cycles = result["result"], int(result["cycles"])

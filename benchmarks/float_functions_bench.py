@@ -6,7 +6,7 @@ Run from the repository root::
     python benchmarks/float_functions_bench.py [--out benchmarks/results/float_functions.json]
                                                [--float32-inputs 4194304]
 
-Each point is :func:`ternforge.sim.float_function_model.ulp_error` of the bit-exact golden
+Each point is :func:`ternforge.sim.models.fp_functions.ulp_error` of the bit-exact golden
 model of the hardware against float64: every finite input of float16 and bfloat16, and
 ``--float32-inputs`` random float32 inputs (half uniform bit patterns, half magnitudes in
 ``[2**-26, 2**E)`` where exp, sigmoid and SiLU do not saturate) plus the boundary inputs
@@ -24,8 +24,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from ternforge.hdl.float_functions import FLOAT_FUNCTIONS
-from ternforge.sim.float_function_model import FUNCTIONS, sample_inputs, ulp_error
+from ternforge.hdl.fp.functions import FLOAT_FUNCTIONS
+from ternforge.sim.models.fp_functions import FUNCTIONS, sample_inputs, ulp_error
 
 FORMATS = ("float16", "bfloat16", "float32")
 

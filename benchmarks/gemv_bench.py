@@ -27,9 +27,9 @@ from rich.table import Table
 from ternforge.boards import get_board
 from ternforge.gen.config import EngineConfig
 from ternforge.gen.elaborate import GEMV_TOP, gemv_top
-from ternforge.gen.weight_plan import MemoryModel, plan_layer
+from ternforge.sim.models.weight_plan import MemoryModel, plan_layer
 from ternforge.sim import verilator
-from ternforge.sim.cocotb_tlmm import write_job
+from ternforge.sim.cocotb.tlmm import write_job
 
 LATENCY, BYTES_PER_CYCLE, DATA_BITS = 20, 64.0, 512
 #: (N, K): BitNet b1.58 0.7B projections (q/k/v/o: 1536 x 1536, up/gate: 4096 x 1536)
@@ -49,7 +49,7 @@ def simulate(config, plan) -> dict:
             "data_bits": DATA_BITS, "latency": LATENCY, "bytes_per_cycle": BYTES_PER_CYCLE,
             "resident": plan.resident})
         started = time.perf_counter()
-        verilator.run(build, toplevel=GEMV_TOP, test_module="ternforge.sim.cocotb_gemv",
+        verilator.run(build, toplevel=GEMV_TOP, test_module="ternforge.sim.cocotb.gemv",
                       work_dir=work, env=env)
         seconds = time.perf_counter() - started
         result = np.load(work / "result.npz")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from ternforge.gen.mac_report import mac_report, mac_table
+from ternforge.gen.reports.mac import mac_report, mac_table
 
 
 def main():

@@ -29,9 +29,9 @@ from rich.table import Table
 from ternforge.boards import get_board
 from ternforge.gen.config import EngineConfig
 from ternforge.gen.elaborate import MODULE_NAMES, to_verilog
-from ternforge.gen.report import engine_entry
+from ternforge.gen.reports.design import engine_entry
 from ternforge.sim import verilator
-from ternforge.sim.cocotb_tlmm import write_job
+from ternforge.sim.cocotb.tlmm import write_job
 
 KINDS = ("tlmm", "tlmm-lutram", "adder")
 #: (group size, groups per cycle, rows): the sizes compared on the board; every engine keeps
@@ -61,7 +61,7 @@ def simulation_speed(config: EngineConfig, kind: str, shape=(8, 4096, 256)) -> d
         work = Path(root) / "run"
         env = write_job(work, config, kind, acts, weights)
         _, run_seconds = timed(verilator.run, build, toplevel=MODULE_NAMES[kind],
-                               test_module="ternforge.sim.cocotb_tlmm", work_dir=work, env=env)
+                               test_module="ternforge.sim.cocotb.tlmm", work_dir=work, env=env)
         result = np.load(work / "result.npz")
     assert np.array_equal(result["y"], acts.astype(np.int64) @ weights.T.astype(np.int64))
     cycles = int(result["cycles"])

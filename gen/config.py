@@ -24,10 +24,10 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..hdl.adder_engine import TernaryAdderEngine
-from ..hdl.tlmm import TLMMEngine
-from ..hdl.tlmm_lutram import TLMMLutramEngine
-from ..sim.tlmm_stream import StreamGeometry
+from ..hdl.matmul.adder import TernaryAdderEngine
+from ..hdl.matmul.tlmm import TLMMEngine
+from ..hdl.matmul.lutram import TLMMLutramEngine
+from ..sim.models.tlmm_stream import StreamGeometry
 
 __all__ = ["EngineConfig", "EltwiseConfig", "AttentionConfig", "DesignConfig", "ENGINES",
            "load_config"]
@@ -42,7 +42,7 @@ ENGINES = {
 
 @dataclass(frozen=True)
 class EngineConfig:
-    """Parameters of a ternary matmul engine (see :class:`~ternforge.hdl.tlmm.TLMMEngine`).
+    """Parameters of a ternary matmul engine (see :class:`~ternforge.hdl.matmul.tlmm.TLMMEngine`).
 
     Members
     -------
@@ -106,7 +106,7 @@ class EngineConfig:
 
 @dataclass(frozen=True)
 class EltwiseConfig:
-    """Parameters of the element-wise unit (see :class:`~ternforge.hdl.eltwise
+    """Parameters of the element-wise unit (see :class:`~ternforge.hdl.eltwise.unit
     .ElementwiseUnit`).
 
     Members
@@ -128,7 +128,7 @@ class EltwiseConfig:
         self.component()._MustUse__silence = True  # validates every parameter
 
     def component(self):
-        from ..hdl.eltwise import ElementwiseUnit
+        from ..hdl.eltwise.unit import ElementwiseUnit
         return ElementwiseUnit(format=self.format, max_length=self.hidden,
                                acc_width=self.acc_width)
 
@@ -136,7 +136,7 @@ class EltwiseConfig:
 @dataclass(frozen=True)
 class AttentionConfig:
     """Parameters of the attention units, a prefill and a decode
-    :class:`~ternforge.hdl.attention_layer.LayerAttention` (each with its sequencer).
+    :class:`~ternforge.hdl.attention.layer.LayerAttention` (each with its sequencer).
 
     Members
     -------
@@ -167,7 +167,7 @@ class AttentionConfig:
     max_keys: int = 2048
 
     def __post_init__(self):
-        from ..hdl.parameters import check_int
+        from ..hdl.common.checks import check_int
         check_int("KV heads", self.kv_heads, 1, 64)
         check_int("Heads", self.heads, 1, 64)
         if self.heads % self.kv_heads:
@@ -178,8 +178,8 @@ class AttentionConfig:
 
     def jobs(self) -> dict:
         """``{"prefill": job, "decode": job}``: the two units as
-        :class:`~ternforge.sim.attention_jobs.AttentionJob` (sequenced)."""
-        from .attention_cli import unit_for
+        :class:`~ternforge.sim.jobs.attention.AttentionJob` (sequenced)."""
+        from .cli.attention import unit_for
         return {phase: unit_for(phase, self.head_dim, self.max_keys,
                                 self.heads // self.kv_heads, self.format, rows=self.rows,
                                 cols=self.cols, lanes=getattr(self, f"{phase}_lanes"),

@@ -45,8 +45,8 @@ def gemv_data_bits(config: EngineConfig) -> int:
 def gemv_top(config: EngineConfig, *, data_bits: int | None = None, buffer_depth: int = 4096):
     """The GEMV/GEMM top around the LUT-RAM engine of ``config`` (AXI data width by default
     :func:`gemv_data_bits`)."""
-    from ..hdl.gemv import GemvTop
-    from .weight_plan import MAX_DESCRIPTORS
+    from ..hdl.gemv.top import GemvTop
+    from ..sim.models.weight_plan import MAX_DESCRIPTORS
 
     engine = config.component("tlmm-lutram")
     data_bits = gemv_data_bits(config) if data_bits is None else data_bits

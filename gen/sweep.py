@@ -13,10 +13,10 @@ from __future__ import annotations
 from rich.table import Table
 
 from ..boards import RESOURCE_KEYS, Board, get_board
-from .attention_report import attention_entry
+from .reports.attention import attention_entry
 from .config import ENGINES, SECTIONS, DesignConfig
 from .elaborate import ELTWISE_UNIT
-from .report import eltwise_entry, engine_entry
+from .reports.design import eltwise_entry, engine_entry
 
 __all__ = ["swept_sections", "sweep_line", "sweep_tables"]
 

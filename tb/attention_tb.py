@@ -1,15 +1,15 @@
 """cocotb testbench of the attention unit (engine, AXI4 KV-cache reader and appender).
 
-Driver: :func:`~ternforge.sim.cocotb_attention.run_attention` (stream sources for commands,
+Driver: :func:`~ternforge.sim.cocotb.attention.run_attention` (stream sources for commands,
 queries and appended rows; an AXI4 memory model holding the KV cache).
 Monitor: a stream sink on ``output`` and the memory image after the run.
-Model: :func:`ternforge.sim.attention_model.multi_head` (bit-exact) and
-:meth:`~ternforge.sim.attention_jobs.AttentionJob.cycles`; float64 attention for the error.
+Model: :func:`ternforge.sim.models.attention.multi_head` (bit-exact) and
+:meth:`~ternforge.sim.jobs.attention.AttentionJob.cycles`; float64 attention for the error.
 Checker: outputs bit-exact, the appended rows in the cache, DDR bytes read as the loop order
 says, cycles exact without stalls.
 
 The unit is described by ``TERNFORGE_TB`` (JSON: an
-:class:`~ternforge.sim.attention_jobs.AttentionJob`).
+:class:`~ternforge.sim.jobs.attention.AttentionJob`).
 """
 
 import json
@@ -18,10 +18,10 @@ import os
 import cocotb
 import numpy as np
 
-from ternforge.sim import attention_model as am
-from ternforge.sim import float_model as fm
-from ternforge.sim.attention_jobs import AttentionJob
-from ternforge.sim.cocotb_attention import run_attention
+from ternforge.sim.models import attention as am
+from ternforge.sim.models import fp as fm
+from ternforge.sim.jobs.attention import AttentionJob
+from ternforge.sim.cocotb.attention import run_attention
 
 JOB = AttentionJob(**json.loads(os.environ.get("TERNFORGE_TB", "{}")))
 FMT = JOB.format

@@ -1,14 +1,14 @@
 """cocotb testbench of the element-wise stages and the element-wise unit.
 
-Driver: a :class:`~ternforge.sim.cocotb_streams.StreamSource` per input stream.
-Monitor: a :class:`~ternforge.sim.cocotb_streams.StreamSink` per output stream.
-Model: :meth:`ternforge.sim.eltwise_jobs.EltwiseJob.golden` (the golden model of
-:mod:`ternforge.sim.eltwise_model`) and the stage's own ``cycles(tokens, length)``.
+Driver: a :class:`~ternforge.sim.cocotb.streams.StreamSource` per input stream.
+Monitor: a :class:`~ternforge.sim.cocotb.streams.StreamSink` per output stream.
+Model: :meth:`ternforge.sim.jobs.eltwise.EltwiseJob.golden` (the golden model of
+:mod:`ternforge.sim.models.eltwise`) and the stage's own ``cycles(tokens, length)``.
 Checker: every output bit-exact (NaN against NaN), ``last`` on every token's end, cycles
 exact without stalls.
 
 The stage is described by ``TERNFORGE_TB`` (JSON: an
-:class:`~ternforge.sim.eltwise_jobs.EltwiseJob`).
+:class:`~ternforge.sim.jobs.eltwise.EltwiseJob`).
 """
 
 import json
@@ -17,10 +17,10 @@ import os
 import cocotb
 import numpy as np
 
-from ternforge.sim import eltwise_model as em
-from ternforge.sim import float_model as fm
-from ternforge.sim.cocotb_eltwise import run_eltwise
-from ternforge.sim.eltwise_jobs import EltwiseJob
+from ternforge.sim.models import eltwise as em
+from ternforge.sim.models import fp as fm
+from ternforge.sim.cocotb.eltwise import run_eltwise
+from ternforge.sim.jobs.eltwise import EltwiseJob
 
 JOB = EltwiseJob(**json.loads(os.environ.get("TERNFORGE_TB", '{"op": "residual"}')))
 STAGE = JOB.component()

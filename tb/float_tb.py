@@ -1,9 +1,9 @@
 """cocotb testbench of the floating-point operators and functions.
 
-Driver: one full-rate coroutine (:func:`~ternforge.sim.cocotb_float.run_float`), or a
-:class:`~ternforge.sim.cocotb_streams.StreamSource` under random stalls.
-Monitor: the same coroutine, or a :class:`~ternforge.sim.cocotb_streams.StreamSink`.
-Model: :func:`ternforge.sim.float_model.golden` (numpy's arithmetic for add and mul, exact
+Driver: one full-rate coroutine (:func:`~ternforge.sim.cocotb.fp.run_float`), or a
+:class:`~ternforge.sim.cocotb.streams.StreamSource` under random stalls.
+Monitor: the same coroutine, or a :class:`~ternforge.sim.cocotb.streams.StreamSink`.
+Model: :func:`ternforge.sim.models.fp.golden` (numpy's arithmetic for add and mul, exact
 rounding for fma, the functions' bit-exact model) and the unit's ``cycles(n)``.
 Checker: every result bit-exact (NaN against NaN), cycles exact without stalls.
 
@@ -17,9 +17,9 @@ import os
 import cocotb
 import numpy as np
 
-from ternforge.gen.float_units import float_unit
-from ternforge.sim.cocotb_float import run_float
-from ternforge.sim.float_model import golden, same, stimulus
+from ternforge.hdl.fp.units import float_unit
+from ternforge.sim.cocotb.fp import run_float
+from ternforge.sim.models.fp import golden, same, stimulus
 
 CONFIG = json.loads(os.environ.get("TERNFORGE_TB", '{"op": "add", "format": "float16"}'))
 UNIT = float_unit(CONFIG["op"], CONFIG["format"])

@@ -17,8 +17,8 @@ import numpy as np
 
 from ternforge.boards import get_board
 from ternforge.gen.config import EngineConfig
-from ternforge.gen.weight_plan import MemoryModel, plan_layer
-from ternforge.sim.cocotb_gemv import run_gemv
+from ternforge.sim.models.weight_plan import MemoryModel, plan_layer
+from ternforge.sim.cocotb.gemv import run_gemv
 
 DESCRIPTION = json.loads(os.environ.get("TERNFORGE_TB", "{}"))
 CONFIG = EngineConfig(**DESCRIPTION.get("config", {}))

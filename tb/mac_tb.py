@@ -1,13 +1,13 @@
 """cocotb testbench of the MAC-array engines (every architecture and variant).
 
-Driver: :class:`~ternforge.sim.cocotb_streams.StreamSource` on ``operands``.
-Monitor: :class:`~ternforge.sim.cocotb_streams.StreamSink` on ``results``.
-Model: :func:`ternforge.sim.mac_model.gemm` (exact integers) and the engine's own cycle model
+Driver: :class:`~ternforge.sim.cocotb.streams.StreamSource` on ``operands``.
+Monitor: :class:`~ternforge.sim.cocotb.streams.StreamSink` on ``results``.
+Model: :func:`ternforge.sim.models.mac.gemm` (exact integers) and the engine's own cycle model
 ``cycles(M, N, K)``.
 Checker: values exact always; cycles exact without stalls.
 
 The engine under test is described by ``TERNFORGE_TB`` (JSON: a
-:class:`~ternforge.gen.mac_config.MacConfig`).
+:class:`~ternforge.sim.jobs.mac.MacConfig`).
 """
 
 import json
@@ -16,9 +16,9 @@ import os
 import cocotb
 import numpy as np
 
-from ternforge.gen.mac_config import MacConfig
-from ternforge.sim.cocotb_mac import run_mac
-from ternforge.sim.mac_model import gemm, operand_range
+from ternforge.sim.jobs.mac import MacConfig
+from ternforge.sim.cocotb.mac import run_mac
+from ternforge.sim.models.mac import gemm, operand_range
 
 CONFIG = MacConfig(**json.loads(os.environ.get("TERNFORGE_TB", "{}")))
 ENGINE = CONFIG.component()

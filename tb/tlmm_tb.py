@@ -1,8 +1,8 @@
 """cocotb testbench of the ternary matmul engines (TLMM and the plain-adder baseline).
 
-Driver: :class:`~ternforge.sim.cocotb_streams.StreamSource` on ``acts`` and ``weights``.
-Monitor: :class:`~ternforge.sim.cocotb_streams.StreamSink` on ``results``.
-Model: :func:`ternforge.sim.tl_code.tlmm` (TL-code engines) or the integer matmul (baseline), and the
+Driver: :class:`~ternforge.sim.cocotb.streams.StreamSource` on ``acts`` and ``weights``.
+Monitor: :class:`~ternforge.sim.cocotb.streams.StreamSink` on ``results``.
+Model: :func:`ternforge.sim.models.tl_code.tlmm` (TL-code engines) or the integer matmul (baseline), and the
 engine's own cycle model ``cycles(M, K, N)``.
 Checker: :func:`check` compares values exactly and, without stalls, cycles exactly.
 
@@ -16,8 +16,8 @@ import cocotb
 import numpy as np
 
 from ternforge.gen.config import ENGINES, EngineConfig
-from ternforge.sim import tl_code
-from ternforge.sim.cocotb_tlmm import run_job
+from ternforge.sim.models import tl_code
+from ternforge.sim.cocotb.tlmm import run_job
 
 DESCRIPTION = json.loads(os.environ.get("TERNFORGE_TB", '{"kind": "tlmm", "config": {}}'))
 KIND = DESCRIPTION["kind"]

@@ -1,0 +1,431 @@
+# amaranth: UnusedElaboratable=no
+"""Pipelined non-linear floating-point functions: reciprocal, reciprocal square root,
+exponential, sigmoid and SiLU.
+
+Every function is a :class:`~ternforge.hdl.fp.ops.FloatOperator` of arity one (stream
+``operands`` with payload ``{"a": width}``, stream ``result``), for float16, bfloat16 and
+float32. The method is the classic hardware one: range reduction to a fixed-point argument
+in a unit interval, then a piecewise polynomial indexed by the argument's top ``k`` bits,
+coefficients read from a ROM (``lib.memory`` with a combinational read port) and evaluated
+in fixed point by Horner's rule with truncating (floor) shifts; the fixed-point
+approximation is then rounded once, to nearest (ties to even) with gradual underflow and
+overflow to infinity, by :func:`~ternforge.hdl.fp.datapath.normalise_round`. The result is
+thus *the correctly rounded value of the fixed-point approximation*, which
+:mod:`ternforge.sim.models.fp_functions` reproduces bit for bit.
+
+Notation: ``p`` is the precision (11, 8, 24 for float16, bfloat16, float32), ``F = p + 6``
+the fraction bits of every polynomial output (and of the sigmoid's ``1 + e^-|x|``),
+``Fz = p + 4`` the fraction bits of the exponential's reduced argument. A segment's
+polynomial is in ``t``, the argument bits below the index read as a fraction in ``[0, 1)``
+(``T`` bits): degree 1 ``y = c0 + ((c1 * t) >> T)``, degree 2 ``u = c1 + ((c2 * t) >> T)``,
+``y = c0 + ((u * t) >> T)``; the integer coefficients are ``round(2**F * c)`` of a least
+squares fit over the segment (over its ``2**T`` points when ``T <= 10``) with ``c0`` moved to
+centre the error (:func:`coefficient_table`).
+
+Tables (``index bits k / degree``; entries; ``T``):
+
+=========================  ====================  ====================  =====================
+table                      float16               bfloat16              float32
+=========================  ====================  ====================  =====================
+``1/m``, ``m`` in [1, 2)   6 / 1; 64; T = 4      5 / 1; 32; T = 2      8 / 2; 256; T = 15
+``1/sqrt(m)``, [1, 4)      6 / 1; 128; T = 4     5 / 1; 64; T = 2      8 / 2; 512; T = 15
+``2**f``, ``f`` in [0, 1)  6 / 1; 64; T = 9      5 / 1; 32; T = 7      7 / 2; 128; T = 21
+``1/d`` (sigmoid), [1, 2)  6 / 1; 64; T = 11     5 / 1; 32; T = 9      8 / 2; 256; T = 22
+=========================  ====================  ====================  =====================
+
+``FloatReciprocal``
+    unpack, normalise a subnormal significand with :func:`leading_zeros` to ``m`` in
+    ``[1, 2)`` (exponent ``e``); ``1/m`` from the table indexed by the top ``k`` fraction
+    bits of ``m``, ``t`` its other ``p - 1 - k`` bits (exact); result ``(1/m) * 2**-e``.
+    Specials: NaN gives the quiet NaN, ``+-0`` gives ``+-inf``, ``+-inf`` gives ``+-0``.
+``FloatRsqrt``
+    as the reciprocal; an odd exponent doubles ``m`` (to ``[2, 4)``): the index is the
+    exponent's parity above the top ``k`` fraction bits; result ``m**-1/2 * 2**-floor(e/2)``.
+    ``+0 -> +inf``, ``-0 -> -inf``, negative (``-inf`` too) gives NaN, ``+inf -> +0``.
+``FloatExp``
+    ``e**x = 2**z``, ``z = x * log2(e)``: the exact product of the significand and
+    ``L = round(log2(e) * 2**FL)`` (``FL = Fz + E + 2`` fraction bits, a ``p + FL + 1``-bit
+    product: 34, 30 and 62 bits), shifted right (truncating) to ``Fz`` fraction bits and
+    negated for a negative ``x``; ``n = floor(z)``, ``f = z - n``; ``2**f`` from the table;
+    result ``2**f * 2**n`` (normalise_round underflows to subnormals and zero, overflows to
+    infinity). ``|x| >= 2**E`` (``E = 5`` for float16, 7 for bfloat16 and float32: the
+    smallest with ``2**E * log2(e) > bias + p + 1``) saturates: ``+inf`` or ``+0``;
+    ``exp(+inf) = +inf``, ``exp(-inf) = +0``.
+``FloatSigmoid``
+    ``q = e**-|x|`` as in ``FloatExp`` (``y * 2**n``, ``n <= 0``); ``d = 1 + q`` truncated to
+    ``F`` fraction bits (at most ``2 - 2**-F``); ``r = 1/d`` from the sigmoid's reciprocal
+    table (index: top ``k`` fraction bits of ``d``); ``sigmoid(x) = r`` for ``x >= 0``, and
+    ``q * r = ((y * r) >> F) * 2**n`` for ``x < 0`` (no cancellation). ``x >= 2**E`` and
+    ``+inf`` give 1, ``x <= -2**E`` and ``-inf`` give ``+0``.
+``FloatSilu``
+    the sigmoid's fixed-point value ``s`` (before rounding) times the significand of ``x``
+    (a ``p + F + 2``-bit exact product), rounded once. ``+-0 -> +-0``, ``x >= 2**E`` and
+    ``+inf`` give ``x``, ``x <= -2**E`` and ``-inf`` give ``-0`` (the limit from below;
+    IEEE ``-inf * sigmoid(-inf)`` would be NaN).
+
+Maximum errors, in ulps of the format at the exact (float64) value, over every finite input
+of float16 and bfloat16 and over 2**22 float32 inputs (``benchmarks/float_functions_bench.py``,
+``benchmarks/results/float_functions.json``): under 0.6 ulp for every function and format
+(reciprocal 0.54 / 0.51 / 0.56, rsqrt 0.52 / 0.50 / 0.54, exp 0.55 / 0.54 / 0.56, sigmoid
+0.59 / 0.52 / 0.58, silu 0.57 / 0.53 / 0.58 for float16 / bfloat16 / float32); the
+documented bound, which the tests check, is 1 ulp. Results are not always correctly rounded:
+the fixed-point approximation's error (below 0.1 ulp) adds to the final rounding's 0.5.
+
+Latencies (cycles, float16 / bfloat16 / float32; each polynomial takes ``1 + degree`` stages,
+normalise_round 3): reciprocal and rsqrt 6 / 6 / 7 (unpack and normalise 1, polynomial,
+round), exp 8 / 8 / 9 (unpack 1, ``x * log2 e`` 1, shift 1, polynomial, round), sigmoid 12 /
+12 / 14 (the exponential's first three and polynomial, ``1 + q`` 1, reciprocal polynomial,
+select or multiply 1, round), silu 13 / 13 / 15 (the sigmoid and a product stage).
+"""
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+from amaranth.hdl import Cat, Const, Mux, Signal, signed, unsigned
+from amaranth.lib.memory import Memory
+
+from .datapath import exponent_shape, leading_zeros, normalise_round, unpack
+from .format import float_format
+from .ops import FloatOperator
+
+__all__ = ["FunctionParameters", "function_parameters", "coefficient_table",
+           "FloatReciprocal", "FloatRsqrt", "FloatExp", "FloatSigmoid", "FloatSilu",
+           "FLOAT_FUNCTIONS"]
+
+
+# --- Parameters and coefficient tables (pure Python, shared with the golden model) ---------
+
+@dataclass(frozen=True)
+class FunctionParameters:
+    """Fixed-point widths and table shapes of one format (see the module documentation).
+
+    Members
+    -------
+    fraction : int
+        ``F``: fraction bits of polynomial outputs.
+    z_fraction : int
+        ``Fz``: fraction bits of the exponential's reduced argument.
+    saturation : int
+        ``E``: ``|x| >= 2**E`` saturates the exponential, sigmoid and SiLU.
+    log2e_fraction : int
+        ``FL``: fraction bits of ``log2e``.
+    log2e : int
+        ``round(log2(e) * 2**FL)``.
+    reciprocal, rsqrt, exp2, sigmoid_reciprocal : (int, int)
+        ``(index bits, degree)`` of each table.
+    """
+
+    fraction: int
+    z_fraction: int
+    saturation: int
+    log2e_fraction: int
+    log2e: int
+    reciprocal: tuple
+    rsqrt: tuple
+    exp2: tuple
+    sigmoid_reciprocal: tuple
+
+
+def function_parameters(fmt) -> FunctionParameters:
+    """The :class:`FunctionParameters` of format ``fmt``."""
+    fmt = float_format(fmt)
+    p = fmt.precision
+    saturation = 1
+    while 2 ** saturation * math.log2(math.e) <= fmt.bias + p + 1:
+        saturation += 1
+    z_fraction = p + 4
+    log2e_fraction = z_fraction + saturation + 2
+    tables = {"float16": dict(reciprocal=(6, 1), rsqrt=(6, 1), exp2=(6, 1),
+                              sigmoid_reciprocal=(6, 1)),
+              "bfloat16": dict(reciprocal=(5, 1), rsqrt=(5, 1), exp2=(5, 1),
+                               sigmoid_reciprocal=(5, 1)),
+              "float32": dict(reciprocal=(8, 2), rsqrt=(8, 2), exp2=(7, 2),
+                              sigmoid_reciprocal=(8, 2))}[fmt.name]
+    return FunctionParameters(fraction=p + 6, z_fraction=z_fraction, saturation=saturation,
+                              log2e_fraction=log2e_fraction,
+                              log2e=round(math.log2(math.e) * 2 ** log2e_fraction), **tables)
+
+
+def _segment_function(kind, index_bits):
+    """``g(i, t)``: the function on segment ``i`` at fraction ``t`` of the segment."""
+    h = 2.0 ** -index_bits
+    if kind == "reciprocal":
+        return lambda i, t: 1 / (1 + (i + t) * h)
+    if kind == "rsqrt":  # i = parity << index_bits | top bits
+        return lambda i, t: 1 / np.sqrt((1 + ((i % (1 << index_bits)) + t) * h)
+                                        * 2.0 ** (i >> index_bits))
+    if kind == "exp2":
+        return lambda i, t: 2.0 ** ((i + t) * h)
+    raise ValueError(kind)
+
+
+@lru_cache(maxsize=None)
+def coefficient_table(kind: str, index_bits: int, degree: int, argument_bits: int,
+                      fraction: int) -> tuple:
+    """Integer coefficients ``((c0, c1[, c2]), ...)`` per segment of ``kind``
+    (``"reciprocal"``, ``"rsqrt"`` or ``"exp2"``), scaled by ``2**fraction``, for a
+    polynomial in ``t`` of ``argument_bits`` bits."""
+    g = _segment_function(kind, index_bits)
+    segments = (2 if kind == "rsqrt" else 1) << index_bits
+    if argument_bits <= 10:
+        t = np.arange(1 << argument_bits) / 2.0 ** argument_bits
+    else:
+        t = np.linspace(0, 1, 4097)
+    table = []
+    for i in range(segments):
+        y = g(i, t)
+        c = np.polynomial.polynomial.polyfit(t, y, degree)
+        residual = y - np.polynomial.polynomial.polyval(t, c)
+        c[0] += (residual.max() + residual.min()) / 2
+        table.append(tuple(int(round(float(x) * 2 ** fraction)) for x in c))
+    return tuple(table)
+
+
+# --- Hardware helpers -------------------------------------------------------------------
+
+def _rom(m, name, table, index):
+    """A combinational ROM of ``table`` read at ``index``; returns the coefficients
+    (``c0`` unsigned, the others signed)."""
+    widths = [max(c[0] for c in table).bit_length()]
+    for j in range(1, len(table[0])):
+        widths.append(max(abs(c[j]) for c in table).bit_length() + 1)
+    words = []
+    for c in table:
+        word, offset = 0, 0
+        for value, width in zip(c, widths):
+            word |= (value & ((1 << width) - 1)) << offset
+            offset += width
+        words.append(word)
+    memory = Memory(shape=unsigned(sum(widths)), depth=len(table), init=words)
+    m.submodules[f"{name}_rom"] = memory
+    port = memory.read_port(domain="comb")
+    m.d.comb += port.addr.eq(index)
+    coefficients, offset = [], 0
+    for j, width in enumerate(widths):
+        field = port.data[offset:offset + width]
+        coefficients.append(field if j == 0 else field.as_signed())
+        offset += width
+    return coefficients
+
+
+def _polynomial(m, pipe, name, table, index, t, fraction, **extra):
+    """``1 + degree`` stages: read the coefficients of segment ``index``, then Horner steps
+    in ``t`` (``len(t)`` bits, a fraction). Returns the last stage, with ``y``
+    (``fraction + 2`` bits, unsigned) and ``extra`` carried along."""
+    bits = len(t)
+    coefficients = _rom(m, name, table, index)
+    degree = len(coefficients) - 1
+    s = pipe.stage(t=t, **{f"c{j}": c for j, c in enumerate(coefficients)}, **extra)
+    acc = getattr(s, f"c{degree}")
+    for j in range(degree - 1, -1, -1):
+        step = getattr(s, f"c{j}") + (acc * s.t).shift_right(bits)
+        carried = {k: getattr(s, k) for k in extra}
+        if j == 0:
+            y = Signal(fraction + 2, name=f"{name}_y")
+            m.d.comb += y.eq(step)
+            return pipe.stage(y=y, **carried)
+        s = pipe.stage(acc=step, t=s.t, **{f"c{i}": getattr(s, f"c{i}") for i in range(j)},
+                       **carried)
+        acc = s.acc
+
+
+def _special_bits(fmt, sign, magnitude):
+    return Cat(Const(magnitude, fmt.width - 1), sign)
+
+
+class _FloatFunction(FloatOperator):
+    """A unary function; see :class:`FloatOperator` and the module documentation.
+    Parameters
+    ----------
+    format : str or FloatFormat
+        ``"float16"``, ``"bfloat16"`` or ``"float32"``.
+
+    Members
+    -------
+    operands : ``In(stream.Signature(StructLayout({"a": width})))``
+        One argument per beat.
+    result : ``Out(stream.Signature(width))``
+        The result's bit pattern, in operand order, :attr:`latency` cycles later.
+    """
+
+    arity = 1
+
+    @property
+    def parameters(self) -> FunctionParameters:
+        return function_parameters(self.format)
+
+    def _round(self, pipe, stage, *, sign, exponent, significand):
+        """normalise_round of ``significand * 2**(exponent - bias - (W - 1))`` with the
+        specials of ``stage``."""
+        shape = exponent_shape(self.format, len(significand))
+        rounded_exponent = Signal(shape, name="result_exponent")
+        pipe.m.d.comb += rounded_exponent.eq(exponent)
+        return normalise_round(pipe, self.format, sign=sign, exponent=rounded_exponent,
+                               significand=significand, sticky=0, special=stage.special,
+                               special_bits=stage.special_bits)
+
+    def _normalised(self, m, a):
+        """Leading zeros of a subnormal significand shifted out: ``(significand in [1, 2)
+        with p bits, biased exponent)``."""
+        p = self.format.precision
+        zeros = leading_zeros(m, a.significand, "a_zeros")
+        normal = Signal(p, name="a_normal")
+        m.d.comb += normal.eq(a.significand << zeros)
+        return normal, a.exponent - zeros
+
+    def _exp_front(self, m, pipe, a, negate, **extra):
+        """``2**z``, ``z = x * log2(e)`` (``-|x| * log2(e)`` when ``negate``): returns the
+        stage with ``y`` (``F + 2`` bits, ``F`` fraction bits) and ``n`` (signed), the value
+        being ``y * 2**(n - F)``."""
+        fmt, prm = self.format, self.parameters
+        p, fz, e_sat = fmt.precision, prm.z_fraction, prm.saturation
+        s1 = pipe.stage(significand=a.significand, exponent=a.exponent, **extra)
+        width = p + prm.log2e.bit_length()
+        # shift = FL + p - 1 - Fz - (exponent - bias): the product's value to Fz fraction bits
+        shift_c = prm.log2e_fraction + p - 1 - fz + fmt.bias
+        distance = Signal(signed(len(s1.exponent) + 2 + shift_c.bit_length()), name="z_distance")
+        m.d.comb += distance.eq(shift_c - s1.exponent)
+        shift = Signal(range(width + 1), name="z_shift")
+        m.d.comb += shift.eq(Mux(distance < 0, 0, Mux(distance > width, width, distance)))
+        s2 = pipe.stage(product=s1.significand * prm.log2e, shift=shift,
+                        **{k: getattr(s1, k) for k in extra})
+        magnitude = Signal(e_sat + 1 + fz, name="z_magnitude")
+        m.d.comb += magnitude.eq(s2.product >> s2.shift)
+        z = Signal(signed(e_sat + 2 + fz), name="z")
+        if negate:
+            m.d.comb += z.eq(-magnitude)
+        else:
+            m.d.comb += z.eq(Mux(s2.sign, -magnitude, magnitude))
+        s3 = pipe.stage(z=z, **{k: getattr(s2, k) for k in extra})
+        k, degree = prm.exp2
+        table = coefficient_table("exp2", k, degree, fz - k, prm.fraction)
+        return _polynomial(m, pipe, "exp2", table, s3.z[fz - k:fz], s3.z[:fz - k],
+                           prm.fraction, n=s3.z.shift_right(fz),
+                           **{k: getattr(s3, k) for k in extra})
+
+    def _sigmoid(self, m, pipe, a, **extra):
+        """The sigmoid's fixed-point value: the stage with ``y`` (``F + 2`` bits) and ``n``,
+        the value being ``y * 2**(n - F)``; ``extra`` (with ``sign``) carried along."""
+        prm = self.parameters
+        f = prm.fraction
+        s = self._exp_front(m, pipe, a, True, **extra)
+        # d = 1 + y * 2**(n - F), truncated to F fraction bits, at most 2 - 2**-F.
+        neg = Signal(signed(len(s.n) + 1), name="q_shift_raw")
+        m.d.comb += neg.eq(-s.n)
+        q_shift = Signal(range(f + 3), name="q_shift")
+        m.d.comb += q_shift.eq(Mux(neg < 0, 0, Mux(neg > f + 2, f + 2, neg)))
+        total = Signal(f + 3, name="d_total")
+        m.d.comb += total.eq((1 << f) + (s.y >> q_shift))
+        d_fraction = Signal(f, name="d_fraction")
+        m.d.comb += d_fraction.eq(Mux(total[f + 1:] != 0, (1 << f) - 1, total[:f]))
+        sd = pipe.stage(d_fraction=d_fraction, q=s.y, n=s.n, **{k: getattr(s, k) for k in extra})
+        k, degree = prm.sigmoid_reciprocal
+        table = coefficient_table("reciprocal", k, degree, f - k, f)
+        sr = _polynomial(m, pipe, "sigmoid_reciprocal", table, sd.d_fraction[f - k:],
+                         sd.d_fraction[:f - k], f, q=sd.q, n=sd.n,
+                         **{k: getattr(sd, k) for k in extra})
+        value = Signal(f + 2, name="sigmoid_value")
+        m.d.comb += value.eq(Mux(sr.sign, (sr.q * sr.y) >> f, sr.y))
+        return pipe.stage(y=value, n=Mux(sr.sign, sr.n, 0), **{k: getattr(sr, k) for k in extra})
+
+
+class FloatReciprocal(_FloatFunction):
+    """``1 / a``; see :class:`~ternforge.hdl.fp.ops.FloatOperator` and the module
+    documentation."""
+
+    def _datapath(self, m, pipe):
+        fmt, prm = self.format, self.parameters
+        p, f = fmt.precision, prm.fraction
+        a = unpack(m, fmt, self.operands.payload.a, "a")
+        normal, exponent = self._normalised(m, a)
+        special_bits = Mux(a.nan, fmt.quiet_nan,
+                           Mux(a.zero, _special_bits(fmt, a.sign, fmt.infinity),
+                               _special_bits(fmt, a.sign, 0)))
+        s1 = pipe.stage(sign=a.sign, significand=normal, exponent=exponent,
+                        special=a.nan | a.inf | a.zero, special_bits=special_bits)
+        k, degree = prm.reciprocal
+        bits = p - 1 - k
+        table = coefficient_table("reciprocal", k, degree, bits, f)
+        s = _polynomial(m, pipe, "reciprocal", table, s1.significand[bits:p - 1],
+                        s1.significand[:bits], f, sign=s1.sign,
+                        exponent=2 * fmt.bias + 1 - s1.exponent, special=s1.special,
+                        special_bits=s1.special_bits)
+        return self._round(pipe, s, sign=s.sign, exponent=s.exponent, significand=s.y)
+
+
+class FloatRsqrt(_FloatFunction):
+    """``1 / sqrt(a)``; see :class:`~ternforge.hdl.fp.ops.FloatOperator` and the module
+    documentation."""
+
+    def _datapath(self, m, pipe):
+        fmt, prm = self.format, self.parameters
+        p, f = fmt.precision, prm.fraction
+        a = unpack(m, fmt, self.operands.payload.a, "a")
+        normal, exponent = self._normalised(m, a)
+        nan = a.nan | (a.sign & ~a.zero)
+        special_bits = Mux(nan, fmt.quiet_nan,
+                           Mux(a.zero, _special_bits(fmt, a.sign, fmt.infinity), 0))
+        s1 = pipe.stage(significand=normal, exponent=exponent - fmt.bias,
+                        special=nan | a.inf | a.zero, special_bits=special_bits)
+        k, degree = prm.rsqrt
+        bits = p - 1 - k
+        table = coefficient_table("rsqrt", k, degree, bits, f)
+        s = _polynomial(m, pipe, "rsqrt", table,
+                        Cat(s1.significand[bits:p - 1], s1.exponent[0]),
+                        s1.significand[:bits], f,
+                        exponent=fmt.bias + 1 - s1.exponent.shift_right(1),
+                        special=s1.special, special_bits=s1.special_bits)
+        return self._round(pipe, s, sign=0, exponent=s.exponent, significand=s.y)
+
+
+class FloatExp(_FloatFunction):
+    """``e ** a``; see :class:`~ternforge.hdl.fp.ops.FloatOperator` and the module
+    documentation."""
+
+    def _datapath(self, m, pipe):
+        fmt, prm = self.format, self.parameters
+        a = unpack(m, fmt, self.operands.payload.a, "a")
+        big = a.exponent >= fmt.bias + prm.saturation  # infinities included
+        special_bits = Mux(a.nan, fmt.quiet_nan, Mux(a.sign, 0, fmt.infinity))
+        s = self._exp_front(m, pipe, a, False, sign=a.sign, special=a.nan | big,
+                            special_bits=special_bits)
+        return self._round(pipe, s, sign=0, exponent=s.n + fmt.bias + 1, significand=s.y)
+
+
+class FloatSigmoid(_FloatFunction):
+    """``1 / (1 + e ** -a)``; see :class:`~ternforge.hdl.fp.ops.FloatOperator` and the
+    module documentation."""
+
+    def _datapath(self, m, pipe):
+        fmt, prm = self.format, self.parameters
+        a = unpack(m, fmt, self.operands.payload.a, "a")
+        big = a.exponent >= fmt.bias + prm.saturation
+        one = fmt.bias << fmt.mantissa_bits
+        special_bits = Mux(a.nan, fmt.quiet_nan, Mux(a.sign, 0, one))
+        s = self._sigmoid(m, pipe, a, sign=a.sign, special=a.nan | big,
+                          special_bits=special_bits)
+        return self._round(pipe, s, sign=0, exponent=s.n + fmt.bias + 1, significand=s.y)
+
+
+class FloatSilu(_FloatFunction):
+    """``a / (1 + e ** -a)``; see :class:`~ternforge.hdl.fp.ops.FloatOperator` and the
+    module documentation."""
+
+    def _datapath(self, m, pipe):
+        fmt, prm = self.format, self.parameters
+        a = unpack(m, fmt, self.operands.payload.a, "a")
+        big = a.exponent >= fmt.bias + prm.saturation
+        special_bits = Mux(a.nan, fmt.quiet_nan,
+                           Mux(a.zero | ~a.sign, self.operands.payload.a, fmt.sign_bit))
+        s = self._sigmoid(m, pipe, a, sign=a.sign, special=a.nan | a.zero | big,
+                          special_bits=special_bits, x_significand=a.significand,
+                          x_exponent=a.exponent)
+        s = pipe.stage(product=s.x_significand * s.y, exponent=s.x_exponent + s.n + 2,
+                       sign=s.sign, special=s.special, special_bits=s.special_bits)
+        return self._round(pipe, s, sign=s.sign, exponent=s.exponent, significand=s.product)
+
+
+FLOAT_FUNCTIONS = {"reciprocal": FloatReciprocal, "rsqrt": FloatRsqrt, "exp": FloatExp,
+                   "sigmoid": FloatSigmoid, "silu": FloatSilu}

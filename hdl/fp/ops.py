@@ -1,0 +1,239 @@
+"""Pipelined floating-point add, multiply and fused multiply-add.
+
+Every operator takes one ``operands`` beat per cycle (``a``, ``b`` and, for the fused
+multiply-add, ``c``, as bit patterns of its :class:`~ternforge.hdl.fp.format.FloatFormat`)
+and returns ``result`` after :attr:`~FloatOperator.latency` cycles, rounded to nearest (ties
+to even) as IEEE 754 specifies, with subnormals (no flush to zero), signed zeros, infinities,
+and the canonical quiet NaN for every NaN result. ``a + b`` and ``a * b`` equal numpy's;
+``fma(a, b, c) = a * b + c`` is rounded once.
+
+Datapaths (stage by stage; :func:`~ternforge.hdl.fp.datapath.normalise_round` adds three
+stages to each):
+
+``FloatAdd``
+    swap so that ``|x| >= |y|``; align ``y`` right by the exponent difference into ``p + 3``
+    bits, the bits shifted out ORed into the last (sticky) bit; add or subtract.
+``FloatMultiply``
+    unpack; multiply the ``p``-bit significands (the exact ``2p``-bit product).
+``FloatFma``
+    unpack; exact product; normalise it (subnormal factors); place ``c`` in a ``3p + 7``-bit
+    window, ``p + 5`` bits above the product (or further right), sticky below; add or
+    subtract, negating when ``|c| > |a * b|``.
+"""
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .datapath import (Pipeline, exponent_shape, leading_zeros, normalise_round,
+                             shift_right_sticky, unpack)
+from .format import float_format
+from ..common.checks import check_int
+
+__all__ = ["FloatOperator", "FloatAdd", "FloatMultiply", "FloatFma", "FLOAT_OPERATORS"]
+
+
+class FloatOperator(wiring.Component):
+    """The stream skeleton of a pipelined floating-point operator.
+
+    Parameters
+    ----------
+    format : str or FloatFormat
+        ``"float16"``, ``"bfloat16"`` or ``"float32"``.
+    tag_width : int
+        Bits of a tag (such as a ``last`` flag) that travels with each operation; 0 for none.
+
+    Members
+    -------
+    operands : ``In(stream.Signature(StructLayout(...)))``
+        Fields ``a``, ``b`` (and ``c`` for fma), ``width`` bits each, and ``tag`` when
+        ``tag_width``; one operation per beat.
+    result : ``Out(stream.Signature(...))``
+        The rounded result's bit pattern (``width`` bits), in operand order; with a tag, a
+        struct of ``value`` and ``tag``.
+    """
+
+    arity = 2
+
+    def __init__(self, *, format="float16", tag_width=0):
+        self._format = float_format(format)
+        check_int("Tag width", tag_width, 0, 256)
+        self._tag_width = tag_width
+        self._latency = None
+        width = self._format.width
+        fields = {name: width for name in "abc"[:self.arity]}
+        result = width
+        if tag_width:
+            fields["tag"] = tag_width
+            result = data.StructLayout({"value": width, "tag": tag_width})
+        super().__init__({
+            "operands": In(stream.Signature(data.StructLayout(fields))),
+            "result": Out(stream.Signature(result)),
+        })
+
+    format = property(lambda self: self._format)
+    tag_width = property(lambda self: self._tag_width)
+
+    @property
+    def latency(self) -> int:
+        """Cycles from accepting operands to their result being valid."""
+        if self._latency is None:
+            self.elaborate(None)._MustUse__silence = True  # built only to count the stages
+        return self._latency
+
+    @classmethod
+    def latency_in(cls, format) -> int:
+        """The latency of this operator in ``format`` (without building one to keep)."""
+        unit = cls(format=format)
+        unit._MustUse__silence = True
+        return unit.latency
+
+    def cycles(self, count: int) -> int:
+        """Cycles of ``count`` operations with no stalls, from the first beat accepted to the
+        last result accepted, inclusive."""
+        return count + self.latency
+
+    def elaborate(self, platform):
+        m = Module()
+        pipe = Pipeline(m, self.operands, self.result,
+                        tag=self.operands.payload.tag if self._tag_width else None)
+        pipe.finish(self._datapath(m, pipe))
+        self._latency = pipe.depth
+        return m
+
+    def _datapath(self, m, pipe):
+        """Add the stages to ``pipe``; return the result's bit pattern."""
+        raise NotImplementedError
+
+
+class FloatAdd(FloatOperator):
+    """``a + b``; see :class:`FloatOperator` and the module documentation."""
+
+    def _datapath(self, m, pipe):
+        fmt, p = self.format, self.format.precision
+        a = unpack(m, fmt, self.operands.payload.a, "a")
+        b = unpack(m, fmt, self.operands.payload.b, "b")
+        swap = self.operands.payload.b[:-1] > self.operands.payload.a[:-1]
+        x = {k: Mux(swap, getattr(b, k), getattr(a, k)) for k in ("sign", "exponent",
+                                                                    "significand")}
+        y = {k: Mux(swap, getattr(a, k), getattr(b, k)) for k in ("sign", "exponent",
+                                                                    "significand")}
+        nan = a.nan | b.nan | (a.inf & b.inf & (a.sign != b.sign))
+        inf_sign = Mux(a.inf, a.sign, b.sign)
+        s1 = pipe.stage(
+            x_sign=x["sign"], y_sign=y["sign"], exponent=x["exponent"],
+            x_significand=x["significand"], y_significand=y["significand"],
+            distance=x["exponent"] - y["exponent"], special=nan | a.inf | b.inf,
+            special_bits=Mux(nan, fmt.quiet_nan, Cat(Const(fmt.infinity, fmt.width - 1), inf_sign)))
+        aligned, sticky = shift_right_sticky(
+            m, Cat(Signal(3), s1.y_significand),
+            Mux(s1.distance > p + 3, p + 3, s1.distance), "aligned")
+        y_term = Signal(p + 3, name="y_term")
+        m.d.comb += y_term.eq(aligned | sticky)
+        subtract = s1.x_sign != s1.y_sign
+        total = Signal(p + 4, name="total")
+        m.d.comb += total.eq(Mux(subtract, Cat(Signal(3), s1.x_significand) - y_term,
+                                 Cat(Signal(3), s1.x_significand) + y_term))
+        exponent = Signal(exponent_shape(fmt, p + 4), name="sum_exponent")
+        m.d.comb += exponent.eq(s1.exponent + 1)
+        zero = (total == 0) & ~s1.special
+        return normalise_round(
+            pipe, fmt, sign=s1.x_sign, exponent=exponent, significand=total, sticky=0,
+            special=s1.special | zero,
+            special_bits=Mux(s1.special, s1.special_bits,
+                             (s1.x_sign & s1.y_sign) << (fmt.width - 1)))
+
+
+def _product_specials(fmt, a, b):
+    """``(nan, inf, zero)`` of ``a * b`` from the unpacked operands."""
+    nan = a.nan | b.nan | (a.inf & b.zero) | (a.zero & b.inf)
+    return nan, a.inf | b.inf, a.zero | b.zero
+
+
+def _product(m, pipe, fmt, a, b, **extra):
+    """Two stages: unpack and the exact product ``significand`` (``2p`` bits) with its biased
+    ``exponent`` (top bit at ``2p - 1``); ``extra`` values ride along from the first."""
+    s1 = pipe.stage(sign=a.sign ^ b.sign, a_significand=a.significand,
+                    b_significand=b.significand,
+                    exponent=a.exponent + b.exponent - fmt.bias + 1, **extra)
+    return pipe.stage(significand=s1.a_significand * s1.b_significand,
+                      **{k: v for k, v in vars(s1).items()
+                         if k not in ("a_significand", "b_significand")})
+
+
+class FloatMultiply(FloatOperator):
+    """``a * b``; see :class:`FloatOperator` and the module documentation."""
+
+    def _datapath(self, m, pipe):
+        fmt = self.format
+        a = unpack(m, fmt, self.operands.payload.a, "a")
+        b = unpack(m, fmt, self.operands.payload.b, "b")
+        nan, inf, zero = _product_specials(fmt, a, b)
+        sign = a.sign ^ b.sign
+        special_bits = Mux(nan, fmt.quiet_nan,
+                           Cat(Mux(inf, Const(fmt.infinity, fmt.width - 1), 0), sign))
+        s2 = _product(m, pipe, fmt, a, b, special=nan | inf | zero, special_bits=special_bits)
+        exponent = Signal(exponent_shape(fmt, 2 * fmt.precision), name="product_exponent")
+        m.d.comb += exponent.eq(s2.exponent)
+        return normalise_round(pipe, fmt, sign=s2.sign, exponent=exponent,
+                               significand=s2.significand, sticky=0, special=s2.special,
+                               special_bits=s2.special_bits)
+
+
+class FloatFma(FloatOperator):
+    """``a * b + c`` rounded once; see :class:`FloatOperator` and the module documentation."""
+
+    arity = 3
+
+    def _datapath(self, m, pipe):
+        fmt, p = self.format, self.format.precision
+        window = 3 * p + 7
+        a, b, c = (unpack(m, fmt, getattr(self.operands.payload, k), k) for k in "abc")
+        nan, inf, zero = _product_specials(fmt, a, b)
+        sign = a.sign ^ b.sign
+        nan = nan | c.nan | (inf & c.inf & (sign != c.sign))
+        zero_sign = sign & c.sign
+        special_bits = Mux(nan, fmt.quiet_nan, Mux(
+            inf, Cat(Const(fmt.infinity, fmt.width - 1), sign), Mux(
+                c.inf | ~c.zero, self.operands.payload.c, zero_sign << (fmt.width - 1))))
+        s2 = _product(m, pipe, fmt, a, b, special=nan | inf | c.inf | zero,
+                      special_bits=special_bits, c_sign=c.sign, c_exponent=c.exponent,
+                      c_significand=c.significand)
+        # Stage 3: normalise the product (a subnormal factor leaves leading zeros).
+        shape = exponent_shape(fmt, window + 1)
+        zeros = leading_zeros(m, s2.significand, "product_zeros")
+        s3 = pipe.stage(significand=(s2.significand << zeros)[:2 * p],
+                        exponent=s2.exponent - zeros,
+                        **{k: v for k, v in vars(s2).items()
+                           if k not in ("significand", "exponent")})
+        # Stage 4: align c: its last bit at index p + 2 + e_c - e_P of the window, at most
+        # 2p + 7 (above that, the product is all below c's guard bits and only sticks).
+        distance = Signal(shape, name="c_distance")
+        m.d.comb += distance.eq(p + 5 + s3.exponent - s3.c_exponent)
+        clamped = Mux(distance < 0, 0, Mux(distance > window + 1, window + 1, distance))
+        aligned, sticky = shift_right_sticky(
+            m, Cat(Signal(2 * p + 7), s3.c_significand), clamped, "c_aligned")
+        # The window's exponent (as normalise_round counts it) follows the product, or c
+        # when c is clamped to the top.
+        exponent = Mux(distance < 0, s3.c_exponent + 1, s3.exponent + p + 6)
+        s4 = pipe.stage(c_term=aligned | sticky, p_term=Cat(Signal(2), s3.significand),
+                        subtract=s3.sign != s3.c_sign, exponent=exponent,
+                        **{k: v for k, v in vars(s3).items() if k in (
+                            "sign", "c_sign", "special", "special_bits")})
+        # Stage 5 (of normalise_round's first): add, or subtract and take the magnitude.
+        difference = Signal(window + 2, name="difference")
+        m.d.comb += difference.eq(s4.p_term - s4.c_term)
+        negative = s4.subtract & difference[-1]
+        total = Signal(window + 1, name="total")
+        m.d.comb += total.eq(Mux(s4.subtract, Mux(negative, -difference, difference),
+                                 s4.p_term + s4.c_term))
+        exponent = Signal(shape, name="sum_exponent")
+        m.d.comb += exponent.eq(s4.exponent)
+        cancelled = (total == 0) & ~s4.special
+        return normalise_round(pipe, fmt, sign=Mux(negative, s4.c_sign, s4.sign),
+                               exponent=exponent, significand=total, sticky=0,
+                               special=s4.special | cancelled,
+                               special_bits=Mux(s4.special, s4.special_bits, 0))
+
+
+FLOAT_OPERATORS = {"add": FloatAdd, "mul": FloatMultiply, "fma": FloatFma}

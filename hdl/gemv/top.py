@@ -1,0 +1,216 @@
+"""The GEMV/GEMM path: DDR -> weight buffer -> LUT-RAM TLMM engine -> results.
+
+Weight codes are read from DDR by an AXI4 read master (``m_axi``), regrouped into weight beats,
+buffered in UltraRAM and streamed into a :class:`~ternforge.hdl.matmul.lutram.TLMMLutramEngine`.
+What to read comes from a *descriptor table* in DDR, written by software from the planner's
+descriptors (:meth:`ternforge.sim.models.weight_plan.WeightPlan.descriptor_table`): on start the top
+reads the table, then executes its loads in order, back to back. A descriptor is 8 bytes,
+little-endian: the load's byte address (32 bits, aligned to a data word) and its length in AXI
+data words (32 bits). The table may hold at most ``max_descriptors`` entries. A layer that
+does not fit the buffer is streamed again for each token tile (``passes``); one that fits is
+loaded once and replayed from the buffer (``control`` bit 1).
+Activations arrive on AXI4-Stream ``s_axis_acts`` (``tlast``: last token of the tile,
+``tuser``: last chunk along K) and results leave on ``m_axis_results``. Software drives it
+through AXI4-Lite ``s_axil``:
+
+====== ============== ===========================================================
+offset register       meaning
+====== ============== ===========================================================
+0x00   control        write 1: start (fetch the descriptor table, execute its loads once per
+                      pass); 3: start, load once and replay the layer from the buffer
+0x04   status         bit 0: busy, bit 1: done (every weight beat consumed)
+0x08   descriptors    byte address of the descriptor table in DDR (word aligned)
+0x0c   descriptor_count  descriptors in the table (1 to ``max_descriptors``)
+0x10   weight_beats   weight beats the engine consumes in this job
+0x14   row_blocks     ``ceil(N / rows)``: weight beats per K chunk
+0x18   cycles         cycles from start to done
+0x1c   stalls         cycles the engine waited for a weight beat
+0x20   passes         times the engine reads the weights, one pass per token tile (0 or 1:
+                      once), each from memory or, with control bit 1, from the buffer
+====== ============== ===========================================================
+"""
+
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In
+
+from ..common.checks import check_int
+from ..common.axi import (BurstReader, RegisterFile, axi4_lite_members, axi4_read_members, axis_members,
+                  forward_ports)
+from ..matmul.lutram import TLMMLutramEngine
+from .weight_buffer import LineAssembler, WeightBuffer, WordSplitter
+
+__all__ = ["GemvTop", "REGISTERS", "DESCRIPTOR_BITS"]
+
+REGISTERS = ("control", "status", "descriptors", "descriptor_count", "weight_beats",
+             "row_blocks", "cycles", "stalls", "passes")
+DESCRIPTOR_BITS = 64  #: a descriptor: address (32 bits), then AXI data words (32 bits)
+_READ_ONLY = {"status", "cycles", "stalls"}
+
+
+class GemvTop(wiring.Component):
+    """Generated top of the GEMV/GEMM path; see the module documentation.
+
+    Parameters
+    ----------
+    engine : dict
+        Parameters of the :class:`~ternforge.hdl.matmul.lutram.TLMMLutramEngine`.
+    buffer_depth : int
+        Weight beats the UltraRAM buffer holds.
+    data_bits, addr_bits, outstanding : int
+        AXI4 read data width (at most a weight beat), address width, bursts in flight.
+    max_descriptors : int
+        Entries the on-chip descriptor table holds: the longest table.
+
+    Members
+    -------
+    m_axi_* : the AXI4 read master (weights).
+    s_axil_* : the AXI4-Lite control slave.
+    s_axis_acts_* : activation beats in (``tdata``, ``tlast``, ``tuser``).
+    m_axis_results_* : result beats out.
+    """
+
+    def __init__(self, *, engine, buffer_depth=4096, data_bits=512, addr_bits=32,
+                 outstanding=8, max_descriptors=64):
+        self._engine = TLMMLutramEngine(**engine)
+        check_int("Descriptor table depth", max_descriptors, 2)
+        self._max_descriptors = max_descriptors
+        self._buffer = WeightBuffer(beat_bits=self.beat_bits, depth=buffer_depth)
+        check_int("AXI data bits", data_bits, 32, self.beat_bits)
+        self._assembler = LineAssembler(word_bits=data_bits, beat_bits=self.beat_bits)
+        self._reader = BurstReader(addr_bits=addr_bits, data_bits=data_bits,
+                                   outstanding=outstanding)
+        self._parser = (LineAssembler if data_bits <= DESCRIPTOR_BITS else WordSplitter)(
+            word_bits=data_bits, beat_bits=DESCRIPTOR_BITS)
+        act_bits = self._engine.acts_per_beat * self._engine.act_width
+        super().__init__({
+            **axi4_read_members("m_axi", addr_bits=addr_bits, data_bits=data_bits),
+            **axi4_lite_members("s_axil"),
+            **axis_members("s_axis_acts", data_bits=act_bits, direction="in"),
+            "s_axis_acts_tuser": In(1),
+            **{name: member for name, member in axis_members(
+                "m_axis_results", data_bits=self._engine.rows * self._engine.acc_width,
+                direction="out").items() if not name.endswith("tlast")},
+        })
+
+    engine = property(lambda self: self._engine)
+    buffer = property(lambda self: self._buffer)
+
+    @property
+    def beat_bits(self) -> int:
+        return self._engine.rows * self._engine.groups_per_cycle * self._engine.slot_bits
+
+    def elaborate(self, platform):
+        m = Module()
+        engine, buffer, assembler = self._engine, self._buffer, self._assembler
+        m.submodules.engine, m.submodules.buffer = engine, buffer
+        m.submodules.assembler, m.submodules.reader = assembler, self._reader
+        m.submodules.registers = registers = RegisterFile(names=REGISTERS, read_only=_READ_ONLY)
+        forward_ports(m, self, registers, axi4_lite_members("s_axil"))
+        forward_ports(m, self, self._reader, axi4_read_members("m_axi", addr_bits=1,
+                                                               data_bits=1))
+        start = registers.control_written & registers.control[0]
+        self._load_weights(m, registers, start)
+        wiring.connect(m, assembler.beats, buffer.lines)
+        self._feed_engine(m, registers, start)
+        m.d.comb += [
+            engine.acts.payload.data.eq(self.s_axis_acts_tdata),
+            engine.acts.payload.last.eq(self.s_axis_acts_tlast),
+            engine.acts.payload.final.eq(self.s_axis_acts_tuser),
+            engine.acts.valid.eq(self.s_axis_acts_tvalid),
+            self.s_axis_acts_tready.eq(engine.acts.ready),
+            self.m_axis_results_tdata.eq(engine.results.payload),
+            self.m_axis_results_tvalid.eq(engine.results.valid),
+            engine.results.ready.eq(self.m_axis_results_tready),
+        ]
+        return m
+
+    def _load_weights(self, m, registers, start):
+        """On start, read the descriptor table into on-chip memory, then issue its loads, all
+        of them once per streamed pass; read data goes to the descriptor parser until the
+        table's last word, then to the weight assembler."""
+        reader, parser = self._reader, self._parser
+        m.submodules.parser = parser
+        m.submodules.table = table = Memory(shape=DESCRIPTOR_BITS, depth=self._max_descriptors,
+                                            init=[])
+        write, read = table.write_port(), table.read_port(domain="comb")
+        table_pending, table_reading, issuing = Signal(), Signal(), Signal()
+        parsed = Signal(range(self._max_descriptors + 1))
+        issued, issued_passes = Signal(range(self._max_descriptors)), Signal(32)
+        count = registers.descriptor_count
+        passes = Mux(registers.control[1], 1, registers.passes)  # replayed: loaded once
+        word_shift = (reader.word_bytes - 1).bit_length()
+        table_words = (count * (DESCRIPTOR_BITS // 8) + reader.word_bytes - 1) >> word_shift
+        command = reader.commands.valid & reader.commands.ready
+        m.d.comb += [
+            reader.commands.valid.eq(table_pending | (issuing & (issued < parsed))),
+            reader.commands.payload.address.eq(
+                Mux(table_pending, registers.descriptors, read.data[:32])),
+            reader.commands.payload.words.eq(Mux(table_pending, table_words, read.data[32:])),
+            read.addr.eq(issued),
+            parser.words.payload.eq(reader.data.payload),
+            parser.words.valid.eq(reader.data.valid & table_reading),
+            self._assembler.words.payload.eq(reader.data.payload),
+            self._assembler.words.valid.eq(reader.data.valid & ~table_reading),
+            reader.data.ready.eq(Mux(table_reading, parser.words.ready,
+                                     self._assembler.words.ready)),
+            parser.beats.ready.eq(1),  # beats after the table's last are its padding
+            write.addr.eq(parsed), write.data.eq(parser.beats.payload),
+            write.en.eq(parser.beats.valid & (parsed < count)),
+        ]
+        with m.If(write.en):
+            m.d.sync += parsed.eq(parsed + 1)
+        with m.If(command & table_pending):
+            m.d.sync += table_pending.eq(0)
+        with m.Elif(command):
+            with m.If(issued == count - 1):
+                m.d.sync += [issued.eq(0), issued_passes.eq(issued_passes + 1)]
+                with m.If(issued_passes + 1 >= passes):
+                    m.d.sync += issuing.eq(0)
+            with m.Else():
+                m.d.sync += issued.eq(issued + 1)
+        with m.If(parser.words.valid & parser.words.ready & reader.data.payload.last):
+            m.d.sync += table_reading.eq(0)
+        with m.If(start):
+            m.d.sync += [table_pending.eq(count > 0), table_reading.eq(count > 0),
+                         issuing.eq(count > 0), parsed.eq(0), issued.eq(0),
+                         issued_passes.eq(0)]
+
+    def _feed_engine(self, m, registers, start):
+        """Weight beats into the engine with ``last`` on each chunk's last row block; the
+        job's cycle and stall counters."""
+        engine, buffer = self._engine, self._buffer
+        block, consumed = Signal(32), Signal(32)
+        running, done = Signal(), Signal()
+        cycles, stalls = Signal(32), Signal(32)
+        taken = engine.weights.valid & engine.weights.ready
+        block_last = block == registers.row_blocks - 1
+        m.d.comb += [
+            engine.weights.payload.slots.eq(buffer.beats.payload),
+            engine.weights.payload.last.eq(block_last),
+            engine.weights.valid.eq(buffer.beats.valid & running),
+            buffer.beats.ready.eq(engine.weights.ready & running),
+            registers.status_in.eq(running | done << 1),
+            registers.cycles_in.eq(cycles), registers.stalls_in.eq(stalls),
+        ]
+        passes = Signal(32)
+        m.d.comb += [buffer.clear.eq(start & ~running),
+                     buffer.rewind_beats.eq(registers.weight_beats)]
+        m.d.sync += buffer.rewind.eq(0)
+        with m.If(taken):
+            m.d.sync += [block.eq(Mux(block_last, 0, block + 1)), consumed.eq(consumed + 1)]
+            with m.If(consumed == registers.weight_beats - 1):
+                with m.If(passes + 1 >= registers.passes):
+                    m.d.sync += [running.eq(0), done.eq(1)]
+                with m.Else():
+                    m.d.sync += [passes.eq(passes + 1), consumed.eq(0),
+                                 buffer.rewind.eq(registers.control[1])]
+        with m.If(running):
+            m.d.sync += cycles.eq(cycles + 1)
+            with m.If(engine.weights.ready & ~buffer.beats.valid):
+                m.d.sync += stalls.eq(stalls + 1)
+        with m.If(start & ~running):
+            m.d.sync += [running.eq(1), done.eq(0), block.eq(0), consumed.eq(0), passes.eq(0),
+                         cycles.eq(0), stalls.eq(0)]
+

@@ -1,0 +1,108 @@
+"""The floating-point operators: the golden model against numpy and against itself, the
+operators in the Amaranth simulator, and their parameters."""
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from ternforge.hdl.fp.format import FLOAT_FORMATS, float_format
+from ternforge.hdl.fp.ops import FLOAT_OPERATORS
+from ternforge.sim.models import fp as fm
+
+FORMATS = list(FLOAT_FORMATS)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("op", ["add", "mul"])
+def test_exact_rounding_equals_numpy(op, fmt):
+    """fma with a neutral term (``a * 1 + b``, ``a * b + 0``), computed exactly with
+    fractions, is the exact rounding of the sum or product: it must equal numpy's
+    arithmetic, which is the specification."""
+    fmt = float_format(fmt)
+    operands = fm.stimulus(op, fmt, 2, 3000, seed=5)
+    a, b = operands[:, 0], operands[:, 1]
+    if op == "add":
+        one = fm.to_bits(np.ones(len(a)), fmt)
+        exact, expected = fm.fma(a, one, b, fmt, fast=False), fm.add(a, b, fmt)
+    else:
+        exact = fm.fma(a, b, np.zeros(len(a), np.uint16), fmt, fast=False)
+        expected = fm.multiply(a, b, fmt)
+        magnitude = ~np.uint64(fmt.sign_bit)
+        zero_products = ((a & magnitude) == 0) | ((b & magnitude) == 0)
+        exact = np.where(zero_products, expected, exact)  # -0 + +0 = +0 differs from -0
+    assert fm.same(exact, expected, fmt).all()
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_fast_fma_equals_exact_fma(fmt):
+    operands = fm.stimulus("fma", fmt, 3, 3000, seed=8)
+    assert fm.same(fm.fma(*operands.T, fmt), fm.fma(*operands.T, fmt, fast=False), fmt).all()
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_to_bits_rounds_once(fmt):
+    """Half-ulp neighbourhoods in float64, rounded to ``fmt``: exactly as from fractions."""
+    fmt, rng = float_format(fmt), np.random.default_rng(4)
+    base = fm.from_bits(rng.integers(0, fmt.infinity, 3000).astype(fm.bits_dtype(fmt)), fmt)
+    x = base.astype(np.float64) + np.spacing(base).astype(np.float64) / 2 \
+        + rng.integers(-2, 3, 3000) * np.spacing(base.astype(np.float64))
+    from fractions import Fraction
+    exact = [fm.round_exact(int(v < 0), abs(Fraction(float(v))), fmt) for v in x]
+    assert fm.to_bits(x, fmt).tolist() == exact
+
+
+def test_round_exact_ties_to_even_and_overflow():
+    fmt = float_format("float16")
+    from fractions import Fraction
+    assert fm.round_exact(0, Fraction(1) + Fraction(1, 2048), fmt) == 0x3C00  # tie: even
+    assert fm.round_exact(0, Fraction(1) + Fraction(3, 2048), fmt) == 0x3C02
+    assert fm.round_exact(1, Fraction(65520), fmt) == 0xFC00  # half an ulp above the max
+    assert fm.round_exact(0, Fraction(1, 2 ** 25), fmt) == 0  # half the smallest subnormal
+    assert fm.round_exact(0, Fraction(3, 2 ** 26), fmt) == 1
+
+
+def simulate(unit, operands):
+    """Results of ``operands`` through ``unit`` in the Amaranth simulator, with the result
+    stream stalled every third cycle; returns results and the cycle of the last one."""
+    results = []
+
+    async def testbench(ctx):
+        sent, cycle = 0, 0
+        while len(results) < len(operands):
+            ctx.set(unit.result.ready, cycle % 3 != 2)
+            ctx.set(unit.operands.valid, sent < len(operands))
+            if sent < len(operands):
+                for index, name in enumerate("abc"[:unit.arity]):
+                    ctx.set(getattr(unit.operands.payload, name), int(operands[sent, index]))
+            _, _, ready, valid, result_ready, payload = await ctx.tick().sample(
+                unit.operands.ready, unit.result.valid, unit.result.ready, unit.result.payload)
+            sent += int(ready and sent < len(operands))
+            if valid and result_ready:
+                results.append(payload)
+            cycle += 1
+
+    sim = Simulator(unit)
+    sim.add_clock(1e-6)
+    sim.add_testbench(testbench)
+    sim.run()
+    return np.array(results, dtype=np.uint64)
+
+
+@pytest.mark.parametrize("fmt", ["float16", "bfloat16"])
+@pytest.mark.parametrize("op", list(FLOAT_OPERATORS))
+def test_operator_in_amaranth_simulator(op, fmt):
+    unit = FLOAT_OPERATORS[op](format=fmt)
+    operands = fm.stimulus(op, fmt, unit.arity, 150, seed=3)[-400:]
+    assert fm.same(simulate(unit, operands), fm.golden(op, operands, fmt), fmt).all()
+
+
+def test_latencies():
+    assert [FLOAT_OPERATORS[op](format="float32").latency for op in ("add", "mul", "fma")] \
+        == [4, 5, 7]
+    assert FLOAT_OPERATORS["add"](format="float16").cycles(10) == 14
+
+
+def test_bad_format():
+    with pytest.raises(ValueError, match=r"^Float format must be one of float16, bfloat16, "
+                                         r"float32, not 'float64'$"):
+        FLOAT_OPERATORS["add"](format="float64")

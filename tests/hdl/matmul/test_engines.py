@@ -1,0 +1,132 @@
+# amaranth: UnusedElaboratable=no
+"""Fast Amaranth-simulator checks of every ternary matmul engine (small shapes)."""
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from ternforge.gen.config import ENGINES, EngineConfig
+from ternforge.sim.models import tl_code
+from ternforge.sim.models.tlmm_stream import job_beats, results_from_words
+
+
+def simulate(config, kind, acts, weights, *, stall=0.0, seed=0):
+    """Run one job; return (Y, cycles from first activation accepted to last result, inclusive)."""
+    engine = config.component(kind)
+    geom = config.geometry(kind)
+    beats = job_beats(acts, weights, geom)
+    expected_results = sum(beats.token_tiles) * geom.row_blocks(len(weights))
+    rng = np.random.default_rng(seed)
+    words, trace = [], {}
+
+    async def bench(ctx):
+        queues = {"acts": list(beats.acts), "weights": list(beats.weights)}
+        cycle = 0
+        while len(words) < expected_results:
+            for name, queue in queues.items():
+                port = getattr(engine, name)
+                offer = bool(queue) and rng.random() >= stall
+                ctx.set(port.valid, offer)
+                if offer:
+                    ctx.set(port.payload.as_value(), queue[0])
+            ctx.set(engine.results.ready, rng.random() >= stall)
+            for name, queue in queues.items():
+                port = getattr(engine, name)
+                if ctx.get(port.valid) and ctx.get(port.ready):
+                    queue.pop(0)
+                    if name == "acts":
+                        trace.setdefault("first", cycle)
+            if ctx.get(engine.results.valid) and ctx.get(engine.results.ready):
+                words.append(ctx.get(engine.results.payload.as_value()))
+                trace["last"] = cycle
+            await ctx.tick()
+            cycle += 1
+            assert cycle < 100 * (len(beats.acts) + len(beats.weights) + 50), "no progress"
+
+    sim = Simulator(engine)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    result = results_from_words(words, m=len(acts), n=len(weights), geom=geom,
+                                acc_width=engine.acc_width)
+    return result, trace["last"] - trace["first"] + 1
+
+
+def random_job(rng, m, k, n):
+    return (rng.integers(-128, 128, (m, k)).astype(np.int8),
+            rng.integers(-1, 2, (n, k)).astype(np.int8))
+
+
+def exact(acts, weights):
+    return acts.astype(np.int64) @ weights.T.astype(np.int64)
+
+
+@pytest.mark.parametrize("kind", ENGINES)
+@pytest.mark.parametrize("group_size,groups,rows,tokens,shape", [
+    (3, 2, 2, 4, (3, 20, 5)),
+    (2, 3, 3, 2, (5, 13, 4)),
+    (4, 1, 4, 1, (2, 9, 8)),
+    (3, 2, 2, 4, (1, 6, 2)),
+    (2, 2, 1, 3, (4, 9, 30)),
+    (2, 1, 17, 1, (2, 5, 20)),
+])
+def test_engine_matches_golden_model_and_cycle_model(kind, group_size, groups, rows, tokens,
+                                                     shape):
+    config = EngineConfig(group_size=group_size, groups_per_cycle=groups, rows=rows, max_k=64,
+                          max_tokens=tokens, table_tokens=tokens, max_n=32)
+    acts, weights = random_job(np.random.default_rng(sum(shape)), *shape)
+    result, cycles = simulate(config, kind, acts, weights)
+    np.testing.assert_array_equal(result, exact(acts, weights))
+    assert cycles == config.component(kind).cycles(*shape)
+
+
+@pytest.mark.parametrize("kind", ENGINES)
+def test_engine_survives_random_stalls(kind):
+    config = EngineConfig(group_size=3, groups_per_cycle=2, rows=2, max_k=64, max_tokens=3,
+                          table_tokens=3, max_n=16)
+    acts, weights = random_job(np.random.default_rng(7), 4, 17, 5)
+    result, _ = simulate(config, kind, acts, weights, stall=0.4, seed=3)
+    np.testing.assert_array_equal(result, exact(acts, weights))
+
+
+@pytest.mark.parametrize("kind", ENGINES)
+@pytest.mark.parametrize("weight", [1, -1])
+def test_engine_extreme_values(kind, weight):
+    k = 64
+    config = EngineConfig(group_size=3, groups_per_cycle=4, rows=2, max_k=k, max_tokens=2,
+                          table_tokens=2, max_n=8)
+    assert config.component(kind).acc_width == tl_code.accumulator_width(k)
+    acts = np.full((2, k), -128, np.int8)
+    result, _ = simulate(config, kind, acts, np.full((2, k), weight, np.int8))
+    assert np.all(result == -128 * k * weight)
+
+
+@pytest.mark.parametrize("kind", ENGINES)
+@pytest.mark.parametrize("name,value,message", [
+    ("group_size", 1, "Group size must be an integer from 2 to 4, not 1"),
+    ("rows", 0, "Rows must be an integer of at least 1, not 0"),
+    ("groups_per_cycle", 2.0, "Groups per cycle must be an integer of at least 1, not 2.0"),
+    ("max_tokens", 0, "Maximum tokens must be an integer of at least 1, not 0"),
+])
+def test_engine_parameter_errors(kind, name, value, message):
+    with pytest.raises(ValueError, match=message):
+        ENGINES[kind][0](**{name: value})
+
+
+def test_lutram_engine_max_n_rule():
+    with pytest.raises(ValueError, match="Maximum N must be an integer of at least 1, not -4"):
+        EngineConfig(max_n=-4)
+
+
+@pytest.mark.parametrize("group_size", tl_code.GROUP_SIZES)
+def test_table_walk_reaches_every_entry_one_digit_at_a_time(group_size):
+    from ternforge.hdl.matmul.lutram import table_walk
+
+    digits = np.zeros(group_size, np.int64)
+    seen = []
+    for index, digit, step in table_walk(group_size):
+        digits[digit] += step
+        assert set(digits.tolist()) <= {-1, 0, 1}
+        assert int(digits @ 3 ** np.arange(group_size)) == index
+        seen.append(index)
+    assert sorted(seen) == list(range(1, tl_code.table_entries(group_size)))
