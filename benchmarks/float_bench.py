@@ -25,6 +25,7 @@ from ternforge.gen.reports.fp import float_report, float_table
 from ternforge.hdl.fp.units import FLOAT_UNITS, float_unit, module_name
 from ternforge.hdl.fp.format import FLOAT_FORMATS
 from ternforge.sim.models import fp as fm
+from ternforge.sim.models.fp_units import golden
 from ternforge.sim import verilator
 from ternforge.sim.cocotb.fp import write_float_job
 
@@ -42,7 +43,7 @@ def exactness(op: str, fmt: str, pairs: int) -> dict:
                       work_dir=Path(work), env=env)
         result = np.load(Path(work) / "result.npz")
         values, cycles = result["result"], int(result["cycles"])
-    wrong = int((~fm.same(values, fm.golden(op, operands, fmt), fmt)).sum())
+    wrong = int((~fm.same(values, golden(op, operands, fmt), fmt)).sum())
     return {"op": op, "format": fmt, "operations": len(operands), "mismatches": wrong,
             "cycles": cycles, "cycle_model": unit.cycles(len(operands)),
             "simulation_s": round(time.perf_counter() - started, 1)}

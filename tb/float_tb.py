@@ -3,7 +3,7 @@
 Driver: one full-rate coroutine (:func:`~ternforge.sim.cocotb.fp.run_float`), or a
 :class:`~ternforge.sim.cocotb.streams.StreamSource` under random stalls.
 Monitor: the same coroutine, or a :class:`~ternforge.sim.cocotb.streams.StreamSink`.
-Model: :func:`ternforge.sim.models.fp.golden` (numpy's arithmetic for add and mul, exact
+Model: :func:`ternforge.sim.models.fp_units.golden` (numpy's arithmetic for add and mul, exact
 rounding for fma, the functions' bit-exact model) and the unit's ``cycles(n)``.
 Checker: every result bit-exact (NaN against NaN), cycles exact without stalls.
 
@@ -19,7 +19,8 @@ import numpy as np
 
 from ternforge.hdl.fp.units import float_unit
 from ternforge.sim.cocotb.fp import run_float
-from ternforge.sim.models.fp import golden, same, stimulus
+from ternforge.sim.models.fp import same, stimulus
+from ternforge.sim.models.fp_units import golden
 
 CONFIG = json.loads(os.environ.get("TERNFORGE_TB", '{"op": "add", "format": "float16"}'))
 UNIT = float_unit(CONFIG["op"], CONFIG["format"])

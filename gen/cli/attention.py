@@ -10,6 +10,7 @@ import click
 import numpy as np
 
 from ...hdl.fp.format import FLOAT_FORMATS
+from ._common import console, check_out_file, read_npy, simulate
 
 __all__ = ["run_attention", "report_attention", "unit_for"]
 
@@ -44,9 +45,8 @@ def unit_for(phase: str, head_dim: int, keys: int, group: int, fmt: str, *, rows
 
 def _load(path: Path, what: str, fmt: str) -> np.ndarray:
     from ...sim.jobs.attention import float_bits
-    from . import _read_npy
 
-    array = _read_npy(path, what)
+    array = read_npy(path, what)
     if array.dtype.kind != "f":
         raise ValueError(f"{what} must be a float array, not of dtype {str(array.dtype)!r}")
     if array.ndim != 3 or 0 in array.shape:
@@ -83,9 +83,8 @@ def run_attention(phase, q_file, k_file, v_file, out, dtype, rows, cols, lanes):
     from ...sim.models import fp as fm
     from ...sim import verilator
     from ...sim.cocotb.attention import write_attention_job
-    from . import _check_out_file, _simulate, console
 
-    _check_out_file(out)
+    check_out_file(out)
     q, k, v = (_load(path, name, dtype) for path, name in ((q_file, "Q"), (k_file, "K"),
                                                            (v_file, "V")))
     group = q.shape[0] // k.shape[0] if k.shape[0] and q.shape[0] % k.shape[0] == 0 else 1
@@ -95,7 +94,7 @@ def run_attention(phase, q_file, k_file, v_file, out, dtype, rows, cols, lanes):
     unit, name = job.component(), job.module_name
     with console.status("building with Verilator"):
         build = verilator.build(verilog.convert(unit, name=name), toplevel=name)
-    result = _simulate(build, toplevel=name, test_module="ternforge.sim.cocotb.attention",
+    result = simulate(build, toplevel=name, test_module="ternforge.sim.cocotb.attention",
                        write=lambda work: write_attention_job(work, job, q, k, v, phase),
                        shape=f"{phase} of {q.shape} against {k.shape}", out=out,
                        output=lambda r: fm.from_bits(r["o"], dtype).astype(np.float32))
@@ -121,9 +120,8 @@ def report_attention(head_dim, heads, kv_heads, dtype, lanes, board, out):
     128) and decode (L = 128, 1024) for a model's shape."""
     from ...boards import get_board
     from ..reports.attention import attention_report, attention_table
-    from . import _check_out_file, console
 
-    _check_out_file(out)
+    check_out_file(out)
     with console.status("synthesising the attention unit"):
         report = attention_report(get_board(board), head_dim=head_dim, heads=heads,
                                   kv_heads=kv_heads, fmt=dtype, lanes=lanes)

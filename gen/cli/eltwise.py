@@ -9,6 +9,7 @@ import numpy as np
 
 from ...hdl.fp.format import FLOAT_FORMATS
 from ...sim.jobs.eltwise import INPUTS, OPS
+from ._common import console, check_out_file, float_array, load_array, load_float_array, simulate
 
 __all__ = ["run_eltwise", "report_eltwise"]
 
@@ -37,8 +38,6 @@ def _options(command):
 def _inputs(op: str, files: dict, dtype: str, eps: float) -> dict:
     """The job's arrays (bit patterns) from the files given, checked against ``op``."""
     from ...sim.models import fp as fm
-    from . import _load_array
-    from .fp import load_float_array
 
     wanted = [n for n in INPUTS[op] if n != "eps"]
     for name, path in files.items():
@@ -51,7 +50,7 @@ def _inputs(op: str, files: dict, dtype: str, eps: float) -> dict:
             raise ValueError(f"{_OPTIONS[name][0]} must be given to {op}")
     arrays = {}
     if "acc" in wanted:
-        acc = _load_array(files["acc"], "Accumulators")
+        acc = load_array(files["acc"], "Accumulators")
         if acc.min() < -(1 << 31) or acc.max() >= 1 << 31:
             raise ValueError(f"Accumulators must fit int32, not {int(abs(acc).max())!r}")
         arrays["acc"] = acc.astype(np.int64)
@@ -111,10 +110,8 @@ def run_eltwise(op, dtype, eps, out, **files):
     from ...sim import verilator
     from ...sim.cocotb.eltwise import write_eltwise_job
     from ...sim.jobs.eltwise import EltwiseJob
-    from . import _check_out_file, _simulate, console
-    from .fp import float_array
 
-    _check_out_file(out)
+    check_out_file(out)
     arrays = _inputs(op, files, dtype, eps)
     tokens, beats = EltwiseJob(op=op, format=dtype).shape(arrays)
     # two-pass buffers: the next power of two, at least 64 (one build serves many lengths)
@@ -127,7 +124,7 @@ def run_eltwise(op, dtype, eps, out, **files):
         arrays = {key: float_array(result[key], dtype) if key != "codes" else result[key]
                   for key in job.outputs}
         return arrays["y"] if job.outputs == ("y",) else arrays
-    result = _simulate(build, toplevel=name, test_module="ternforge.sim.cocotb.eltwise",
+    result = simulate(build, toplevel=name, test_module="ternforge.sim.cocotb.eltwise",
                        write=lambda work: write_eltwise_job(work, job, arrays),
                        shape=f"{tokens} tokens of {beats}", out=out, output=output)
     console.print(f"cycles: {int(result['cycles'])} (cycle model "
@@ -147,10 +144,9 @@ def report_eltwise(dtype, hidden, board, out):
     import json
 
     from ...boards import get_board
-    from . import _check_out_file, console
     from ..reports.eltwise import eltwise_report, eltwise_table
 
-    _check_out_file(out)
+    check_out_file(out)
     target = get_board(board)
     with console.status("synthesising") as status:
         report = eltwise_report(target, format=dtype, hidden=hidden,

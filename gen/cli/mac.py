@@ -10,6 +10,7 @@ import click
 import numpy as np
 
 from ...hdl.mac.array import MAC_ARCHITECTURES, VARIANTS
+from ._common import console, check_out_file, load_array, simulate
 
 __all__ = ["run_mac", "report_mac"]
 
@@ -36,11 +37,10 @@ def run_mac(arch, variant, a_file, b_file, out, width, size, unsigned_operands):
 
     from ...sim import verilator
     from ...sim.cocotb.mac import write_mac_job
-    from . import _check_out_file, _load_array, _simulate, console
     from ...sim.jobs.mac import MacConfig
 
-    _check_out_file(out)
-    a, b = _load_array(a_file, "A"), _load_array(b_file, "B")
+    check_out_file(out)
+    a, b = load_array(a_file, "A"), load_array(b_file, "B")
     max_k = 1 << max(a.shape[1] - 1, 0).bit_length()  # one build per power of two of K
     config = MacConfig(arch=arch, variant=variant, size=size, width=width,
                        signed=not unsigned_operands, max_k=max_k)
@@ -52,7 +52,7 @@ def run_mac(arch, variant, a_file, b_file, out, width, size, unsigned_operands):
     name = config.module_name
     with console.status("building with Verilator"):
         build = verilator.build(verilog.convert(engine, name=name), toplevel=name)
-    result = _simulate(build, toplevel=name, test_module="ternforge.sim.cocotb.mac",
+    result = simulate(build, toplevel=name, test_module="ternforge.sim.cocotb.mac",
                        write=lambda work: write_mac_job(work, config, a, b),
                        shape=f"{len(a)}x{a.shape[1]}x{b.shape[1]}", out=out,
                        output=lambda result: result["c"].astype(np.int64))
@@ -73,11 +73,10 @@ def report_mac(size, width, unsigned_operands, dsp, out):
     """Synthesise every MAC-array architecture, baseline and transformed, side by side."""
     from rich.progress import Progress
 
-    from . import _check_out_file, console
     from ...sim.jobs.mac import MacConfig
     from ..reports.mac import mac_report, mac_table
 
-    _check_out_file(out)
+    check_out_file(out)
     for arch in MAC_ARCHITECTURES:  # validate every engine before the long work
         MacConfig(arch=arch, size=size, width=width, signed=not unsigned_operands)
     with Progress(console=console, transient=True) as progress:

@@ -27,8 +27,10 @@ from ..fp.ops import FloatFma, FloatMultiply
 from ..common.checks import check_int
 from ..common.streams import connect
 
-__all__ = ["TwoPassStage", "RmsNorm", "Quantise"]
+__all__ = ["TwoPassStage", "RmsNorm", "Quantise", "QUANT_FLOOR"]
 
+#: the smallest absmax quantisation divides by (BitNet's clamp)
+QUANT_FLOOR = 1e-5
 
 
 class TwoPassStage(EltwiseStage):
@@ -300,8 +302,6 @@ class Quantise(TwoPassStage):
 
     def _wire(self, m, *, replay, accepted, scalar_start, scalar_done, to_scale, reciprocal,
               by_s, to_int):
-        from ...sim.models.eltwise import QUANT_FLOOR
-
         fmt = self.format
         width = fmt.width
         largest = Signal(width - 1, name="absmax")

@@ -8,8 +8,9 @@ propagates an input NaN's payload instead, so tests compare NaNs by being NaN.
 """
 
 from dataclasses import dataclass
+from fractions import Fraction
 
-__all__ = ["FloatFormat", "FLOAT_FORMATS", "float_format", "float_constant"]
+__all__ = ["FloatFormat", "FLOAT_FORMATS", "float_format", "round_exact", "float_constant"]
 
 
 @dataclass(frozen=True)
@@ -77,10 +78,30 @@ def float_format(name) -> FloatFormat:
     return FLOAT_FORMATS[name]
 
 
-def float_constant(value: float, fmt) -> int:
-    """The bit pattern of ``value`` rounded once to ``fmt`` (a datapath constant), by the
-    golden model's own rounding."""
-    from fractions import Fraction
+def round_exact(sign: int, value: Fraction, fmt: FloatFormat) -> int:
+    """The bit pattern nearest to ``(-1)**sign * value`` (``value >= 0``), ties to even,
+    subnormals kept, overflow to infinity."""
+    if value == 0:
+        return sign << (fmt.width - 1)
+    exponent = value.numerator.bit_length() - value.denominator.bit_length()
+    while value >= Fraction(2) ** (exponent + 1):
+        exponent += 1
+    while value < Fraction(2) ** exponent:
+        exponent -= 1
+    ulp_exponent = max(exponent, 1 - fmt.bias) - fmt.mantissa_bits
+    scaled = value / Fraction(2) ** ulp_exponent
+    units = scaled.numerator // scaled.denominator
+    remainder = scaled - units
+    if remainder > Fraction(1, 2) or (remainder == Fraction(1, 2) and units & 1):
+        units += 1
+    # units = significand with the hidden bit; the exponent field follows from adding
+    # (biased exponent - 1) << mantissa_bits, which also carries a rounding overflow.
+    magnitude = ((ulp_exponent + fmt.mantissa_bits + fmt.bias - 1) << fmt.mantissa_bits) + units
+    magnitude = min(magnitude, fmt.infinity)
+    return (sign << (fmt.width - 1)) | magnitude
 
-    from ...sim.models.fp import round_exact
+
+def float_constant(value: float, fmt) -> int:
+    """The bit pattern of ``value`` rounded once to ``fmt`` (a datapath constant), by
+    :func:`round_exact`."""
     return round_exact(int(value < 0), abs(Fraction(value)), float_format(fmt))

@@ -40,14 +40,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...hdl.fp.format import float_format
+from ...hdl.eltwise.two_pass import QUANT_FLOOR
 from . import fp as fm
 
 __all__ = ["dequantise", "residual", "rmsnorm", "quantise", "gated", "rope", "rope_tables",
            "relu", "QUANT_FLOOR", "BitNetLayer", "bitnet_layer"]
-
-#: the smallest absmax quantisation divides by (BitNet's clamp)
-QUANT_FLOOR = 1e-5
-
 
 def _const(value, fmt):
     return fm.to_bits(np.float64(value), fmt)

@@ -13,10 +13,10 @@ from fractions import Fraction
 import ml_dtypes
 import numpy as np
 
-from ...hdl.fp.format import FloatFormat, float_format
+from ...hdl.fp.format import FloatFormat, float_format, round_exact
 
 __all__ = ["numpy_dtype", "bits_dtype", "to_bits", "from_bits", "add", "multiply", "fma",
-           "decode", "round_exact", "is_nan", "same", "special_values"]
+           "decode", "round_exact", "is_nan", "same", "special_values", "stimulus"]
 
 
 def numpy_dtype(fmt) -> np.dtype:
@@ -77,29 +77,6 @@ def decode(bits: int, fmt: FloatFormat):
     significand = mantissa | ((field != 0) << fmt.mantissa_bits)
     exponent = max(field, 1) - fmt.bias - fmt.mantissa_bits
     return sign, Fraction(significand) * Fraction(2) ** exponent
-
-
-def round_exact(sign: int, value: Fraction, fmt: FloatFormat) -> int:
-    """The bit pattern nearest to ``(-1)**sign * value`` (``value >= 0``), ties to even,
-    subnormals kept, overflow to infinity."""
-    if value == 0:
-        return sign << (fmt.width - 1)
-    exponent = value.numerator.bit_length() - value.denominator.bit_length()
-    while value >= Fraction(2) ** (exponent + 1):
-        exponent += 1
-    while value < Fraction(2) ** exponent:
-        exponent -= 1
-    ulp_exponent = max(exponent, 1 - fmt.bias) - fmt.mantissa_bits
-    scaled = value / Fraction(2) ** ulp_exponent
-    units = scaled.numerator // scaled.denominator
-    remainder = scaled - units
-    if remainder > Fraction(1, 2) or (remainder == Fraction(1, 2) and units & 1):
-        units += 1
-    # units = significand with the hidden bit; the exponent field follows from adding
-    # (biased exponent - 1) << mantissa_bits, which also carries a rounding overflow.
-    magnitude = ((ulp_exponent + fmt.mantissa_bits + fmt.bias - 1) << fmt.mantissa_bits) + units
-    magnitude = min(magnitude, fmt.infinity)
-    return (sign << (fmt.width - 1)) | magnitude
 
 
 def _fma_one(a: int, b: int, c: int, fmt: FloatFormat) -> int:
@@ -166,20 +143,6 @@ def special_values(fmt) -> np.ndarray:
                   fmt.infinity, fmt.quiet_nan, fmt.infinity | 1]
     values = np.array(magnitudes, dtype=np.uint64)
     return np.concatenate([values, values | fmt.sign_bit]).astype(bits_dtype(fmt))
-
-
-def golden(op: str, operands, fmt) -> np.ndarray:
-    """The golden result of operator or function ``op`` on ``operands`` (an ``(n, arity)``
-    array of bit patterns)."""
-    operands = np.asarray(operands)
-    if op == "add":
-        return add(operands[:, 0], operands[:, 1], fmt)
-    if op == "mul":
-        return multiply(operands[:, 0], operands[:, 1], fmt)
-    if op == "fma":
-        return fma(operands[:, 0], operands[:, 1], operands[:, 2], fmt)
-    from .fp_functions import evaluate
-    return evaluate(op, operands[:, 0], fmt)
 
 
 def stimulus(op: str, fmt, arity: int, count: int, seed: int = 0) -> np.ndarray:

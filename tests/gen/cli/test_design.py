@@ -93,7 +93,7 @@ def test_outputs_under_a_file_are_refused_before_any_work(capsys, tmp_path):
 
 
 def test_generate_keeps_unrelated_files(capsys, tmp_path, monkeypatch):
-    import ternforge.gen.cli as cli
+    import ternforge.gen.cli.design as cli
 
     monkeypatch.setattr(cli, "design_report", lambda config, board, advance: {
         "modules": {}, "engines": {}, "total": {}, "utilization": {}, "board": board.name,

@@ -6,6 +6,7 @@ import pytest
 
 from cli_support import invoke, save_arrays
 from ternforge.sim.models import fp as fm
+from ternforge.sim.models.fp_units import golden
 
 
 def run_fp(capsys, tmp_path, op, dtype, *arrays):
@@ -27,7 +28,7 @@ def test_run_fp_is_bit_exact(capsys, tmp_path, op, dtype):
     assert code == 0, err
     result = np.load(tmp_path / "out.npy")
     assert result.shape == (3, 7)
-    expected = fm.golden(op, np.stack([b.reshape(-1) for b in bits], 1), dtype).reshape(3, 7)
+    expected = golden(op, np.stack([b.reshape(-1) for b in bits], 1), dtype).reshape(3, 7)
     assert np.array_equal(result.view(expected.dtype), expected)
     latency = {"add": 4, "mul": 5, "fma": 7}[op]
     assert f"cycles: {21 + latency} (cycle model {21 + latency}, latency {latency})" in out

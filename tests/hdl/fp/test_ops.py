@@ -8,6 +8,7 @@ from amaranth.sim import Simulator
 from ternforge.hdl.fp.format import FLOAT_FORMATS, float_format
 from ternforge.hdl.fp.ops import FLOAT_OPERATORS
 from ternforge.sim.models import fp as fm
+from ternforge.sim.models.fp_units import golden
 
 FORMATS = list(FLOAT_FORMATS)
 
@@ -93,7 +94,7 @@ def simulate(unit, operands):
 def test_operator_in_amaranth_simulator(op, fmt):
     unit = FLOAT_OPERATORS[op](format=fmt)
     operands = fm.stimulus(op, fmt, unit.arity, 150, seed=3)[-400:]
-    assert fm.same(simulate(unit, operands), fm.golden(op, operands, fmt), fmt).all()
+    assert fm.same(simulate(unit, operands), golden(op, operands, fmt), fmt).all()
 
 
 def test_latencies():

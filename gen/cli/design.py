@@ -1,0 +1,173 @@
+"""The design-wide commands: ``boards``, ``generate``, ``plan`` and ``sweep``."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import tempfile
+from pathlib import Path
+
+import click
+from amaranth.back import verilog
+from rich.progress import Progress
+from rich.table import Table
+
+from ...boards import RESOURCE_KEYS, all_boards, get_board
+from ..elaborate import ATTENTION_UNITS, ELTWISE_UNIT, GEMV_TOP, MODULE_NAMES, gemv_top, to_verilog
+from ..reports.design import check_fits, design_report, resource_table
+from ..sweep import sweep_line, sweep_tables, swept_sections
+from ._common import check_out_folder, console, design, publish
+
+__all__ = ["boards", "generate", "plan", "sweep"]
+
+
+@click.command()
+def boards():
+    """List the known boards and their resources."""
+    table = Table(title="ternforge boards")
+    for column in ("board", "part", "clock MHz", *RESOURCE_KEYS, "DDR GB/s"):
+        table.add_column(column, justify="left" if column in ("board", "part") else "right")
+    for board in all_boards().values():
+        table.add_row(board.name, board.part, f"{board.clock_hz / 1e6:g}",
+                      *(f"{board.resources[k]:,}" for k in RESOURCE_KEYS),
+                      f"{board.ddr_bytes_per_s / 1e9:g}")
+    console.print(table)
+
+
+@click.command()
+@click.option("--board", default=None, help="Target board (default: the configuration's, kv260).")
+@click.option("--config", "config_file", type=click.Path(path_type=Path), default=None,
+              help="Design configuration, TOML or JSON.")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Output folder.")
+def generate(board, config_file, out):
+    """Write the engines' Verilog and a resource report (report.json) to OUT."""
+    config, target = design(board, config_file)
+    check_out_folder(out)
+    with tempfile.TemporaryDirectory(prefix=".ternforge-", dir=out.parent if out.parent.exists()
+                                     else None) as staging_name:
+        staging = Path(staging_name)
+        (staging / "verilog").mkdir()
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task("elaborating", total=2 * len(MODULE_NAMES) + 7)
+            for kind, name in MODULE_NAMES.items():
+                progress.update(task, description=f"elaborating {name}")
+                (staging / "verilog" / f"{name}.v").write_text(to_verilog(config.tlmm, kind))
+                progress.advance(task)
+            progress.update(task, description=f"elaborating {GEMV_TOP}")
+            (staging / "verilog" / f"{GEMV_TOP}.v").write_text(
+                verilog.convert(gemv_top(config.tlmm), name=GEMV_TOP))
+            progress.advance(task)
+            progress.update(task, description=f"elaborating {ELTWISE_UNIT}")
+            (staging / "verilog" / f"{ELTWISE_UNIT}.v").write_text(
+                verilog.convert(config.eltwise.component(), name=ELTWISE_UNIT))
+            progress.advance(task)
+            for phase, job in config.attention.jobs().items():
+                name = ATTENTION_UNITS[phase]
+                progress.update(task, description=f"elaborating {name}")
+                (staging / "verilog" / f"{name}.v").write_text(
+                    verilog.convert(job.component(), name=name))
+                progress.advance(task)
+
+            def advance(name):
+                progress.update(task, description=f"synthesising {name} (Yosys)")
+                progress.advance(task)
+            report = design_report(config, target, advance=advance)
+        check_fits(report, target)
+        (staging / "report.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+        (staging / "config.toml").write_text(config.to_toml())
+        publish(staging, out)
+    console.print(resource_table(report))
+    console.print(f"wrote {out / 'verilog'} and {out / 'report.json'}")
+
+
+def _layer_shape(text: str) -> tuple[int, int]:
+    parts = text.split(",")
+    if len(parts) != 2 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
+        raise ValueError(f"--layer must be N,K with positive integers, not {text!r}")
+    return int(parts[0]), int(parts[1])
+
+
+@click.command()
+@click.option("--layer", required=True, help="Layer shape N,K (output rows, reduction).")
+@click.option("--tokens", default=1, show_default=True, help="Tokens M (1: decode).")
+@click.option("--board", default=None, help="Target board (default kv260).")
+@click.option("--config", "config_file", type=click.Path(path_type=Path), default=None,
+              help="Design configuration, TOML or JSON.")
+@click.option("--mem-latency", default=64, show_default=True, help="DDR latency in cycles.")
+@click.option("--mem-bytes-per-cycle", type=float, default=None,
+              help="DDR bandwidth in bytes per cycle (default: the board's peak).")
+@click.option("--json", "json_file", type=click.Path(path_type=Path), default=None,
+              help="Also write the plan, with its descriptors, as JSON.")
+def plan(layer, tokens, board, config_file, mem_latency, mem_bytes_per_cycle, json_file):
+    """Plan a layer's weights from DDR through URAM into the LUT-RAM TLMM engine."""
+    from ...sim.models.weight_plan import MemoryModel, plan_layer
+
+    config, target = design(board, config_file)
+    n, k = _layer_shape(layer)
+    overrides = {"latency": mem_latency}
+    if mem_bytes_per_cycle is not None:
+        overrides["bytes_per_cycle"] = mem_bytes_per_cycle
+    result = plan_layer(n=n, k=k, tokens=tokens, engine=config.tlmm, board=target,
+                        memory=MemoryModel.of_board(target, **overrides))
+    values = result.to_dict()
+    if json_file is not None:
+        json_file.parent.mkdir(parents=True, exist_ok=True)
+        json_file.write_text(json.dumps(values, indent=2) + "\n")
+    table = Table(title=f"weight plan: {n} x {k}, {tokens} token(s), on {target.name}")
+    table.add_column("quantity")
+    table.add_column("value", justify="right")
+    for key, value in values.items():
+        if key != "descriptors":
+            table.add_row(key, f"{value:,}" if isinstance(value, int) and not
+                          isinstance(value, bool) else str(value))
+    table.add_row("descriptors", str(len(values["descriptors"])))
+    console.print(table)
+
+
+def _parse_params(params: tuple[str, ...]) -> dict[str, list]:
+    grid = {}
+    for param in params:
+        name, sep, values = param.partition("=")
+        if not sep or not values:
+            raise ValueError(f"--param must be NAME=V1,V2,..., not {param!r}")
+        if name in grid:
+            raise ValueError(f"--param names must differ, not {name!r} twice")
+        grid[name] = [int(v) if v.strip().lstrip("-").isdigit() else v.strip()
+                      for v in values.split(",")]
+    return grid
+
+
+@click.command()
+@click.option("--param", "params", multiple=True, required=True,
+              help="A swept parameter, e.g. tlmm.group_size=2,3,4 (repeat for a grid).")
+@click.option("--board", default=None, help="Target board (default kv260).")
+@click.option("--config", "config_file", type=click.Path(path_type=Path), default=None,
+              help="Base design configuration, TOML or JSON.")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Output folder.")
+def sweep(params, board, config_file, out):
+    """Synthesise every point of a parameter grid: the units of the swept sections (TLMM
+    engines and baseline side by side, the element-wise unit, the attention units)."""
+    base, target = design(board, config_file)
+    check_out_folder(out)
+    grid = _parse_params(params)
+    points = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
+    configs = []
+    for point in points:
+        config = base
+        for name, value in point.items():
+            config = config.replace(name, value)
+        get_board(config.board)  # every point is valid before any is synthesised
+        configs.append(config)
+    sections = swept_sections(grid)
+    lines = []
+    with Progress(console=console) as progress:
+        task = progress.add_task("sweeping", total=len(points))
+        for point, config in zip(points, configs):
+            progress.update(task, description=f"synthesising {point}")
+            lines.append(sweep_line(point, config, sections))
+            progress.advance(task)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "sweep.jsonl").write_text("".join(json.dumps(line, sort_keys=True) + "\n"
+                                             for line in lines))
+    for table in sweep_tables(lines, sections, target.name):
+        console.print(table)
