@@ -22,8 +22,9 @@ from amaranth.back import verilog
 from rich.console import Console
 
 from ternforge.gen.reports.fp import float_report, float_table
-from ternforge.hdl.fp.units import FLOAT_UNITS, float_unit, module_name
 from ternforge.hdl.fp.format import FLOAT_FORMATS
+from ternforge.hdl.fp.parameters import OPERATIONS, FloatUnitParameters
+from ternforge.hdl.fp.units import float_unit
 from ternforge.sim.models import fp as fm
 from ternforge.sim.models.fp_units import golden
 from ternforge.sim import verilator
@@ -33,19 +34,20 @@ from ternforge.sim.cocotb.fp import write_float_job
 def exactness(op: str, fmt: str, pairs: int) -> dict:
     """Run ``pairs`` random operand pairs and every special pair through the operator on
     Verilator; count results that differ from numpy's."""
-    unit, name = float_unit(op, fmt), module_name(op, fmt)
+    parameters = FloatUnitParameters(op, fmt)
+    name = parameters.module_name
     operands = fm.stimulus(op, fmt, 2, pairs, seed=2026)
-    build = verilator.build(verilog.convert(unit, name=name), toplevel=name)
+    build = verilator.build(verilog.convert(float_unit(parameters), name=name), toplevel=name)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as work:
-        env = write_float_job(Path(work), operands, unit.format.width)
+        env = write_float_job(Path(work), operands, parameters.format.width)
         verilator.run(build, toplevel=name, test_module="ternforge.sim.cocotb.fp",
                       work_dir=Path(work), env=env)
         result = np.load(Path(work) / "result.npz")
         values, cycles = result["result"], int(result["cycles"])
     wrong = int((~fm.same(values, golden(op, operands, fmt), fmt)).sum())
     return {"op": op, "format": fmt, "operations": len(operands), "mismatches": wrong,
-            "cycles": cycles, "cycle_model": unit.cycles(len(operands)),
+            "cycles": cycles, "cycle_model": parameters.cycles(len(operands)),
             "simulation_s": round(time.perf_counter() - started, 1)}
 
 
@@ -61,7 +63,7 @@ def main():
             console.log(f"{op} {fmt}: {args.pairs:,} random pairs on Verilator")
             runs.append(exactness(op, fmt, args.pairs))
             console.log(runs[-1])
-    report = float_report(list(FLOAT_UNITS),
+    report = float_report(list(OPERATIONS),
                           advance=lambda name: console.log(f"synthesising {name}"))
     console.print(float_table(report))
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -24,7 +24,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from ternforge.hdl.fp.functions import FLOAT_FUNCTIONS
+from ternforge.hdl.fp.parameters import FloatUnitParameters
 from ternforge.sim.models.fp_functions import FUNCTIONS, sample_inputs, ulp_error
 
 FORMATS = ("float16", "bfloat16", "float32")
@@ -43,7 +43,7 @@ def main():
             bits = (sample_inputs(name, fmt, args.float32_inputs, seed=2024)
                     if fmt == "float32" else None)
             report = ulp_error(name, fmt, bits)
-            report["latency"] = FLOAT_FUNCTIONS[name](format=fmt).latency
+            report["latency"] = FloatUnitParameters(name, fmt).latency
             results.append(report)
 
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -45,7 +45,7 @@ def simulate(config, plan) -> dict:
     acts = rng.integers(-128, 128, (m, k)).astype(np.int8)
     with tempfile.TemporaryDirectory() as work_name:
         work = Path(work_name)
-        env = write_job(work, config, "tlmm-lutram", acts, weights, memory={
+        env = write_job(work, config.parameters("tlmm-lutram"), acts, weights, memory={
             "data_bits": DATA_BITS, "latency": LATENCY, "bytes_per_cycle": BYTES_PER_CYCLE,
             "resident": plan.resident})
         started = time.perf_counter()
@@ -71,8 +71,8 @@ def main():
     runs = [("decode", n, k, 1, None) for n, k in DECODE_SHAPES] + [
         ("prefill", 4096, 1536, 64, None), ("prefill, streamed", 4096, 1536, 8, False)]
     for phase, n, k, m, resident in runs:
-        plan = plan_layer(n=n, k=k, engine=config, board=board, memory=memory, tokens=m,
-                          resident=resident)
+        plan = plan_layer(n=n, k=k, engine=config.parameters("tlmm-lutram"), board=board,
+                          memory=memory, tokens=m, resident=resident)
         rows.append({"phase": phase, "n": n, "k": k, "tokens": m, "resident": plan.resident,
                      "uram": plan.uram_count, "predicted_cycles": plan.cycles,
                      "predicted_stalls": plan.stall_cycles,

@@ -59,14 +59,14 @@ def simulation_speed(config: EngineConfig, kind: str, shape=(8, 4096, 256)) -> d
         build, build_seconds = timed(verilator.build, to_verilog(config, kind),
                                      toplevel=MODULE_NAMES[kind], build_root=Path(root))
         work = Path(root) / "run"
-        env = write_job(work, config, kind, acts, weights)
+        env = write_job(work, config.parameters(kind), acts, weights)
         _, run_seconds = timed(verilator.run, build, toplevel=MODULE_NAMES[kind],
                                test_module="ternforge.sim.cocotb.tlmm", work_dir=work, env=env)
         result = np.load(work / "result.npz")
     assert np.array_equal(result["y"], acts.astype(np.int64) @ weights.T.astype(np.int64))
     cycles = int(result["cycles"])
     return {"kind": kind, "shape": list(shape), "cycles": cycles,
-            "cycle_model": config.component(kind).cycles(m, k, n),
+            "cycle_model": config.parameters(kind).cycles(m, k, n),
             "verilator_build_s": round(build_seconds, 1), "simulation_s": round(run_seconds, 2),
             "simulated_cycles_per_s": round(cycles / run_seconds)}
 
@@ -79,7 +79,7 @@ def resources(sizes, board) -> list[dict]:
         for kind in KINDS:
             entry, seconds = timed(engine_entry, config, kind, board)
             rows.append({"kind": kind, "group_size": group_size, "groups_per_cycle": groups,
-                         "rows": rows_per_cycle, "max_tokens": config.component(kind).max_tokens,
+                         "rows": rows_per_cycle, "max_tokens": config.parameters(kind).max_tokens,
                          "max_n": 2048,
                          **entry["resources"], "macs_per_cycle": entry["macs_per_cycle"],
                          "lut_per_mac_per_cycle": entry["lut_per_mac_per_cycle"],

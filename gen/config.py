@@ -1,4 +1,3 @@
-# amaranth: UnusedElaboratable=no
 """Design configurations: frozen, validated, round-tripping through TOML and JSON.
 
 A configuration file looks like::
@@ -24,25 +23,19 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..hdl.matmul.adder import TernaryAdderEngine
-from ..hdl.matmul.tlmm import TLMMEngine
-from ..hdl.matmul.lutram import TLMMLutramEngine
-from ..sim.models.tlmm_stream import StreamGeometry
+from ..hdl.matmul.parameters import EngineKind, TlmmParameters
 
 __all__ = ["EngineConfig", "EltwiseConfig", "AttentionConfig", "DesignConfig", "ENGINES",
            "load_config"]
 
-#: engine kind -> (component class, weight format, stream order)
-ENGINES = {
-    "tlmm": (TLMMEngine, "tl", "weight"),
-    "tlmm-lutram": (TLMMLutramEngine, "tl", "table"),
-    "adder": (TernaryAdderEngine, "ternary", "weight"),
-}
+#: the engine kinds by name (the ``--engine`` choices and the reports' keys)
+ENGINES = {kind.value: kind for kind in EngineKind}
 
 
 @dataclass(frozen=True)
 class EngineConfig:
-    """Parameters of a ternary matmul engine (see :class:`~ternforge.hdl.matmul.tlmm.TLMMEngine`).
+    """The ``[tlmm]`` section: the parameters of the three ternary matmul engines (see
+    :class:`~ternforge.hdl.matmul.parameters.TlmmParameters`), all of the same throughput.
 
     Members
     -------
@@ -70,38 +63,18 @@ class EngineConfig:
         if not isinstance(tokens, int) or isinstance(tokens, bool) or tokens < 1:
             raise ValueError(f"Table tokens must be an integer of at least 1, not {tokens!r}")
         for kind in ("tlmm", "tlmm-lutram"):  # validates every parameter by the engines' rules
-            self.component(kind)
+            self.parameters(kind)
 
-    def component(self, kind: str = "tlmm"):
-        """A fresh component of ``kind`` (``"tlmm"`` or ``"adder"``)."""
-        if kind not in ENGINES:
-            raise ValueError(f"Engine must be one of {', '.join(ENGINES)}, not {kind!r}")
-        parameters = dataclasses.asdict(self)
-        tokens = parameters.pop("table_tokens")
-        if ENGINES[kind][0] is TLMMLutramEngine:
-            parameters["max_tokens"] = tokens
-        else:
-            del parameters["max_n"]
-        return ENGINES[kind][0](**parameters)  # probes are not designs: no "never used" lint
-
-    def check_job(self, kind: str, m: int, k: int, n: int) -> None:
-        """Refuse (``ValueError``) a job the engine of ``kind`` cannot compute exactly."""
-        for name, value in (("M", m), ("K", k), ("N", n)):
-            if value < 1:
-                raise ValueError(f"{name} must be at least 1, not {value!r}")
-        if k > self.max_k:
-            raise ValueError(f"K must be at most the accumulators' max_k = {self.max_k} "
-                             f"(raise --max-k), not {k!r}")
-        if ENGINES[kind][2] == "table" and n > self.max_n:
-            raise ValueError(f"N must be at most max_n = {self.max_n} (raise --max-n), "
-                             f"not {n!r}")
-
-    def geometry(self, kind: str = "tlmm") -> StreamGeometry:
-        """The stream geometry the engine of ``kind`` expects."""
-        return StreamGeometry(group_size=self.group_size, groups_per_cycle=self.groups_per_cycle,
-                              rows=self.rows, max_tokens=self.component(kind).max_tokens,
-                              weight_format=ENGINES[kind][1], act_width=self.act_width,
-                              order=ENGINES[kind][2])
+    def parameters(self, kind: str = "tlmm") -> TlmmParameters:
+        """The parameters of the engine of ``kind`` (``"tlmm"``, ``"tlmm-lutram"`` or
+        ``"adder"``): the LUT-RAM engine's token tile is ``table_tokens`` and only it is
+        bounded by ``max_n``."""
+        table = kind == EngineKind.TLMM_LUTRAM.value
+        return TlmmParameters(
+            kind=kind, group_size=self.group_size, groups_per_cycle=self.groups_per_cycle,
+            rows=self.rows, act_width=self.act_width, max_k=self.max_k,
+            max_tokens=self.table_tokens if table else self.max_tokens,
+            max_n=self.max_n if table else None)
 
 
 @dataclass(frozen=True)
@@ -125,12 +98,19 @@ class EltwiseConfig:
     acc_width: int = 32
 
     def __post_init__(self):
-        self.component()._MustUse__silence = True  # validates every parameter
+        self.parameters  # validates every parameter
+
+    @property
+    def parameters(self):
+        """The unit's :class:`~ternforge.hdl.eltwise.parameters.EltwiseParameters`: its
+        stages, buffers, latency and cycle model."""
+        from ..hdl.eltwise.parameters import EltwiseParameters
+        return EltwiseParameters(self.format, max_length=self.hidden, acc_width=self.acc_width)
 
     def component(self):
+        """A new :class:`~ternforge.hdl.eltwise.unit.ElementwiseUnit` of :attr:`parameters`."""
         from ..hdl.eltwise.unit import ElementwiseUnit
-        return ElementwiseUnit(format=self.format, max_length=self.hidden,
-                               acc_width=self.acc_width)
+        return ElementwiseUnit(self.parameters)
 
 
 @dataclass(frozen=True)
@@ -173,18 +153,18 @@ class AttentionConfig:
         if self.heads % self.kv_heads:
             raise ValueError(f"Heads must be a multiple of the {self.kv_heads} KV heads, "
                              f"not {self.heads!r}")
-        for job in self.jobs().values():
-            job.component()._MustUse__silence = True  # validates every parameter
+        self.jobs()  # validates every parameter
 
     def jobs(self) -> dict:
         """``{"prefill": job, "decode": job}``: the two units as
         :class:`~ternforge.sim.jobs.attention.AttentionJob` (sequenced)."""
-        from .cli.attention import unit_for
-        return {phase: unit_for(phase, self.head_dim, self.max_keys,
-                                self.heads // self.kv_heads, self.format, rows=self.rows,
-                                cols=self.cols, lanes=getattr(self, f"{phase}_lanes"),
-                                sequenced=True)
-                for phase in ("prefill", "decode")}
+        from ..hdl.attention.parameters import AttentionUnitParameters, Phase
+        from ..sim.jobs.attention import AttentionJob
+        return {phase.value: AttentionJob(AttentionUnitParameters.for_problem(
+                    phase, self.head_dim, self.max_keys, self.heads // self.kv_heads,
+                    self.format, rows=self.rows, cols=self.cols,
+                    lanes=getattr(self, f"{phase.value}_lanes")), sequenced=True)
+                for phase in Phase}
 
 
 #: configuration section -> its parameters' class

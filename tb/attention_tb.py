@@ -4,12 +4,14 @@ Driver: :func:`~ternforge.sim.cocotb.attention.run_attention` (stream sources fo
 queries and appended rows; an AXI4 memory model holding the KV cache).
 Monitor: a stream sink on ``output`` and the memory image after the run.
 Model: :func:`ternforge.sim.models.attention.multi_head` (bit-exact) and
-:meth:`~ternforge.sim.jobs.attention.AttentionJob.cycles`; float64 attention for the error.
+:meth:`~ternforge.hdl.attention.parameters.AttentionUnitParameters.cycles`; float64 attention
+for the error.
 Checker: outputs bit-exact, the appended rows in the cache, DDR bytes read as the loop order
 says, cycles exact without stalls.
 
 The unit is described by ``TERNFORGE_TB`` (JSON: an
-:class:`~ternforge.sim.jobs.attention.AttentionJob`).
+:class:`~ternforge.sim.jobs.attention.AttentionJob`'s :meth:`~ternforge.sim.jobs.attention
+.AttentionJob.to_dict`).
 """
 
 import json
@@ -23,29 +25,31 @@ from ternforge.sim.models import fp as fm
 from ternforge.sim.jobs.attention import AttentionJob
 from ternforge.sim.cocotb.attention import run_attention
 
-JOB = AttentionJob(**json.loads(os.environ.get("TERNFORGE_TB", "{}")))
-FMT = JOB.format
+JOB = AttentionJob.from_dict(json.loads(os.environ.get("TERNFORGE_TB", "{}")))
+ENGINE = JOB.unit.engine
+FMT = ENGINE.format
 
 
 def inputs(seed, heads, kv_heads, tokens, keys, scale=1.0):
     rng = np.random.default_rng(seed)
-    channel = rng.uniform(0.3, 3.0, JOB.head_dim)  # per-channel scales, as trained Q/K have
-    q = fm.to_bits(rng.standard_normal((heads, tokens, JOB.head_dim)) * channel * scale, FMT)
-    k = fm.to_bits(rng.standard_normal((kv_heads, keys, JOB.head_dim)) * channel * scale, FMT)
-    v = fm.to_bits(rng.standard_normal((kv_heads, keys, JOB.head_dim)), FMT)
+    d = ENGINE.head_dim
+    channel = rng.uniform(0.3, 3.0, d)  # per-channel scales, as trained Q/K have
+    q = fm.to_bits(rng.standard_normal((heads, tokens, d)) * channel * scale, FMT)
+    k = fm.to_bits(rng.standard_normal((kv_heads, keys, d)) * channel * scale, FMT)
+    v = fm.to_bits(rng.standard_normal((kv_heads, keys, d)), FMT)
     return q, k, v
 
 
 async def check(dut, phase, q, k, v, *, stall=0.0, seed=0):
     result = await run_attention(dut, JOB, q, k, v, phase, stall=stall, seed=seed)
-    expected = am.multi_head(q, k, v, phase=phase, rows=JOB.rows, cols=JOB.cols, fmt=FMT)
+    expected = am.multi_head(q, k, v, phase=phase, rows=ENGINE.rows, cols=ENGINE.cols, fmt=FMT)
     wrong = np.argwhere(~fm.same(result["o"], expected, FMT))
     assert not len(wrong), wrong[:5].tolist()
     commands = JOB.commands(q, k, v, phase)[0]
-    assert result["bytes_read"] == JOB.bytes_read(commands)
+    assert result["bytes_read"] == JOB.unit.bytes_read(commands)
     if phase == "decode":  # the newest token's key and value were appended to the cache
         cache = np.frombuffer(result["image"], dtype=q.dtype).reshape(
-            k.shape[0], JOB.max_keys, 2 * JOB.head_dim)
+            k.shape[0], ENGINE.max_keys, 2 * ENGINE.head_dim)
         assert (cache[:, k.shape[1] - 1] == np.concatenate([k[:, -1], v[:, -1]], 1)).all()
     if not stall:
         assert result["cycles"] == JOB.cycles(commands), (result["cycles"],

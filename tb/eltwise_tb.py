@@ -3,7 +3,7 @@
 Driver: a :class:`~ternforge.sim.cocotb.streams.StreamSource` per input stream.
 Monitor: a :class:`~ternforge.sim.cocotb.streams.StreamSink` per output stream.
 Model: :meth:`ternforge.sim.jobs.eltwise.EltwiseJob.golden` (the golden model of
-:mod:`ternforge.sim.models.eltwise`) and the stage's own ``cycles(tokens, length)``.
+:mod:`ternforge.sim.models.eltwise`) and the stage's parameters' ``cycles(tokens, length)``.
 Checker: every output bit-exact (NaN against NaN), ``last`` on every token's end, cycles
 exact without stalls.
 
@@ -23,7 +23,7 @@ from ternforge.sim.cocotb.eltwise import run_eltwise
 from ternforge.sim.jobs.eltwise import EltwiseJob
 
 JOB = EltwiseJob(**json.loads(os.environ.get("TERNFORGE_TB", '{"op": "residual"}')))
-STAGE = JOB.component()
+PARAMETERS = JOB.parameters
 FMT = JOB.format
 
 
@@ -72,7 +72,8 @@ async def check(dut, arrays, *, stall=0.0, seed=0):
         assert (lasts[:, -1] == 1).all() and not lasts[:, :-1].any(), name
     if not stall:
         tokens, beats = JOB.shape(arrays)
-        assert cycles == STAGE.cycles(tokens, beats), (cycles, STAGE.cycles(tokens, beats))
+        expected = PARAMETERS.cycles(tokens, beats)
+        assert cycles == expected, (cycles, expected)
 
 
 @cocotb.test()

@@ -4,7 +4,7 @@ Driver: one full-rate coroutine (:func:`~ternforge.sim.cocotb.fp.run_float`), or
 :class:`~ternforge.sim.cocotb.streams.StreamSource` under random stalls.
 Monitor: the same coroutine, or a :class:`~ternforge.sim.cocotb.streams.StreamSink`.
 Model: :func:`ternforge.sim.models.fp_units.golden` (numpy's arithmetic for add and mul, exact
-rounding for fma, the functions' bit-exact model) and the unit's ``cycles(n)``.
+rounding for fma, the functions' bit-exact model) and the unit's parameters' ``cycles(n)``.
 Checker: every result bit-exact (NaN against NaN), cycles exact without stalls.
 
 The unit is described by ``TERNFORGE_TB`` (JSON: ``op``, ``format`` and ``count``, the
@@ -17,14 +17,14 @@ import os
 import cocotb
 import numpy as np
 
-from ternforge.hdl.fp.units import float_unit
+from ternforge.hdl.fp.parameters import FloatUnitParameters
 from ternforge.sim.cocotb.fp import run_float
 from ternforge.sim.models.fp import same, stimulus
 from ternforge.sim.models.fp_units import golden
 
 CONFIG = json.loads(os.environ.get("TERNFORGE_TB", '{"op": "add", "format": "float16"}'))
-UNIT = float_unit(CONFIG["op"], CONFIG["format"])
-FORMAT = UNIT.format
+PARAMETERS = FloatUnitParameters(CONFIG["op"], CONFIG["format"])
+FORMAT = PARAMETERS.format
 
 
 async def check(dut, operands, *, stall=0.0, seed=0):
@@ -34,18 +34,19 @@ async def check(dut, operands, *, stall=0.0, seed=0):
     assert not len(wrong), [(operands[i].tolist(), hex(result[i]), hex(expected[i]))
                             for i in wrong[:5]]
     if not stall:
-        assert cycles == UNIT.cycles(len(operands)), cycles
+        assert cycles == PARAMETERS.cycles(len(operands)), cycles
 
 
 @cocotb.test()
 async def float_special_random_and_tie_values_exact(dut):
     """Every special-value pair, random bit patterns, ties and cancellations; cycles exact."""
-    await check(dut, stimulus(CONFIG["op"], FORMAT, UNIT.arity, CONFIG.get("count", 2000),
-                              seed=1))
+    await check(dut, stimulus(CONFIG["op"], FORMAT, PARAMETERS.arity,
+                              CONFIG.get("count", 2000), seed=1))
 
 
 @cocotb.test()
 @cocotb.parametrize(stall=[0.3, 0.7])
 async def float_nothing_lost_under_stalls(dut, stall):
-    operands = stimulus(CONFIG["op"], FORMAT, UNIT.arity, 150, seed=int(stall * 10))[-300:]
+    operands = stimulus(CONFIG["op"], FORMAT, PARAMETERS.arity, 150,
+                        seed=int(stall * 10))[-300:]
     await check(dut, operands, stall=stall, seed=int(stall * 10))

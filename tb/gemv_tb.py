@@ -5,8 +5,9 @@ Monitor: an AXI4-Stream sink of results, and the top's cycle and stall counters.
 Model: the integer matmul (the TL golden model is checked against it in the engine tests).
 Checker: values exact; nothing lost under random memory, activation and result stalls.
 
-The design under test is described by ``TERNFORGE_TB`` (JSON: ``config``, ``data_bits``,
-``buffer_depth``).
+The design under test is described by ``TERNFORGE_TB`` (JSON: ``engine``, the fields of the
+engine's :class:`~ternforge.hdl.matmul.parameters.TlmmParameters`, and ``data_bits`` and
+``buffer_depth`` of its :class:`~ternforge.hdl.gemv.parameters.GemvParameters`).
 """
 
 import json
@@ -16,14 +17,16 @@ import cocotb
 import numpy as np
 
 from ternforge.boards import get_board
-from ternforge.gen.config import EngineConfig
+from ternforge.hdl.gemv.parameters import GemvParameters
+from ternforge.hdl.matmul.parameters import TlmmParameters
 from ternforge.sim.models.weight_plan import MemoryModel, plan_layer
 from ternforge.sim.cocotb.gemv import run_gemv
 
-DESCRIPTION = json.loads(os.environ.get("TERNFORGE_TB", "{}"))
-CONFIG = EngineConfig(**DESCRIPTION.get("config", {}))
-DATA_BITS = DESCRIPTION.get("data_bits", 64)
-BUFFER_DEPTH = DESCRIPTION.get("buffer_depth", 4096)
+DESCRIPTION = json.loads(os.environ["TERNFORGE_TB"])
+PARAMETERS = GemvParameters(engine=TlmmParameters(**DESCRIPTION["engine"]),
+                            data_bits=DESCRIPTION["data_bits"],
+                            buffer_depth=DESCRIPTION["buffer_depth"])
+ENGINE, DATA_BITS, BUFFER_DEPTH = PARAMETERS.engine, PARAMETERS.data_bits, PARAMETERS.buffer_depth
 
 
 def random_job(seed, m, k, n):
@@ -40,7 +43,7 @@ def check(result, acts, weights):
 async def gemv_values_exact(dut):
     for seed, shape in enumerate([(1, 50, 30), (2, 24, 9), (3, 7, 70)]):
         acts, weights = random_job(seed, *shape)
-        result = await run_gemv(dut, CONFIG, acts, weights, data_bits=DATA_BITS)
+        result = await run_gemv(dut, PARAMETERS, acts, weights)
         check(result, acts, weights)
         assert result.cycles > 0 and result.bytes > 0
 
@@ -49,7 +52,7 @@ async def gemv_values_exact(dut):
 @cocotb.parametrize(stall=[0.3, 0.7])
 async def gemv_nothing_lost_under_stalls(dut, stall):
     acts, weights = random_job(11, 2, 40, 21)
-    result = await run_gemv(dut, CONFIG, acts, weights, data_bits=DATA_BITS, stall=stall,
+    result = await run_gemv(dut, PARAMETERS, acts, weights, stall=stall,
                             latency=7, seed=3)
     check(result, acts, weights)
 
@@ -57,8 +60,8 @@ async def gemv_nothing_lost_under_stalls(dut, stall):
 @cocotb.test()
 async def gemv_slow_memory_stalls_the_engine(dut):
     acts, weights = random_job(5, 1, 96, 64)
-    fast = await run_gemv(dut, CONFIG, acts, weights, data_bits=DATA_BITS, bytes_per_cycle=64)
-    slow = await run_gemv(dut, CONFIG, acts, weights, data_bits=DATA_BITS, bytes_per_cycle=2)
+    fast = await run_gemv(dut, PARAMETERS, acts, weights, bytes_per_cycle=64)
+    slow = await run_gemv(dut, PARAMETERS, acts, weights, bytes_per_cycle=2)
     check(fast, acts, weights)
     check(slow, acts, weights)
     assert slow.stalls > fast.stalls and slow.cycles > fast.cycles
@@ -73,13 +76,12 @@ async def gemv_decode_cycles_match_the_planner(dut, shape):
     n, k = shape
     acts, weights = random_job(n + k, 1, k, n)
     latency, word_bytes = 9, DATA_BITS // 8
-    result = await run_gemv(dut, CONFIG, acts, weights, data_bits=DATA_BITS, latency=latency,
+    result = await run_gemv(dut, PARAMETERS, acts, weights, latency=latency,
                             bytes_per_cycle=word_bytes)
     check(result, acts, weights)
-    plan = plan_layer(n=n, k=k, engine=CONFIG, board=get_board("kv260"), memory=MemoryModel(
+    plan = plan_layer(n=n, k=k, engine=ENGINE, board=get_board("kv260"), memory=MemoryModel(
         bytes_per_cycle=word_bytes, latency=latency, axi_data_bits=DATA_BITS))
-    engine = CONFIG.component("tlmm-lutram")
-    if -(-n // CONFIG.rows) >= engine.table_entries - 1:  # the engine keeps up with its tables
+    if ENGINE.row_blocks(n) >= ENGINE.table_entries - 1:  # the engine keeps up with its tables
         assert result.cycles == plan.cycles, (result.cycles, plan.cycles)
         assert result.stalls == plan.stall_cycles, (result.stalls, plan.stall_cycles)
     else:  # table-bound: the planner averages the table writes, an upper bound
@@ -94,11 +96,11 @@ async def gemv_executes_a_descriptor_table_of_many_loads(dut, stall):
     n, k, load_beats = 64, 96, 20  # 256 beats
     acts, weights = random_job(7, 1, k, n)
     memory = MemoryModel(bytes_per_cycle=DATA_BITS // 8, latency=9, axi_data_bits=DATA_BITS)
-    result = await run_gemv(dut, CONFIG, acts, weights, data_bits=DATA_BITS, stall=stall,
+    result = await run_gemv(dut, PARAMETERS, acts, weights, stall=stall,
                             latency=memory.latency, bytes_per_cycle=memory.bytes_per_cycle,
                             load_beats=load_beats, seed=4)
     check(result, acts, weights)
-    plan = plan_layer(n=n, k=k, engine=CONFIG, board=get_board("kv260"), memory=memory,
+    plan = plan_layer(n=n, k=k, engine=ENGINE, board=get_board("kv260"), memory=memory,
                       load_beats=load_beats)
     assert len(plan.descriptors) == 13
     if not stall:
@@ -111,14 +113,14 @@ async def gemv_prefill_streams_the_layer_once_per_tile(dut, stall):
     """A layer not kept resident is read from memory once per token tile, the passes back to
     back in one start; the buffer fills (the engine is slower than memory) and backpressures
     the reads, as the planner predicts."""
-    n, k, m = 64, 96, 5  # 256 beats per pass, 3 tiles of CONFIG.table_tokens = 2
+    n, k, m = 64, 96, 5  # 256 beats per pass, 3 tiles of ENGINE.max_tokens = 2
     acts, weights = random_job(13, m, k, n)
     memory = MemoryModel(bytes_per_cycle=DATA_BITS // 8, latency=6, axi_data_bits=DATA_BITS)
-    result = await run_gemv(dut, CONFIG, acts, weights, data_bits=DATA_BITS, stall=stall,
+    result = await run_gemv(dut, PARAMETERS, acts, weights, stall=stall,
                             latency=memory.latency, bytes_per_cycle=memory.bytes_per_cycle)
     check(result, acts, weights)
-    once = await run_gemv(dut, CONFIG, acts[:1], weights, data_bits=DATA_BITS, latency=6)
-    plan = plan_layer(n=n, k=k, tokens=m, engine=CONFIG, board=get_board("kv260"),
+    once = await run_gemv(dut, PARAMETERS, acts[:1], weights, latency=6)
+    plan = plan_layer(n=n, k=k, tokens=m, engine=ENGINE, board=get_board("kv260"),
                       memory=memory, resident=False, buffer_beats=BUFFER_DEPTH)
     assert plan.passes == 3 and result.bytes > 2.9 * once.bytes
     if not stall:
@@ -130,16 +132,16 @@ async def gemv_prefill_streams_the_layer_once_per_tile(dut, stall):
 async def gemv_prefill_replays_a_resident_layer(dut, stall):
     """Several token tiles in one start: the weights come from memory once and are replayed
     from the buffer for every tile."""
-    acts, weights = random_job(21, 5, 24, 64)  # 3 tiles of CONFIG.table_tokens = 2
+    acts, weights = random_job(21, 5, 24, 64)  # 3 tiles of ENGINE.max_tokens = 2
     memory = MemoryModel(bytes_per_cycle=DATA_BITS // 8, latency=5, axi_data_bits=DATA_BITS)
-    result = await run_gemv(dut, CONFIG, acts, weights, data_bits=DATA_BITS, stall=stall,
+    result = await run_gemv(dut, PARAMETERS, acts, weights, stall=stall,
                             resident=True, latency=memory.latency,
                             bytes_per_cycle=memory.bytes_per_cycle)
     check(result, acts, weights)
-    once = await run_gemv(dut, CONFIG, acts[:1], weights, data_bits=DATA_BITS, latency=5)
+    once = await run_gemv(dut, PARAMETERS, acts[:1], weights, latency=5)
     assert result.bytes == once.bytes  # one load, however many tiles
     if not stall:
-        plan = plan_layer(n=64, k=24, tokens=5, engine=CONFIG, board=get_board("kv260"),
+        plan = plan_layer(n=64, k=24, tokens=5, engine=ENGINE, board=get_board("kv260"),
                           memory=memory)
         assert plan.resident
         assert (result.cycles, result.stalls) == (plan.cycles, plan.stall_cycles)

@@ -6,8 +6,8 @@ Model: :func:`ternforge.sim.models.mac.gemm` (exact integers) and the engine's o
 ``cycles(M, N, K)``.
 Checker: values exact always; cycles exact without stalls.
 
-The engine under test is described by ``TERNFORGE_TB`` (JSON: a
-:class:`~ternforge.sim.jobs.mac.MacConfig`).
+The engine under test is described by ``TERNFORGE_TB`` (JSON: the fields of its
+:class:`~ternforge.hdl.mac.parameters.MacArrayParameters`).
 """
 
 import json
@@ -16,13 +16,12 @@ import os
 import cocotb
 import numpy as np
 
-from ternforge.sim.jobs.mac import MacConfig
+from ternforge.hdl.mac.parameters import MacArrayParameters
 from ternforge.sim.cocotb.mac import run_mac
 from ternforge.sim.models.mac import gemm, operand_range
 
-CONFIG = MacConfig(**json.loads(os.environ.get("TERNFORGE_TB", "{}")))
-ENGINE = CONFIG.component()
-LOW, HIGH = operand_range(CONFIG.width, CONFIG.signed)
+PARAMETERS = MacArrayParameters(**json.loads(os.environ.get("TERNFORGE_TB", "{}")))
+LOW, HIGH = operand_range(PARAMETERS.width, PARAMETERS.signed)
 
 
 def random_operands(seed, m, k, n):
@@ -31,10 +30,10 @@ def random_operands(seed, m, k, n):
 
 
 async def check(dut, a, b, *, stall=0.0, seed=0):
-    c, cycles = await run_mac(dut, CONFIG, a, b, stall=stall, seed=seed)
+    c, cycles = await run_mac(dut, PARAMETERS, a, b, stall=stall, seed=seed)
     np.testing.assert_array_equal(c, gemm(a, b))
     if not stall:
-        assert cycles == ENGINE.cycles(len(a), b.shape[1], a.shape[1]), cycles
+        assert cycles == PARAMETERS.cycles(len(a), b.shape[1], a.shape[1]), cycles
 
 
 @cocotb.test()
@@ -48,7 +47,7 @@ async def mac_random_values_and_cycles_exact(dut, shape):
 async def mac_extreme_operands(dut, values):
     """Every product at an extreme of the operand range, over the longest K the
     accumulators are sized for in this test (the width bound is checked in the model)."""
-    k = min(CONFIG.max_k, 300)
+    k = min(PARAMETERS.max_k, 300)
     await check(dut, np.full((3, k), values[0]), np.full((k, 5), values[1]))
 
 

@@ -6,7 +6,8 @@ Model: :func:`ternforge.sim.models.tl_code.tlmm` (TL-code engines) or the intege
 engine's own cycle model ``cycles(M, K, N)``.
 Checker: :func:`check` compares values exactly and, without stalls, cycles exactly.
 
-The engine under test is described by ``TERNFORGE_TB`` (JSON: ``kind`` and ``config``).
+The engine under test is described by ``TERNFORGE_TB`` (JSON: the fields of its
+:class:`~ternforge.hdl.matmul.parameters.TlmmParameters`).
 """
 
 import json
@@ -15,19 +16,17 @@ import os
 import cocotb
 import numpy as np
 
-from ternforge.gen.config import ENGINES, EngineConfig
+from ternforge.hdl.matmul.parameters import TlmmParameters, WeightFormat
 from ternforge.sim.models import tl_code
 from ternforge.sim.cocotb.tlmm import run_job
 
-DESCRIPTION = json.loads(os.environ.get("TERNFORGE_TB", '{"kind": "tlmm", "config": {}}'))
-KIND = DESCRIPTION["kind"]
-CONFIG = EngineConfig(**DESCRIPTION["config"])
-ENGINE = CONFIG.component(KIND)
+PARAMETERS = TlmmParameters(**json.loads(os.environ.get("TERNFORGE_TB", "{}")))
 
 
 def model(acts, weights):
-    if ENGINES[KIND][1] == "tl":
-        return tl_code.tlmm(acts, tl_code.pack(weights, CONFIG.group_size), CONFIG.group_size)
+    group_size = PARAMETERS.group_size
+    if PARAMETERS.kind.weight_format is WeightFormat.TL:
+        return tl_code.tlmm(acts, tl_code.pack(weights, group_size), group_size)
     return acts.astype(np.int64) @ weights.astype(np.int64).T
 
 
@@ -42,24 +41,25 @@ def check(result, acts, weights, *, cycles=True):
     np.testing.assert_array_equal(result.y, expected)
     np.testing.assert_array_equal(expected, acts.astype(np.int64) @ weights.astype(np.int64).T)
     if cycles:
-        assert result.cycles == ENGINE.cycles(len(acts), acts.shape[1], len(weights)), \
-            f"{result.cycles} cycles, the cycle model says " \
-            f"{ENGINE.cycles(len(acts), acts.shape[1], len(weights))}"
+        model_cycles = PARAMETERS.cycles(len(acts), acts.shape[1], len(weights))
+        assert result.cycles == model_cycles, \
+            f"{result.cycles} cycles, the cycle model says {model_cycles}"
 
 
 def shapes():
     """Shapes around this configuration's boundaries: K off the group and beat grid, M = 1,
     M across token tiles, N off the row grid."""
-    per_beat, rows, tokens = ENGINE.acts_per_beat, CONFIG.rows, ENGINE.max_tokens
+    p = PARAMETERS
+    per_beat, rows, tokens = p.acts_per_beat, p.rows, p.max_tokens
     return [(1, per_beat, rows), (tokens, 3 * per_beat + 1, 2 * rows - 1),
-            (tokens + 1, per_beat + CONFIG.group_size - 1, rows + 1), (2, 1, 1)]
+            (tokens + 1, per_beat + p.group_size - 1, rows + 1), (2, 1, 1)]
 
 
 @cocotb.test()
 async def values_and_cycles_match_models(dut):
     for seed, shape in enumerate(shapes()):
         acts, weights = random_job(seed, *shape)
-        check(await run_job(dut, CONFIG, KIND, acts, weights), acts, weights)
+        check(await run_job(dut, PARAMETERS, acts, weights), acts, weights)
 
 
 @cocotb.test()
@@ -67,26 +67,26 @@ async def nothing_lost_under_random_stalls(dut):
     for seed, stall in enumerate([0.3, 0.7]):
         shape = shapes()[1 + seed]
         acts, weights = random_job(100 + seed, *shape)
-        result = await run_job(dut, CONFIG, KIND, acts, weights, stall=stall, seed=seed)
+        result = await run_job(dut, PARAMETERS, acts, weights, stall=stall, seed=seed)
         check(result, acts, weights, cycles=False)
-        assert result.cycles > ENGINE.cycles(*shape)
+        assert result.cycles > PARAMETERS.cycles(*shape)
 
 
 @cocotb.test()
 @cocotb.parametrize(act=[-128, 127], weight=[1, -1])
 async def extreme_values(dut, act, weight):
-    k = min(CONFIG.max_k, 4 * ENGINE.acts_per_beat + 1)
+    k = min(PARAMETERS.max_k, 4 * PARAMETERS.acts_per_beat + 1)
     acts = np.full((2, k), act, np.int8)
-    weights = np.full((CONFIG.rows, k), weight, np.int8)
-    result = await run_job(dut, CONFIG, KIND, acts, weights)
+    weights = np.full((PARAMETERS.rows, k), weight, np.int8)
+    result = await run_job(dut, PARAMETERS, acts, weights)
     check(result, acts, weights)
     assert np.all(result.y == act * weight * k)
 
 
 @cocotb.test()
 async def longest_reduction_does_not_overflow(dut):
-    k = CONFIG.max_k
+    k = PARAMETERS.max_k
     acts = np.full((1, k), -128, np.int8)
     weights = np.stack([np.ones(k, np.int8), -np.ones(k, np.int8)])
-    result = await run_job(dut, CONFIG, KIND, acts, weights)
+    result = await run_job(dut, PARAMETERS, acts, weights)
     check(result, acts, weights)

@@ -12,35 +12,7 @@ import numpy as np
 from ...hdl.fp.format import FLOAT_FORMATS
 from ._common import console, check_out_file, read_npy, simulate
 
-__all__ = ["run_attention", "report_attention", "unit_for"]
-
-
-def unit_for(phase: str, head_dim: int, keys: int, group: int, fmt: str, *, rows=8, cols=8,
-             lanes=None, sequenced=False):
-    """The :class:`~ternforge.sim.jobs.attention.AttentionJob` that runs a problem: prefill
-    tiles of ``rows`` queries, decode tiles of the ``group`` query heads a KV head serves (no
-    idle rows), by ``cols`` keys (more if needed to cover the fma's latency, a multiple of
-    the lanes); keys to the next power of two, at least 1,024 (one build serves many
-    lengths); the widest AXI port (to 512 bits) a cache row fills; ``lanes`` (None: the
-    most, up to 8, that the head dimension and the port allow); ``sequenced``: the unit with
-    its sequencer."""
-    from ...hdl.attention.engine import lanes_fit
-    from ...hdl.fp.format import float_format
-    from ...hdl.fp.ops import FloatFma
-    from ...sim.jobs.attention import AttentionJob
-
-    width, latency = float_format(fmt).width, FloatFma.latency_in(fmt)
-    row_bits = 2 * head_dim * width
-    data_bits = max(bits for bits in (32, 64, 128, 256, 512) if row_bits % bits == 0)
-    if lanes is None:
-        lanes = max(p for p in (1, 2, 4, 8) if p == 1 or (
-            lanes_fit(p, head_dim, latency) and data_bits % (p * width) == 0))
-    rows = rows if phase == "prefill" else group
-    cols = max(cols, -(-latency * lanes // rows))
-    cols = -(-cols // lanes) * lanes if isinstance(lanes, int) and lanes > 0 else cols
-    return AttentionJob(format=fmt, head_dim=head_dim, rows=rows, cols=cols,
-                        max_keys=max(1024, 1 << (keys - 1).bit_length()), lanes=lanes,
-                        data_bits=data_bits, sequenced=sequenced)
+__all__ = ["run_attention", "report_attention"]
 
 
 def _load(path: Path, what: str, fmt: str) -> np.ndarray:
@@ -80,26 +52,29 @@ def run_attention(phase, q_file, k_file, v_file, out, dtype, rows, cols, lanes):
     Verilator (the KV cache in an AXI4 memory model); prints cycles and DDR bytes read."""
     from amaranth.back import verilog
 
-    from ...sim.models import fp as fm
+    from ...hdl.attention.parameters import AttentionUnitParameters
     from ...sim import verilator
     from ...sim.cocotb.attention import write_attention_job
+    from ...sim.jobs.attention import AttentionJob
+    from ...sim.models import fp as fm
 
     check_out_file(out)
     q, k, v = (_load(path, name, dtype) for path, name in ((q_file, "Q"), (k_file, "K"),
                                                            (v_file, "V")))
     group = q.shape[0] // k.shape[0] if k.shape[0] and q.shape[0] % k.shape[0] == 0 else 1
-    job = unit_for(phase, q.shape[2], k.shape[1], group, dtype, rows=rows, cols=cols,
-                   lanes=lanes)
+    job = AttentionJob(AttentionUnitParameters.for_problem(
+        phase, q.shape[2], k.shape[1], group, dtype, rows=rows, cols=cols, lanes=lanes))
     job.check(q, k, v, phase)
     unit, name = job.component(), job.module_name
     with console.status("building with Verilator"):
         build = verilator.build(verilog.convert(unit, name=name), toplevel=name)
     result = simulate(build, toplevel=name, test_module="ternforge.sim.cocotb.attention",
-                       write=lambda work: write_attention_job(work, job, q, k, v, phase),
-                       shape=f"{phase} of {q.shape} against {k.shape}", out=out,
-                       output=lambda r: fm.from_bits(r["o"], dtype).astype(np.float32))
+                      write=lambda work: write_attention_job(work, job, q, k, v, phase),
+                      shape=f"{phase} of {q.shape} against {k.shape}", out=out,
+                      output=lambda r: fm.from_bits(r["o"], dtype).astype(np.float32))
     commands = job.commands(q, k, v, phase)[0]
-    console.print(f"unit: {job.lanes} lanes, tiles {job.rows} x {job.cols}; "
+    engine = job.unit.engine
+    console.print(f"unit: {engine.lanes} lanes, tiles {engine.rows} x {engine.cols}; "
                   f"cycles: {int(result['cycles'])} (cycle model {job.cycles(commands)}); "
                   f"DDR bytes read: {int(result['bytes_read'])}; wrote {out}")
 

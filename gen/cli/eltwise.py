@@ -116,9 +116,9 @@ def run_eltwise(op, dtype, eps, out, **files):
     tokens, beats = EltwiseJob(op=op, format=dtype).shape(arrays)
     # two-pass buffers: the next power of two, at least 64 (one build serves many lengths)
     job = EltwiseJob(op=op, format=dtype, max_length=max(64, 1 << (beats - 1).bit_length()))
-    stage, name = job.component(), job.module_name
+    name = job.module_name
     with console.status("building with Verilator"):
-        build = verilator.build(verilog.convert(stage, name=name), toplevel=name)
+        build = verilator.build(verilog.convert(job.component(), name=name), toplevel=name)
 
     def output(result):
         arrays = {key: float_array(result[key], dtype) if key != "codes" else result[key]
@@ -128,7 +128,7 @@ def run_eltwise(op, dtype, eps, out, **files):
                        write=lambda work: write_eltwise_job(work, job, arrays),
                        shape=f"{tokens} tokens of {beats}", out=out, output=output)
     console.print(f"cycles: {int(result['cycles'])} (cycle model "
-                  f"{stage.cycles(*job.shape(arrays))}); wrote {out}")
+                  f"{job.parameters.cycles(*job.shape(arrays))}); wrote {out}")
 
 
 @click.command("eltwise")

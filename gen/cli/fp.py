@@ -10,7 +10,7 @@ import click
 import numpy as np
 
 from ...hdl.fp.format import FLOAT_FORMATS
-from ...hdl.fp.units import FLOAT_UNITS
+from ...hdl.fp.parameters import OPERATIONS
 from ._common import console, check_out_file, float_array, load_float_array, simulate
 
 __all__ = ["run_fp", "report_fp"]
@@ -35,7 +35,8 @@ def run_fp(op, dtype, a_file, b_file, c_file, out):
 
     from ...sim import verilator
     from ...sim.cocotb.fp import write_float_job
-    from ...hdl.fp.units import float_unit, module_name
+    from ...hdl.fp.parameters import FloatUnitParameters
+    from ...hdl.fp.units import float_unit
 
     check_out_file(out)
     if (op == "fma") != (c_file is not None):
@@ -44,15 +45,19 @@ def run_fp(op, dtype, a_file, b_file, c_file, out):
     inputs = [a] + [load_float_array(path, name, dtype, a.shape)
                     for path, name in ((b_file, "B"), (c_file, "C")) if path is not None]
     operands = np.stack([x.reshape(-1) for x in inputs], 1)
-    unit, name = float_unit(op, dtype), module_name(op, dtype)
+    parameters = FloatUnitParameters(op, dtype)
+    name = parameters.module_name
     with console.status("building with Verilator"):
-        build = verilator.build(verilog.convert(unit, name=name), toplevel=name)
+        build = verilator.build(verilog.convert(float_unit(parameters), name=name),
+                                toplevel=name)
     result = simulate(build, toplevel=name, test_module="ternforge.sim.cocotb.fp",
-                       write=lambda work: write_float_job(work, operands, unit.format.width),
+                       write=lambda work: write_float_job(work, operands,
+                                                          parameters.format.width),
                        shape=f"{len(operands)} operations", out=out,
                        output=lambda r: float_array(r["result"], dtype).reshape(a.shape))
-    console.print(f"cycles: {int(result['cycles'])} (cycle model {unit.cycles(len(operands))},"
-                  f" latency {unit.latency}); wrote {out}")
+    console.print(f"cycles: {int(result['cycles'])} (cycle model "
+                  f"{parameters.cycles(len(operands))}, latency {parameters.latency}); "
+                  f"wrote {out}")
 
 
 @click.command("fp")
@@ -66,7 +71,7 @@ def report_fp(formats, out):
 
     check_out_file(out)
     with console.status("synthesising") as status:
-        report = float_report(list(FLOAT_UNITS), formats or tuple(FLOAT_FORMATS),
+        report = float_report(list(OPERATIONS), formats or tuple(FLOAT_FORMATS),
                               advance=lambda name: status.update(f"synthesising {name}"))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from ...hdl.mac.array import MAC_ARCHITECTURES, VARIANTS
+from ...hdl.mac.parameters import ARCHITECTURES, VARIANTS, MacArrayParameters
 from ._common import console, check_out_file, load_array, simulate
 
 __all__ = ["run_mac", "report_mac"]
@@ -19,7 +19,7 @@ _SIGNED = click.option("--unsigned", "unsigned_operands", is_flag=True,
 
 
 @click.command("mac")
-@click.option("--arch", type=click.Choice(list(MAC_ARCHITECTURES)), required=True,
+@click.option("--arch", type=click.Choice(ARCHITECTURES), required=True,
               help="MAC-array architecture.")
 @click.option("--variant", type=click.Choice(VARIANTS), default="baseline", show_default=True)
 @click.option("--a", "a_file", required=True, type=click.Path(path_type=Path),
@@ -35,30 +35,31 @@ def run_mac(arch, variant, a_file, b_file, out, width, size, unsigned_operands):
     """Compute C = A @ B on a generated MAC array, simulated by Verilator."""
     from amaranth.back import verilog
 
+    from ...hdl.mac.array import mac_array
     from ...sim import verilator
     from ...sim.cocotb.mac import write_mac_job
-    from ...sim.jobs.mac import MacConfig
+    from ...sim.jobs.mac import check_job
 
     check_out_file(out)
     a, b = load_array(a_file, "A"), load_array(b_file, "B")
     max_k = 1 << max(a.shape[1] - 1, 0).bit_length()  # one build per power of two of K
-    config = MacConfig(arch=arch, variant=variant, size=size, width=width,
-                       signed=not unsigned_operands, max_k=max_k)
-    config.check_job(a, b)
-    engine = config.component()
-    if engine.acc_width > 64:
+    parameters = MacArrayParameters(arch=arch, variant=variant, size=size, width=width,
+                                    signed=not unsigned_operands, max_k=max_k)
+    check_job(parameters, a, b)
+    if parameters.acc_width > 64:
         raise ValueError(f"Results must fit int64, but width {width} and K = {a.shape[1]} "
-                         f"need {engine.acc_width} bits")
-    name = config.module_name
+                         f"need {parameters.acc_width} bits")
+    name = parameters.module_name
     with console.status("building with Verilator"):
-        build = verilator.build(verilog.convert(engine, name=name), toplevel=name)
+        build = verilator.build(verilog.convert(mac_array(parameters), name=name),
+                                toplevel=name)
     result = simulate(build, toplevel=name, test_module="ternforge.sim.cocotb.mac",
-                       write=lambda work: write_mac_job(work, config, a, b),
+                       write=lambda work: write_mac_job(work, parameters, a, b),
                        shape=f"{len(a)}x{a.shape[1]}x{b.shape[1]}", out=out,
                        output=lambda result: result["c"].astype(np.int64))
     cycles = int(result["cycles"])
     console.print(f"cycles: {cycles} (cycle model "
-                  f"{engine.cycles(len(a), b.shape[1], a.shape[1])}); wrote {out}")
+                  f"{parameters.cycles(len(a), b.shape[1], a.shape[1])}); wrote {out}")
 
 
 @click.command("mac")
@@ -73,14 +74,13 @@ def report_mac(size, width, unsigned_operands, dsp, out):
     """Synthesise every MAC-array architecture, baseline and transformed, side by side."""
     from rich.progress import Progress
 
-    from ...sim.jobs.mac import MacConfig
     from ..reports.mac import mac_report, mac_table
 
     check_out_file(out)
-    for arch in MAC_ARCHITECTURES:  # validate every engine before the long work
-        MacConfig(arch=arch, size=size, width=width, signed=not unsigned_operands)
+    for arch in ARCHITECTURES:  # validate every engine before the long work
+        MacArrayParameters(arch=arch, size=size, width=width, signed=not unsigned_operands)
     with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("synthesising", total=len(VARIANTS) * len(MAC_ARCHITECTURES))
+        task = progress.add_task("synthesising", total=len(VARIANTS) * len(ARCHITECTURES))
 
         def advance(name):
             progress.update(task, description=f"synthesising {name} (Yosys)")

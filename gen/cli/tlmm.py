@@ -10,14 +10,16 @@ import click
 import numpy as np
 from amaranth.back import verilog
 
+from ...hdl.gemv.parameters import GemvParameters
+from ...hdl.matmul.parameters import TlmmParameters
 from ..config import ENGINES, EngineConfig
-from ..elaborate import GEMV_TOP, MODULE_NAMES, gemv_data_bits, gemv_top, to_verilog
+from ..elaborate import GEMV_TOP, MODULE_NAMES, gemv_top, to_verilog
 from ._common import check_out_file, console, design, load_array, simulate
 
 __all__ = ["run_tlmm", "run_gemv"]
 
 
-def _check_job(weights: np.ndarray, acts: np.ndarray, config: EngineConfig, kind: str) -> None:
+def _check_job(weights: np.ndarray, acts: np.ndarray, parameters: TlmmParameters) -> None:
     bad = weights[(weights < -1) | (weights > 1)]
     if bad.size:
         raise ValueError(f"Weights must be in {{-1, 0, 1}}, not {int(bad.flat[0])!r}")
@@ -27,9 +29,9 @@ def _check_job(weights: np.ndarray, acts: np.ndarray, config: EngineConfig, kind
     if acts.shape[1] != weights.shape[1]:
         raise ValueError(f"Activations must have K = {weights.shape[1]} columns like the "
                          f"weights, not {acts.shape[1]!r}")
-    config.check_job(kind, len(acts), weights.shape[1], len(weights))
-    if config.component("tlmm").acc_width > 32:
-        raise ValueError(f"Maximum K must keep results within int32, not {config.max_k!r}")
+    parameters.check_job(len(acts), weights.shape[1], len(weights))
+    if parameters.acc_width > 32:
+        raise ValueError(f"Maximum K must keep results within int32, not {parameters.max_k!r}")
 
 
 def _job_options(command):
@@ -69,22 +71,24 @@ def run_tlmm(weights, acts, out, group_size, rows, groups_per_cycle, max_tokens,
     config = EngineConfig(group_size=group_size, groups_per_cycle=groups_per_cycle, rows=rows,
                           max_tokens=max_tokens, max_k=max_k, max_n=max_n,
                           table_tokens=table_tokens)
+    parameters = config.parameters(engine)
     check_out_file(out)
     w, x = load_array(weights, "Weights"), load_array(acts, "Activations")
-    _check_job(w, x, config, engine)
+    _check_job(w, x, parameters)
     started = time.perf_counter()
     with console.status("building with Verilator"):
         build = verilator.build(to_verilog(config, engine), toplevel=MODULE_NAMES[engine])
     built = time.perf_counter()
     result = simulate(build, toplevel=MODULE_NAMES[engine],
                        test_module="ternforge.sim.cocotb.tlmm",
-                       write=lambda work: write_job(work, config, engine, x, w),
+                       write=lambda work: write_job(work, parameters, x, w),
                        shape=f"{len(x)}x{w.shape[1]}x{len(w)}", out=out,
                        output=lambda result: result["y"].astype(np.int32))
     finished = time.perf_counter()
     cycles = int(result["cycles"])
-    console.print(f"cycles: {cycles} (cycle model {config.component(engine).cycles(len(x), w.shape[1], len(w))}); "
-                  f"build {built - started:.1f} s, simulation {finished - built:.1f} s; wrote {out}")
+    model = parameters.cycles(len(x), w.shape[1], len(w))
+    console.print(f"cycles: {cycles} (cycle model {model}); build {built - started:.1f} s, "
+                  f"simulation {finished - built:.1f} s; wrote {out}")
 
 
 @click.command("gemv")
@@ -108,11 +112,12 @@ def run_gemv(weights, acts, out, board, config_file, mem_latency, mem_bytes_per_
 
     config, target = design(board, config_file)
     config = config.tlmm
+    engine = config.parameters("tlmm-lutram")
     check_out_file(out)
     w, x = load_array(weights, "Weights"), load_array(acts, "Activations")
-    _check_job(w, x, config, "tlmm-lutram")
-    data_bits = gemv_data_bits(config) if data_bits is None else data_bits
-    plan = plan_layer(n=len(w), k=w.shape[1], tokens=len(x), engine=config, board=target,
+    _check_job(w, x, engine)
+    data_bits = GemvParameters.default_data_bits(engine) if data_bits is None else data_bits
+    plan = plan_layer(n=len(w), k=w.shape[1], tokens=len(x), engine=engine, board=target,
                       memory=MemoryModel(bytes_per_cycle=mem_bytes_per_cycle,
                                          latency=mem_latency, axi_data_bits=data_bits))
     top = gemv_top(config, data_bits=data_bits, buffer_depth=plan.capacity_beats)
@@ -121,8 +126,7 @@ def run_gemv(weights, acts, out, board, config_file, mem_latency, mem_bytes_per_
     memory = {"data_bits": data_bits, "latency": mem_latency,
               "bytes_per_cycle": mem_bytes_per_cycle, "resident": plan.resident}
     result = simulate(build, toplevel=GEMV_TOP, test_module="ternforge.sim.cocotb.gemv",
-                       write=lambda work: write_job(work, config, "tlmm-lutram", x, w,
-                                                    memory=memory),
+                       write=lambda work: write_job(work, engine, x, w, memory=memory),
                        shape=f"{len(x)}x{w.shape[1]}x{len(w)}", out=out,
                        output=lambda result: result["y"].astype(np.int32))
     cycles, stalls, read = (int(result[key]) for key in ("cycles", "stalls", "bytes"))

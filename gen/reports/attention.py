@@ -14,7 +14,9 @@ from amaranth.back import rtlil
 from rich.table import Table
 
 from ...boards import RESOURCE_KEYS, Board
-from ..cli.attention import unit_for
+from ...hdl.attention.parameters import AttentionUnitParameters, Phase
+from ...sim.jobs.attention import AttentionJob
+from ...sim.models.attention import kv_rows_read
 from ..config import AttentionConfig
 from ..elaborate import ATTENTION_UNITS
 from ..synthesis import SOURCE, synthesize
@@ -23,25 +25,25 @@ __all__ = ["attention_report", "attention_entry", "attention_table"]
 
 
 def _case(job, phase, heads, kv_heads, tokens, keys, board):
-    dtype = np.uint16 if job.format != "float32" else np.uint32
-    q = np.zeros((heads, tokens, job.head_dim), dtype)
-    k = np.zeros((kv_heads, keys, job.head_dim), dtype)
+    engine = job.unit.engine
+    dtype = np.uint16 if engine.format.width == 16 else np.uint32
+    q = np.zeros((heads, tokens, engine.head_dim), dtype)
+    k = np.zeros((kv_heads, keys, engine.head_dim), dtype)
     commands = job.commands(q, k, k, phase)[0]
     cycles = job.cycles(commands)
     entry = {"phase": phase, "tokens": tokens, "keys": keys, "commands": len(commands),
              "cycles": cycles, "ms": round(cycles / board.clock_hz * 1e3, 3),
-             "ddr_bytes_read": job.bytes_read(commands)}
-    if phase == "prefill":
-        entry["naive_ddr_bytes_read"] = heads * tokens * keys * job.row_bytes
+             "ddr_bytes_read": job.unit.bytes_read(commands)}
+    if Phase.of(phase) is Phase.PREFILL:
+        entry["naive_ddr_bytes_read"] = heads * kv_rows_read(
+            tokens, rows=engine.rows, cols=engine.cols, order="naive") * job.unit.row_bytes
     return entry
 
 
 def _unit_entry(job, name):
     synthesis = synthesize(rtlil.convert(job.component(), name=name, emit_src=False), top=name)
-    d, r, c, p = job.head_dim, job.rows, job.cols, job.lanes
-    return {**job.__dict__, "resources": {k: synthesis[k] for k in RESOURCE_KEYS},
-            "buffer_elements": {"q": r * d, "k": 2 * c * d, "v": 2 * c * d, "scores": r * c,
-                                "accumulators": r * (d + p)}}
+    return {**job.to_dict(), "resources": {k: synthesis[k] for k in RESOURCE_KEYS},
+            "buffer_elements": job.unit.engine.buffer_elements}
 
 
 def _report(jobs, board, heads, kv_heads, prefill, decode):
@@ -58,13 +60,14 @@ def attention_report(board: Board, *, head_dim=96, heads=16, kv_heads=16, fmt="f
                      rows=8, cols=8, lanes=None, prefill=(64, 128),
                      decode=(128, 1024)) -> dict:
     """Synthesise the prefill and decode units (with their sequencers; ``lanes`` as
-    :func:`~ternforge.gen.cli.attention.unit_for` picks them) for ``head_dim`` and report
-    prefill of each of ``prefill`` tokens and decode at each context of ``decode``, for
-    ``heads`` over ``kv_heads``."""
+    :meth:`~ternforge.hdl.attention.parameters.AttentionUnitParameters.for_problem` picks
+    them) for ``head_dim`` and report prefill of each of ``prefill`` tokens and decode at
+    each context of ``decode``, for ``heads`` over ``kv_heads``."""
     group = heads // kv_heads
-    jobs = {phase: unit_for(phase, head_dim, max((*prefill, *decode)), group, fmt,
-                            rows=rows, cols=cols, lanes=lanes, sequenced=True)
-            for phase in ("prefill", "decode")}
+    jobs = {phase.value: AttentionJob(AttentionUnitParameters.for_problem(
+                phase, head_dim, max((*prefill, *decode)), group, fmt, rows=rows, cols=cols,
+                lanes=lanes), sequenced=True)
+            for phase in Phase}
     return _report(jobs, board, heads, kv_heads, prefill, decode)
 
 

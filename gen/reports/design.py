@@ -15,8 +15,8 @@ from ..config import ENGINES, DesignConfig, EltwiseConfig, EngineConfig
 from ..elaborate import ELTWISE_UNIT, GEMV_TOP, MODULE_NAMES, to_rtlil
 from ..synthesis import synthesize
 
-__all__ = ["engine_entry", "gemv_entry", "eltwise_entry", "design_report", "power_estimate", "check_fits",
-           "resource_table", "REPORT_LAYER"]
+__all__ = ["engine_entry", "gemv_entry", "eltwise_entry", "design_report", "power_estimate",
+           "check_fits", "resource_table", "REPORT_LAYER"]
 
 #: the layer the report's weight plan describes: a BitNet b1.58 0.7B projection, decoding
 REPORT_LAYER = {"n": 4096, "k": 1536, "tokens": 1}
@@ -27,7 +27,7 @@ DEFAULT_TOGGLE_RATE = 0.125
 
 def engine_entry(config: EngineConfig, kind: str, board: Board) -> dict:
     """Resources and performance of one engine, synthesised (cached) with Yosys."""
-    engine = config.component(kind)
+    engine = config.parameters(kind)
     synthesis = synthesize(to_rtlil(config, kind), top=MODULE_NAMES[kind])
     macs = engine.macs_per_cycle
     return {
@@ -53,7 +53,7 @@ def gemv_entry(config: EngineConfig, board: Board) -> tuple[dict, dict]:
     from ..elaborate import gemv_top
     from ...sim.models.weight_plan import plan_layer
 
-    plan = plan_layer(engine=config, board=board, **REPORT_LAYER)
+    plan = plan_layer(engine=config.parameters("tlmm-lutram"), board=board, **REPORT_LAYER)
     top = gemv_top(config, buffer_depth=plan.capacity_beats)
     synthesis = synthesize(rtlil.convert(top, name=GEMV_TOP, emit_src=False), top=GEMV_TOP)
     summary = {key: value for key, value in plan.to_dict().items() if key != "descriptors"}
@@ -65,9 +65,9 @@ def eltwise_entry(config: EltwiseConfig, board: Board) -> tuple[dict, dict]:
     token buffers and the cycles of one token of the configured hidden size."""
     from amaranth.back import rtlil
 
-    unit = config.component()
-    synthesis = synthesize(rtlil.convert(unit, name=ELTWISE_UNIT, emit_src=False),
-                           top=ELTWISE_UNIT)
+    unit = config.parameters
+    synthesis = synthesize(rtlil.convert(config.component(), name=ELTWISE_UNIT,
+                                         emit_src=False), top=ELTWISE_UNIT)
     cycles = unit.cycles(1, config.hidden)
     facts = {"format": config.format, "hidden": config.hidden,
              "buffer_bits": unit.buffer_bits, "cycles_per_token": cycles,

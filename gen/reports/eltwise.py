@@ -1,8 +1,8 @@
 """Resources, latency and throughput of the element-wise stages and unit on a board.
 
 Each stage and the whole :class:`~ternforge.hdl.eltwise.unit.ElementwiseUnit` is synthesised with
-Yosys (``synth_xilinx -family xcup``, cached); cycles come from their own cycle models, which
-the Verilator testbenches check exactly.
+Yosys (``synth_xilinx -family xcup``, cached); cycles come from their parameters' cycle models
+(:mod:`~ternforge.hdl.eltwise.parameters`), which the Verilator testbenches check exactly.
 """
 
 from __future__ import annotations
@@ -25,9 +25,10 @@ def eltwise_report(board: Board, *, format: str = "float32", hidden: int = 1536,
     entries = []
     for op in ops:
         job = EltwiseJob(op=op, format=format, max_length=hidden)
-        stage, name = job.component(), job.module_name
+        stage, name = job.parameters, job.module_name
         advance(name)
-        synthesis = synthesize(rtlil.convert(stage, name=name, emit_src=False), top=name)
+        synthesis = synthesize(rtlil.convert(job.component(), name=name, emit_src=False),
+                               top=name)
         length = hidden // 2 if op == "rope" else hidden
         entry = {"op": op, "latency": stage.latency,
                  **{key: synthesis[key] for key in RESOURCE_KEYS},

@@ -10,7 +10,8 @@ from amaranth.back import rtlil
 from rich.table import Table
 
 from ...hdl.fp.format import FLOAT_FORMATS
-from ...hdl.fp.units import float_unit, module_name
+from ...hdl.fp.parameters import FloatUnitParameters
+from ...hdl.fp.units import float_unit
 from ..synthesis import SOURCE, synthesize
 
 __all__ = ["MEASURES", "float_report", "float_table"]
@@ -24,10 +25,12 @@ def float_report(ops, formats=tuple(FLOAT_FORMATS), advance=lambda name: None) -
     units = []
     for op in ops:
         for fmt in formats:
-            unit, name = float_unit(op, fmt), module_name(op, fmt)
+            parameters = FloatUnitParameters(op, fmt)
+            name = parameters.module_name
             advance(name)
-            synthesis = synthesize(rtlil.convert(unit, name=name, emit_src=False), top=name)
-            units.append({"op": op, "format": fmt, "latency": unit.latency,
+            synthesis = synthesize(rtlil.convert(float_unit(parameters), name=name,
+                                                 emit_src=False), top=name)
+            units.append({"op": op, "format": fmt, "latency": parameters.latency,
                           **{key: synthesis[key] for key in MEASURES}})
     return {"source": SOURCE, "units": units}
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 from amaranth.back import rtlil
 from rich.table import Table
 
-from ...hdl.mac.array import MAC_ARCHITECTURES, VARIANTS
-from ...sim.jobs.mac import MacConfig
+from ...hdl.mac.array import mac_array
+from ...hdl.mac.parameters import ARCHITECTURES, VARIANTS, MacArrayParameters
 from ..synthesis import SOURCE, synthesize
 
 __all__ = ["PAPER_AREA_GAIN", "MEASURES", "mac_report", "mac_table"]
@@ -32,19 +32,20 @@ def mac_report(*, size: int = 8, width: int = 8, signed: bool = True, dsp: bool 
     """Synthesise every architecture and variant (cached); ``advance(name)`` is called
     before each synthesis."""
     engines = {}
-    for arch in MAC_ARCHITECTURES:
+    for arch in ARCHITECTURES:
         entry = {}
         for variant in VARIANTS:
-            config = MacConfig(arch=arch, variant=variant, size=size, width=width,
-                               signed=signed, max_k=max_k)
-            engine = config.component()
-            advance(config.module_name)
-            synthesis = synthesize(rtlil.convert(engine, name=config.module_name,
+            parameters = MacArrayParameters(arch=arch, variant=variant, size=size, width=width,
+                                            signed=signed, max_k=max_k)
+            name = parameters.module_name
+            advance(name)
+            synthesis = synthesize(rtlil.convert(mac_array(parameters), name=name,
                                                  emit_src=False),
-                                   top=config.module_name, dsp=dsp, levels=True)
+                                   top=name, dsp=dsp, levels=True)
             entry[variant] = {**{key: synthesis[key] for key in MEASURES},
-                              "dims": list(engine.dims), "multipliers": engine.multipliers,
-                              "latency": engine.latency, "acc_width": engine.acc_width}
+                              "dims": list(parameters.dims),
+                              "multipliers": parameters.multipliers,
+                              "latency": parameters.latency, "acc_width": parameters.acc_width}
         entry["gain"] = {variant: {key: _gain(entry["baseline"][key], entry[variant][key])
                                    for key in ("LUT", "FF", "levels")}
                          for variant in VARIANTS[1:]}

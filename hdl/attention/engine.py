@@ -53,8 +53,8 @@ Loading runs beside all of this: from the job's acceptance a loader takes each k
 key beats then its ``E`` value beats, a beat a cycle, into one half of the (double) key and
 value buffers while the tile in the other half is computed, so a tile costs ``2 * nk * E``
 load cycles only when they outlast the previous tile's computation (never at ``rows = 1``,
-where the computation takes ``2 * nk * E + C`` cycles and more). :meth:`AttentionEngine.cycles`
-follows both exactly.
+where the computation takes ``2 * nk * E + C`` cycles and more).
+:meth:`~ternforge.hdl.attention.parameters.AttentionParameters.cycles` follows both exactly.
 
 Streams: ``job`` (``rows``, ``keys``, the ``position`` of row 0 and ``row_step``, 1 for causal
 prefill rows at consecutive positions and 0 for decode rows at one position; key ``j`` is
@@ -63,19 +63,37 @@ beats), ``key`` and ``value`` (``keys * E`` beats each, taken a key's row of eac
 and ``output`` (``rows * E`` beats, ``last`` on the job's last).
 """
 
+
+
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
-from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib import data, enum, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..fp.format import float_constant, float_format
-from ..fp.functions import FLOAT_FUNCTIONS
-from ..fp.ops import FloatAdd, FloatFma
-from ..common.checks import check_int
+from ..fp.format import float_constant
+from ..fp.parameters import FloatUnitParameters
+from ..fp.units import float_unit
+from .parameters import MAX_COLS, MAX_ROWS, AttentionParameters
 
-__all__ = ["AttentionEngine", "lanes_fit"]
+__all__ = ["AttentionEngine"]
 
-# destinations of fma results (the top two bits of its tag)
-_TO_Q, _TO_S, _TO_ACC, _TO_OUT = range(4)
+
+class _Destination(enum.Enum, shape=2):
+    """Where an fma result goes (the top of its tag)."""
+
+    QUERY = 0
+    SCORE = 1
+    ACCUMULATOR = 2
+    OUTPUT = 3
+
+
+#: the tag of an exponential: the row, the column (``cols`` for the row's ``alpha``), and
+#: whether the score is visible (or the row has any visible score)
+_EXP_TAG = data.StructLayout({"row": range(MAX_ROWS), "column": range(MAX_COLS + 1),
+                              "visible": 1})
+#: bits of the adder's and the exponential's tags (``_EXP_TAG`` and spare bits)
+_EXP_TAG_BITS = 16
+#: bits of the reciprocal's tag (a row, ``range(MAX_ROWS)``, and spare bits)
+_RECIPROCAL_TAG_BITS = 8
 
 
 def _ordered(bits, width):
@@ -89,379 +107,405 @@ class AttentionEngine(wiring.Component):
 
     Parameters
     ----------
-    format : str or FloatFormat
-        Arithmetic format (float32 by default).
-    head_dim : int
-        D, 8 to 256.
-    rows : int
-        Query rows per job (R): a prefill tile, or the query heads sharing a KV head.
-    cols : int
-        Keys per tile (C), a multiple of ``lanes``; ``rows * cols / lanes`` must be at least
-        the fma's latency.
-    max_keys : int
-        The most keys of one job (sizes the key counters).
-    lanes : int
-        P parallel fmas, a power of two dividing D into parts of more than the fma's
-        latency.
+    parameters : AttentionParameters
+        The format, head dimension, tile, key count and lanes, their rules and the cycle
+        model.
 
     Members
     -------
-    job : ``In(stream.Signature(StructLayout({"rows", "keys", "position", "row_step"})))``
+    job : ``In(stream.Signature(parameters.job_layout))``
     query : ``In(stream.Signature(lanes * width))``
     key : ``In(stream.Signature(lanes * width))``
     value : ``In(stream.Signature(lanes * width))``
-    output : ``Out(stream.Signature(StructLayout({"value": lanes * width, "last": 1})))``
+    output : ``Out(stream.Signature(parameters.output_layout))``
     """
 
-    def __init__(self, *, format="float32", head_dim=96, rows=8, cols=8, max_keys=4096,
-                 lanes=1):
-        self._format = float_format(format)
-        check_int("Head dimension", head_dim, 8, 256)
-        latency = FloatFma.latency_in(self._format)
-        _check_lanes(lanes, head_dim, latency)
-        check_int("Rows", rows, 1, 64)
-        check_int("Columns", cols, 1, 64)
-        check_int("Maximum keys", max_keys, 1, 1 << 20)
-        if cols % lanes:
-            raise ValueError(f"Columns must be a multiple of the {lanes} lanes, not {cols!r}")
-        if rows * cols // lanes < latency:
-            raise ValueError(f"Rows times columns per lane must be at least the fma latency "
-                             f"({latency}), not {rows * cols // lanes!r}")
-        self._d, self._rows, self._cols, self._max_keys = head_dim, rows, cols, max_keys
-        self._lanes = lanes
-        beat = lanes * self._format.width
+    def __init__(self, parameters: AttentionParameters):
+        if not isinstance(parameters, AttentionParameters):
+            raise TypeError(f"Parameters must be AttentionParameters, not {parameters!r}")
+        self._parameters = parameters
+        beat = parameters.beat_bits
         super().__init__({
-            "job": In(stream.Signature(data.StructLayout({
-                "rows": range(1, rows + 1), "keys": range(1, max_keys + 1),
-                "position": range(max_keys), "row_step": 1}))),
+            "job": In(stream.Signature(parameters.job_layout)),
             "query": In(stream.Signature(beat)),
             "key": In(stream.Signature(beat)),
             "value": In(stream.Signature(beat)),
-            "output": Out(stream.Signature(data.StructLayout({"value": beat, "last": 1}))),
+            "output": Out(stream.Signature(parameters.output_layout)),
         })
 
-    format = property(lambda self: self._format)
-    head_dim = property(lambda self: self._d)
-    rows = property(lambda self: self._rows)
-    cols = property(lambda self: self._cols)
-    lanes = property(lambda self: self._lanes)
-    max_keys = property(lambda self: self._max_keys)
-
-    @property
-    def beat_bits(self) -> int:
-        """Bits of a query, key, value or output beat (``lanes`` elements)."""
-        return self._lanes * self._format.width
-
-    def _latencies(self):
-        fmt = self._format
-        return (FloatFma.latency_in(fmt), FloatAdd.latency_in(fmt),
-                FLOAT_FUNCTIONS["exp"].latency_in(fmt),
-                FLOAT_FUNCTIONS["reciprocal"].latency_in(fmt))
-
-    def cycles(self, rows: int, keys: int, *, first_key: int = 0) -> int:
-        """Cycles of one job of ``rows`` queries against ``keys`` keys, without stalls, from
-        the job accepted to the last output beat, inclusive; the first key beat arrives at
-        cycle ``first_key`` (the job's acceptance being cycle 0), or is waiting, and the
-        rest follow one a cycle. The loader fills one half of the key and value buffers
-        while the tile in the other is computed; a tile's computation starts when both the
-        previous tile's is done and its keys and values are in."""
-        fma, add, exp, reciprocal = self._latencies()
-        d, big_r, c, lanes = self._d, self._rows, self._cols, self._lanes
-        e = d // lanes
-        tile_at = [rows * e + fma + 2]  # the cycles the computation waits for each tile
-        load_at = max(1, first_key)  # the cycle the loader takes its next beat
-        for n, start in enumerate(range(0, keys, c)):
-            nk = min(c, keys - start)
-            if n >= 2:  # the tile's half is free once tile n - 2 is computed
-                load_at = max(load_at, tile_at[n - 1])
-            load_at += 2 * nk * e  # then the tile is in
-            compute = (d * big_r * c // lanes + fma + 2) + (rows * c // lanes + 1) \
-                + (rows * (c + 1) + add + exp + 2) + (rows * (e + 1) + fma + 2) \
-                + (nk * rows * (e + 1) + fma + 2)
-            tile_at.append(max(tile_at[n], load_at) + compute)
-        return tile_at[-1] + (rows + reciprocal + 2) + (rows * e + fma + 1)
+    parameters = property(lambda self: self._parameters)
 
     def elaborate(self, platform):
         m = Module()
-        fmt, d_max, big_r, big_c, lanes = (self._format, self._d, self._rows, self._cols,
-                                           self._lanes)
-        width, e_max, shift = fmt.width, d_max // lanes, (lanes - 1).bit_length()
-        groups = big_c // lanes
-        acc_depth = big_r * (e_max + 1)
-        address_bits = max(acc_depth, big_r * e_max, big_c * e_max, big_r * groups).bit_length()
-        fmas = [FloatFma(format=fmt, tag_width=2 + address_bits) for _ in range(lanes)]
-        for lane, unit in enumerate(fmas):
-            m.submodules[f"fma{lane}"] = unit
-        m.submodules.add = add = FloatAdd(format=fmt, tag_width=16)
-        m.submodules.exp = exp = FLOAT_FUNCTIONS["exp"](format=fmt, tag_width=16)
-        m.submodules.reciprocal = recip = FLOAT_FUNCTIONS["reciprocal"](format=fmt,
-                                                                         tag_width=8)
+        core = _Core(m, self)
+        core.route_results()
+        core.route_exponentials()
+        core.load_keys_and_values()
+        with m.FSM(name="phase"):
+            for state, body in core.phases():
+                with m.State(state):
+                    body()
+        return m
 
-        q_write, q_read = _lane_banks(m, "q_bank", lanes, width, big_r * e_max)
+
+class _Core:
+    """The engine's arithmetic units, banks, registers and shared control (a loop nest and a
+    fetch stage), and one method per phase of the module documentation's table (each the
+    body of its state of the ``phase`` FSM)."""
+
+    def __init__(self, m, engine):
+        self.m, self.engine = m, engine
+        p = engine.parameters
+        self.fmt, d_max, big_r, big_c, lanes = p.format, p.head_dim, p.rows, p.cols, p.lanes
+        self.d_max, self.big_r, self.big_c, self.lanes = d_max, big_r, big_c, lanes
+        self.width, self.e_max = self.fmt.width, p.elements_per_lane
+        self.shift = (lanes - 1).bit_length()
+        self.groups = p.column_groups
+        self.acc_depth = big_r * (self.e_max + 1)
+        self.address_bits = max(self.acc_depth, big_r * self.e_max, big_c * self.e_max,
+                                big_r * self.groups).bit_length()
+        self.fma_tag = data.StructLayout({"address": self.address_bits,
+                                          "destination": _Destination})
+        self._units()
+        self._banks()
+        fmt, width = self.fmt, self.width
+        self.zero, self.one = Const(0, width), Const(fmt.bias << fmt.mantissa_bits, width)
+        self.minus_inf = Const(fmt.infinity | fmt.sign_bit, width)
+        self.scale = Const(float_constant(1 / d_max ** 0.5, fmt), width)
+        self.sign = 1 << (width - 1)
+        self._registers(p.max_keys)
+        self._control(p.max_keys)
+
+    def _units(self):
+        m, fmt = self.m, self.fmt
+        self.fmas = [float_unit(FloatUnitParameters("fma", fmt, self.fma_tag.size))
+                     for _ in range(self.lanes)]
+        for lane, unit in enumerate(self.fmas):
+            m.submodules[f"fma{lane}"] = unit
+        m.submodules.add = self.add = float_unit(FloatUnitParameters("add", fmt,
+                                                                     _EXP_TAG_BITS))
+        m.submodules.exp = self.exp = float_unit(FloatUnitParameters("exp", fmt,
+                                                                     _EXP_TAG_BITS))
+        m.submodules.reciprocal = self.recip = float_unit(
+            FloatUnitParameters("reciprocal", fmt, _RECIPROCAL_TAG_BITS))
+
+    def _banks(self):
+        m, lanes, width, e_max = self.m, self.lanes, self.width, self.e_max
+        self.q_write, self.q_read = _lane_banks(m, "q_bank", lanes, width, self.big_r * e_max)
         # keys and values in two halves: the loader fills one while the tile in the other
         # is computed
-        k_write, k_read = _lane_banks(m, "k_bank", lanes, self.beat_bits, 2 * groups * e_max)
-        v_write, v_read = _lane_banks(m, "v_bank", lanes, width, 2 * big_c * e_max)
-        acc_write, acc_read = _lane_banks(m, "acc_bank", lanes, width, acc_depth)
+        self.k_write, self.k_read = _lane_banks(m, "k_bank", lanes,
+                                                self.engine.parameters.beat_bits,
+                                                2 * self.groups * e_max)
+        self.v_write, self.v_read = _lane_banks(m, "v_bank", lanes, width,
+                                                2 * self.big_c * e_max)
+        self.acc_write, self.acc_read = _lane_banks(m, "acc_bank", lanes, width,
+                                                    self.acc_depth)
 
-        def lane_slot(group, lane):  # column group * lanes + lane
-            return Cat(Const(lane, shift), group) if shift else group
-
-        zero, one = Const(0, width), Const(fmt.bias << fmt.mantissa_bits, width)
-        minus_inf = Const(fmt.infinity | fmt.sign_bit, width)
-        scale = Const(float_constant(1 / d_max ** 0.5, fmt), width)
-        sign = 1 << (width - 1)
-
+    def _registers(self, max_keys):
+        big_r, big_c, width = self.big_r, self.big_c, self.width
         # job registers
-        rows = Signal(range(1, big_r + 1), name="job_rows")
-        keys = Signal(range(1, self._max_keys + 1), name="job_keys")
-        position = Signal(range(self._max_keys), name="job_position")
-        row_step = Signal(name="job_row_step")
-        key_base = Signal(range(self._max_keys + big_c), name="key_base")
-        tile_keys = Signal(range(big_c + 1), name="tile_keys")
-        first_tile = Signal(name="first_tile")
-
+        self.rows = Signal(range(1, big_r + 1), name="job_rows")
+        self.keys = Signal(range(1, max_keys + 1), name="job_keys")
+        self.position = Signal(range(max_keys), name="job_position")
+        self.row_step = Signal(name="job_row_step")
+        self.key_base = Signal(range(max_keys + big_c), name="key_base")
+        self.tile_keys = Signal(range(big_c + 1), name="tile_keys")
+        self.first_tile = Signal(name="first_tile")
+        self.half = Signal(name="half")  # the half of the key/value banks being computed
         # per-row state and the score / probability tile
-        scores = Array(Signal(width, name=f"s{r}_{j}") for r in range(big_r)
-                       for j in range(big_c))
-        running_max = Array(Signal(width, name=f"m{r}") for r in range(big_r))
-        new_max = Array(Signal(width, name=f"m_new{r}") for r in range(big_r))
-        any_visible = Array(Signal(name=f"any{r}") for r in range(big_r))
-        alpha = Array(Signal(width, name=f"alpha{r}") for r in range(big_r))
-        inverse = Array(Signal(width, name=f"inverse{r}") for r in range(big_r))
+        self.scores = Array(Signal(width, name=f"s{r}_{j}") for r in range(big_r)
+                            for j in range(big_c))
+        self.running_max = Array(Signal(width, name=f"m{r}") for r in range(big_r))
+        self.new_max = Array(Signal(width, name=f"m_new{r}") for r in range(big_r))
+        self.any_visible = Array(Signal(name=f"any{r}") for r in range(big_r))
+        self.alpha = Array(Signal(width, name=f"alpha{r}") for r in range(big_r))
+        self.inverse = Array(Signal(width, name=f"inverse{r}") for r in range(big_r))
 
+    def _control(self, max_keys):
+        m = self.m
         # a three-deep loop nest (outer, middle, inner) shared by the phases
-        loop = _LoopNest(m, max(self._max_keys, acc_depth, d_max, big_c + 1))
+        self.loop = loop = _LoopNest(m, max(max_keys, self.acc_depth, self.d_max,
+                                            self.big_c + 1))
         index, looping, step = loop.index, loop.looping, loop.step
-
         # the fetch stage: an operation whose buffers are being read
-        fetched, fetching = Signal(), Signal()  # fetching: the phase has a fetch stage
-        f_index = [Signal.like(i, name=f"f_i{n}") for n, i in enumerate(index)]
-        issued = Signal()
-        m.d.comb += step.eq(~fetched | issued)
-        with m.If(step & fetching):
-            m.d.sync += fetched.eq(looping)
-            m.d.sync += [f.eq(i) for f, i in zip(f_index, index)]
-
-        def tag(destination, address):
-            field = Signal(address_bits, name=f"tag_to_{destination}")
-            m.d.comb += field.eq(address)
-            return Cat(field, Const(destination, 2))
-
-        def issue(a, b, c, destination, address):
-            """Every lane's operands (``a``, ``b``, ``c`` map a lane to a value) and the
-            shared tag, from the fetch stage."""
-            address_tag = tag(destination, address)
-            m.d.comb += [fetching.eq(1), issued.eq(fetched & fmas[0].operands.ready)]
-            for lane, unit in enumerate(fmas):
-                m.d.comb += [unit.operands.valid.eq(fetched),
-                             unit.operands.payload.a.eq(a(lane)),
-                             unit.operands.payload.b.eq(b(lane)),
-                             unit.operands.payload.c.eq(c(lane)),
-                             unit.operands.payload.tag.eq(address_tag)]
-
-        for port in (*q_read, *k_read, *v_read, *acc_read):
+        self.fetched, self.fetching = Signal(), Signal()  # fetching: the phase has a fetch stage
+        self.f_index = [Signal.like(i, name=f"f_i{n}") for n, i in enumerate(index)]
+        self.issued = Signal()
+        m.d.comb += step.eq(~self.fetched | self.issued)
+        with m.If(step & self.fetching):
+            m.d.sync += self.fetched.eq(looping)
+            m.d.sync += [f.eq(i) for f, i in zip(self.f_index, index)]
+        for port in (*self.q_read, *self.k_read, *self.v_read, *self.acc_read):
             m.d.comb += port.en.eq(step)
-
         # operations in flight in the fmas (and in the add -> exp and reciprocal chains)
-        pending = Signal(range(64), name="pending")
-        returned = Signal()
-        m.d.sync += pending.eq(pending + issued - returned)
-        idle = ~looping & ~fetched & (pending == 0)
+        self.pending = Signal(range(64), name="pending")
+        self.returned = Signal()
+        m.d.sync += self.pending.eq(self.pending + self.issued - self.returned)
+        self.idle = ~looping & ~self.fetched & (self.pending == 0)
 
-        # fma results, in lockstep: to the Q banks, scores, accumulators or the output
-        result = fmas[0].result
-        destination = result.payload.tag[-2:]
-        target = result.payload.tag[:-2]
-        taken = (destination != _TO_OUT) | self.output.ready
-        m.d.comb += [self.output.payload.last.eq(target[0]),
-                     self.output.valid.eq(result.valid & (destination == _TO_OUT))]
-        for lane, unit in enumerate(fmas):
+    # -- shared pieces of the phases
+
+    def lane_slot(self, group, lane):
+        """Column ``group * lanes + lane`` of the tile."""
+        return Cat(Const(lane, self.shift), group) if self.shift else group
+
+    def tag(self, destination, address):
+        """An fma tag: ``address`` (through a named signal) and ``destination``."""
+        field = Signal(self.address_bits, name=f"tag_to_{destination.value}")
+        self.m.d.comb += field.eq(address)
+        return Cat(field, Const(destination.value, 2))
+
+    def issue(self, a, b, c, destination, address):
+        """Every lane's operands (``a``, ``b``, ``c`` map a lane to a value) and the shared
+        tag, from the fetch stage."""
+        m = self.m
+        address_tag = self.tag(destination, address)
+        m.d.comb += [self.fetching.eq(1), self.issued.eq(self.fetched
+                                                         & self.fmas[0].operands.ready)]
+        for lane, unit in enumerate(self.fmas):
+            m.d.comb += [unit.operands.valid.eq(self.fetched),
+                         unit.operands.payload.a.eq(a(lane)),
+                         unit.operands.payload.b.eq(b(lane)),
+                         unit.operands.payload.c.eq(c(lane)),
+                         unit.operands.payload.tag.eq(address_tag)]
+
+    def visible(self, row, column):
+        """Whether column ``column`` of the tile is visible to row ``row`` (causal mask)."""
+        return (column < self.tile_keys) & (self.key_base + column
+                                            <= self.position + Mux(self.row_step, row, 0))
+
+    # -- results
+
+    def route_results(self):
+        """fma results, in lockstep: to the Q banks, scores, accumulators or the output."""
+        m, output = self.m, self.engine.output
+        result = self.fmas[0].result
+        tag = data.View(self.fma_tag, result.payload.tag)
+        destination, target = tag.destination, tag.address
+        taken = (destination != _Destination.OUTPUT) | output.ready
+        m.d.comb += [output.payload.last.eq(target[0]),
+                     output.valid.eq(result.valid & (destination == _Destination.OUTPUT))]
+        for lane, unit in enumerate(self.fmas):
             value = unit.result.payload.value
             m.d.comb += [
-                q_write[lane].addr.eq(target), q_write[lane].data.eq(value),
-                q_write[lane].en.eq(result.valid & (destination == _TO_Q)),
-                acc_write[lane].addr.eq(target), acc_write[lane].data.eq(value),
-                acc_write[lane].en.eq(result.valid & (destination == _TO_ACC)),
-                _element(self.output.payload.value, lane, width).eq(value),
+                self.q_write[lane].addr.eq(target), self.q_write[lane].data.eq(value),
+                self.q_write[lane].en.eq(result.valid & (destination == _Destination.QUERY)),
+                self.acc_write[lane].addr.eq(target), self.acc_write[lane].data.eq(value),
+                self.acc_write[lane].en.eq(result.valid
+                                           & (destination == _Destination.ACCUMULATOR)),
+                _element(output.payload.value, lane, self.width).eq(value),
                 unit.result.ready.eq(taken),
             ]
-            with m.If(result.valid & (destination == _TO_S)):
-                m.d.sync += scores[lane_slot(target, lane)].eq(value)
-        m.d.comb += returned.eq((result.valid & result.ready) | exp.result.valid
-                                | recip.result.valid)
+            with m.If(result.valid & (destination == _Destination.SCORE)):
+                m.d.sync += self.scores[self.lane_slot(target, lane)].eq(value)
+        m.d.comb += self.returned.eq((result.valid & result.ready) | self.exp.result.valid
+                                     | self.recip.result.valid)
 
-        # the exponentials: add (x - m_new) then exp; tag = (row, column or cols for alpha,
-        # visible)
+    def route_exponentials(self):
+        """The exponentials: the adder's ``x - m_new`` into exp, then to ``alpha`` (column
+        ``cols``) or the tile's probabilities; and the reciprocals to ``inverse``."""
+        m, add, exp, recip = self.m, self.add, self.exp, self.recip
         m.d.comb += [add.result.ready.eq(exp.operands.ready),
                      exp.operands.valid.eq(add.result.valid),
                      exp.operands.payload.a.eq(add.result.payload.value),
                      exp.operands.payload.tag.eq(add.result.payload.tag),
                      exp.result.ready.eq(1), recip.result.ready.eq(1)]
-        exp_row, exp_col = exp.result.payload.tag[:6], exp.result.payload.tag[6:13]
-        exp_keep = exp.result.payload.tag[13]
-        exp_tag_row, exp_tag_col = Signal(6), Signal(7)
+        tag = data.View(_EXP_TAG, exp.result.payload.tag[:_EXP_TAG.size])
+        self.exp_tag_row = Signal(_EXP_TAG["row"].shape, name="exp_tag_row")
+        self.exp_tag_col = Signal(_EXP_TAG["column"].shape, name="exp_tag_col")
+        value = exp.result.payload.value
         with m.If(exp.result.valid):
-            with m.If(exp_col == big_c):
-                m.d.sync += alpha[exp_row].eq(Mux(exp_keep, exp.result.payload.value, one))
+            with m.If(tag.column == self.big_c):
+                m.d.sync += self.alpha[tag.row].eq(Mux(tag.visible, value, self.one))
             with m.Else():
-                m.d.sync += scores[exp_row * big_c + exp_col].eq(
-                    Mux(exp_keep, exp.result.payload.value, zero))
+                m.d.sync += self.scores[tag.row * self.big_c + tag.column].eq(
+                    Mux(tag.visible, value, self.zero))
         with m.If(recip.result.valid):
-            m.d.sync += inverse[recip.result.payload.tag].eq(recip.result.payload.value)
+            m.d.sync += self.inverse[recip.result.payload.tag].eq(recip.result.payload.value)
 
-        half = Signal(name="half")  # the half being computed
-        loader = _KeyValueLoader(m, self, k_write, v_write, keys.shape())
-        loaded, tile_size = loader.loaded, loader.tile_size
+    def load_keys_and_values(self):
+        """The loader (:class:`_KeyValueLoader`) that fills the free half of the key and
+        value banks."""
+        self.loader = _KeyValueLoader(self.m, self.engine, self.k_write, self.v_write,
+                                      self.keys.shape())
 
-        def visible(row, column):
-            return (column < tile_keys) & (key_base + column
-                                           <= position + Mux(row_step, row, 0))
+    # -- the phases, in order
 
+    def phases(self):
+        """The states of the ``phase`` FSM in order, each with the method that is its body."""
+        return [("JOB", self.take_job), ("LOAD_Q", self.load_queries),
+                ("TILE", self.wait_for_tile), ("SCORES", self.scores_phase),
+                ("MAXIMUM", self.maximum_phase), ("EXPONENTIALS", self.exponentials_phase),
+                ("SCALE", self.scale_phase), ("ACCUMULATE", self.accumulate_phase),
+                ("RECIPROCAL", self.reciprocal_phase), ("OUTPUT", self.output_phase)]
+
+    def take_job(self):
+        m, job = self.m, self.engine.job
+        m.d.comb += job.ready.eq(1)
+        with m.If(job.valid):
+            payload = job.payload
+            m.d.sync += [self.rows.eq(payload.rows), self.keys.eq(payload.keys),
+                         self.position.eq(payload.position), self.row_step.eq(payload.row_step),
+                         self.key_base.eq(0), self.first_tile.eq(1), self.half.eq(0),
+                         *self.loader.begin(payload.keys),
+                         *(x.eq(self.minus_inf) for x in self.running_max)]
+            self.loop.start(m, 1, payload.rows, self.e_max)
+            m.next = "LOAD_Q"
+
+    def load_queries(self):
+        """From the query stream straight into the fmas: ``q' = fma(q, 1/sqrt(D), 0)``."""
+        m, query, loop = self.m, self.engine.query, self.loop
+        index, looping = loop.index, loop.looping
+        accepted = query.valid & query.ready
+        address_tag = self.tag(_Destination.QUERY, index[1] * self.e_max + index[2])
+        m.d.comb += [query.ready.eq(looping & self.fmas[0].operands.ready),
+                     self.issued.eq(accepted), loop.step.eq(accepted)]
+        for lane, unit in enumerate(self.fmas):
+            m.d.comb += [unit.operands.valid.eq(looping & query.valid),
+                         unit.operands.payload.a.eq(_element(query.payload, lane, self.width)),
+                         unit.operands.payload.b.eq(self.scale),
+                         unit.operands.payload.c.eq(self.zero),
+                         unit.operands.payload.tag.eq(address_tag)]
+        with m.If(~looping & (self.pending == 0)):
+            m.next = "TILE"
+
+    def wait_for_tile(self):
+        """Wait for the tile's keys and values."""
+        m = self.m
+        loader = self.loader
+        with m.If(loader.loaded[self.half]):
+            m.d.sync += self.tile_keys.eq(loader.tile_size[self.half])
+            self.loop.start(m, self.d_max, self.big_r, self.groups)
+            m.next = "SCORES"
+
+    def scores_phase(self):
+        """``S = fma(q'[d], k[d], S)``; lane ``l`` takes columns ``g * lanes + l``, ``q[d]``
+        is broadcast."""
+        m, index, f_index, lanes, shift = self.m, self.loop.index, self.f_index, self.lanes, \
+            self.shift
+        for lane in range(lanes):
+            m.d.comb += [self.q_read[lane].addr.eq(index[1] * self.e_max + (index[0] >> shift)),
+                         self.k_read[lane].addr.eq(
+                             self.loader.key_address(self.half, index[2],
+                                                     index[0] >> shift))]
+        selected = f_index[0] & (lanes - 1)
+        query = Array(port.data for port in self.q_read)[selected]
+        group = Signal(self.address_bits, name="score_group")
+        m.d.comb += group.eq(f_index[1] * self.groups + f_index[2])
+        result = self.fmas[0].result
+        tag = data.View(self.fma_tag, result.payload.tag)
+        leaving = result.valid & (tag.destination == _Destination.SCORE) & (tag.address == group)
+        self.issue(lambda lane: query,
+                   lambda lane: self.k_read[lane].data.word_select(selected, self.width),
+                   lambda lane: Mux(f_index[0] == 0, self.zero, Mux(
+                       leaving, self.fmas[lane].result.payload.value,
+                       self.scores[self.lane_slot(group, lane)])),
+                   _Destination.SCORE, group)
+        with m.If(self.idle):
+            self.loop.start(m, 1, self.rows, self.groups)
+            m.next = "MAXIMUM"
+
+    def maximum_phase(self):
+        """``m_new = max(m, visible scores)``, a row's ``lanes`` columns a cycle."""
+        m, width, loop = self.m, self.width, self.loop
+        row, group = loop.index[1], loop.index[2]
+        best = Mux(group == 0, self.running_max[row], self.new_max[row])
+        seen = (group != 0) & self.any_visible[row]
+        for lane in range(self.lanes):  # a named signal per step keeps the netlist linear
+            column = self.lane_slot(group, lane)
+            value = Signal(width, name=f"max_score{lane}")
+            shown = Signal(name=f"max_visible{lane}")
+            better = Signal(width, name=f"max_best{lane}")
+            m.d.comb += [value.eq(self.scores[row * self.big_c + column]),
+                         shown.eq(self.visible(row, column))]
+            m.d.comb += better.eq(Mux(shown & (_ordered(value, width)
+                                               > _ordered(best, width)), value, best))
+            best, seen = better, seen | shown
+        m.d.comb += loop.step.eq(1)
+        with m.If(loop.looping):
+            m.d.sync += [self.new_max[row].eq(best), self.any_visible[row].eq(seen)]
+        with m.If(~loop.looping):
+            loop.start(m, 1, self.rows, self.big_c + 1)
+            m.next = "EXPONENTIALS"
+
+    def exponentials_phase(self):
+        """``alpha = exp(m - m_new)`` and ``p = exp(S - m_new)``, straight from registers (no
+        fetch stage)."""
+        m, add, loop = self.m, self.add, self.loop
+        row, column = loop.index[1], loop.index[2]
+        is_alpha = column == self.big_c
+        operand = Mux(is_alpha, self.running_max[row], self.scores[row * self.big_c + column])
+        keep = Mux(is_alpha, self.any_visible[row], self.visible(row, column))
+        m.d.comb += [self.exp_tag_row.eq(row), self.exp_tag_col.eq(column),
+                     add.operands.valid.eq(loop.looping),
+                     add.operands.payload.a.eq(operand),
+                     add.operands.payload.b.eq(self.new_max[row] ^ self.sign),
+                     add.operands.payload.tag.eq(Cat(self.exp_tag_row, self.exp_tag_col, keep)),
+                     loop.step.eq(add.operands.ready),
+                     self.issued.eq(loop.looping & add.operands.ready)]
+        with m.If(~loop.looping & (self.pending == 0)):
+            m.d.sync += [self.running_max[r].eq(self.new_max[r]) for r in range(self.big_r)]
+            loop.start(m, 1, self.rows, self.e_max + 1)
+            m.next = "SCALE"
+
+    def scale_phase(self):
+        """``acc = fma(acc, alpha, 0)`` (zero on the first tile)."""
+        m, index, r_f, c_f = self.m, self.loop.index, self.f_index[1], self.f_index[2]
+        for port in self.acc_read:
+            m.d.comb += port.addr.eq(index[1] * (self.e_max + 1) + index[2])
+        self.issue(lambda lane: Mux(self.first_tile, self.zero, self.acc_read[lane].data),
+                   lambda lane: self.alpha[r_f], lambda lane: self.zero,
+                   _Destination.ACCUMULATOR, r_f * (self.e_max + 1) + c_f)
+        with m.If(self.idle):
+            self.loop.start(m, self.tile_keys, self.rows, self.e_max + 1)
+            m.next = "ACCUMULATE"
+
+    def accumulate_phase(self):
+        """``acc[d] = fma(p_j, v_j[d], acc[d])`` key by key, the denominator with ``v = 1``."""
+        m, index, f_index = self.m, self.loop.index, self.f_index
         r_f, c_f = f_index[1], f_index[2]
-        with m.FSM(name="phase"):
-            with m.State("JOB"):
-                m.d.comb += self.job.ready.eq(1)
-                with m.If(self.job.valid):
-                    payload = self.job.payload
-                    m.d.sync += [rows.eq(payload.rows), keys.eq(payload.keys),
-                                 position.eq(payload.position), row_step.eq(payload.row_step),
-                                 key_base.eq(0), first_tile.eq(1), half.eq(0),
-                                 *loader.begin(payload.keys),
-                                 *(x.eq(minus_inf) for x in running_max)]
-                    loop.start(m, 1, payload.rows, e_max)
-                    m.next = "LOAD_Q"
-            with m.State("LOAD_Q"):  # from the query stream straight into the fmas
-                accepted = self.query.valid & self.query.ready
-                address_tag = tag(_TO_Q, index[1] * e_max + index[2])
-                m.d.comb += [self.query.ready.eq(looping & fmas[0].operands.ready),
-                             issued.eq(accepted), step.eq(accepted)]
-                for lane, unit in enumerate(fmas):
-                    m.d.comb += [unit.operands.valid.eq(looping & self.query.valid),
-                                 unit.operands.payload.a.eq(
-                                     _element(self.query.payload, lane, width)),
-                                 unit.operands.payload.b.eq(scale),
-                                 unit.operands.payload.c.eq(zero),
-                                 unit.operands.payload.tag.eq(address_tag)]
-                with m.If(~looping & (pending == 0)):
-                    m.next = "TILE"
-            with m.State("TILE"):  # wait for the tile's keys and values
-                with m.If(loaded[half]):
-                    m.d.sync += tile_keys.eq(tile_size[half])
-                    loop.start(m, d_max, big_r, groups)
-                    m.next = "SCORES"
-            with m.State("SCORES"):  # lane l: columns g * lanes + l; q[d] for every lane
-                for lane in range(lanes):
-                    m.d.comb += [q_read[lane].addr.eq(index[1] * e_max + (index[0] >> shift)),
-                                 k_read[lane].addr.eq(
-                                     loader.key_address(half, index[2], index[0] >> shift))]
-                selected = f_index[0] & (lanes - 1)
-                query = Array(port.data for port in q_read)[selected]
-                group = Signal(address_bits, name="score_group")
-                m.d.comb += group.eq(r_f * groups + c_f)
-                leaving = result.valid & (destination == _TO_S) & (target == group)
-                issue(lambda lane: query,
-                      lambda lane: k_read[lane].data.word_select(selected, width),
-                      lambda lane: Mux(f_index[0] == 0, zero, Mux(
-                          leaving, fmas[lane].result.payload.value,
-                          scores[lane_slot(group, lane)])),
-                      _TO_S, group)
-                with m.If(idle):
-                    loop.start(m, 1, rows, groups)
-                    m.next = "MAXIMUM"
-            with m.State("MAXIMUM"):  # a row's lanes columns per cycle
-                row, group = index[1], index[2]
-                best = Mux(group == 0, running_max[row], new_max[row])
-                seen = (group != 0) & any_visible[row]
-                for lane in range(lanes):  # a named signal per step keeps the netlist linear
-                    column = lane_slot(group, lane)
-                    value = Signal(width, name=f"max_score{lane}")
-                    shown = Signal(name=f"max_visible{lane}")
-                    better = Signal(width, name=f"max_best{lane}")
-                    m.d.comb += [value.eq(scores[row * big_c + column]),
-                                 shown.eq(visible(row, column))]
-                    m.d.comb += better.eq(Mux(shown & (_ordered(value, width)
-                                                       > _ordered(best, width)), value, best))
-                    best, seen = better, seen | shown
-                m.d.comb += step.eq(1)
-                with m.If(looping):
-                    m.d.sync += [new_max[row].eq(best), any_visible[row].eq(seen)]
-                with m.If(~looping):
-                    loop.start(m, 1, rows, big_c + 1)
-                    m.next = "EXPONENTIALS"
-            with m.State("EXPONENTIALS"):  # straight from registers: no fetch stage
-                row, column = index[1], index[2]
-                is_alpha = column == big_c
-                operand = Mux(is_alpha, running_max[row], scores[row * big_c + column])
-                keep = Mux(is_alpha, any_visible[row], visible(row, column))
-                m.d.comb += [exp_tag_row.eq(row), exp_tag_col.eq(column),
-                             add.operands.valid.eq(looping),
-                             add.operands.payload.a.eq(operand),
-                             add.operands.payload.b.eq(new_max[row] ^ sign),
-                             add.operands.payload.tag.eq(Cat(exp_tag_row, exp_tag_col, keep)),
-                             step.eq(add.operands.ready),
-                             issued.eq(looping & add.operands.ready)]
-                with m.If(~looping & (pending == 0)):
-                    m.d.sync += [running_max[r].eq(new_max[r]) for r in range(big_r)]
-                    loop.start(m, 1, rows, e_max + 1)
-                    m.next = "SCALE"
-            with m.State("SCALE"):
-                for port in acc_read:
-                    m.d.comb += port.addr.eq(index[1] * (e_max + 1) + index[2])
-                issue(lambda lane: Mux(first_tile, zero, acc_read[lane].data),
-                      lambda lane: alpha[r_f], lambda lane: zero,
-                      _TO_ACC, r_f * (e_max + 1) + c_f)
-                with m.If(idle):
-                    loop.start(m, tile_keys, rows, e_max + 1)
-                    m.next = "ACCUMULATE"
-            with m.State("ACCUMULATE"):
-                for lane in range(lanes):
-                    m.d.comb += [acc_read[lane].addr.eq(index[1] * (e_max + 1) + index[2]),
-                                 v_read[lane].addr.eq(
-                                     loader.value_address(half, index[0], index[2]))]
-                probability = scores[r_f * big_c + f_index[0]]
-                issue(lambda lane: probability,
-                      lambda lane: Mux(c_f == e_max, one, v_read[lane].data),
-                      lambda lane: acc_read[lane].data,
-                      _TO_ACC, r_f * (e_max + 1) + c_f)
-                with m.If(idle):
-                    m.d.sync += [key_base.eq(key_base + tile_keys), first_tile.eq(0),
-                                 loaded[half].eq(0), half.eq(~half)]
-                    with m.If(key_base + tile_keys >= keys):
-                        loop.start(m, 1, 1, rows)
-                        m.next = "RECIPROCAL"
-                    with m.Else():
-                        m.next = "TILE"
-            with m.State("RECIPROCAL"):  # lane 0's copy of the denominator
-                m.d.comb += acc_read[0].addr.eq(index[2] * (e_max + 1) + e_max)
-                m.d.comb += [fetching.eq(1), recip.operands.valid.eq(fetched),
-                             issued.eq(fetched & recip.operands.ready),
-                             recip.operands.payload.a.eq(acc_read[0].data),
-                             recip.operands.payload.tag.eq(c_f)]
-                with m.If(idle):
-                    loop.start(m, 1, rows, e_max)
-                    m.next = "OUTPUT"
-            with m.State("OUTPUT"):
-                for port in acc_read:
-                    m.d.comb += port.addr.eq(index[1] * (e_max + 1) + index[2])
-                issue(lambda lane: acc_read[lane].data, lambda lane: inverse[r_f],
-                      lambda lane: zero, _TO_OUT, (r_f == rows - 1) & (c_f == e_max - 1))
-                with m.If(idle):
-                    m.next = "JOB"
-        return m
+        for lane in range(self.lanes):
+            m.d.comb += [self.acc_read[lane].addr.eq(index[1] * (self.e_max + 1) + index[2]),
+                         self.v_read[lane].addr.eq(
+                             self.loader.value_address(self.half, index[0], index[2]))]
+        probability = self.scores[r_f * self.big_c + f_index[0]]
+        self.issue(lambda lane: probability,
+                   lambda lane: Mux(c_f == self.e_max, self.one, self.v_read[lane].data),
+                   lambda lane: self.acc_read[lane].data,
+                   _Destination.ACCUMULATOR, r_f * (self.e_max + 1) + c_f)
+        with m.If(self.idle):
+            m.d.sync += [self.key_base.eq(self.key_base + self.tile_keys),
+                         self.first_tile.eq(0), self.loader.loaded[self.half].eq(0),
+                         self.half.eq(~self.half)]
+            with m.If(self.key_base + self.tile_keys >= self.keys):
+                self.loop.start(m, 1, 1, self.rows)
+                m.next = "RECIPROCAL"
+            with m.Else():
+                m.next = "TILE"
 
+    def reciprocal_phase(self):
+        """``1 / l``, from lane 0's copy of the denominator."""
+        m, recip, c_f = self.m, self.recip, self.f_index[2]
+        m.d.comb += self.acc_read[0].addr.eq(self.loop.index[2] * (self.e_max + 1) + self.e_max)
+        m.d.comb += [self.fetching.eq(1), recip.operands.valid.eq(self.fetched),
+                     self.issued.eq(self.fetched & recip.operands.ready),
+                     recip.operands.payload.a.eq(self.acc_read[0].data),
+                     recip.operands.payload.tag.eq(c_f)]
+        with m.If(self.idle):
+            self.loop.start(m, 1, self.rows, self.e_max)
+            m.next = "OUTPUT"
 
-def lanes_fit(lanes: int, head_dim: int, latency: int) -> bool:
-    """Whether ``lanes`` is a power of two dividing ``head_dim`` into parts of more than
-    ``latency`` (the fma's) elements."""
-    return not lanes & (lanes - 1) and head_dim % lanes == 0 and head_dim // lanes > latency
-
-
-def _check_lanes(lanes, head_dim, latency):
-    check_int("Lanes", lanes, 1, head_dim)
-    if not lanes_fit(lanes, head_dim, latency):
-        raise ValueError(f"Lanes must be a power of two dividing the head dimension "
-                         f"({head_dim}) into parts of more than {latency}, not {lanes!r}")
+    def output_phase(self):
+        """``o = fma(acc, 1/l, 0)``, streamed out."""
+        m, index, r_f, c_f = self.m, self.loop.index, self.f_index[1], self.f_index[2]
+        for port in self.acc_read:
+            m.d.comb += port.addr.eq(index[1] * (self.e_max + 1) + index[2])
+        self.issue(lambda lane: self.acc_read[lane].data, lambda lane: self.inverse[r_f],
+                   lambda lane: self.zero, _Destination.OUTPUT,
+                   (r_f == self.rows - 1) & (c_f == self.e_max - 1))
+        with m.If(self.idle):
+            m.next = "JOB"
 
 
 def _element(value, lane, width):
@@ -508,8 +552,9 @@ class _KeyValueLoader:
     half ``h`` holds a tile (of ``tile_size[h]`` keys) and the computation lowers it."""
 
     def __init__(self, m, engine, k_write, v_write, keys_shape):
-        lanes, cols, width = engine.lanes, engine.cols, engine.format.width
-        e = engine.head_dim // lanes
+        p = engine.parameters
+        lanes, cols, width = p.lanes, p.cols, p.format.width
+        e = p.elements_per_lane
         shift = (lanes - 1).bit_length()
         self._cols, self._groups, self._e = cols, cols // lanes, e
         self.loaded = loaded = Array(Signal(name=f"loaded{h}") for h in range(2))

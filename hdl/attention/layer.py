@@ -9,10 +9,13 @@ head's region and the distance between regions) and reads the outputs in the loo
 """
 
 from amaranth.hdl import Module
-from amaranth.lib import wiring
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In
+
+from ..common.axi import forward_ports
+from .parameters import AttentionUnitParameters
 from .sequencer import AttentionSequencer
 from .unit import CachedAttention
-from ..common.axi import forward_ports
 
 __all__ = ["LayerAttention"]
 
@@ -22,48 +25,31 @@ class LayerAttention(wiring.Component):
 
     Parameters
     ----------
-    format, head_dim, rows, cols, max_keys, lanes, addr_bits, data_bits :
-        As :class:`~ternforge.hdl.attention.unit.CachedAttention`'s.
-    max_heads : int
-        The most query heads of a start (the sequencer's).
+    parameters : AttentionUnitParameters
+        The unit's and the sequencer's.
 
     Members
     -------
-    start : ``In(stream.Signature(StructLayout({"decode", "heads", "group", "tokens", "base", "stride"})))``
+    start : ``In(stream.Signature(parameters.start_layout))``
         As the sequencer's.
     query, new_kv, output, m_axi_* :
         As the unit's.
     """
 
-    def __init__(self, *, max_heads=64, addr_bits=32, **unit_parameters):
-        self._unit_parameters = dict(addr_bits=addr_bits, **unit_parameters)
-        self._max_heads = max_heads
-        unit, sequencer = self._parts()
-        for part in (unit, sequencer):
-            part._MustUse__silence = True
-        members = {"start": sequencer.signature.members["start"]}
-        members.update((name, member) for name, member in unit.signature.members.items()
-                       if name != "command")
-        super().__init__(members)
-        self._unit = unit
+    def __init__(self, parameters: AttentionUnitParameters):
+        if not isinstance(parameters, AttentionUnitParameters):
+            raise TypeError(f"Parameters must be AttentionUnitParameters, not {parameters!r}")
+        self._parameters = parameters
+        unit = CachedAttention.members(parameters)
+        del unit["command"]  # driven by the sequencer
+        super().__init__({"start": In(stream.Signature(parameters.start_layout)), **unit})
 
-    def _parts(self):
-        unit = CachedAttention(**self._unit_parameters)
-        sequencer = AttentionSequencer(rows=unit.engine.rows,
-                                       max_keys=unit.engine.max_keys,
-                                       max_heads=self._max_heads,
-                                       addr_bits=self._unit_parameters["addr_bits"])
-        return unit, sequencer
-
-    @property
-    def unit(self) -> CachedAttention:
-        """The unit's parameters, cycle model and cache layout (an instance not to
-        elaborate)."""
-        return self._unit
+    parameters = property(lambda self: self._parameters)
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.unit, m.submodules.sequencer = unit, sequencer = self._parts()
+        m.submodules.unit = unit = CachedAttention(self._parameters)
+        m.submodules.sequencer = sequencer = AttentionSequencer(self._parameters)
         wiring.connect(m, wiring.flipped(self.start), sequencer.start)
         wiring.connect(m, sequencer.commands, unit.command)
         members = self.signature.members

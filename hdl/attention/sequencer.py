@@ -10,10 +10,10 @@ appending the newest token's key and value. The commands are exactly those of
 """
 
 from amaranth.hdl import Module, Mux, Signal
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..common.checks import check_int
+from .parameters import AttentionUnitParameters
 
 __all__ = ["AttentionSequencer"]
 
@@ -23,41 +23,27 @@ class AttentionSequencer(wiring.Component):
 
     Parameters
     ----------
-    rows : int
-        The unit's ``rows``: query rows per prefill tile; in decode, at least ``group``.
-    max_keys : int
-        The most tokens (the unit's ``max_keys``).
-    max_heads : int
-        The most query heads.
-    addr_bits : int
-        Bits of a byte address.
+    parameters : AttentionUnitParameters
+        The unit's: its engine's ``rows`` (query rows per prefill tile; in decode, at least
+        ``group``) and ``max_keys``, ``max_heads`` and ``addr_bits``.
 
     Members
     -------
-    start : ``In(stream.Signature(StructLayout({"decode", "heads", "group", "tokens", "base", "stride"})))``
+    start : ``In(stream.Signature(parameters.start_layout))``
         ``heads``: query heads (prefill) or KV heads (decode); ``group``: query heads per KV
         head; ``tokens``: M (prefill) or the context L with the newest token (decode);
         ``base``, ``stride``: the first KV head's region and the distance between regions.
-    commands : ``Out(stream.Signature(StructLayout({"rows", "keys", "position", "row_step", "base", "append"})))``
-        The unit's ``command`` stream (``wiring.connect`` them: the layouts are the same for
-        the same ``rows``, ``max_keys`` and ``addr_bits``).
+    commands : ``Out(stream.Signature(parameters.command_layout))``
+        The unit's ``command`` stream.
     """
 
-    def __init__(self, *, rows=8, max_keys=4096, max_heads=64, addr_bits=32):
-        check_int("Rows", rows, 1, 64)
-        check_int("Maximum keys", max_keys, 1, 1 << 20)
-        check_int("Maximum heads", max_heads, 1, 1024)
-        check_int("Address bits", addr_bits, 13, 64)
-        self._rows = rows
+    def __init__(self, parameters: AttentionUnitParameters):
+        if not isinstance(parameters, AttentionUnitParameters):
+            raise TypeError(f"Parameters must be AttentionUnitParameters, not {parameters!r}")
+        self._rows = parameters.engine.rows
         super().__init__({
-            "start": In(stream.Signature(data.StructLayout({
-                "decode": 1, "heads": range(1, max_heads + 1),
-                "group": range(1, max_heads + 1), "tokens": range(1, max_keys + 1),
-                "base": addr_bits, "stride": addr_bits}))),
-            "commands": Out(stream.Signature(data.StructLayout({
-                "rows": range(1, rows + 1), "keys": range(1, max_keys + 1),
-                "position": range(max_keys), "row_step": 1, "base": addr_bits,
-                "append": 1}))),
+            "start": In(stream.Signature(parameters.start_layout)),
+            "commands": Out(stream.Signature(parameters.command_layout)),
         })
 
     def elaborate(self, platform):

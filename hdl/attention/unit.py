@@ -18,15 +18,15 @@ head, ``keys`` reaching just the tile's last row (the loop order of
 """
 
 from amaranth.hdl import Module, Mux, Signal
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
-from .engine import AttentionEngine
 from ..common.axi import (BurstReader, BurstWriter, axi4_read_members, axi4_write_members,
-                  check_data_bits, forward_ports)
-from ..common.checks import check_int
+                          forward_ports)
 from ..gemv.weight_buffer import WordSplitter
+from .engine import AttentionEngine
+from .parameters import AttentionUnitParameters
 
 __all__ = ["CachedAttention"]
 
@@ -36,14 +36,12 @@ class CachedAttention(wiring.Component):
 
     Parameters
     ----------
-    format, head_dim, rows, cols, max_keys, lanes :
-        As :class:`~ternforge.hdl.attention.engine.AttentionEngine`'s.
-    addr_bits, data_bits : int
-        The AXI4 port's address and data widths.
+    parameters : AttentionUnitParameters
+        The engine's parameters, the AXI4 port's widths and the cache layout.
 
     Members
     -------
-    command : ``In(stream.Signature(StructLayout({"rows", "keys", "position", "row_step", "base", "append"})))``
+    command : ``In(stream.Signature(parameters.command_layout))``
     query : ``In(stream.Signature(lanes * width))``
     new_kv : ``In(stream.Signature(lanes * width))``
         The appended row's key then value, ``lanes`` elements a beat, for commands with
@@ -53,68 +51,38 @@ class CachedAttention(wiring.Component):
         AXI4 read and write channels.
     """
 
-    def __init__(self, *, format="float32", head_dim=96, rows=8, cols=8, max_keys=4096,
-                 lanes=1, addr_bits=32, data_bits=512):
-        self._engine_parameters = dict(format=format, head_dim=head_dim, rows=rows, cols=cols,
-                                       max_keys=max_keys, lanes=lanes)
-        engine = self._engine()
-        engine._MustUse__silence = True
-        check_int("Address bits", addr_bits, 13, 64)
-        check_data_bits(data_bits)
-        row_bits = 2 * head_dim * engine.format.width
-        if row_bits % data_bits or data_bits % engine.beat_bits:
-            raise ValueError(f"Data bits must divide a cache row's {row_bits} bits into "
-                             f"whole beats of {engine.beat_bits}, not {data_bits!r}")
-        self._addr_bits, self._data_bits = addr_bits, data_bits
-        self._row_words = row_bits // data_bits
-        width = engine.beat_bits
-        job = engine.job.payload.shape()
-        super().__init__({
-            "command": In(stream.Signature(data.StructLayout({
-                **{name: job[name].shape for name in ("rows", "keys", "position",
-                                                      "row_step")},
-                "base": addr_bits, "append": 1}))),
+    def __init__(self, parameters: AttentionUnitParameters):
+        if not isinstance(parameters, AttentionUnitParameters):
+            raise TypeError(f"Parameters must be AttentionUnitParameters, not {parameters!r}")
+        self._parameters = parameters
+        super().__init__(self.members(parameters))
+
+    parameters = property(lambda self: self._parameters)
+
+    @staticmethod
+    def members(parameters: AttentionUnitParameters) -> dict:
+        """The unit's signature members for ``parameters`` (a top that forwards them reads
+        them here)."""
+        width = parameters.engine.beat_bits
+        ports = dict(addr_bits=parameters.addr_bits, data_bits=parameters.data_bits)
+        return {
+            "command": In(stream.Signature(parameters.command_layout)),
             "query": In(stream.Signature(width)),
             "new_kv": In(stream.Signature(width)),
-            "output": Out(stream.Signature(data.StructLayout({"value": width, "last": 1}))),
-            **axi4_read_members("m_axi", addr_bits=addr_bits, data_bits=data_bits),
-            **axi4_write_members("m_axi", addr_bits=addr_bits, data_bits=data_bits),
-        })
-        self._model = engine
-
-    @property
-    def engine(self) -> AttentionEngine:
-        """The engine's parameters and cycle model (an instance not to elaborate)."""
-        return self._model
-
-    def _engine(self):
-        return AttentionEngine(**self._engine_parameters)
-
-    @property
-    def row_bytes(self) -> int:
-        return self._row_words * self._data_bits // 8
-
-    def first_key_cycle(self, read_latency: int) -> int:
-        """The cycle, counting from the engine's job (the cycle after the command) as 0, at
-        which the first cached key is offered to the engine without stalls: the read address
-        one cycle after the job, ``read_latency`` cycles from the address to the data, one
-        in the word splitter."""
-        return 1 + read_latency + 1
-
-    def bytes_read(self, keys: int) -> int:
-        """DDR bytes a command with ``keys`` keys reads."""
-        return keys * self.row_bytes
+            "output": Out(stream.Signature(parameters.engine.output_layout)),
+            **axi4_read_members("m_axi", **ports),
+            **axi4_write_members("m_axi", **ports),
+        }
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.engine = engine = self._engine()
-        m.submodules.reader = reader = BurstReader(addr_bits=self._addr_bits,
-                                                   data_bits=self._data_bits)
-        m.submodules.writer = writer = BurstWriter(addr_bits=self._addr_bits,
-                                                   data_bits=self._data_bits)
-        width, beats = engine.beat_bits, 2 * engine.head_dim // engine.lanes
-        m.submodules.splitter = splitter = WordSplitter(word_bits=self._data_bits,
-                                                        beat_bits=width)
+        p = self._parameters
+        data_bits = p.data_bits
+        m.submodules.engine = engine = AttentionEngine(p.engine)
+        m.submodules.reader = reader = BurstReader(addr_bits=p.addr_bits, data_bits=data_bits)
+        m.submodules.writer = writer = BurstWriter(addr_bits=p.addr_bits, data_bits=data_bits)
+        width, beats = p.engine.beat_bits, p.row_beats
+        m.submodules.splitter = splitter = WordSplitter(word_bits=data_bits, beat_bits=width)
         for channel in (reader, writer):
             forward_ports(m, self, channel, [name for name in channel.signature.members
                                              if name.startswith("m_axi_")])
@@ -122,26 +90,37 @@ class CachedAttention(wiring.Component):
         wiring.connect(m, wiring.flipped(self.query), engine.query)
         wiring.connect(m, engine.output, wiring.flipped(self.output))
 
-        # the appended row: packed into words for the writer and, through a FIFO, the job's
-        # last key (so it is never read back)
-        per_word = self._data_bits // width
+        newest = self._newest_row(m, writer, width, beats)
+        cached = self._rows_to_engine(m, engine, splitter, newest, beats)
+        self._run_commands(m, engine, reader, writer, cached, beats)
+        return m
+
+    def _newest_row(self, m, writer, width, beats):
+        """The appended row: packed into words for the writer and, through a FIFO (returned),
+        the job's last key (so it is never read back)."""
+        data_bits = self._parameters.data_bits
+        per_word = data_bits // width
         m.submodules.newest = newest = SyncFIFO(width=width, depth=beats)
-        word, filled = Signal(self._data_bits, name="word"), Signal(range(per_word + 1))
+        word, filled = Signal(data_bits, name="word"), Signal(range(per_word + 1))
         m.d.comb += [writer.data.payload.eq(word), writer.data.valid.eq(filled == per_word),
                      newest.w_data.eq(self.new_kv.payload),
                      self.new_kv.ready.eq((filled < per_word) & newest.w_rdy),
                      newest.w_en.eq(self.new_kv.valid & self.new_kv.ready)]
         with m.If(self.new_kv.valid & self.new_kv.ready):
             m.d.sync += [word.eq((word >> width) | (self.new_kv.payload
-                                                     << (self._data_bits - width))),
+                                                     << (data_bits - width))),
                          filled.eq(filled + 1)]
         with m.If(writer.data.valid & writer.data.ready):
             m.d.sync += filled.eq(0)
 
-        # the job's rows: cached ones from the reader, then (appending) the newest from the
-        # FIFO; each row's first half is its key, then its value
-        command = Signal.like(self.command.payload)
-        cached = Signal(range(self._engine_parameters["max_keys"] * beats + 1), name="cached")
+        return newest
+
+    def _rows_to_engine(self, m, engine, splitter, newest, beats):
+        """The job's rows into the engine: cached ones from the reader, then (appending) the
+        newest from the FIFO; each row's first half is its key, then its value. Returns the
+        count of cached beats still to come."""
+        p = self._parameters
+        cached = Signal(range(p.engine.max_keys * beats + 1), name="cached")
         from_cache = cached != 0
         valid = Mux(from_cache, splitter.beats.valid, newest.r_rdy)
         beat = Signal(range(beats), name="beat")
@@ -157,7 +136,13 @@ class CachedAttention(wiring.Component):
             m.d.sync += beat.eq(Mux(beat == beats - 1, 0, beat + 1))
             with m.If(from_cache):
                 m.d.sync += cached.eq(cached - 1)
+        return cached
 
+    def _run_commands(self, m, engine, reader, writer, cached, beats):
+        """A command at a time: the engine's job, the reader's and (appending) the writer's
+        commands, until its last output and its write's response."""
+        p = self._parameters
+        command = Signal.like(self.command.payload)
         job_sent, read_sent, write_sent = Signal(), Signal(), Signal()
         written, finished = Signal(), Signal()
         with m.FSM(name="unit"):
@@ -180,11 +165,11 @@ class CachedAttention(wiring.Component):
                     reader.commands.valid.eq(~read_sent),
                     reader.commands.payload.address.eq(command.base),
                     reader.commands.payload.words.eq(
-                        (command.keys - command.append) * self._row_words),
+                        (command.keys - command.append) * p.row_words),
                     writer.commands.valid.eq(~write_sent),
                     writer.commands.payload.address.eq(
-                        command.base + command.position * self.row_bytes),
-                    writer.commands.payload.words.eq(self._row_words),
+                        command.base + command.position * p.row_bytes),
+                    writer.commands.payload.words.eq(p.row_words),
                     writer.done.ready.eq(1)]
                 m.d.sync += [job_sent.eq(job_sent | engine.job.ready),
                              read_sent.eq(read_sent | reader.commands.ready),
@@ -194,4 +179,3 @@ class CachedAttention(wiring.Component):
                                                      & engine.output.payload.last))]
                 with m.If(finished & written):
                     m.next = "IDLE"
-        return m

@@ -11,20 +11,20 @@ hidden size of the model, or its FFN size for the FFN's sub-norm):
 
 Pass 1 of the next token starts when pass 2 has read the last element (the buffer is
 single: a second one would overlap the two passes of consecutive tokens for twice the
-memory). :meth:`TwoPassStage.cycles` is exact without stalls. Arithmetic is exactly
-:mod:`ternforge.sim.models.eltwise`'s ``rmsnorm`` and ``quantise``.
+memory). :meth:`~ternforge.hdl.eltwise.parameters.TwoPassParameters.cycles` is exact without
+stalls. Arithmetic is exactly :mod:`ternforge.sim.models.eltwise`'s ``rmsnorm`` and
+``quantise``.
 """
 
 from amaranth.hdl import Array, Module, Mux, Signal, signed
 from amaranth.lib import memory, stream
 from amaranth.lib.wiring import In, Out
 
-from .stages import EltwiseStage, deliver, element_layout, feed, join_product
-from ..fp.convert import FloatToInt
-from ..fp.format import float_constant, float_format
-from ..fp.functions import FLOAT_FUNCTIONS
-from ..fp.ops import FloatFma, FloatMultiply
-from ..common.checks import check_int
+from amaranth.lib import data
+
+from .parameters import element_layout
+from .stages import EltwiseStage, deliver, feed, join_product
+from ..fp.format import float_constant
 from ..common.streams import connect
 
 __all__ = ["TwoPassStage", "RmsNorm", "Quantise", "QUANT_FLOOR"]
@@ -38,10 +38,10 @@ class TwoPassStage(EltwiseStage):
 
     Parameters
     ----------
-    format : str or FloatFormat
-    max_length : int
-        The longest vector (buffer depth, 2 to 65536); a longer one is cut: its element
-        ``max_length - 1`` ends the token.
+    ports : dict
+        The stage's signature members besides ``input``.
+    parameters : TwoPassParameters
+        The format, the buffer's depth ``max_length`` and the cycle model.
 
     Members
     -------
@@ -49,45 +49,15 @@ class TwoPassStage(EltwiseStage):
         Tokens, one element per beat, ``last`` on each token's last.
     """
 
-    def __init__(self, ports, *, format, max_length):
-        check_int("Maximum length", max_length, 2, 65536)
-        self._max_length = max_length
-        width = float_format(format).width
+    def __init__(self, ports, parameters):
+        width = parameters.format.width
         super().__init__({"input": In(stream.Signature(element_layout(width))), **ports},
-                         format=format)
-
-    max_length = property(lambda self: self._max_length)
-
-    @property
-    def buffer_bits(self) -> int:
-        """Bits of the token buffer."""
-        return self._max_length * self.format.width
-
-    @property
-    def scalar_cycles(self) -> int:
-        """Cycles from the token's last element in to the first element of pass 2 read."""
-        raise NotImplementedError
-
-    @property
-    def pass2_latency(self) -> int:
-        """Cycles from an element read in pass 2 to its result leaving."""
-        raise NotImplementedError
-
-    @property
-    def latency(self) -> int:
-        """Cycles from a token's last element in to its first result out, without stalls."""
-        return self.scalar_cycles + self.pass2_latency
-
-    def cycles(self, tokens: int, length: int) -> int:
-        """Cycles of ``tokens`` vectors of ``length`` elements without stalls, first element
-        in to last result out, inclusive: a token takes ``2 * length - 1 + scalar_cycles``
-        (pass 1, the scalar phase, pass 2) and the last one's pipeline drains."""
-        return tokens * (2 * length - 1 + self.scalar_cycles) + self.pass2_latency
+                         parameters)
 
     def elaborate(self, platform):
         m = Module()
         units = self.add_units(m)
-        width, depth = self.format.width, self._max_length
+        width, depth = self._parameters.format.width, self._parameters.max_length
         m.submodules.buffer = buffer = memory.Memory(shape=width, depth=depth, init=[])
         write, read = buffer.write_port(), buffer.read_port()
         index = Signal(range(depth), name="index")  # pass 1: next slot; pass 2: element read
@@ -154,10 +124,7 @@ class RmsNorm(TwoPassStage):
     read where it leaves the pipeline or from its register); the scalar phase adds them in
     order on the same unit, then ``fma(total, 1/n, eps)`` and the reciprocal square root.
 
-    Parameters
-    ----------
-    format : str or FloatFormat
-    max_length : int
+    Takes its :class:`~ternforge.hdl.eltwise.parameters.RmsNormParameters`.
 
     Members
     -------
@@ -171,62 +138,47 @@ class RmsNorm(TwoPassStage):
     output : ``Out(stream.Signature(element_layout(width)))``
     """
 
-    def __init__(self, *, format="float32", max_length=2560):
-        width = float_format(format).width
+    def __init__(self, parameters):
+        width = parameters.format.width
         super().__init__({"gain": In(stream.Signature(width)), "inv_length": In(width),
                           "eps": In(width),
                           "output": Out(stream.Signature(element_layout(width)))},
-                         format=format, max_length=max_length)
-
-    @property
-    def lanes(self) -> int:
-        return self.measured_units()["squares"].latency
-
-    def units(self):
-        lanes = FloatFma.latency_in(self.format)
-        return {"squares": FloatFma(format=self.format,
-                                    tag_width=(lanes - 1).bit_length() + 1),
-                "rsqrt": FLOAT_FUNCTIONS["rsqrt"](format=self.format, tag_width=1),
-                "by_r": FloatMultiply(format=self.format, tag_width=1),
-                "by_gain": FloatMultiply(format=self.format, tag_width=1)}
-
-    @property
-    def scalar_cycles(self):
-        units = self.measured_units()
-        lanes = units["squares"].latency
-        # drain the partial sums (lanes); lanes - 1 additions and the mean, each issued the
-        # cycle after the previous result (lanes + 1 each); the rsqrt, issued the same way;
-        # its result registered, then seen by the pass sequencer (2)
-        return lanes + lanes * (lanes + 1) + 1 + units["rsqrt"].latency + 2
-
-    @property
-    def pass2_latency(self):
-        units = self.measured_units()
-        return units["by_r"].latency + units["by_gain"].latency
+                         parameters)
 
     def _wire(self, m, *, replay, accepted, scalar_start, scalar_done, squares, rsqrt, by_r,
               by_gain):
-        fmt, lanes = self.format, squares.latency
-        width = fmt.width
+        width, lanes = self._parameters.format.width, self._parameters.lanes
         partial = Array(Signal(width, name=f"partial{k}") for k in range(lanes))
         slot = Signal(range(lanes), name="slot")
-        result = squares.result
-        m.d.comb += [result.ready.eq(1), rsqrt.result.ready.eq(1)]
-        # pass 1: x * x + partial[slot], the partial forwarded when it is leaving right now
-        leaving = result.valid & ~result.payload.tag[-1]
-        slot_left = result.payload.tag[:-1]
+        m.d.comb += [squares.result.ready.eq(1), rsqrt.result.ready.eq(1)]
+        self._pass1(m, accepted, squares, partial, slot)
+        r = self._scalar_phase(m, scalar_start, scalar_done, squares, rsqrt, partial, slot)
+        # pass 2: (x * r) * gain
+        feed(m, replay, by_r, a=replay.payload.value, b=r)
+        join_product(m, by_r.result, self.gain, by_gain)
+        deliver(m, by_gain.result, self.output)
+
+    def _pass1(self, m, accepted, squares, partial, slot):
+        """``x * x + partial[slot]``, the partial forwarded when it is leaving right now."""
+        result, lanes = squares.result, self._parameters.lanes
+        tag = data.View(self._parameters.squares_tag_layout, result.payload.tag)
+        leaving = result.valid & ~tag.scalar
         with m.If(leaving):
-            m.d.sync += partial[slot_left].eq(result.payload.value)
+            m.d.sync += partial[tag.slot].eq(result.payload.value)
         x = self.input.payload.value
         with m.If(accepted):
             m.d.comb += [squares.operands.valid.eq(1), squares.operands.payload.a.eq(x),
                          squares.operands.payload.b.eq(x),
-                         squares.operands.payload.c.eq(Mux(leaving & (slot_left == slot),
+                         squares.operands.payload.c.eq(Mux(leaving & (tag.slot == slot),
                                                            result.payload.value, partial[slot])),
                          squares.operands.payload.tag.eq(slot)]
             m.d.sync += slot.eq(Mux(slot == lanes - 1, 0, slot + 1))
-        # scalar phase: total = ((p0 + p1) + ...) + p[lanes-1]; mean = fma(total, 1/n, eps)
-        total, r = Signal(width, name="total"), Signal(width, name="r")
+
+    def _scalar_phase(self, m, scalar_start, scalar_done, squares, rsqrt, partial, slot):
+        """``total = ((p0 + p1) + ...) + p[lanes-1]``; ``mean = fma(total, 1/n, eps)``;
+        returns the register of ``r = rsqrt(mean)``."""
+        fmt, lanes = self._parameters.format, self._parameters.lanes
+        total, r = Signal(fmt.width, name="total"), Signal(fmt.width, name="r")
         term = Signal(range(lanes + 1), name="term")
         drain = Signal(range(lanes), name="drain")
         with m.FSM(name="scalar"):
@@ -252,20 +204,14 @@ class RmsNorm(TwoPassStage):
                 r.eq(value), scalar_done.eq(1), *(p.eq(0) for p in partial)], "IDLE")
         with m.If(scalar_done):
             m.d.sync += scalar_done.eq(0)
-        # pass 2: (x * r) * gain
-        feed(m, replay, by_r, a=replay.payload.value, b=r)
-        join_product(m, by_r.result, self.gain, by_gain)
-        deliver(m, by_gain.result, self.output)
+        return r
 
 
 class Quantise(TwoPassStage):
     """Absmax int8 quantisation: ``scale = max(absmax, 1e-5) * (1/127)``,
     ``q = rint(x * reciprocal(scale))`` saturated to int8 (NaN to 0).
 
-    Parameters
-    ----------
-    format : str or FloatFormat
-    max_length : int
+    Takes its :class:`~ternforge.hdl.eltwise.parameters.QuantiseParameters`.
 
     Members
     -------
@@ -276,33 +222,15 @@ class Quantise(TwoPassStage):
         One beat per token (its dequantisation factor), offered before the token's codes.
     """
 
-    def __init__(self, *, format="float32", max_length=2560):
-        width = float_format(format).width
+    def __init__(self, parameters):
+        width = parameters.format.width
         super().__init__({"codes": Out(stream.Signature(element_layout(signed(8)))),
                           "scale": Out(stream.Signature(width))},
-                         format=format, max_length=max_length)
-
-    def units(self):
-        return {"to_scale": FloatMultiply(format=self.format, tag_width=1),
-                "reciprocal": FLOAT_FUNCTIONS["reciprocal"](format=self.format, tag_width=1),
-                "by_s": FloatMultiply(format=self.format, tag_width=1),
-                "to_int": FloatToInt(format=self.format, int_width=8, tag_width=1)}
-
-    @property
-    def scalar_cycles(self):
-        units = self.measured_units()
-        # the scale (issued the cycle after the last element), the reciprocal (issued the
-        # cycle after), its result registered and seen by the pass sequencer
-        return 1 + units["to_scale"].latency + 1 + units["reciprocal"].latency + 2
-
-    @property
-    def pass2_latency(self):
-        units = self.measured_units()
-        return units["by_s"].latency + units["to_int"].latency
+                         parameters)
 
     def _wire(self, m, *, replay, accepted, scalar_start, scalar_done, to_scale, reciprocal,
               by_s, to_int):
-        fmt = self.format
+        fmt = self._parameters.format
         width = fmt.width
         largest = Signal(width - 1, name="absmax")
         with m.If(accepted & (self.input.payload.value[:-1] > largest)):

@@ -19,12 +19,17 @@ from amaranth.hdl import Module, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .stages import Dequantise, Residual, element_layout
+from .parameters import element_layout
+from .stages import Dequantise, Residual
 from .two_pass import Quantise, RmsNorm
-from ..fp.format import float_format
 from ..common.streams import join
 
 __all__ = ["ElementwiseUnit"]
+
+#: the component of each stage of
+#: :attr:`~ternforge.hdl.eltwise.parameters.EltwiseParameters.stages`
+_STAGES = {"dequantise": Dequantise, "add_residual": Residual, "rmsnorm": RmsNorm,
+           "quantise": Quantise}
 
 
 class ElementwiseUnit(wiring.Component):
@@ -32,13 +37,9 @@ class ElementwiseUnit(wiring.Component):
 
     Parameters
     ----------
-    format : str or FloatFormat
-        The arithmetic's format (float32 by default).
-    max_length : int
-        The longest token vector (the model's hidden size): the depth of both two-pass
-        stages' buffers.
-    acc_width : int
-        Bits of the matmul's accumulators.
+    parameters : EltwiseParameters
+        The format, the buffers' depth, the accumulators' width, and the unit's latency and
+        cycle model.
 
     Members
     -------
@@ -57,13 +58,11 @@ class ElementwiseUnit(wiring.Component):
         One per token: the codes' dequantisation factor.
     """
 
-    def __init__(self, *, format="float32", max_length=2560, acc_width=32):
-        self._format = float_format(format)
-        self._max_length, self._acc_width = max_length, acc_width
-        stages = self._stages()
-        width = self._format.width
+    def __init__(self, parameters):
+        self._parameters = parameters
+        width = parameters.format.width
         super().__init__({
-            "acc": In(stream.Signature(element_layout(signed(acc_width)))),
+            "acc": In(stream.Signature(element_layout(signed(parameters.acc_width)))),
             "act_scale": In(stream.Signature(width)),
             "weight_scale": In(width), "inv_length": In(width), "eps": In(width),
             "residual": In(stream.Signature(width)),
@@ -72,53 +71,13 @@ class ElementwiseUnit(wiring.Component):
             "codes": Out(stream.Signature(element_layout(signed(8)))),
             "scale": Out(stream.Signature(width)),
         })
-        self._check(stages)
 
-    format = property(lambda self: self._format)
-    max_length = property(lambda self: self._max_length)
-
-    def _stages(self):
-        fmt, length = self._format, self._max_length
-        return {"dequantise": Dequantise(format=fmt, acc_width=self._acc_width),
-                "add_residual": Residual(format=fmt),
-                "rmsnorm": RmsNorm(format=fmt, max_length=length),
-                "quantise": Quantise(format=fmt, max_length=length)}
-
-    def _check(self, stages):
-        for stage in stages.values():
-            stage._MustUse__silence = True
-        self._latencies = {name: stage.latency for name, stage in stages.items()}
-        self._norm, self._quant = stages["rmsnorm"], stages["quantise"]
-
-    @property
-    def buffer_bits(self) -> int:
-        """On-chip bits of the two token buffers."""
-        return self._norm.buffer_bits + self._quant.buffer_bits
-
-    @property
-    def latency(self) -> int:
-        """Cycles from a token's last accumulator in to its first code out, less the token's
-        length minus one (the quantiser waits for the whole normalised token), without
-        stalls."""
-        return self._latencies["dequantise"] + self._latencies["add_residual"] \
-            + self._norm.latency + self._quant.latency
-
-    def token_period(self, length: int) -> int:
-        """Cycles between consecutive tokens of ``length`` elements in steady state (the
-        norm's two passes and scalar phase)."""
-        return 2 * length - 1 + self._norm.scalar_cycles
-
-    def cycles(self, tokens: int, length: int) -> int:
-        """Cycles of ``tokens`` vectors of ``length`` elements without stalls, first
-        accumulator in to last code out, inclusive. The norm sets the pace (its scalar
-        phase is the longer); the quantiser finishes the last token after it."""
-        ahead = self._latencies["dequantise"] + self._latencies["add_residual"]
-        return ahead + self._norm.cycles(tokens, length) + self._quant.scalar_cycles \
-            + length - 1 + self._quant.pass2_latency
+    parameters = property(lambda self: self._parameters)
 
     def elaborate(self, platform):
         m = Module()
-        stages = self._stages()
+        stages = {name: _STAGES[name](stage)
+                  for name, stage in self._parameters.stages.items()}
         for name, stage in stages.items():
             m.submodules[name] = stage
         dequantise, add, norm, quant = stages.values()

@@ -6,86 +6,53 @@ float32 up to 2**24). :class:`FloatToInt` rounds to the nearest integer, ties to
 ``rint``), and saturates to the integer's range; NaN becomes 0.
 """
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
-from amaranth.lib import data, stream, wiring
+from amaranth.hdl import Cat, Const, Mux, Signal
+from amaranth.lib import stream
 from amaranth.lib.wiring import In, Out
 
-from .datapath import Pipeline, exponent_shape, normalise_round, shift_right_sticky, unpack
-from .format import float_format
-from ..common.checks import check_int
+from .datapath import (PipelinedUnit, exponent_shape, normalise_round, pipelined,
+                       shift_right_sticky, unpack)
 
 __all__ = ["IntToFloat", "FloatToInt"]
 
 
-class _Conversion(wiring.Component):
-    """The stream skeleton of a conversion from ``source`` to ``target`` shapes.
+class _Conversion(PipelinedUnit):
+    """The stream skeleton of a conversion.
 
     Parameters
     ----------
-    format : str or FloatFormat
-        The floating-point side's format.
-    int_width : int
-        Bits of the two's complement integer side (2 to 64).
-    tag_width : int
-        Bits of a tag that travels with each value; 0 for none.
+    parameters : ConversionParameters
+        Of this conversion's :attr:`op`: its format, integer and tag widths, layouts and
+        latency.
 
     Members
     -------
-    source : ``In(stream.Signature(...))``
-        ``value`` (and ``tag``): one value per beat.
-    result : ``Out(stream.Signature(...))``
-        ``value`` (and ``tag``), in order, :attr:`latency` cycles later.
+    source : ``In(stream.Signature(parameters.source_layout))``
+        ``value`` and ``tag``: one value per beat.
+    result : ``Out(stream.Signature(parameters.result_layout))``
+        ``value`` and ``tag``, in order, ``parameters.latency`` cycles later.
     """
 
-    def __init__(self, *, format="float32", int_width=32, tag_width=0):
-        self._format = float_format(format)
-        check_int("Integer width", int_width, 2, 64)
-        check_int("Tag width", tag_width, 0, 256)
-        self._int_width, self._tag_width = int_width, tag_width
-        widths = self._widths()
-        super().__init__({
-            "source": In(stream.Signature(self._layout(widths[0]))),
-            "result": Out(stream.Signature(self._layout(widths[1]))),
-        })
-
-    format = property(lambda self: self._format)
-    int_width = property(lambda self: self._int_width)
-
-    def _layout(self, shape):
-        return data.StructLayout({"value": shape, "tag": self._tag_width})
-
-    def _widths(self):
-        raise NotImplementedError
-
-    @property
-    def latency(self) -> int:
-        """Cycles from accepting a value to its result being valid."""
-        m = Module()
-        m._MustUse__silence = True  # built only to count the stages
-        pipe = Pipeline(m, self.source, self.result, tag=self.source.payload.tag)
-        self._datapath(m, pipe)
-        return pipe.depth
-
-    def cycles(self, count: int) -> int:
-        """Cycles of ``count`` conversions without stalls, first beat in to last out."""
-        return count + self.latency
+    def __init__(self, parameters):
+        super().__init__(parameters, {
+            "source": In(stream.Signature(parameters.source_layout)),
+            "result": Out(stream.Signature(parameters.result_layout)),
+        }, what="Conversion")
 
     def elaborate(self, platform):
-        m = Module()
-        pipe = Pipeline(m, self.source, self.result, tag=self.source.payload.tag)
-        pipe.finish(self._datapath(m, pipe))
-        return m
+        # ``_datapath(m, pipe)``, a subclass's, adds the stages and returns the result
+        return pipelined(self.source, self.result, self._datapath,
+                         tag=self.source.payload.tag, latency=self._parameters.latency)
 
 
 class IntToFloat(_Conversion):
-    """A signed ``int_width``-bit integer to the nearest ``format`` value; see
-    :class:`_Conversion` for the members."""
+    """A signed ``int_width``-bit integer to the nearest ``format`` value (three stages:
+    normalise_round's); see :class:`_Conversion` for the members."""
 
-    def _widths(self):
-        return signed(self._int_width), self._format.width
+    op = "int_to_float"
 
     def _datapath(self, m, pipe):
-        fmt, width = self._format, self._int_width
+        fmt, width = self._parameters.format, self._parameters.int_width
         value = self.source.payload.value
         magnitude = Signal(width + 1, name="magnitude")
         m.d.comb += magnitude.eq(Mux(value < 0, -value, value))
@@ -100,13 +67,13 @@ class IntToFloat(_Conversion):
 
 class FloatToInt(_Conversion):
     """A ``format`` value to the nearest ``int_width``-bit integer, ties to even, saturating;
-    NaN to 0; see :class:`_Conversion` for the members."""
+    NaN to 0 (two stages: align, round and saturate); see :class:`_Conversion` for the
+    members."""
 
-    def _widths(self):
-        return self._format.width, signed(self._int_width)
+    op = "float_to_int"
 
     def _datapath(self, m, pipe):
-        fmt, width = self._format, self._int_width
+        fmt, width = self._parameters.format, self._parameters.int_width
         x = unpack(m, fmt, self.source.payload.value, "x")
         # |x| >= 2**width saturates whatever the rounding; below, shift the significand
         # right by bias + mantissa_bits - exponent, two more bits kept for guard and round.

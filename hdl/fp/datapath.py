@@ -13,11 +13,12 @@ to nearest, ties to even), with gradual underflow to subnormals and overflow to 
 
 from types import SimpleNamespace
 
-from amaranth.hdl import Cat, Const, Mux, Signal, Value, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
+from amaranth.lib import wiring
 
 from .format import FloatFormat
 
-__all__ = ["Pipeline", "unpack", "leading_zeros", "shift_right_sticky", "normalise_round",
+__all__ = ["Pipeline", "PipelinedUnit", "pipelined", "unpack", "leading_zeros", "shift_right_sticky", "normalise_round",
            "exponent_shape"]
 
 
@@ -70,6 +71,33 @@ class Pipeline:
         else:
             self.m.d.comb += [self._sink.payload.value.eq(payload),
                               self._sink.payload.tag.eq(self._tag)]
+
+
+class PipelinedUnit(wiring.Component):
+    """A component of one pipelined unit: its ``parameters`` (of the class's :attr:`op`)
+    and its signature ``ports``; ``what`` names the ``op`` in messages."""
+
+    op = None
+
+    def __init__(self, parameters, ports, *, what: str):
+        if parameters.op != self.op:
+            raise ValueError(f"{what} must be {self.op!r}, not {parameters.op!r}")
+        self._parameters = parameters
+        super().__init__(ports)
+
+    parameters = property(lambda self: self._parameters)
+
+
+def pipelined(source, sink, datapath, *, tag, latency: int) -> Module:
+    """A module of the :class:`Pipeline` from ``source`` to ``sink`` (with ``tag``) whose
+    stages ``datapath(m, pipe)`` adds, returning the result; refuses (``AssertionError``) a
+    pipeline that is not exactly ``latency`` stages deep, so that a unit's analytic latency
+    cannot drift from the hardware."""
+    m = Module()
+    pipe = Pipeline(m, source, sink, tag=tag)
+    pipe.finish(datapath(m, pipe))
+    assert pipe.depth == latency, (pipe.depth, latency)
+    return m
 
 
 def exponent_shape(fmt: FloatFormat, width: int):

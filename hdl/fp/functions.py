@@ -1,4 +1,3 @@
-# amaranth: UnusedElaboratable=no
 """Pipelined non-linear floating-point functions: reciprocal, reciprocal square root,
 exponential, sigmoid and SiLU.
 
@@ -11,7 +10,8 @@ in fixed point by Horner's rule with truncating (floor) shifts; the fixed-point
 approximation is then rounded once, to nearest (ties to even) with gradual underflow and
 overflow to infinity, by :func:`~ternforge.hdl.fp.datapath.normalise_round`. The result is
 thus *the correctly rounded value of the fixed-point approximation*, which
-:mod:`ternforge.sim.models.fp_functions` reproduces bit for bit.
+:mod:`ternforge.sim.models.fp_functions` reproduces bit for bit. The widths and table
+shapes of each format are its :class:`~ternforge.hdl.fp.parameters.FunctionParameters`.
 
 Notation: ``p`` is the precision (11, 8, 24 for float16, bfloat16, float32), ``F = p + 6``
 the fraction bits of every polynomial output (and of the sigmoid's ``1 + e^-|x|``),
@@ -78,8 +78,6 @@ round), exp 8 / 8 / 9 (unpack 1, ``x * log2 e`` 1, shift 1, polynomial, round), 
 select or multiply 1, round), silu 13 / 13 / 15 (the sigmoid and a product stage).
 """
 
-import math
-from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -87,66 +85,15 @@ from amaranth.hdl import Cat, Const, Mux, Signal, signed, unsigned
 from amaranth.lib.memory import Memory
 
 from .datapath import exponent_shape, leading_zeros, normalise_round, unpack
-from .format import float_format
 from .ops import FloatOperator
+from .parameters import FunctionParameters, function_parameters
 
-__all__ = ["FunctionParameters", "function_parameters", "coefficient_table",
+__all__ = ["coefficient_table",
            "FloatReciprocal", "FloatRsqrt", "FloatExp", "FloatSigmoid", "FloatSilu",
            "FLOAT_FUNCTIONS"]
 
 
-# --- Parameters and coefficient tables (pure Python, shared with the golden model) ---------
-
-@dataclass(frozen=True)
-class FunctionParameters:
-    """Fixed-point widths and table shapes of one format (see the module documentation).
-
-    Members
-    -------
-    fraction : int
-        ``F``: fraction bits of polynomial outputs.
-    z_fraction : int
-        ``Fz``: fraction bits of the exponential's reduced argument.
-    saturation : int
-        ``E``: ``|x| >= 2**E`` saturates the exponential, sigmoid and SiLU.
-    log2e_fraction : int
-        ``FL``: fraction bits of ``log2e``.
-    log2e : int
-        ``round(log2(e) * 2**FL)``.
-    reciprocal, rsqrt, exp2, sigmoid_reciprocal : (int, int)
-        ``(index bits, degree)`` of each table.
-    """
-
-    fraction: int
-    z_fraction: int
-    saturation: int
-    log2e_fraction: int
-    log2e: int
-    reciprocal: tuple
-    rsqrt: tuple
-    exp2: tuple
-    sigmoid_reciprocal: tuple
-
-
-def function_parameters(fmt) -> FunctionParameters:
-    """The :class:`FunctionParameters` of format ``fmt``."""
-    fmt = float_format(fmt)
-    p = fmt.precision
-    saturation = 1
-    while 2 ** saturation * math.log2(math.e) <= fmt.bias + p + 1:
-        saturation += 1
-    z_fraction = p + 4
-    log2e_fraction = z_fraction + saturation + 2
-    tables = {"float16": dict(reciprocal=(6, 1), rsqrt=(6, 1), exp2=(6, 1),
-                              sigmoid_reciprocal=(6, 1)),
-              "bfloat16": dict(reciprocal=(5, 1), rsqrt=(5, 1), exp2=(5, 1),
-                               sigmoid_reciprocal=(5, 1)),
-              "float32": dict(reciprocal=(8, 2), rsqrt=(8, 2), exp2=(7, 2),
-                              sigmoid_reciprocal=(8, 2))}[fmt.name]
-    return FunctionParameters(fraction=p + 6, z_fraction=z_fraction, saturation=saturation,
-                              log2e_fraction=log2e_fraction,
-                              log2e=round(math.log2(math.e) * 2 ** log2e_fraction), **tables)
-
+# --- Coefficient tables (pure Python, shared with the golden model) --------------------
 
 def _segment_function(kind, index_bits):
     """``g(i, t)``: the function on segment ``i`` at fraction ``t`` of the segment."""
@@ -236,50 +183,67 @@ def _special_bits(fmt, sign, magnitude):
 
 
 class _FloatFunction(FloatOperator):
-    """A unary function; see :class:`FloatOperator` and the module documentation.
-    Parameters
-    ----------
-    format : str or FloatFormat
-        ``"float16"``, ``"bfloat16"`` or ``"float32"``.
-
-    Members
-    -------
-    operands : ``In(stream.Signature(StructLayout({"a": width})))``
-        One argument per beat.
-    result : ``Out(stream.Signature(width))``
-        The result's bit pattern, in operand order, :attr:`latency` cycles later.
-    """
-
-    arity = 1
+    """A unary function (one operand, ``a``); see :class:`FloatOperator` and the module
+    documentation."""
 
     @property
-    def parameters(self) -> FunctionParameters:
-        return function_parameters(self.format)
+    def _fixed(self) -> FunctionParameters:
+        return function_parameters(self._parameters.format)
+
+    def _argument(self, m):
+        """``(a, big)``: the unpacked argument, and whether ``|a| >= 2**E`` (infinities
+        included), where the exponential, the sigmoid and SiLU saturate."""
+        fmt = self._parameters.format
+        a = unpack(m, fmt, self.operands.payload.a, "a")
+        return a, a.exponent >= fmt.bias + self._fixed.saturation
+
+    def _positive(self, m, pipe, front, limit):
+        """``front`` (the exponential's or the sigmoid's ``(m, pipe, a, **extra)``), rounded:
+        NaN for NaN, ``limit`` for a large positive ``a``, +0 for a large negative one."""
+        fmt = self._parameters.format
+        a, big = self._argument(m)
+        special_bits = Mux(a.nan, fmt.quiet_nan, Mux(a.sign, 0, limit))
+        s = front(m, pipe, a, sign=a.sign, special=a.nan | big, special_bits=special_bits)
+        return self._round(pipe, s, sign=0, exponent=s.n + fmt.bias + 1, significand=s.y)
 
     def _round(self, pipe, stage, *, sign, exponent, significand):
         """normalise_round of ``significand * 2**(exponent - bias - (W - 1))`` with the
         specials of ``stage``."""
-        shape = exponent_shape(self.format, len(significand))
+        shape = exponent_shape(self._parameters.format, len(significand))
         rounded_exponent = Signal(shape, name="result_exponent")
         pipe.m.d.comb += rounded_exponent.eq(exponent)
-        return normalise_round(pipe, self.format, sign=sign, exponent=rounded_exponent,
+        return normalise_round(pipe, self._parameters.format, sign=sign, exponent=rounded_exponent,
                                significand=significand, sticky=0, special=stage.special,
                                special_bits=stage.special_bits)
 
-    def _normalised(self, m, a):
-        """Leading zeros of a subnormal significand shifted out: ``(significand in [1, 2)
-        with p bits, biased exponent)``."""
-        p = self.format.precision
+    def _normalised(self, m):
+        """The unpacked argument ``a`` with the leading zeros of a subnormal significand
+        shifted out: ``(a, significand in [1, 2) with p bits, biased exponent)``."""
+        fmt = self._parameters.format
+        p = fmt.precision
+        a = unpack(m, fmt, self.operands.payload.a, "a")
         zeros = leading_zeros(m, a.significand, "a_zeros")
         normal = Signal(p, name="a_normal")
         m.d.comb += normal.eq(a.significand << zeros)
-        return normal, a.exponent - zeros
+        return a, normal, a.exponent - zeros
 
-    def _exp_front(self, m, pipe, a, negate, **extra):
+    def _significand_polynomial(self, m, pipe, kind, s1, parity=None, **extra):
+        """The polynomial of table ``kind`` (``"reciprocal"`` or ``"rsqrt"``) at
+        ``s1.significand`` in ``[1, 2)``: indexed by its top ``k`` fraction bits (above
+        ``parity``, for the rsqrt), in its other bits; ``extra`` carried along."""
+        p, f = self._parameters.format.precision, self._fixed.fraction
+        k, degree = getattr(self._fixed, kind)
+        bits = p - 1 - k
+        table = coefficient_table(kind, k, degree, bits, f)
+        index = s1.significand[bits:p - 1]
+        return _polynomial(m, pipe, kind, table, index if parity is None else Cat(index, parity),
+                           s1.significand[:bits], f, **extra)
+
+    def _exp_front(self, m, pipe, a, *, negate=False, **extra):
         """``2**z``, ``z = x * log2(e)`` (``-|x| * log2(e)`` when ``negate``): returns the
         stage with ``y`` (``F + 2`` bits, ``F`` fraction bits) and ``n`` (signed), the value
         being ``y * 2**(n - F)``."""
-        fmt, prm = self.format, self.parameters
+        fmt, prm = self._parameters.format, self._fixed
         p, fz, e_sat = fmt.precision, prm.z_fraction, prm.saturation
         s1 = pipe.stage(significand=a.significand, exponent=a.exponent, **extra)
         width = p + prm.log2e.bit_length()
@@ -308,9 +272,9 @@ class _FloatFunction(FloatOperator):
     def _sigmoid(self, m, pipe, a, **extra):
         """The sigmoid's fixed-point value: the stage with ``y`` (``F + 2`` bits) and ``n``,
         the value being ``y * 2**(n - F)``; ``extra`` (with ``sign``) carried along."""
-        prm = self.parameters
+        prm = self._fixed
         f = prm.fraction
-        s = self._exp_front(m, pipe, a, True, **extra)
+        s = self._exp_front(m, pipe, a, negate=True, **extra)
         # d = 1 + y * 2**(n - F), truncated to F fraction bits, at most 2 - 2**-F.
         neg = Signal(signed(len(s.n) + 1), name="q_shift_raw")
         m.d.comb += neg.eq(-s.n)
@@ -332,26 +296,21 @@ class _FloatFunction(FloatOperator):
 
 
 class FloatReciprocal(_FloatFunction):
-    """``1 / a``; see :class:`~ternforge.hdl.fp.ops.FloatOperator` and the module
-    documentation."""
+    """``1 / a``; see the module documentation."""
+
+    op = "reciprocal"
 
     def _datapath(self, m, pipe):
-        fmt, prm = self.format, self.parameters
-        p, f = fmt.precision, prm.fraction
-        a = unpack(m, fmt, self.operands.payload.a, "a")
-        normal, exponent = self._normalised(m, a)
+        fmt = self._parameters.format
+        a, normal, exponent = self._normalised(m)
         special_bits = Mux(a.nan, fmt.quiet_nan,
                            Mux(a.zero, _special_bits(fmt, a.sign, fmt.infinity),
                                _special_bits(fmt, a.sign, 0)))
         s1 = pipe.stage(sign=a.sign, significand=normal, exponent=exponent,
                         special=a.nan | a.inf | a.zero, special_bits=special_bits)
-        k, degree = prm.reciprocal
-        bits = p - 1 - k
-        table = coefficient_table("reciprocal", k, degree, bits, f)
-        s = _polynomial(m, pipe, "reciprocal", table, s1.significand[bits:p - 1],
-                        s1.significand[:bits], f, sign=s1.sign,
-                        exponent=2 * fmt.bias + 1 - s1.exponent, special=s1.special,
-                        special_bits=s1.special_bits)
+        s = self._significand_polynomial(m, pipe, "reciprocal", s1, sign=s1.sign,
+                                         exponent=2 * fmt.bias + 1 - s1.exponent,
+                                         special=s1.special, special_bits=s1.special_bits)
         return self._round(pipe, s, sign=s.sign, exponent=s.exponent, significand=s.y)
 
 
@@ -359,24 +318,19 @@ class FloatRsqrt(_FloatFunction):
     """``1 / sqrt(a)``; see :class:`~ternforge.hdl.fp.ops.FloatOperator` and the module
     documentation."""
 
+    op = "rsqrt"
+
     def _datapath(self, m, pipe):
-        fmt, prm = self.format, self.parameters
-        p, f = fmt.precision, prm.fraction
-        a = unpack(m, fmt, self.operands.payload.a, "a")
-        normal, exponent = self._normalised(m, a)
+        fmt = self._parameters.format
+        a, normal, exponent = self._normalised(m)
         nan = a.nan | (a.sign & ~a.zero)
         special_bits = Mux(nan, fmt.quiet_nan,
                            Mux(a.zero, _special_bits(fmt, a.sign, fmt.infinity), 0))
         s1 = pipe.stage(significand=normal, exponent=exponent - fmt.bias,
                         special=nan | a.inf | a.zero, special_bits=special_bits)
-        k, degree = prm.rsqrt
-        bits = p - 1 - k
-        table = coefficient_table("rsqrt", k, degree, bits, f)
-        s = _polynomial(m, pipe, "rsqrt", table,
-                        Cat(s1.significand[bits:p - 1], s1.exponent[0]),
-                        s1.significand[:bits], f,
-                        exponent=fmt.bias + 1 - s1.exponent.shift_right(1),
-                        special=s1.special, special_bits=s1.special_bits)
+        s = self._significand_polynomial(m, pipe, "rsqrt", s1, parity=s1.exponent[0],
+                                         exponent=fmt.bias + 1 - s1.exponent.shift_right(1),
+                                         special=s1.special, special_bits=s1.special_bits)
         return self._round(pipe, s, sign=0, exponent=s.exponent, significand=s.y)
 
 
@@ -384,39 +338,32 @@ class FloatExp(_FloatFunction):
     """``e ** a``; see :class:`~ternforge.hdl.fp.ops.FloatOperator` and the module
     documentation."""
 
+    op = "exp"
+
     def _datapath(self, m, pipe):
-        fmt, prm = self.format, self.parameters
-        a = unpack(m, fmt, self.operands.payload.a, "a")
-        big = a.exponent >= fmt.bias + prm.saturation  # infinities included
-        special_bits = Mux(a.nan, fmt.quiet_nan, Mux(a.sign, 0, fmt.infinity))
-        s = self._exp_front(m, pipe, a, False, sign=a.sign, special=a.nan | big,
-                            special_bits=special_bits)
-        return self._round(pipe, s, sign=0, exponent=s.n + fmt.bias + 1, significand=s.y)
+        return self._positive(m, pipe, self._exp_front, self._parameters.format.infinity)
 
 
 class FloatSigmoid(_FloatFunction):
     """``1 / (1 + e ** -a)``; see :class:`~ternforge.hdl.fp.ops.FloatOperator` and the
     module documentation."""
 
+    op = "sigmoid"
+
     def _datapath(self, m, pipe):
-        fmt, prm = self.format, self.parameters
-        a = unpack(m, fmt, self.operands.payload.a, "a")
-        big = a.exponent >= fmt.bias + prm.saturation
-        one = fmt.bias << fmt.mantissa_bits
-        special_bits = Mux(a.nan, fmt.quiet_nan, Mux(a.sign, 0, one))
-        s = self._sigmoid(m, pipe, a, sign=a.sign, special=a.nan | big,
-                          special_bits=special_bits)
-        return self._round(pipe, s, sign=0, exponent=s.n + fmt.bias + 1, significand=s.y)
+        fmt = self._parameters.format
+        return self._positive(m, pipe, self._sigmoid, fmt.bias << fmt.mantissa_bits)  # 1
 
 
 class FloatSilu(_FloatFunction):
     """``a / (1 + e ** -a)``; see :class:`~ternforge.hdl.fp.ops.FloatOperator` and the
     module documentation."""
 
+    op = "silu"
+
     def _datapath(self, m, pipe):
-        fmt, prm = self.format, self.parameters
-        a = unpack(m, fmt, self.operands.payload.a, "a")
-        big = a.exponent >= fmt.bias + prm.saturation
+        fmt = self._parameters.format
+        a, big = self._argument(m)
         special_bits = Mux(a.nan, fmt.quiet_nan,
                            Mux(a.zero | ~a.sign, self.operands.payload.a, fmt.sign_bit))
         s = self._sigmoid(m, pipe, a, sign=a.sign, special=a.nan | a.zero | big,
@@ -427,5 +374,5 @@ class FloatSilu(_FloatFunction):
         return self._round(pipe, s, sign=s.sign, exponent=s.exponent, significand=s.product)
 
 
-FLOAT_FUNCTIONS = {"reciprocal": FloatReciprocal, "rsqrt": FloatRsqrt, "exp": FloatExp,
-                   "sigmoid": FloatSigmoid, "silu": FloatSilu}
+FLOAT_FUNCTIONS = {unit.op: unit for unit in (FloatReciprocal, FloatRsqrt, FloatExp,
+                                               FloatSigmoid, FloatSilu)}

@@ -2,9 +2,9 @@
 
 Every operator takes one ``operands`` beat per cycle (``a``, ``b`` and, for the fused
 multiply-add, ``c``, as bit patterns of its :class:`~ternforge.hdl.fp.format.FloatFormat`)
-and returns ``result`` after :attr:`~FloatOperator.latency` cycles, rounded to nearest (ties
-to even) as IEEE 754 specifies, with subnormals (no flush to zero), signed zeros, infinities,
-and the canonical quiet NaN for every NaN result. ``a + b`` and ``a * b`` equal numpy's;
+and returns ``result`` after :attr:`~ternforge.hdl.fp.parameters.FloatUnitParameters.latency`
+cycles, rounded to nearest (ties to even) as IEEE 754 specifies, with subnormals (no flush to
+zero), signed zeros, infinities, and the canonical quiet NaN for every NaN result. ``a + b`` and ``a * b`` equal numpy's;
 ``fma(a, b, c) = a * b + c`` is rounded once.
 
 Datapaths (stage by stage; :func:`~ternforge.hdl.fp.datapath.normalise_round` adds three
@@ -21,96 +21,55 @@ stages to each):
     subtract, negating when ``|c| > |a * b|``.
 """
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal
-from amaranth.lib import data, stream, wiring
+from amaranth.hdl import Cat, Const, Mux, Signal
+from amaranth.lib import stream
 from amaranth.lib.wiring import In, Out
 
-from .datapath import (Pipeline, exponent_shape, leading_zeros, normalise_round,
-                             shift_right_sticky, unpack)
-from .format import float_format
-from ..common.checks import check_int
+from .datapath import (PipelinedUnit, exponent_shape, leading_zeros, normalise_round,
+                       pipelined, shift_right_sticky, unpack)
+from .parameters import FloatUnitParameters
 
 __all__ = ["FloatOperator", "FloatAdd", "FloatMultiply", "FloatFma", "FLOAT_OPERATORS"]
 
 
-class FloatOperator(wiring.Component):
-    """The stream skeleton of a pipelined floating-point operator.
+class FloatOperator(PipelinedUnit):
+    """The stream skeleton of a pipelined floating-point unit.
 
     Parameters
     ----------
-    format : str or FloatFormat
-        ``"float16"``, ``"bfloat16"`` or ``"float32"``.
-    tag_width : int
-        Bits of a tag (such as a ``last`` flag) that travels with each operation; 0 for none.
+    parameters : FloatUnitParameters
+        Of this unit's :attr:`op`: its format, tag width, layouts and latency.
 
     Members
     -------
-    operands : ``In(stream.Signature(StructLayout(...)))``
+    operands : ``In(stream.Signature(parameters.operands_layout))``
         Fields ``a``, ``b`` (and ``c`` for fma), ``width`` bits each, and ``tag`` when
         ``tag_width``; one operation per beat.
-    result : ``Out(stream.Signature(...))``
-        The rounded result's bit pattern (``width`` bits), in operand order; with a tag, a
-        struct of ``value`` and ``tag``.
+    result : ``Out(stream.Signature(parameters.result_layout))``
+        The rounded result's bit pattern (``width`` bits), in operand order,
+        ``parameters.latency`` cycles later; with a tag, a struct of ``value`` and ``tag``.
     """
 
-    arity = 2
-
-    def __init__(self, *, format="float16", tag_width=0):
-        self._format = float_format(format)
-        check_int("Tag width", tag_width, 0, 256)
-        self._tag_width = tag_width
-        self._latency = None
-        width = self._format.width
-        fields = {name: width for name in "abc"[:self.arity]}
-        result = width
-        if tag_width:
-            fields["tag"] = tag_width
-            result = data.StructLayout({"value": width, "tag": tag_width})
-        super().__init__({
-            "operands": In(stream.Signature(data.StructLayout(fields))),
-            "result": Out(stream.Signature(result)),
-        })
-
-    format = property(lambda self: self._format)
-    tag_width = property(lambda self: self._tag_width)
-
-    @property
-    def latency(self) -> int:
-        """Cycles from accepting operands to their result being valid."""
-        if self._latency is None:
-            self.elaborate(None)._MustUse__silence = True  # built only to count the stages
-        return self._latency
-
-    @classmethod
-    def latency_in(cls, format) -> int:
-        """The latency of this operator in ``format`` (without building one to keep)."""
-        unit = cls(format=format)
-        unit._MustUse__silence = True
-        return unit.latency
-
-    def cycles(self, count: int) -> int:
-        """Cycles of ``count`` operations with no stalls, from the first beat accepted to the
-        last result accepted, inclusive."""
-        return count + self.latency
+    def __init__(self, parameters: FloatUnitParameters):
+        super().__init__(parameters, {
+            "operands": In(stream.Signature(parameters.operands_layout)),
+            "result": Out(stream.Signature(parameters.result_layout)),
+        }, what="Operation")
 
     def elaborate(self, platform):
-        m = Module()
-        pipe = Pipeline(m, self.operands, self.result,
-                        tag=self.operands.payload.tag if self._tag_width else None)
-        pipe.finish(self._datapath(m, pipe))
-        self._latency = pipe.depth
-        return m
-
-    def _datapath(self, m, pipe):
-        """Add the stages to ``pipe``; return the result's bit pattern."""
-        raise NotImplementedError
+        # ``_datapath(m, pipe)``, a subclass's, adds the stages and returns the result
+        tag = self.operands.payload.tag if self._parameters.tag_width else None
+        return pipelined(self.operands, self.result, self._datapath, tag=tag,
+                         latency=self._parameters.latency)
 
 
 class FloatAdd(FloatOperator):
     """``a + b``; see :class:`FloatOperator` and the module documentation."""
 
+    op = "add"
+
     def _datapath(self, m, pipe):
-        fmt, p = self.format, self.format.precision
+        fmt, p = self._parameters.format, self._parameters.format.precision
         a = unpack(m, fmt, self.operands.payload.a, "a")
         b = unpack(m, fmt, self.operands.payload.b, "b")
         swap = self.operands.payload.b[:-1] > self.operands.payload.a[:-1]
@@ -164,8 +123,10 @@ def _product(m, pipe, fmt, a, b, **extra):
 class FloatMultiply(FloatOperator):
     """``a * b``; see :class:`FloatOperator` and the module documentation."""
 
+    op = "mul"
+
     def _datapath(self, m, pipe):
-        fmt = self.format
+        fmt = self._parameters.format
         a = unpack(m, fmt, self.operands.payload.a, "a")
         b = unpack(m, fmt, self.operands.payload.b, "b")
         nan, inf, zero = _product_specials(fmt, a, b)
@@ -183,10 +144,10 @@ class FloatMultiply(FloatOperator):
 class FloatFma(FloatOperator):
     """``a * b + c`` rounded once; see :class:`FloatOperator` and the module documentation."""
 
-    arity = 3
+    op = "fma"
 
     def _datapath(self, m, pipe):
-        fmt, p = self.format, self.format.precision
+        fmt, p = self._parameters.format, self._parameters.format.precision
         window = 3 * p + 7
         a, b, c = (unpack(m, fmt, getattr(self.operands.payload, k), k) for k in "abc")
         nan, inf, zero = _product_specials(fmt, a, b)
@@ -236,4 +197,4 @@ class FloatFma(FloatOperator):
                                special_bits=Mux(s4.special, s4.special_bits, 0))
 
 
-FLOAT_OPERATORS = {"add": FloatAdd, "mul": FloatMultiply, "fma": FloatFma}
+FLOAT_OPERATORS = {unit.op: unit for unit in (FloatAdd, FloatMultiply, FloatFma)}

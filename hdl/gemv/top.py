@@ -31,21 +31,20 @@ offset register       meaning
 """
 
 from amaranth.hdl import Module, Mux, Signal
-from amaranth.lib import wiring
+from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In
 
-from ..common.checks import check_int
-from ..common.axi import (BurstReader, RegisterFile, axi4_lite_members, axi4_read_members, axis_members,
-                  forward_ports)
+from ..common.axi import (BurstReader, RegisterFile, axi4_lite_members, axi4_read_members,
+                         axis_members, forward_ports)
 from ..matmul.lutram import TLMMLutramEngine
+from .parameters import DESCRIPTOR_BITS, DESCRIPTOR_BYTES, DESCRIPTOR_LAYOUT, GemvParameters
 from .weight_buffer import LineAssembler, WeightBuffer, WordSplitter
 
-__all__ = ["GemvTop", "REGISTERS", "DESCRIPTOR_BITS"]
+__all__ = ["GemvTop", "REGISTERS"]
 
 REGISTERS = ("control", "status", "descriptors", "descriptor_count", "weight_beats",
              "row_blocks", "cycles", "stalls", "passes")
-DESCRIPTOR_BITS = 64  #: a descriptor: address (32 bits), then AXI data words (32 bits)
 _READ_ONLY = {"status", "cycles", "stalls"}
 
 
@@ -54,14 +53,8 @@ class GemvTop(wiring.Component):
 
     Parameters
     ----------
-    engine : dict
-        Parameters of the :class:`~ternforge.hdl.matmul.lutram.TLMMLutramEngine`.
-    buffer_depth : int
-        Weight beats the UltraRAM buffer holds.
-    data_bits, addr_bits, outstanding : int
-        AXI4 read data width (at most a weight beat), address width, bursts in flight.
-    max_descriptors : int
-        Entries the on-chip descriptor table holds: the longest table.
+    parameters : GemvParameters
+        The engine, buffer, AXI and descriptor table parameters.
 
     Members
     -------
@@ -71,35 +64,28 @@ class GemvTop(wiring.Component):
     m_axis_results_* : result beats out.
     """
 
-    def __init__(self, *, engine, buffer_depth=4096, data_bits=512, addr_bits=32,
-                 outstanding=8, max_descriptors=64):
-        self._engine = TLMMLutramEngine(**engine)
-        check_int("Descriptor table depth", max_descriptors, 2)
-        self._max_descriptors = max_descriptors
-        self._buffer = WeightBuffer(beat_bits=self.beat_bits, depth=buffer_depth)
-        check_int("AXI data bits", data_bits, 32, self.beat_bits)
-        self._assembler = LineAssembler(word_bits=data_bits, beat_bits=self.beat_bits)
-        self._reader = BurstReader(addr_bits=addr_bits, data_bits=data_bits,
-                                   outstanding=outstanding)
-        self._parser = (LineAssembler if data_bits <= DESCRIPTOR_BITS else WordSplitter)(
-            word_bits=data_bits, beat_bits=DESCRIPTOR_BITS)
-        act_bits = self._engine.acts_per_beat * self._engine.act_width
+    def __init__(self, parameters: GemvParameters):
+        self._parameters = p = parameters
+        self._engine = TLMMLutramEngine(p.engine)
+        self._buffer = WeightBuffer(beat_bits=p.beat_bits, depth=p.buffer_depth)
+        self._assembler = LineAssembler(word_bits=p.data_bits, beat_bits=p.beat_bits)
+        self._reader = BurstReader(addr_bits=p.addr_bits, data_bits=p.data_bits,
+                                   outstanding=p.outstanding)
+        self._parser = (LineAssembler if p.data_bits <= DESCRIPTOR_BITS else WordSplitter)(
+            word_bits=p.data_bits, beat_bits=DESCRIPTOR_BITS)
         super().__init__({
-            **axi4_read_members("m_axi", addr_bits=addr_bits, data_bits=data_bits),
+            **axi4_read_members("m_axi", addr_bits=p.addr_bits, data_bits=p.data_bits),
             **axi4_lite_members("s_axil"),
-            **axis_members("s_axis_acts", data_bits=act_bits, direction="in"),
+            **axis_members("s_axis_acts", data_bits=p.act_bits, direction="in"),
             "s_axis_acts_tuser": In(1),
             **{name: member for name, member in axis_members(
-                "m_axis_results", data_bits=self._engine.rows * self._engine.acc_width,
-                direction="out").items() if not name.endswith("tlast")},
+                "m_axis_results", data_bits=p.result_bits, direction="out").items()
+               if not name.endswith("tlast")},
         })
 
+    parameters = property(lambda self: self._parameters)
     engine = property(lambda self: self._engine)
     buffer = property(lambda self: self._buffer)
-
-    @property
-    def beat_bits(self) -> int:
-        return self._engine.rows * self._engine.groups_per_cycle * self._engine.slot_bits
 
     def elaborate(self, platform):
         m = Module()
@@ -132,22 +118,23 @@ class GemvTop(wiring.Component):
         table's last word, then to the weight assembler."""
         reader, parser = self._reader, self._parser
         m.submodules.parser = parser
-        m.submodules.table = table = Memory(shape=DESCRIPTOR_BITS, depth=self._max_descriptors,
-                                            init=[])
+        depth = self._parameters.max_descriptors
+        m.submodules.table = table = Memory(shape=DESCRIPTOR_BITS, depth=depth, init=[])
         write, read = table.write_port(), table.read_port(domain="comb")
+        descriptor = data.View(DESCRIPTOR_LAYOUT, read.data)
         table_pending, table_reading, issuing = Signal(), Signal(), Signal()
-        parsed = Signal(range(self._max_descriptors + 1))
-        issued, issued_passes = Signal(range(self._max_descriptors)), Signal(32)
+        parsed = Signal(range(depth + 1))
+        issued, issued_passes = Signal(range(depth)), Signal(32)
         count = registers.descriptor_count
         passes = Mux(registers.control[1], 1, registers.passes)  # replayed: loaded once
         word_shift = (reader.word_bytes - 1).bit_length()
-        table_words = (count * (DESCRIPTOR_BITS // 8) + reader.word_bytes - 1) >> word_shift
+        table_words = (count * DESCRIPTOR_BYTES + reader.word_bytes - 1) >> word_shift
         command = reader.commands.valid & reader.commands.ready
         m.d.comb += [
             reader.commands.valid.eq(table_pending | (issuing & (issued < parsed))),
             reader.commands.payload.address.eq(
-                Mux(table_pending, registers.descriptors, read.data[:32])),
-            reader.commands.payload.words.eq(Mux(table_pending, table_words, read.data[32:])),
+                Mux(table_pending, registers.descriptors, descriptor.address)),
+            reader.commands.payload.words.eq(Mux(table_pending, table_words, descriptor.words)),
             read.addr.eq(issued),
             parser.words.payload.eq(reader.data.payload),
             parser.words.valid.eq(reader.data.valid & table_reading),

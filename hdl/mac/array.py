@@ -29,33 +29,19 @@ and shared by all the PEs that use it.
 Interface: ``operands`` beats carry ``a`` (``A[i, k + d]`` at ``i * depth + d``), ``b``
 (``B[k + d, j]`` at ``d * cols + j``) and ``last`` (the tile's last beat; pad ``K`` to a
 multiple of ``depth`` with zeros). After the last beat the array flushes for
-:attr:`~MacArray.latency` cycles, then ``results`` carries the tile's rows, row 0 first; the
-next tile's beats are accepted after the last row.
+:attr:`~ternforge.hdl.mac.parameters.MacArrayParameters.latency` cycles, then ``results``
+carries the tile's rows, row 0 first; the next tile's beats are accepted after the last row.
 """
 
-from amaranth.hdl import Array, Module, Signal, signed, unsigned
+from amaranth.hdl import Array, Module, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .carry_save import CarrySaveSum, booth_encode
-from ..common.checks import check_int
+from .parameters import MacArrayParameters
 
-__all__ = ["VARIANTS", "MacArray", "SystolicArray", "Matrix2D", "Cube3D", "AdderTree",
-           "MAC_ARCHITECTURES", "accumulator_width"]
-
-VARIANTS = ("baseline", "transformed", "booth")
-
-
-def accumulator_width(*, width: int, signed_operands: bool, max_k: int) -> int:
-    """Bits that hold any sum of ``max_k`` products of two ``width``-bit operands."""
-    if signed_operands:
-        return (max_k << (2 * width - 2)).bit_length() + 1
-    return (max_k * ((1 << width) - 1) ** 2).bit_length()
-
-
-def _choice(name, value, options):
-    if value not in options:
-        raise ValueError(f"{name} must be one of {', '.join(options)}, not {value!r}")
+__all__ = ["MacArray", "SystolicArray", "Matrix2D", "Cube3D", "AdderTree", "MAC_ARCHITECTURES",
+           "mac_array"]
 
 
 def _tree_sum(values):
@@ -71,18 +57,9 @@ class MacArray(wiring.Component):
 
     Parameters
     ----------
-    size : int
-        The array's size: it has ``size**2`` multipliers.
-    width : int
-        Bits per operand (2 to 32).
-    signed : bool
-        Two's complement operands (else unsigned).
-    variant : str
-        ``"baseline"`` or ``"transformed"``.
-    max_k : int
-        The longest reduction the accumulators hold exactly.
-    acc_width : int or None
-        Accumulator bits; at least (and by default) :func:`accumulator_width`.
+    parameters : MacArrayParameters
+        The engine's parameters (of the subclass's :attr:`arch`); its facts (``dims``,
+        ``acc_width``, ``latency``, ``cycles``, ...) are :attr:`parameters`'.
 
     Members
     -------
@@ -92,70 +69,28 @@ class MacArray(wiring.Component):
         One row of the output tile per beat.
     """
 
+    #: the architecture whose parameters this component takes
     arch = None
 
-    def __init__(self, *, size=4, width=8, signed=True, variant="baseline", max_k=4096,
-                 acc_width=None):
-        check_int("Array size", size, 1, 64)
-        check_int("Operand width", width, 2, 32)
-        if not isinstance(signed, bool):
-            raise ValueError(f"Signed must be True or False, not {signed!r}")
-        _choice("Variant", variant, VARIANTS)
-        check_int("Maximum K", max_k, 1)
-        needed = accumulator_width(width=width, signed_operands=signed, max_k=max_k)
-        acc_width = needed if acc_width is None else acc_width
-        check_int("Accumulator width", acc_width, needed, 128)
-        self._size, self._width, self._signed, self._variant = size, width, signed, variant
-        self._max_k, self._acc_width = max_k, acc_width
-        rows, cols, depth = self.dims
-        operand = self.operand_shape
+    def __init__(self, parameters: MacArrayParameters):
+        if not isinstance(parameters, MacArrayParameters) or parameters.arch != self.arch:
+            raise ValueError(f"Parameters must be MacArrayParameters of architecture "
+                             f"{self.arch}, not {parameters!r}")
+        self._parameters = p = parameters
+        rows, cols, depth = p.dims
         super().__init__({
             "operands": In(stream.Signature(data.StructLayout({
-                "a": data.ArrayLayout(operand, rows * depth),
-                "b": data.ArrayLayout(operand, depth * cols), "last": 1}))),
-            "results": Out(stream.Signature(data.ArrayLayout(self.acc_shape, cols))),
+                "a": data.ArrayLayout(p.operand_shape, rows * depth),
+                "b": data.ArrayLayout(p.operand_shape, depth * cols), "last": 1}))),
+            "results": Out(stream.Signature(data.ArrayLayout(p.acc_shape, cols))),
         })
 
-    size = property(lambda self: self._size)
-    width = property(lambda self: self._width)
-    signed = property(lambda self: self._signed)
-    variant = property(lambda self: self._variant)
-    max_k = property(lambda self: self._max_k)
-    acc_width = property(lambda self: self._acc_width)
-
-    @property
-    def dims(self) -> tuple[int, int, int]:
-        """``(rows, cols, depth)``: the output tile and the K steps per beat."""
-        raise NotImplementedError
-
-    @property
-    def operand_shape(self):
-        return (signed if self._signed else unsigned)(self._width)
-
-    @property
-    def acc_shape(self):
-        return (signed if self._signed else unsigned)(self._acc_width)
-
-    @property
-    def multipliers(self) -> int:
-        rows, cols, depth = self.dims
-        return rows * cols * depth
-
-    @property
-    def latency(self) -> int:
-        """Cycles from accepting a tile's last beat to its results being ready."""
-        raise NotImplementedError
-
-    def cycles(self, m: int, n: int, k: int) -> int:
-        """Cycles of an (M, N, K) GEMM with no stalls, tile after tile (row-major over the
-        output tiles), from the first beat accepted to the last row accepted, inclusive."""
-        rows, cols, depth = self.dims
-        tiles = -(-m // rows) * -(-n // cols)
-        return tiles * (-(-k // depth) + self.latency + rows)
+    parameters = property(lambda self: self._parameters)
 
     def elaborate(self, platform):
         m = Module()
-        rows, cols, _ = self.dims
+        p = self._parameters
+        rows, cols, _ = p.dims
         a, b = Signal.like(self.operands.payload.a), Signal.like(self.operands.payload.b)
         fed, clear = Signal(), Signal()
         accepted = self.operands.valid & self.operands.ready
@@ -163,7 +98,7 @@ class MacArray(wiring.Component):
         with m.If(accepted):
             m.d.sync += [a.eq(self.operands.payload.a), b.eq(self.operands.payload.b)]
         states = self._elaborate_array(m, a, b, fed, clear)
-        countdown, draining = Signal(range(self.latency + 1)), Signal()
+        countdown, draining = Signal(range(p.latency + 1)), Signal()
         row = Signal(range(max(rows, 2)))  # a zero-width signal trips Verilator
         m.d.comb += [
             self.operands.ready.eq((countdown == 0) & ~draining),
@@ -175,7 +110,7 @@ class MacArray(wiring.Component):
                      for p in range(len(states[0][column]))]
             m.d.comb += self.results.payload[column].eq(self._resolve(parts))
         with m.If(accepted & self.operands.payload.last):
-            m.d.sync += countdown.eq(self.latency)
+            m.d.sync += countdown.eq(p.latency)
         with m.If(countdown > 0):
             m.d.sync += countdown.eq(countdown - 1)
             with m.If(countdown == 1):
@@ -193,21 +128,22 @@ class MacArray(wiring.Component):
     def _pe(self, m, pairs, *, enable, clear, name):
         """A PE accumulating the products of ``pairs`` when ``enable``; returns its state
         (``(acc,)``, or ``(sum, carry)`` when transformed)."""
-        if self._variant == "baseline":
-            acc = Signal(self.acc_shape, name=f"{name}_acc")
+        p = self._parameters
+        if p.variant == "baseline":
+            acc = Signal(p.acc_shape, name=f"{name}_acc")
             with m.If(clear):
                 m.d.sync += acc.eq(0)
             with m.Elif(enable):
                 m.d.sync += acc.eq(acc + _tree_sum([x * y for x, y in pairs]))
             return (acc,)
-        total, carry = Signal(self._acc_width, name=f"{name}_sum"), \
-            Signal(self._acc_width, name=f"{name}_carry")
-        matrix = CarrySaveSum(self._acc_width)
+        total, carry = Signal(p.acc_width, name=f"{name}_sum"), \
+            Signal(p.acc_width, name=f"{name}_carry")
+        matrix = CarrySaveSum(p.acc_width)
         for x, y in pairs:
-            if self._variant == "booth":
-                matrix.add_booth_product(x, y, signed=self._signed)
+            if p.variant == "booth":
+                matrix.add_booth_product(x, y, signed=p.signed)
             else:
-                matrix.add_product(x, y, signed=self._signed)
+                matrix.add_product(x, y, signed=p.signed)
         matrix.add_value(total)
         matrix.add_value(carry)
         next_total, next_carry = matrix.compress(m, name=name)
@@ -221,28 +157,26 @@ class MacArray(wiring.Component):
         """What a PE takes as the second operand of its products: the value, or for the
         ``booth`` variant its Booth digits, encoded once here and shared by every PE that
         multiplies by it."""
-        if self._variant != "booth":
+        if self._parameters.variant != "booth":
             return value
-        return booth_encode(m, value, signed=self._signed, name=name)
+        return booth_encode(m, value, signed=self._parameters.signed, name=name)
 
     def _resolve(self, state):
         """A PE's accumulated value from its state: the deferred carry-propagate addition of
         a transformed PE."""
-        if self._variant == "baseline":
+        if self._parameters.variant == "baseline":
             return state[0]
-        return (state[0] + state[1])[:self._acc_width]
+        return (state[0] + state[1])[:self._parameters.acc_width]
 
 
 class BroadcastArray(MacArray):
     """PEs that all take the same registered beat: ``a[i, d]`` goes to every PE of row ``i``,
     ``b[d, j]`` to every PE of column ``j``."""
 
-    latency = 1
-
     def _elaborate_array(self, m, a, b, fed, clear):
-        rows, cols, depth = self.dims
+        rows, cols, depth = self._parameters.dims
         # the multiplier is the operand more PEs share: b (a column) unless rows are fewer
-        by_b = rows >= cols or self._variant != "booth"
+        by_b = rows >= cols or self._parameters.variant != "booth"
         lefts = {(i, d): a[i * depth + d] for i in range(rows) for d in range(depth)}
         tops = {(d, j): b[d * cols + j] for d in range(depth) for j in range(cols)}
         if by_b:
@@ -263,29 +197,18 @@ class Matrix2D(BroadcastArray):
     """2D-Matrix engine: ``size x size`` PEs, an outer product per cycle."""
 
     arch = "matrix2d"
-    dims = property(lambda self: (self._size, self._size, 1))
 
 
 class Cube3D(BroadcastArray):
     """3D-Cube engine: ``size/2 x size/2`` PEs, each a 4-long dot product per cycle."""
 
     arch = "cube3d"
-    DEPTH = 4
-
-    def __init__(self, *, size=4, **kwargs):
-        if not isinstance(size, int) or isinstance(size, bool) or size < 2 or size % 2:
-            raise ValueError(f"Array size must be an even integer of at least 2 for the 3D-Cube, "
-                             f"not {size!r}")
-        super().__init__(size=size, **kwargs)
-
-    dims = property(lambda self: (self._size // 2, self._size // 2, self.DEPTH))
 
 
 class AdderTree(BroadcastArray):
     """Multiplier-adder tree engine: ``size`` dot products of length ``size`` per cycle."""
 
     arch = "addertree"
-    dims = property(lambda self: (1, self._size, self._size))
 
 
 class SystolicArray(MacArray):
@@ -294,14 +217,9 @@ class SystolicArray(MacArray):
     ``(i, j)`` meets ``a[i, k]`` and ``b[k, j]`` ``i + j`` cycles after the beat."""
 
     arch = "systolic"
-    dims = property(lambda self: (self._size, self._size, 1))
-
-    @property
-    def latency(self) -> int:
-        return 2 * self._size - 1
 
     def _elaborate_array(self, m, a, b, fed, clear):
-        rows, cols, _ = self.dims
+        rows, cols, _ = self._parameters.dims
 
         def delayed(value, cycles, name):
             for stage in range(cycles):
@@ -327,3 +245,8 @@ class SystolicArray(MacArray):
 
 #: architecture name -> engine class
 MAC_ARCHITECTURES = {cls.arch: cls for cls in (SystolicArray, Cube3D, AdderTree, Matrix2D)}
+
+
+def mac_array(parameters: MacArrayParameters) -> MacArray:
+    """A fresh engine component of ``parameters.arch``."""
+    return MAC_ARCHITECTURES[parameters.arch](parameters)

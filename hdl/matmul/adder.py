@@ -7,7 +7,9 @@ and throughput as :class:`~ternforge.hdl.matmul.tlmm.TLMMEngine`, so the two com
 """
 
 from amaranth.hdl import Signal
+from amaranth.lib import data
 
+from .parameters import EngineKind
 from .pipeline import TernaryMatmulEngine, fold_signs
 
 __all__ = ["TernaryAdderEngine"]
@@ -16,8 +18,9 @@ __all__ = ["TernaryAdderEngine"]
 class TernaryAdderEngine(TernaryMatmulEngine):
     """Plain ternary adder-tree engine (the baseline).
 
-    Parameters and members are those of :class:`~ternforge.hdl.matmul.pipeline.TernaryMatmulEngine`;
-    a weight slot holds ``group_size`` two-bit weights, weight ``j`` at bits ``2j, 2j+1``.
+    Parameters and members are those of :class:`~ternforge.hdl.matmul.pipeline.TernaryMatmulEngine`
+    (of kind :attr:`~ternforge.hdl.matmul.parameters.EngineKind.ADDER`); a weight slot holds
+    ``group_size`` two-bit weights, weight ``j`` at bits ``2j, 2j+1``.
 
     Members
     -------
@@ -25,30 +28,22 @@ class TernaryAdderEngine(TernaryMatmulEngine):
         As in the base class.
     """
 
-    @property
-    def slot_bits(self) -> int:
-        return 2 * self.group_size
-
-    @property
-    def front_stages(self) -> int:
-        return 1
-
-    @property
-    def operands_per_row(self) -> int:
-        return self.acts_per_beat + 1
+    KIND = EngineKind.ADDER
 
     def elaborate_front(self, m, advance, acts, slots):
+        p = self.parameters
         registered_acts, registered_slots = Signal.like(acts), Signal.like(slots)
         with m.If(advance):
             m.d.sync += [registered_acts.eq(acts), registered_slots.eq(slots)]
-        width, per_slot = self.act_width, self.group_size
+        width, per_slot = p.act_width, p.group_size
         operands = []
-        for row in range(self.rows):
+        for row in range(p.rows):
             masked, negatives = [], []
-            for i in range(self.acts_per_beat):
-                slot = registered_slots[row * self.groups_per_cycle + i // per_slot]
-                nonzero, negative = slot[2 * (i % per_slot)], slot[2 * (i % per_slot) + 1]
-                masked.append(registered_acts[i].as_unsigned() & nonzero.replicate(width))
-                negatives.append(negative)
+            for i in range(p.acts_per_beat):
+                slot = data.View(p.slot_layout,
+                                 registered_slots[row * p.groups_per_cycle + i // per_slot])
+                weight = slot[i % per_slot]
+                masked.append(registered_acts[i].as_unsigned() & weight.nonzero.replicate(width))
+                negatives.append(weight.negative)
             operands.append(fold_signs(masked, negatives, width))
         return operands

@@ -27,9 +27,9 @@ from amaranth.hdl import Array, Const, Module, Mux, Signal, signed
 from amaranth.lib import data
 from amaranth.lib.memory import Memory
 
-from ..common.checks import check_int
-from .pipeline import TernaryMatmulEngine, fold_signs, signed_width
-from .tlmm import balanced_ternary_digits
+from .parameters import EngineKind
+from .pipeline import TernaryMatmulEngine
+from .tlmm import balanced_ternary_digits, row_operands
 
 __all__ = ["TLMMLutramEngine", "table_walk"]
 
@@ -72,10 +72,9 @@ class TLMMLutramEngine(TernaryMatmulEngine):
 
     Parameters
     ----------
-    max_n : int
-        Most output rows (N) of one job: sizes the accumulator memory.
-    **kwargs
-        As :class:`~ternforge.hdl.matmul.pipeline.TernaryMatmulEngine`.
+    parameters : TlmmParameters
+        Of kind :attr:`~ternforge.hdl.matmul.parameters.EngineKind.TLMM_LUTRAM`; its
+        ``max_n`` sizes the accumulator memory, its ``max_tokens`` is the token tile.
 
     Members
     -------
@@ -88,63 +87,22 @@ class TLMMLutramEngine(TernaryMatmulEngine):
         One beat per (row block, token) of the final chunk.
     """
 
+    KIND = EngineKind.TLMM_LUTRAM
     ACT_FLAGS = ("last", "final")
     #: Without it Yosys maps tables that are small (16 entries) or have many asynchronous read
     #: ports (more than about 16) to flip-flops and multiplexers, at several times the LUTs;
     #: with it, LUT-RAM with one copy per read port (RAM32M16: 8 LUTs hold 2 bits x 32).
     TABLE_ATTRS = {"ram_style": "distributed"}
 
-    def __init__(self, *, max_n=8192, **kwargs):
-        check_int("Maximum N", max_n, 1)
-        self._max_n = max_n
-        super().__init__(**kwargs)
-
-    max_n = property(lambda self: self._max_n)
-    table_entries = property(lambda self: (3**self.group_size + 1) // 2)
-    index_bits = property(lambda self: (self.table_entries - 1).bit_length())
-    slot_bits = property(lambda self: 1 + self.index_bits)
-    table_width = property(lambda self: signed_width((1 << (self.act_width - 1)) * self.group_size))
-    front_stages = property(lambda self: 0)
-    operands_per_row = property(lambda self: self.groups_per_cycle + 1)
-
-    @property
-    def token_bits(self) -> int:
-        return (self.max_tokens - 1).bit_length()
-
-    @property
-    def accumulator_depth(self) -> int:
-        return self.max_tokens * -(-self._max_n // self.rows)
-
-    @property
-    def latency(self) -> int:
-        """Cycles from issuing a read of the tables to presenting its result."""
-        return self.tree_levels + 1
-
-    def cycles(self, m: int, k: int, n: int) -> int:
-        """Cycles of an (M, K, N) job with no stalls, from the first activation beat accepted
-        to the last result accepted, both inclusive (the recurrence of the ping-pong banks)."""
-        chunks, blocks = -(-k // self.acts_per_beat), -(-n // self.rows)
-        tiles = [min(self.max_tokens, m - s) for s in range(0, m, self.max_tokens)]
-        write_end, read_end = 0, [-1, -1]  # last write cycle; last read cycle per bank
-        chunk = 0
-        for tile in tiles:
-            for _ in range(chunks):
-                bank = chunk % 2
-                accept = max(write_end, read_end[bank] + 1)  # into a free bank
-                write_end = accept + tile * (self.table_entries - 1)
-                read_start = max(write_end + 1, read_end[1 - bank] + 1)
-                read_end[bank] = read_start + blocks * tile - 1
-                chunk += 1
-        return read_end[(chunk - 1) % 2] + self.latency + 1
-
     def elaborate(self, platform):
         m = Module()
         advance = Signal()
         m.d.comb += advance.eq(~self.results.valid | self.results.ready)
-        banks = _Banks(self)
-        tables = [Memory(shape=signed(self.table_width), init=[], attrs=self.TABLE_ATTRS,
-                         depth=2 << (self.token_bits + self.index_bits))
-                  for _ in range(self.groups_per_cycle)]
+        p = self.parameters
+        banks = _Banks(p.max_tokens)
+        tables = [Memory(shape=signed(p.table_width), init=[], attrs=self.TABLE_ATTRS,
+                         depth=2 << (p.token_bits + p.index_bits))
+                  for _ in range(p.groups_per_cycle)]
         for group, memory in enumerate(tables):
             m.submodules[f"table_{group}"] = memory
         self._elaborate_writer(m, banks, tables)
@@ -153,8 +111,9 @@ class TLMMLutramEngine(TernaryMatmulEngine):
 
     def _elaborate_writer(self, m, banks, tables):
         """Accept activation beats and write their tables, one entry per cycle."""
-        walk = table_walk(self.group_size)
-        busy, step, token = Signal(), Signal(range(len(walk))), Signal(range(max(self.max_tokens, 2)))
+        p = self.parameters
+        walk = table_walk(p.group_size)
+        busy, step, token = Signal(), Signal(range(len(walk))), Signal(range(max(p.max_tokens, 2)))
         acts = Signal.like(self.acts.payload)
         last_step = busy & (step == len(walk) - 1)
         tile_done = last_step & acts.last
@@ -165,8 +124,8 @@ class TLMMLutramEngine(TernaryMatmulEngine):
                               for field in range(3))
         address = self._table_address(banks.write_bank, token, index)
         for group, memory in enumerate(tables):
-            running = Signal(signed(self.table_width))
-            x = Array(acts.data[group * self.group_size + j] for j in range(self.group_size))
+            running = Signal(signed(p.table_width))
+            x = Array(acts.data[group * p.group_size + j] for j in range(p.group_size))
             entry = Mux(sign > 0, running + x[digit], running - x[digit])
             port = memory.write_port()
             m.d.comb += [port.addr.eq(address), port.data.eq(entry), port.en.eq(busy)]
@@ -182,14 +141,16 @@ class TLMMLutramEngine(TernaryMatmulEngine):
             m.d.sync += [busy.eq(1), acts.eq(self.acts.payload)]
 
     def _table_address(self, bank, token, index):
-        return (bank << (self.token_bits + self.index_bits)) | (
-            (token << self.index_bits) if self.token_bits else 0) | index
+        p = self.parameters
+        return (bank << (p.token_bits + p.index_bits)) | (
+            (token << p.index_bits) if p.token_bits else 0) | index
 
     def _elaborate_reader(self, m, advance, banks, tables):
         """Hold each weight beat for a tile's tokens, look up, add and accumulate."""
         issue, release = Signal(), Signal()
         slots, slots_last, slots_full = self._weight_register(m, release)
-        token = Signal(range(max(self.max_tokens, 2)))
+        p = self.parameters
+        token = Signal(range(max(p.max_tokens, 2)))
         bank = banks.read_bank
         token_last = token == banks.tokens[bank] - 1
         chunk_done = release & slots_last
@@ -199,30 +160,27 @@ class TLMMLutramEngine(TernaryMatmulEngine):
             m.d.sync += token.eq(Mux(token_last, 0, token + 1))
         with m.If(chunk_done):
             m.d.sync += banks.drain()
-        operands = []
-        ports = [[memory.read_port(domain="comb") for _ in range(self.rows)] for memory in tables]
-        for row in range(self.rows):
-            codes = [slots[row * self.groups_per_cycle + g] for g in range(self.groups_per_cycle)]
-            entries = []
-            for group, code in enumerate(codes):
-                port = ports[group][row]
-                m.d.comb += port.addr.eq(self._table_address(bank, token, code[:self.index_bits]))
-                entries.append(port.data)
-            operands.append(fold_signs(entries, [c[self.index_bits] for c in codes],
-                                       self.table_width))
+        ports = [[memory.read_port(domain="comb") for _ in range(p.rows)] for memory in tables]
+
+        def lookup(row, group, index):
+            port = ports[group][row]
+            m.d.comb += port.addr.eq(self._table_address(bank, token, index))
+            return port.data
+        operands = row_operands(p, slots, lookup)
         sums = [self._adder_tree(m, advance, row) for row in operands]
         self._accumulate_rows(m, advance, sums, issue, chunk_done, banks)
 
     def _accumulate_rows(self, m, advance, sums, issue, chunk_done, banks):
-        address = Signal(range(max(self.accumulator_depth, 2)))
+        p = self.parameters
+        address = Signal(range(max(p.accumulator_depth, 2)))
         with m.If(issue):
             m.d.sync += address.eq(Mux(chunk_done, 0, address + 1))
         flags = [issue, banks.final[banks.read_bank], banks.first, address]
-        early = self._delay_flags(m, advance, flags, self.tree_levels - 1)
+        early = self._delay_flags(m, advance, flags, p.tree_levels - 1)
         valid, final, first, write_address = self._delay_flags(m, advance, early, 1)
-        layout = data.ArrayLayout(signed(self.acc_width), self.rows)
+        layout = data.ArrayLayout(signed(p.acc_width), p.rows)
         m.submodules.accumulators = memory = Memory(
-            shape=layout, depth=max(self.accumulator_depth, 2), init=[],
+            shape=layout, depth=max(p.accumulator_depth, 2), init=[],
             attrs={"ram_style": "block"})  # LUTs are this engine's scarce resource
         write = memory.write_port()
         read = memory.read_port(transparent_for=(write,))
@@ -239,11 +197,11 @@ class TLMMLutramEngine(TernaryMatmulEngine):
 class _Banks:
     """Ping-pong state of the two table banks: which is written, which read, what each holds."""
 
-    def __init__(self, engine):
+    def __init__(self, max_tokens):
         self.write_bank, self.read_bank = Signal(), Signal()
         self.full = Array(Signal(name=f"bank{b}_full") for b in range(2))
         self.final = Array(Signal(name=f"bank{b}_final") for b in range(2))
-        self.tokens = Array(Signal(range(engine.max_tokens + 1), name=f"bank{b}_tokens")
+        self.tokens = Array(Signal(range(max_tokens + 1), name=f"bank{b}_tokens")
                             for b in range(2))
         self.first = Signal(init=1)  # the chunk being read is the first along K
 

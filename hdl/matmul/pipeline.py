@@ -19,14 +19,9 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..common.checks import check_int
+from .parameters import TlmmParameters
 
-__all__ = ["TernaryMatmulEngine", "signed_width", "fold_signs"]
-
-
-def signed_width(bound: int) -> int:
-    """Width of the smallest two's-complement integer holding ``-bound .. bound``."""
-    return max((bound - 1).bit_length(), bound.bit_length()) + 1
+__all__ = ["TernaryMatmulEngine", "fold_signs"]
 
 
 def fold_signs(values, negate, width):
@@ -45,18 +40,9 @@ class TernaryMatmulEngine(wiring.Component):
 
     Parameters
     ----------
-    group_size : int
-        Consecutive weights forming one group (G), 2 to 4.
-    groups_per_cycle : int
-        Groups consumed per beat along K (P); a beat carries ``P * G`` activations.
-    rows : int
-        Output rows computed per beat (R).
-    act_width : int
-        Activation width in bits (signed).
-    max_k : int
-        Longest reduction (K) the accumulators hold without overflow.
-    max_tokens : int
-        Largest token tile: the number of accumulators per row.
+    parameters : TlmmParameters
+        The engine's parameters (of the subclass's :attr:`KIND`); its facts (``slot_bits``,
+        ``acc_width``, ``latency``, ``cycles``, ...) are :attr:`parameters`'.
 
     Members
     -------
@@ -69,84 +55,27 @@ class TernaryMatmulEngine(wiring.Component):
         One beat per token and row block: the ``R`` dot products.
     """
 
-    def __init__(self, *, group_size=3, groups_per_cycle=8, rows=16, act_width=8, max_k=8192,
-                 max_tokens=8):
-        check_int("Group size", group_size, 2, 4)
-        check_int("Groups per cycle", groups_per_cycle, 1)
-        check_int("Rows", rows, 1)
-        check_int("Activation width", act_width, 2, 16)
-        check_int("Maximum K", max_k, 1)
-        check_int("Maximum tokens", max_tokens, 1)
-        self._group_size = group_size
-        self._groups_per_cycle = groups_per_cycle
-        self._rows = rows
-        self._act_width = act_width
-        self._max_k = max_k
-        self._max_tokens = max_tokens
-        super().__init__({
-            "acts": In(stream.Signature(data.StructLayout({
-                "data": data.ArrayLayout(signed(act_width), self.acts_per_beat),
-                **{flag: 1 for flag in self.ACT_FLAGS}}))),
-            "weights": In(stream.Signature(data.StructLayout({
-                "slots": data.ArrayLayout(unsigned(self.slot_bits), rows * groups_per_cycle),
-                "last": 1}))),
-            "results": Out(stream.Signature(data.ArrayLayout(signed(self.acc_width), rows))),
-        })
-
+    #: the engine kind whose parameters this component takes
+    KIND = None
     #: one-bit fields of an activation beat after ``data``
     ACT_FLAGS = ("last",)
 
-    group_size = property(lambda self: self._group_size)
-    groups_per_cycle = property(lambda self: self._groups_per_cycle)
-    rows = property(lambda self: self._rows)
-    act_width = property(lambda self: self._act_width)
-    max_k = property(lambda self: self._max_k)
-    max_tokens = property(lambda self: self._max_tokens)
+    def __init__(self, parameters: TlmmParameters):
+        if not isinstance(parameters, TlmmParameters) or parameters.kind is not self.KIND:
+            raise ValueError(f"Parameters must be TlmmParameters of kind {self.KIND.value}, "
+                             f"not {parameters!r}")
+        self._parameters = p = parameters
+        super().__init__({
+            "acts": In(stream.Signature(data.StructLayout({
+                "data": data.ArrayLayout(signed(p.act_width), p.acts_per_beat),
+                **{flag: 1 for flag in self.ACT_FLAGS}}))),
+            "weights": In(stream.Signature(data.StructLayout({
+                "slots": data.ArrayLayout(unsigned(p.slot_bits), p.rows * p.groups_per_cycle),
+                "last": 1}))),
+            "results": Out(stream.Signature(data.ArrayLayout(signed(p.acc_width), p.rows))),
+        })
 
-    @property
-    def slot_bits(self) -> int:
-        """Bits of one weight slot (one group of one row)."""
-        raise NotImplementedError
-
-    @property
-    def front_stages(self) -> int:
-        """Register stages between accepting a beat and the adder tree's operands."""
-        raise NotImplementedError
-
-    @property
-    def operands_per_row(self) -> int:
-        """Operands the front hands the adder tree for each row."""
-        raise NotImplementedError
-
-    @property
-    def acts_per_beat(self) -> int:
-        return self._group_size * self._groups_per_cycle
-
-    @property
-    def macs_per_cycle(self) -> int:
-        """Ternary multiply-accumulates per cycle at full rate."""
-        return self.acts_per_beat * self._rows
-
-    @property
-    def acc_width(self) -> int:
-        """Accumulator width: the worst case of a ``max_k``-long dot product."""
-        return signed_width((1 << (self._act_width - 1)) * self._max_k)
-
-    @property
-    def tree_levels(self) -> int:
-        """Registered levels of the adder tree."""
-        return (self.operands_per_row - 1).bit_length()
-
-    @property
-    def latency(self) -> int:
-        """Cycles from accepting the last activation beat of a chunk to presenting its result."""
-        return self.front_stages + self.tree_levels + 1
-
-    def cycles(self, m: int, k: int, n: int) -> int:
-        """Cycles of an (M, K, N) job with no stalls, from the first activation beat accepted
-        to the last result beat accepted, both inclusive."""
-        chunks = -(-k // self.acts_per_beat)
-        return m * chunks * -(-n // self._rows) + self.latency
+    parameters = property(lambda self: self._parameters)
 
     def elaborate_front(self, m, advance, acts, slots):
         """Build the front; return per-row operand lists (``rows`` lists of Values)."""
@@ -169,7 +98,7 @@ class TernaryMatmulEngine(wiring.Component):
         sums = [self._adder_tree(m, advance, row) for row in operands]
         valid, token_last, chunk_last = self._delay_flags(
             m, advance, [fire, self.acts.payload.last, slots_last],
-            self.front_stages + self.tree_levels)
+            self._parameters.front_stages + self._parameters.tree_levels)
         self._accumulate(m, advance, sums, valid, token_last, chunk_last)
         return m
 
@@ -211,8 +140,9 @@ class TernaryMatmulEngine(wiring.Component):
         return values
 
     def _accumulate(self, m, advance, sums, valid, token_last, chunk_last):
-        layout = data.ArrayLayout(signed(self.acc_width), self._rows)
-        depth = max(self._max_tokens, 2)  # a one-entry memory would need a zero-width address
+        layout = data.ArrayLayout(signed(self._parameters.acc_width), self._parameters.rows)
+        # a one-entry memory would need a zero-width address
+        depth = max(self._parameters.accumulator_depth, 2)
         m.submodules.accumulators = memory = Memory(shape=layout, depth=depth, init=[])
         read, write = memory.read_port(domain="comb"), memory.write_port()
         token = Signal(range(depth))

@@ -9,10 +9,12 @@ applies the code's sign. The sign is folded into the adder tree: ``-t == ~t + 1`
 """
 
 from amaranth.hdl import Array, Const, Signal, signed
+from amaranth.lib import data
 
-from .pipeline import TernaryMatmulEngine, fold_signs, signed_width
+from .parameters import EngineKind
+from .pipeline import TernaryMatmulEngine, fold_signs
 
-__all__ = ["TLMMEngine", "balanced_ternary_digits"]
+__all__ = ["TLMMEngine", "balanced_ternary_digits", "row_operands"]
 
 
 def balanced_ternary_digits(value, group_size):
@@ -25,11 +27,27 @@ def balanced_ternary_digits(value, group_size):
     return digits
 
 
+def row_operands(parameters, slots, lookup):
+    """Per row, the operands of its adder tree: each group's looked-up entry, sign folded in.
+
+    ``slots[row * groups_per_cycle + group]`` is a TL code (``parameters.slot_layout``) and
+    ``lookup(row, group, index)`` the table entry its index selects.
+    """
+    p, operands = parameters, []
+    for row in range(p.rows):
+        codes = [data.View(p.slot_layout, slots[row * p.groups_per_cycle + group])
+                 for group in range(p.groups_per_cycle)]
+        entries = [lookup(row, group, code.index) for group, code in enumerate(codes)]
+        operands.append(fold_signs(entries, [code.negative for code in codes], p.table_width))
+    return operands
+
+
 class TLMMEngine(TernaryMatmulEngine):
     """Table-lookup ternary matmul engine.
 
-    Parameters and members are those of :class:`~ternforge.hdl.matmul.pipeline.TernaryMatmulEngine`;
-    a weight slot is one TL code (a sign bit above the table index).
+    Parameters and members are those of :class:`~ternforge.hdl.matmul.pipeline.TernaryMatmulEngine`
+    (of kind :attr:`~ternforge.hdl.matmul.parameters.EngineKind.TLMM`); a weight slot is one TL
+    code (a sign bit above the table index).
 
     Members
     -------
@@ -37,56 +55,28 @@ class TLMMEngine(TernaryMatmulEngine):
         As in the base class; ``weights.payload.slots`` holds TL codes.
     """
 
-    @property
-    def table_entries(self) -> int:
-        return (3**self.group_size + 1) // 2
-
-    @property
-    def index_bits(self) -> int:
-        return (self.table_entries - 1).bit_length()
-
-    @property
-    def slot_bits(self) -> int:
-        return 1 + self.index_bits
-
-    @property
-    def table_width(self) -> int:
-        """Width of a table entry: a sum of ``group_size`` activations."""
-        return signed_width((1 << (self.act_width - 1)) * self.group_size)
-
-    @property
-    def front_stages(self) -> int:
-        return 1
-
-    @property
-    def operands_per_row(self) -> int:
-        return self.groups_per_cycle + 1
+    KIND = EngineKind.TLMM
 
     def _table(self, m, advance, group):
-        entries = [Const(0, signed(self.table_width))]
-        for index in range(1, self.table_entries):
-            digits = balanced_ternary_digits(index, self.group_size)
+        p = self.parameters
+        entries = [Const(0, signed(p.table_width))]
+        for index in range(1, p.table_entries):
+            digits = balanced_ternary_digits(index, p.group_size)
             total = 0
             for digit, x in zip(digits, group):
                 total = total + x if digit > 0 else total - x if digit < 0 else total
-            entry = Signal(signed(self.table_width), name=f"table_{index}")
+            entry = Signal(signed(p.table_width), name=f"table_{index}")
             with m.If(advance):
                 m.d.sync += entry.eq(total)
             entries.append(entry)
         return Array(entries)
 
     def elaborate_front(self, m, advance, acts, slots):
-        g_size, groups = self.group_size, self.groups_per_cycle
+        p = self.parameters
+        g_size, groups = p.group_size, p.groups_per_cycle
         tables = [self._table(m, advance, [acts[g * g_size + j] for j in range(g_size)])
                   for g in range(groups)]
         codes = Signal.like(slots)
         with m.If(advance):
             m.d.sync += codes.eq(slots)
-        operands = []
-        for row in range(self.rows):
-            row_codes = [codes[row * groups + group] for group in range(groups)]
-            entries = [tables[group][code[:self.index_bits]]
-                       for group, code in enumerate(row_codes)]
-            operands.append(fold_signs(entries, [code[self.index_bits] for code in row_codes],
-                                       self.table_width))
-        return operands
+        return row_operands(p, codes, lambda row, group, index: tables[group][index])

@@ -17,10 +17,11 @@ from pathlib import Path
 import cocotb
 import numpy as np
 
+from ...hdl.attention.parameters import Phase
 from ..jobs.attention import AttentionJob
+from ..models.tlmm_stream import pack_words
 from .axi import AxiReadMemory, AxiWriteMemory
 from .streams import StreamSink, StreamSource, start
-from ..models.tlmm_stream import pack_words
 
 __all__ = ["run_attention", "write_attention_job", "attention_job"]
 
@@ -33,41 +34,43 @@ async def run_attention(dut, job: AttentionJob, q, k, v, phase: str, *, stall: f
     job.check(q, k, v, phase)
     commands, queries, appended, order = job.commands(q, k, v, phase)
     keys = k.shape[1]
-    image = job.image(k, v, keys if phase == "prefill" else keys - 1)
+    image = job.image(k, v, keys if Phase.of(phase) is Phase.PREFILL else keys - 1)
     control = "start" if job.sequenced else "command"
     counter = await start(dut, idle=(f"{control}__valid", "query__valid", "new_kv__valid",
                                      "output__ready", "m_axi_arready", "m_axi_rvalid",
                                      "m_axi_awready", "m_axi_wready", "m_axi_bvalid"))
-    reads = AxiReadMemory(dut, image, data_bits=job.data_bits, latency=job.read_latency,
+    unit, engine = job.unit, job.unit.engine
+    reads = AxiReadMemory(dut, image, data_bits=unit.data_bits, latency=job.read_latency,
                           stall=stall, seed=seed + 7)
-    writes = AxiWriteMemory(dut, image, data_bits=job.data_bits, latency=job.write_latency)
+    writes = AxiWriteMemory(dut, image, data_bits=unit.data_bits, latency=job.write_latency)
     cocotb.start_soon(reads.run())
     cocotb.start_soon(writes.run())
-    layout = job.component().signature.members[control].signature.members["payload"].shape
+    layout = unit.start_layout if job.sequenced else unit.command_layout
     words = [layout.const(c).as_value().value
              for c in ([job.start(q, k, phase)] if job.sequenced else commands)]
     sources = [StreamSource(dut, name, counter, stall=stall, seed=seed + i)
                for i, name in enumerate((control, "query", "new_kv"))]
     width = np.dtype(q.dtype).itemsize * 8
     for source, beats in zip(sources, (words, *(
-            pack_words(np.asarray(elements).reshape(-1, job.lanes), width)
+            pack_words(np.asarray(elements).reshape(-1, engine.lanes), width)
             for elements in (queries, appended)))):
         cocotb.start_soon(source.send(beats))
     sink = StreamSink(dut, "output", counter, stall=stall, seed=seed + 9)
-    beats = await sink.receive(sum(rows for _, _, rows in order) * job.head_dim // job.lanes)
+    beats = await sink.receive(sum(rows for _, _, rows in order) * engine.head_dim // engine.lanes)
     values = np.array([b >> (lane * width) & ((1 << width) - 1) for b in beats
-                       for lane in range(job.lanes)], dtype=q.dtype)
-    lasts = [b >> (job.lanes * width) for b in beats]
+                       for lane in range(engine.lanes)], dtype=q.dtype)
+    lasts = [b >> (engine.lanes * width) for b in beats]
     o = np.zeros(q.shape, dtype=q.dtype)
     position = 0
     for head, start_token, rows in order:
-        count = rows * job.head_dim
+        count = rows * engine.head_dim
         o[head, start_token:start_token + rows] = values[position:position + count].reshape(
-            rows, job.head_dim)
+            rows, engine.head_dim)
         position += count
     tiles = len(commands)
-    ends = np.cumsum([r * job.head_dim // job.lanes for _, _, r in order]) - 1
-    assert sum(lasts) == tiles and (phase == "decode" or all(lasts[i] for i in ends)), lasts
+    ends = np.cumsum([r * engine.head_dim // engine.lanes for _, _, r in order]) - 1
+    assert sum(lasts) == tiles and (Phase.of(phase) is Phase.DECODE
+                                    or all(lasts[i] for i in ends)), lasts
     return {"o": o, "cycles": sink.cycles[-1] - sources[0].cycles[0] + 1,
             "bytes_read": reads.bytes_read, "image": bytes(image)}
 
@@ -76,7 +79,7 @@ def write_attention_job(directory: Path, job: AttentionJob, q, k, v, phase: str)
     """Write a job for :func:`attention_job`; return the environment that points at it."""
     directory.mkdir(parents=True, exist_ok=True)
     np.savez(directory / "job.npz", q=q, k=k, v=v, phase=phase)
-    (directory / "job.json").write_text(json.dumps(job.__dict__))
+    (directory / "job.json").write_text(json.dumps(job.to_dict()))
     return {"TERNFORGE_JOB": str(directory / "job.npz")}
 
 
@@ -84,7 +87,7 @@ def write_attention_job(directory: Path, job: AttentionJob, q, k, v, phase: str)
 async def attention_job(dut):
     """Run the job named by ``TERNFORGE_JOB`` and write ``result.npz`` beside it."""
     path = Path(os.environ["TERNFORGE_JOB"])
-    job = AttentionJob(**json.loads(path.with_suffix(".json").read_text()))
+    job = AttentionJob.from_dict(json.loads(path.with_suffix(".json").read_text()))
     arrays = np.load(path)
     result = await run_attention(dut, job, arrays["q"], arrays["k"], arrays["v"],
                                  str(arrays["phase"]))

@@ -16,13 +16,13 @@ import cocotb
 import numpy as np
 from cocotb.triggers import RisingEdge
 
-from ...gen.config import EngineConfig
-from ..models.weight_plan import URAM_WORDS, descriptor_table, pass_descriptors
+from ...hdl.gemv.parameters import GemvParameters
 from ...hdl.gemv.top import REGISTERS
+from ..models.tlmm_stream import StreamGeometry, job_beats, results_from_words
+from ..models.weight_plan import URAM_WORDS, descriptor_table, pass_descriptors
 from .axi import AxiLiteMaster, AxiReadMemory
 from .streams import StreamSink, StreamSource, start
 from .tlmm import read_job
-from ..models.tlmm_stream import job_beats, results_from_words
 
 __all__ = ["GemvResult", "weight_image", "memory_image", "run_gemv", "gemv_job"]
 
@@ -69,25 +69,24 @@ class GemvResult:
     bytes: int
 
 
-async def run_gemv(dut, config: EngineConfig, acts, weights, *, data_bits: int,
-                   latency: int = 20, bytes_per_cycle: float = 64.0, stall: float = 0.0,
-                   seed: int = 0, resident: bool = False,
-                   load_beats: int = URAM_WORDS) -> GemvResult:
-    """Compute ``acts @ weights.T`` through the whole path in one start; ``stall`` randomly
-    withholds memory data, activations and result readiness. ``resident``: load the weights
-    once and replay them from the buffer for every token tile; otherwise stream them from
-    memory once per token tile. The weights are loaded by descriptors of ``load_beats``."""
-    kind = "tlmm-lutram"
-    config.check_job(kind, len(acts), acts.shape[1], len(weights))
-    geom = config.geometry(kind)
-    engine = config.component(kind)
-    beat_bits = geom.rows * geom.groups_per_cycle * geom.slot_bits
+async def run_gemv(dut, parameters: GemvParameters, acts, weights, *, latency: int = 20,
+                   bytes_per_cycle: float = 64.0, stall: float = 0.0, seed: int = 0,
+                   resident: bool = False, load_beats: int = URAM_WORDS) -> GemvResult:
+    """Compute ``acts @ weights.T`` through the whole path of ``parameters`` in one start;
+    ``stall`` randomly withholds memory data, activations and result readiness. ``resident``:
+    load the weights once and replay them from the buffer for every token tile; otherwise
+    stream them from memory once per token tile. The weights are loaded by descriptors of
+    ``load_beats``."""
+    engine, data_bits, beat_bits = parameters.engine, parameters.data_bits, parameters.beat_bits
+    engine.check_job(len(acts), acts.shape[1], len(weights))
+    geom = StreamGeometry.of(engine)
     lite = AxiLiteMaster(dut)
     counter = await start(dut, idle=("s_axis_acts_tvalid", "m_axis_results_tready"))
     beats = job_beats(acts, weights, geom)
     passes = len(beats.token_tiles)
     pass_beats = beats.weights[:len(beats.weights) // passes]
-    image, table_base, count = memory_image(pass_beats, beat_bits, word_bytes=data_bits // 8,
+    image, table_base, count = memory_image(pass_beats, beat_bits,
+                                            word_bytes=parameters.word_bytes,
                                             load_beats=load_beats)
     memory = AxiReadMemory(dut, image, data_bits=data_bits, latency=latency,
                            bytes_per_cycle=bytes_per_cycle, stall=stall, seed=seed)
@@ -115,7 +114,9 @@ async def run_gemv(dut, config: EngineConfig, acts, weights, *, data_bits: int,
 @cocotb.test()
 async def gemv_job(dut):
     """Run the job named by ``TERNFORGE_JOB`` and write ``result.npz`` beside it."""
-    description, config, acts, weights, result_path = read_job()
-    result = await run_gemv(dut, config, acts, weights, **description.get("memory", {}))
+    description, engine, acts, weights, result_path = read_job()
+    memory = dict(description["memory"])
+    parameters = GemvParameters(engine=engine, data_bits=memory.pop("data_bits"))
+    result = await run_gemv(dut, parameters, acts, weights, **memory)
     np.savez(result_path, y=result.y, cycles=result.cycles, stalls=result.stalls,
              bytes=result.bytes)

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ...hdl.eltwise import parameters as ep
 from ...hdl.fp.format import float_format
 from ..models import eltwise as em
 from ..models import fp as fm
@@ -74,6 +75,8 @@ class EltwiseJob:
     op : str
     format : str
     max_length : int
+    parameters : StageParameters or EltwiseParameters
+        The stage's (or the unit's) parameters: operators, latency, cycle model, buffers.
     """
 
     op: str
@@ -83,7 +86,7 @@ class EltwiseJob:
     def __post_init__(self):
         if self.op not in OPS:
             raise ValueError(f"Operation must be one of {', '.join(OPS)}, not {self.op!r}")
-        float_format(self.format)
+        self.parameters  # validates every parameter
 
     @property
     def module_name(self) -> str:
@@ -93,18 +96,27 @@ class EltwiseJob:
     def outputs(self) -> tuple[str, ...]:
         return OUTPUTS.get(self.op, ("y",))
 
+    @property
+    def parameters(self):
+        fmt, op, length = self.format, self.op, self.max_length
+        if op in ("silu", "relu2"):
+            return ep.GatedActivationParameters(fmt, kind=op)
+        if op in ("rmsnorm", "quant", "unit"):
+            kind = {"rmsnorm": ep.RmsNormParameters, "quant": ep.QuantiseParameters,
+                    "unit": ep.EltwiseParameters}[op]
+            return kind(fmt, max_length=length)
+        return {"dequant": ep.DequantiseParameters, "residual": ep.ResidualParameters,
+                "rope": ep.RopeParameters}[op](fmt)
+
     def component(self):
+        """A new component of :attr:`parameters`."""
         from ...hdl.eltwise.unit import ElementwiseUnit
         from ...hdl.eltwise.stages import Dequantise, GatedActivation, Residual, Rope
         from ...hdl.eltwise.two_pass import Quantise, RmsNorm
 
-        fmt, op = self.format, self.op
-        if op in ("silu", "relu2"):
-            return GatedActivation(format=fmt, kind=op)
-        if op in ("rmsnorm", "quant", "unit"):
-            kind = {"rmsnorm": RmsNorm, "quant": Quantise, "unit": ElementwiseUnit}[op]
-            return kind(format=fmt, max_length=self.max_length)
-        return {"dequant": Dequantise, "residual": Residual, "rope": Rope}[op](format=fmt)
+        return {"dequant": Dequantise, "residual": Residual, "silu": GatedActivation,
+                "relu2": GatedActivation, "rope": Rope, "rmsnorm": RmsNorm,
+                "quant": Quantise, "unit": ElementwiseUnit}[self.op](self.parameters)
 
     def shape(self, arrays: dict) -> tuple[int, int]:
         """``(tokens, beats per token)`` of a job."""
@@ -152,9 +164,8 @@ class EltwiseJob:
 
     @property
     def lanes(self) -> int:
-        """The RMSNorm's partial sums of squares: its fused multiply-add's latency."""
-        from ...hdl.fp.ops import FloatFma
-        return FloatFma.latency_in(self.format)
+        """The RMSNorm's partial sums of squares (its fused multiply-add's latency)."""
+        return ep.RmsNormParameters(self.format).lanes
 
     def arrays(self, words: dict, shape: tuple[int, int]) -> dict:
         """Output arrays (and ``lasts``, the ``last`` flags by output) from output words."""

@@ -57,23 +57,21 @@ shares up to a few roundings per tile. A row with no visible key at all would di
 ``0``: the model requires ``0 <= positions < N`` so every row sees key 0.
 
 Multi-head attention, the float64 :func:`reference`, the :func:`error_report` that compares
-them, and the traffic and buffer model (:func:`kv_rows_read`, :func:`buffer_elements`) of the
-tiled order against a naive one complete the module.
+them, and the traffic model (:func:`kv_rows_read`) of the tiled order against a naive one
+complete the module (the units' on-chip buffers are
+:attr:`~ternforge.hdl.attention.parameters.AttentionParameters.buffer_elements`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from ...hdl.attention.parameters import Phase
 from ...hdl.fp.format import float_format
 from . import fp as fm
 from .fp_functions import evaluate
 
-__all__ = ["attention", "multi_head", "reference", "error_report", "kv_rows_read",
-           "buffer_elements", "PHASES", "ORDERS"]
-
-PHASES = ("prefill", "decode")
-ORDERS = ("query_tiles", "naive")
+__all__ = ["attention", "multi_head", "reference", "error_report", "kv_rows_read"]
 
 
 def _positive(name, value):
@@ -83,9 +81,7 @@ def _positive(name, value):
 
 
 def _phase(phase):
-    if phase not in PHASES:
-        raise ValueError(f"Phase must be prefill or decode, not {phase!r}")
-    return phase
+    return Phase.of(phase).value
 
 
 def _shapes(q, k, v, ndim):
@@ -355,29 +351,3 @@ def kv_rows_read(m: int, *, rows: int, cols: int, order: str) -> int:
         raise ValueError(f"Order must be query_tiles or naive, not {order!r}")
     last = np.minimum(np.arange(rows, m + rows, rows), m) - 1  # each tile's last position
     return int(np.minimum((last // cols + 1) * cols, m).sum())
-
-
-def buffer_elements(*, rows: int, cols: int, head_dim: int) -> dict:
-    """On-chip elements each order holds, by buffer, and their ``total``.
-
-    ``"query_tiles"``: the query tile ``rows * D``, the K and V tiles ``cols * D`` each, the
-    scores ``rows * cols``, the accumulators ``rows * (D + 1)`` (denominator included) and a
-    running maximum per row. ``"naive"``: one query row, one K and one V row, ``D + 1``
-    accumulators, and (streaming one key at a time with the same online softmax) one score
-    and one running maximum.
-
-    Returns
-    -------
-    dict
-        ``{"query_tiles": {...}, "naive": {...}}``, each with the keys ``q``, ``k``, ``v``,
-        ``scores``, ``accumulators``, ``max`` and ``total``.
-    """
-    r, c = _positive("Rows", rows), _positive("Cols", cols)
-    d = _positive("Head dimension", head_dim)
-
-    def count(r, c):
-        parts = {"q": r * d, "k": c * d, "v": c * d, "scores": r * c,
-                 "accumulators": r * (d + 1), "max": r}
-        return parts | {"total": sum(parts.values())}
-
-    return {"query_tiles": count(r, c), "naive": count(1, 1)}

@@ -2,7 +2,7 @@
 
 :func:`evaluate` reproduces :mod:`ternforge.hdl.fp.functions` bit for bit: the same range
 reduction, the same coefficient tables (:func:`~ternforge.hdl.fp.functions.coefficient_table`
-and :func:`~ternforge.hdl.fp.functions.function_parameters`, pure Python), the same
+and :func:`~ternforge.hdl.fp.parameters.function_parameters`, pure Python), the same
 fixed-point truncations, and round to nearest (ties to even) of the fixed-point value,
 written here from the definition with numpy ``int64`` arithmetic (every intermediate fits in
 63 bits). :func:`reference` is the exact function in float64 and :func:`ulp_error` measures
@@ -17,7 +17,8 @@ infinity costs nothing when the reference itself rounds to infinity; a special r
 import numpy as np
 
 from ...hdl.fp.format import float_format
-from ...hdl.fp.functions import coefficient_table, function_parameters
+from ...hdl.fp.functions import coefficient_table
+from ...hdl.fp.parameters import function_parameters
 from .fp import bits_dtype, from_bits, is_nan, to_bits
 
 __all__ = ["FUNCTIONS", "evaluate", "reference", "ulp_error"]

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ...hdl.mac.parameters import MacArrayParameters
+
 __all__ = ["MacGeometry", "operand_range", "gemm", "operand_beats", "results_from_beats"]
 
 
@@ -39,10 +41,11 @@ class MacGeometry:
     acc_width: int
 
     @classmethod
-    def of(cls, engine) -> "MacGeometry":
-        rows, cols, depth = engine.dims
-        return cls(rows=rows, cols=cols, depth=depth, width=engine.width, signed=engine.signed,
-                   acc_width=engine.acc_width)
+    def of(cls, parameters: MacArrayParameters) -> "MacGeometry":
+        """The stream layout of the engine of ``parameters``."""
+        rows, cols, depth = parameters.dims
+        return cls(rows=rows, cols=cols, depth=depth, width=parameters.width,
+                   signed=parameters.signed, acc_width=parameters.acc_width)
 
 
 def operand_range(width: int, signed: bool) -> tuple[int, int]:

@@ -1,6 +1,6 @@
 """How a ternary matmul job travels through the engines' streams, in numpy.
 
-The engines (``ternforge.hdl.matmul.tlmm``) compute ``Y = X @ W.T`` for activations X (M, K) and
+The engines (:mod:`ternforge.hdl.matmul`) compute ``Y = X @ W.T`` for activations X (M, K) and
 ternary weights W (N, K). A job is split into tiles of at most ``max_tokens`` tokens; within a
 tile the loop order is::
 
@@ -15,9 +15,9 @@ so each weight beat is reused by every token of the tile. ``last`` marks the las
 row block (weights) and the last token of a tile (activations). The payload layout matches the
 engines' ``data.StructLayout``: array element ``i`` sits at bit ``i * width``, then ``last``.
 
-Two weight formats exist: ``"tl"``, the table-lookup codes of :mod:`ternforge.sim.models.tl_code`,
-one code per group; and ``"ternary"``, 2 bits per weight (bit 0: non-zero, bit 1: negative),
-``G`` weights per group slot, for the plain adder baseline.
+Two weight formats exist (:class:`~ternforge.hdl.matmul.parameters.WeightFormat`): the
+table-lookup codes of :mod:`ternforge.sim.models.tl_code`, one code per group; and 2 bits per
+weight, ``G`` weights per group slot, for the plain adder baseline.
 """
 
 from __future__ import annotations
@@ -26,12 +26,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ...hdl.matmul.parameters import LoopOrder, TlmmParameters, WeightFormat
 from . import tl_code
 
 __all__ = ["StreamGeometry", "JobBeats", "job_beats", "results_from_words", "pack_words",
            "unpack_words"]
-
-WEIGHT_FORMATS = ("tl", "ternary")
 
 
 @dataclass(frozen=True)
@@ -48,12 +47,12 @@ class StreamGeometry:
         Output rows computed per beat (R).
     max_tokens : int
         Largest token tile (accumulator depth).
-    weight_format : str
-        ``"tl"`` or ``"ternary"``.
+    weight_format : WeightFormat
+        How a weight slot is coded.
     act_width : int
         Activation width in bits.
-    order : str
-        ``"weight"``: weight-stationary (the order above); ``"table"``: table-stationary (see
+    order : LoopOrder
+        ``WEIGHT``: weight-stationary (the order above); ``TABLE``: table-stationary (see
         :mod:`ternforge.hdl.matmul.lutram`), whose activation beats also carry ``final``.
     """
 
@@ -61,9 +60,17 @@ class StreamGeometry:
     groups_per_cycle: int
     rows: int
     max_tokens: int
-    weight_format: str = "tl"
+    weight_format: WeightFormat = WeightFormat.TL
     act_width: int = 8
-    order: str = "weight"
+    order: LoopOrder = LoopOrder.WEIGHT
+
+    @classmethod
+    def of(cls, parameters: TlmmParameters) -> "StreamGeometry":
+        """The stream shape of the engine of ``parameters``."""
+        return cls(group_size=parameters.group_size, groups_per_cycle=parameters.groups_per_cycle,
+                   rows=parameters.rows, max_tokens=parameters.max_tokens,
+                   weight_format=parameters.kind.weight_format, act_width=parameters.act_width,
+                   order=parameters.kind.order)
 
     @property
     def acts_per_beat(self) -> int:
@@ -72,7 +79,7 @@ class StreamGeometry:
     @property
     def slot_bits(self) -> int:
         """Bits of one weight slot (one group of one row)."""
-        if self.weight_format == "tl":
+        if self.weight_format is WeightFormat.TL:
             return tl_code.code_bits(self.group_size)
         return 2 * self.group_size
 
@@ -126,7 +133,7 @@ def _weight_slots(weights: np.ndarray, geom: StreamGeometry) -> np.ndarray:
     groups = geom.chunks(k) * geom.groups_per_cycle
     padded = np.zeros((geom.row_blocks(n) * geom.rows, groups * geom.group_size), np.int64)
     padded[:n, :k] = weights
-    if geom.weight_format == "tl":
+    if geom.weight_format is WeightFormat.TL:
         return tl_code.pack(padded, geom.group_size).astype(np.int64)
     two_bit = (padded != 0) | (padded < 0) << 1
     shifts = 2 * np.arange(geom.group_size)
@@ -154,7 +161,7 @@ def job_beats(acts: np.ndarray, weights: np.ndarray, geom: StreamGeometry) -> Jo
     for tile in tiles:
         tile_acts = [[int(act_words[start + token, chunk]) | act_last * (token == tile - 1)
                       for token in range(tile)] for chunk in range(chunks)]
-        if geom.order == "weight":
+        if geom.order is LoopOrder.WEIGHT:
             for block_words in weight_words:
                 for chunk, word in enumerate(block_words):
                     weight_beats.append(int(word) | weight_last * (chunk == chunks - 1))

@@ -51,17 +51,15 @@ import math
 from dataclasses import asdict, dataclass, field
 
 from ...boards import Board
-from . import tl_code
-from ...gen.config import EngineConfig
+from ...hdl.gemv.parameters import DESCRIPTOR_BYTES, MAX_DESCRIPTORS
+from ...hdl.matmul.parameters import EngineKind, TlmmParameters
 
-__all__ = ["URAM_WORDS", "URAM_BITS", "DESCRIPTOR_BYTES", "MemoryModel", "Descriptor",
-           "WeightPlan", "plan_layer", "pass_descriptors", "descriptor_table"]
+__all__ = ["URAM_WORDS", "URAM_BITS", "MemoryModel", "Descriptor", "WeightPlan", "plan_layer",
+           "pass_descriptors", "descriptor_table"]
 
 URAM_WORDS = 4096  #: depth of one URAM288
 URAM_BITS = 72  #: width of one URAM288
 BURST_BYTES = 4096  #: an AXI4 burst may not cross a 4 KiB boundary
-DESCRIPTOR_BYTES = 8  #: a descriptor in DDR: byte address, then AXI data words (u32 each)
-MAX_DESCRIPTORS = 64  #: descriptors the GEMV top's table holds (its ``max_descriptors``)
 #: cycles from the start to the first descriptor's request, and from its last word arriving
 #: to the first weight request (parse, queue, command), together
 DESCRIPTOR_FETCH_OFFSET = 3
@@ -262,31 +260,33 @@ def pass_descriptors(layer_beats: int, *, beat_bits: int, capacity: int = URAM_W
     return tuple(descriptors)
 
 
-def plan_layer(*, n: int, k: int, engine: EngineConfig, board: Board, tokens: int = 1,
+def plan_layer(*, n: int, k: int, engine: TlmmParameters, board: Board, tokens: int = 1,
                memory: MemoryModel | None = None, uram_budget: int | None = None,
                load_beats: int = URAM_WORDS, resident: bool | None = None,
                buffer_beats: int | None = None) -> WeightPlan:
-    """Plan an N x K layer for ``tokens`` tokens (1: decode) on ``board``, in loads of
+    """Plan an N x K layer for ``tokens`` tokens (1: decode) on ``board`` through the GEMV
+    top around the LUT-RAM engine of ``engine`` (kind ``tlmm-lutram``), in loads of
     ``load_beats``. ``resident``: keep the layer in URAM and replay it for every token tile
     (default: when there are several tiles and it fits), or stream it from DDR for each.
     ``buffer_beats`` overrides the buffer's capacity (a buffer smaller than the planned
     URAM, as in small test builds)."""
+    if engine.kind is not EngineKind.TLMM_LUTRAM:
+        raise ValueError(f"Engine must be of kind tlmm-lutram, not {engine.kind.value!r}")
     for name, value in (("Layer rows N", n), ("Layer K", k), ("Tokens", tokens)):
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive integer, not {value!r}")
     memory = memory or MemoryModel.of_board(board)
     uram_budget = board.resources["URAM"] if uram_budget is None else uram_budget
-    lutram = engine.component("tlmm-lutram")
-    beat_bits = engine.rows * engine.groups_per_cycle * tl_code.code_bits(engine.group_size)
+    beat_bits = engine.weight_beat_bits
     line_bytes = -(-beat_bits // 8)
     banks = -(-beat_bits // URAM_BITS)
     if banks > uram_budget:
         raise ValueError(f"Weight beats of {beat_bits} bits need {banks} URAM288 side by side, "
                          f"but {board.name} has {uram_budget}: lower rows or groups per cycle")
-    blocks, chunks = -(-n // engine.rows), -(-k // lutram.acts_per_beat)
-    layer_beats = blocks * chunks
-    tiles = [min(lutram.max_tokens, tokens - s) for s in range(0, tokens, lutram.max_tokens)]
-    stretch = max(blocks, lutram.table_entries - 1) / blocks  # table writes vs row blocks
+    blocks = engine.row_blocks(n)
+    layer_beats = blocks * engine.chunks(k)
+    tiles = engine.token_tiles(tokens)
+    stretch = max(blocks, engine.table_entries - 1) / blocks  # table writes vs row blocks
 
     def compute(tile):  # cycles of one pass over the layer for a tile of tokens
         return math.ceil(layer_beats * tile * stretch)
@@ -311,7 +311,7 @@ def plan_layer(*, n: int, k: int, engine: EngineConfig, board: Board, tokens: in
     cycles, stalls = _stream(  # the streamed passes, back to back
         layer_beats, capacity=capacity, line_bytes=line_bytes, memory=memory,
         cycles_per_beat=[tile * stretch for tile in tiles[:passes]],
-        tables_ready=tiles[0] * lutram.table_entries + TABLES_READY_OFFSET,
+        tables_ready=tiles[0] * engine.table_entries + TABLES_READY_OFFSET,
         first_request=first_request)
     for previous, tile in zip(tiles, tiles[1:] if resident else []):  # replays, each rewound
         cycles += math.ceil(max(previous * stretch, REWIND_CYCLES)

@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from ternforge.gen.config import DesignConfig, EltwiseConfig, EngineConfig, load_config
+from ternforge.gen.config import ENGINES, DesignConfig, EltwiseConfig, EngineConfig, load_config
+from ternforge.hdl.matmul.parameters import TlmmParameters
 
 
 def test_toml_and_json_round_trip(tmp_path):
@@ -32,7 +33,6 @@ def test_replace_by_dotted_name():
     ({"eltwise": {"hidden": 1}}, r"Maximum length must be an integer from 2 to 65536, not 1"),
     ({"engine": {}}, r"Configuration keys must be board, tlmm, eltwise, attention, not "
                    r"\['engine'\]"),
-    ({"tlmm": {"rows": -1}}, "Rows must be an integer of at least 1, not -1"),
     ({"attention": {"decode_lanes": 16}}, r"Lanes must be a power of two dividing the head "
                                    r"dimension \(96\) into parts of more than 7, not 16"),
     ({"attention": {"heads": 15}}, "Heads must be a multiple of the 16 KV heads, not 15"),
@@ -46,21 +46,14 @@ def test_invalid_configurations(values, message):
         DesignConfig.from_dict(values)
 
 
-def test_stream_geometry_follows_the_engine():
-    config = EngineConfig(max_tokens=8, table_tokens=2)
-    assert config.geometry("tlmm").max_tokens == 8 and config.geometry("tlmm").order == "weight"
-    assert config.geometry("tlmm-lutram").max_tokens == 2
-    assert config.geometry("tlmm-lutram").order == "table"
-    assert config.geometry("adder").weight_format == "ternary"
-
-
-@pytest.mark.parametrize("kind,shape,message", [
-    ("tlmm-lutram", (1, 8, 65), r"N must be at most max_n = 64 \(raise --max-n\), not 65"),
-    ("tlmm", (1, 257, 4), r"K must be at most the accumulators' max_k = 256"),
-    ("adder", (0, 8, 4), "M must be at least 1, not 0"),
-])
-def test_jobs_beyond_the_engine_are_refused(kind, shape, message):
-    config = EngineConfig(max_k=256, max_n=64)
-    with pytest.raises(ValueError, match=message):
-        config.check_job(kind, *shape)
-    config.check_job("tlmm", 1, 8, 65)  # max_n bounds only the LUT-RAM engine
+def test_engine_section_yields_each_engines_parameters():
+    config = EngineConfig(max_tokens=8, table_tokens=2, max_n=64, rows=4)
+    assert config.parameters("tlmm") == TlmmParameters(kind="tlmm", rows=4, max_tokens=8)
+    assert config.parameters("adder") == TlmmParameters(kind="adder", rows=4, max_tokens=8)
+    assert config.parameters("tlmm-lutram") == TlmmParameters(
+        kind="tlmm-lutram", rows=4, max_tokens=2, max_n=64)
+    assert config.parameters("tlmm").max_n is None  # max_n bounds only the LUT-RAM engine
+    assert set(ENGINES) == {"tlmm", "tlmm-lutram", "adder"}
+    with pytest.raises(ValueError, match=r"^Engine must be one of tlmm, tlmm-lutram, adder, "
+                                         r"not 'fast'$"):
+        config.parameters("fast")

@@ -1,5 +1,5 @@
 """``ternforge run attention`` and ``report attention``: outputs bit-exact to the golden model,
-cycles and DDR bytes, the appended cache row; bad input; the engine's parameters."""
+cycles and DDR bytes, the appended cache row; bad input."""
 
 import numpy as np
 import pytest
@@ -7,8 +7,6 @@ import pytest
 from cli_support import invoke, save_arrays
 from ternforge.boards import get_board
 from ternforge.gen.reports.attention import attention_report
-from ternforge.hdl.attention.engine import AttentionEngine
-from ternforge.hdl.fp.functions import FLOAT_FUNCTIONS
 from ternforge.sim.models import attention as am
 from ternforge.sim.models import fp as fm
 
@@ -81,53 +79,6 @@ def test_run_attention_rejects_bad_lanes(capsys, tmp_path):
     assert (code, err) == (2, "ternforge: Lanes must be a power of two dividing the head "
                               "dimension (8) into parts of more than 7, not 3\n")
     assert not (tmp_path / "o.npy").exists()
-
-
-@pytest.mark.parametrize("parameters, message", [
-    (dict(head_dim=4), "Head dimension must be an integer from 8 to 256, not 4"),
-    (dict(rows=2, cols=3), r"Rows times columns per lane must be at least the fma latency "
-                           r"\(7\), not 6"),
-    (dict(head_dim=32, lanes=4, rows=1, cols=16),
-     r"Rows times columns per lane must be at least the fma latency \(7\), not 4"),
-    (dict(head_dim=16, lanes=3), r"Lanes must be a power of two dividing the head dimension "
-                                 r"\(16\) into parts of more than 7, not 3"),
-    (dict(head_dim=16, lanes=4), r"Lanes must be a power of two dividing the head dimension "
-                                 r"\(16\) into parts of more than 7, not 4"),
-    (dict(head_dim=32, lanes=4, cols=6), "Columns must be a multiple of the 4 lanes, not 6"),
-    (dict(format="float8"), "Float format must be one of float16, bfloat16, float32, not "
-                            "'float8'"),
-])
-def test_engine_parameters_are_checked(parameters, message):
-    with pytest.raises(ValueError, match=f"^{message}$"):
-        AttentionEngine(**parameters)
-
-
-def test_engine_cycle_model_adds_its_phases():
-    engine = AttentionEngine(head_dim=16, rows=4, cols=4, max_keys=64)
-    engine._MustUse__silence = True
-    # one tile: its load (2 x 4 x 16 beats from cycle 1) outlasts the query load (4 x 16 +
-    # 7 + 2 cycles), then scores, maximum, exponentials, scale, accumulation, the reciprocal
-    # and the output
-    compute = (16 * 16 + 7 + 2) + 17 + (4 * 5 + 4 + 9 + 2) + (4 * 17 + 7 + 2) \
-        + (4 * 4 * 17 + 7 + 2)
-    reciprocal = FLOAT_FUNCTIONS["reciprocal"].latency_in("float32")
-    assert engine.cycles(4, 4) == (1 + 2 * 4 * 16) + compute + (4 + reciprocal + 2) \
-        + (4 * 16 + 7 + 1)
-    # a second tile loads while the first is computed: it adds its computation only
-    assert engine.cycles(4, 8) - engine.cycles(4, 4) == compute
-
-
-def test_lanes_divide_the_work_not_the_waiting():
-    engine = AttentionEngine(head_dim=16, rows=4, cols=4, max_keys=64, lanes=2)
-    engine._MustUse__silence = True
-    # a second tile: scores over two column groups, a maximum over two groups a row,
-    # accumulators of E + 1 = 9 elements a lane
-    assert engine.cycles(4, 8) - engine.cycles(4, 4) == (16 * 4 * 2 + 7 + 2) + (4 * 2 + 1) \
-        + (4 * 5 + 4 + 9 + 2) + (4 * 9 + 7 + 2) + (4 * 4 * 9 + 7 + 2)
-    # the first tile's 2 x 4 x 8 beats from cycle 1 outlast the query load (4 x 8 + 7 + 2):
-    # a first key later than cycle 1 delays the job as much
-    assert engine.cycles(4, 4, first_key=6) == engine.cycles(4, 4) + 5
-    assert engine.cycles(4, 4, first_key=1) == engine.cycles(4, 4)
 
 
 @pytest.mark.yosys

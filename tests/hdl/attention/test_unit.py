@@ -1,4 +1,5 @@
-"""The attention unit's generated Verilog on Verilator, through the cocotb testbench."""
+"""The attention unit (engine, KV-cache reader and appender) and the generated top (with its
+sequencer) as Verilog on Verilator, through the cocotb testbench."""
 
 import json
 
@@ -8,13 +9,13 @@ from amaranth.back import verilog
 from ternforge.sim import verilator
 from ternforge.sim.jobs.attention import AttentionJob
 
-# the build `ternforge run attention` makes for prefill at D = 16 (tests/test_attention_cli.py),
-# and the generated top (sequencer and unit: one start a layer) with eight lanes over D = 64
-# and wide tiles of 2 rows (the shape of a decode unit)
-JOBS = [AttentionJob(format="float32", head_dim=16, rows=8, cols=8, max_keys=1024, lanes=2,
-                     data_bits=512),
-        AttentionJob(format="float32", head_dim=64, rows=2, cols=32, max_keys=1024, lanes=8,
-                     data_bits=512, sequenced=True)]
+# the build `ternforge run attention` makes for prefill at D = 16 (tests/gen/cli/
+# test_attention.py), and the generated top (sequencer and unit: one start a layer) with
+# eight lanes over D = 64 and wide tiles of 2 rows (the shape of a decode unit)
+JOBS = [AttentionJob.from_dict(dict(format="float32", head_dim=16, rows=8, cols=8,
+                                    max_keys=1024, lanes=2, data_bits=512)),
+        AttentionJob.from_dict(dict(format="float32", head_dim=64, rows=2, cols=32,
+                                    max_keys=1024, lanes=8, data_bits=512, sequenced=True))]
 
 
 @pytest.mark.verilator
@@ -23,4 +24,4 @@ def test_attention_on_verilator(job, tmp_path):
     name = job.module_name
     build = verilator.build(verilog.convert(job.component(), name=name), toplevel=name)
     verilator.run(build, toplevel=name, test_module="tb.attention_tb", work_dir=tmp_path,
-                  env={"TERNFORGE_TB": json.dumps(job.__dict__)})
+                  env={"TERNFORGE_TB": json.dumps(job.to_dict())})

@@ -1,5 +1,5 @@
 """The floating-point operators: the golden model against numpy and against itself, the
-operators in the Amaranth simulator, and their parameters."""
+operators in the Amaranth simulator."""
 
 import numpy as np
 import pytest
@@ -7,6 +7,7 @@ from amaranth.sim import Simulator
 
 from ternforge.hdl.fp.format import FLOAT_FORMATS, float_format
 from ternforge.hdl.fp.ops import FLOAT_OPERATORS
+from ternforge.hdl.fp.parameters import FloatUnitParameters
 from ternforge.sim.models import fp as fm
 from ternforge.sim.models.fp_units import golden
 
@@ -73,7 +74,7 @@ def simulate(unit, operands):
             ctx.set(unit.result.ready, cycle % 3 != 2)
             ctx.set(unit.operands.valid, sent < len(operands))
             if sent < len(operands):
-                for index, name in enumerate("abc"[:unit.arity]):
+                for index, name in enumerate("abc"[:unit.parameters.arity]):
                     ctx.set(getattr(unit.operands.payload, name), int(operands[sent, index]))
             _, _, ready, valid, result_ready, payload = await ctx.tick().sample(
                 unit.operands.ready, unit.result.valid, unit.result.ready, unit.result.payload)
@@ -92,18 +93,6 @@ def simulate(unit, operands):
 @pytest.mark.parametrize("fmt", ["float16", "bfloat16"])
 @pytest.mark.parametrize("op", list(FLOAT_OPERATORS))
 def test_operator_in_amaranth_simulator(op, fmt):
-    unit = FLOAT_OPERATORS[op](format=fmt)
-    operands = fm.stimulus(op, fmt, unit.arity, 150, seed=3)[-400:]
+    unit = FLOAT_OPERATORS[op](FloatUnitParameters(op, fmt))
+    operands = fm.stimulus(op, fmt, unit.parameters.arity, 150, seed=3)[-400:]
     assert fm.same(simulate(unit, operands), golden(op, operands, fmt), fmt).all()
-
-
-def test_latencies():
-    assert [FLOAT_OPERATORS[op](format="float32").latency for op in ("add", "mul", "fma")] \
-        == [4, 5, 7]
-    assert FLOAT_OPERATORS["add"](format="float16").cycles(10) == 14
-
-
-def test_bad_format():
-    with pytest.raises(ValueError, match=r"^Float format must be one of float16, bfloat16, "
-                                         r"float32, not 'float64'$"):
-        FLOAT_OPERATORS["add"](format="float64")

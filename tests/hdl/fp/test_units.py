@@ -6,23 +6,25 @@ import json
 import pytest
 from amaranth.back import verilog
 
-from ternforge.hdl.fp.units import FLOAT_UNITS, float_unit, module_name
 from ternforge.hdl.fp.format import FLOAT_FORMATS
+from ternforge.hdl.fp.parameters import OPERATIONS, FloatUnitParameters
+from ternforge.hdl.fp.units import float_unit
 from ternforge.sim import verilator
 
 # Random operations per run: the million-pair check is benchmarks/float_bench.py.
 COUNTS = {"add": 100_000, "mul": 100_000, "fma": 10_000}
 # every operator in every format; the functions (bit-exact in every format in the Amaranth
 # simulator, tests/test_float_functions.py) in float16 and float32 here
-CASES = [(op, fmt) for op in FLOAT_UNITS for fmt in FLOAT_FORMATS
+CASES = [(op, fmt) for op in OPERATIONS for fmt in FLOAT_FORMATS
          if op in ("add", "mul", "fma") or fmt != "bfloat16"]
 
 
 @pytest.mark.verilator
 @pytest.mark.parametrize("op, fmt", CASES, ids=[f"{op}-{fmt}" for op, fmt in CASES])
 def test_float_unit_on_verilator(op, fmt, tmp_path):
-    name = module_name(op, fmt)
-    build = verilator.build(verilog.convert(float_unit(op, fmt), name=name), toplevel=name)
+    parameters = FloatUnitParameters(op, fmt)
+    name = parameters.module_name
+    build = verilator.build(verilog.convert(float_unit(parameters), name=name), toplevel=name)
     verilator.run(build, toplevel=name, test_module="tb.float_tb", work_dir=tmp_path,
                   env={"TERNFORGE_TB": json.dumps(
                       {"op": op, "format": fmt, "count": COUNTS.get(op, 3000)})})

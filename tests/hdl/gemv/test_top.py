@@ -1,6 +1,7 @@
 """The GEMV/GEMM top's generated Verilog on Verilator, through the cocotb testbench."""
 
 import json
+from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -19,8 +20,9 @@ def test_gemv_top_on_verilator(tmp_path):
     top = gemv_top(CONFIG, data_bits=32, buffer_depth=64)
     build = verilator.build(verilog.convert(top, name=GEMV_TOP), toplevel=GEMV_TOP)
     verilator.run(build, toplevel=GEMV_TOP, test_module="tb.gemv_tb", work_dir=tmp_path,
-                  env={"TERNFORGE_TB": json.dumps({"config": CONFIG.__dict__,
-                                                   "data_bits": 32, "buffer_depth": 64})})
+                  env={"TERNFORGE_TB": json.dumps({
+                      "engine": asdict(CONFIG.parameters("tlmm-lutram")), "data_bits": 32,
+                      "buffer_depth": 64})})
 
 
 @pytest.mark.verilator

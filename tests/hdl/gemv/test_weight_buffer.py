@@ -136,7 +136,8 @@ def test_buffer_maps_to_the_urams_the_planner_counts():
     from ternforge.gen.synthesis import synthesize_component
     from ternforge.sim.models.weight_plan import plan_layer
 
-    plan = plan_layer(n=4096, k=1536, engine=EngineConfig(), board=get_board("kv260"))
+    plan = plan_layer(n=4096, k=1536, engine=EngineConfig().parameters("tlmm-lutram"),
+                      board=get_board("kv260"))
     buffer = WeightBuffer(beat_bits=plan.beat_bits, depth=plan.capacity_beats)
     assert buffer.uram_count == plan.uram_count == 9
     assert synthesize_component(buffer, name="weight_buffer")["URAM"] == plan.uram_count

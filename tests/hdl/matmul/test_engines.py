@@ -5,15 +5,16 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from ternforge.gen.config import ENGINES, EngineConfig
+from ternforge.hdl.matmul.engines import ENGINE_CLASSES, matmul_engine
+from ternforge.hdl.matmul.parameters import EngineKind, TlmmParameters
 from ternforge.sim.models import tl_code
-from ternforge.sim.models.tlmm_stream import job_beats, results_from_words
+from ternforge.sim.models.tlmm_stream import StreamGeometry, job_beats, results_from_words
 
 
-def simulate(config, kind, acts, weights, *, stall=0.0, seed=0):
+def simulate(parameters, acts, weights, *, stall=0.0, seed=0):
     """Run one job; return (Y, cycles from first activation accepted to last result, inclusive)."""
-    engine = config.component(kind)
-    geom = config.geometry(kind)
+    engine = matmul_engine(parameters)
+    geom = StreamGeometry.of(parameters)
     beats = job_beats(acts, weights, geom)
     expected_results = sum(beats.token_tiles) * geom.row_blocks(len(weights))
     rng = np.random.default_rng(seed)
@@ -48,7 +49,7 @@ def simulate(config, kind, acts, weights, *, stall=0.0, seed=0):
     sim.add_testbench(bench)
     sim.run()
     result = results_from_words(words, m=len(acts), n=len(weights), geom=geom,
-                                acc_width=engine.acc_width)
+                                acc_width=parameters.acc_width)
     return result, trace["last"] - trace["first"] + 1
 
 
@@ -61,7 +62,13 @@ def exact(acts, weights):
     return acts.astype(np.int64) @ weights.T.astype(np.int64)
 
 
-@pytest.mark.parametrize("kind", ENGINES)
+def engine_parameters(kind, max_n, **parameters):
+    """Parameters of ``kind``, bounded by ``max_n`` where the engine needs it."""
+    return TlmmParameters(kind=kind, max_n=max_n if kind is EngineKind.TLMM_LUTRAM else None,
+                          **parameters)
+
+
+@pytest.mark.parametrize("kind", EngineKind)
 @pytest.mark.parametrize("group_size,groups,rows,tokens,shape", [
     (3, 2, 2, 4, (3, 20, 5)),
     (2, 3, 3, 2, (5, 13, 4)),
@@ -72,50 +79,51 @@ def exact(acts, weights):
 ])
 def test_engine_matches_golden_model_and_cycle_model(kind, group_size, groups, rows, tokens,
                                                      shape):
-    config = EngineConfig(group_size=group_size, groups_per_cycle=groups, rows=rows, max_k=64,
-                          max_tokens=tokens, table_tokens=tokens, max_n=32)
+    parameters = engine_parameters(kind, 32, group_size=group_size, groups_per_cycle=groups,
+                                   rows=rows, max_k=64, max_tokens=tokens)
     acts, weights = random_job(np.random.default_rng(sum(shape)), *shape)
-    result, cycles = simulate(config, kind, acts, weights)
+    result, cycles = simulate(parameters, acts, weights)
     np.testing.assert_array_equal(result, exact(acts, weights))
-    assert cycles == config.component(kind).cycles(*shape)
+    assert cycles == parameters.cycles(*shape)
 
 
-@pytest.mark.parametrize("kind", ENGINES)
+@pytest.mark.parametrize("kind", EngineKind)
 def test_engine_survives_random_stalls(kind):
-    config = EngineConfig(group_size=3, groups_per_cycle=2, rows=2, max_k=64, max_tokens=3,
-                          table_tokens=3, max_n=16)
+    parameters = engine_parameters(kind, 16, group_size=3, groups_per_cycle=2, rows=2,
+                                   max_k=64, max_tokens=3)
     acts, weights = random_job(np.random.default_rng(7), 4, 17, 5)
-    result, _ = simulate(config, kind, acts, weights, stall=0.4, seed=3)
+    result, _ = simulate(parameters, acts, weights, stall=0.4, seed=3)
     np.testing.assert_array_equal(result, exact(acts, weights))
 
 
-@pytest.mark.parametrize("kind", ENGINES)
+@pytest.mark.parametrize("kind", EngineKind)
 @pytest.mark.parametrize("weight", [1, -1])
 def test_engine_extreme_values(kind, weight):
     k = 64
-    config = EngineConfig(group_size=3, groups_per_cycle=4, rows=2, max_k=k, max_tokens=2,
-                          table_tokens=2, max_n=8)
-    assert config.component(kind).acc_width == tl_code.accumulator_width(k)
+    parameters = engine_parameters(kind, 8, group_size=3, groups_per_cycle=4, rows=2, max_k=k,
+                                   max_tokens=2)
+    assert parameters.acc_width == tl_code.accumulator_width(k)
     acts = np.full((2, k), -128, np.int8)
-    result, _ = simulate(config, kind, acts, np.full((2, k), weight, np.int8))
+    result, _ = simulate(parameters, acts, np.full((2, k), weight, np.int8))
     assert np.all(result == -128 * k * weight)
 
 
-@pytest.mark.parametrize("kind", ENGINES)
-@pytest.mark.parametrize("name,value,message", [
-    ("group_size", 1, "Group size must be an integer from 2 to 4, not 1"),
-    ("rows", 0, "Rows must be an integer of at least 1, not 0"),
-    ("groups_per_cycle", 2.0, "Groups per cycle must be an integer of at least 1, not 2.0"),
-    ("max_tokens", 0, "Maximum tokens must be an integer of at least 1, not 0"),
-])
-def test_engine_parameter_errors(kind, name, value, message):
-    with pytest.raises(ValueError, match=message):
-        ENGINES[kind][0](**{name: value})
+@pytest.mark.parametrize("kind", EngineKind)
+def test_engine_ports_follow_the_parameters(kind):
+    parameters = engine_parameters(kind, 8, group_size=2, groups_per_cycle=3, rows=5, max_k=96)
+    engine = ENGINE_CLASSES[kind](parameters)
+    assert engine.parameters is parameters
+    assert len(engine.weights.payload.slots.as_value()) == parameters.weight_beat_bits
+    assert len(engine.acts.payload.data.as_value()) == parameters.acts_per_beat * 8
+    assert len(engine.results.payload.as_value()) == parameters.rows * parameters.acc_width
 
 
-def test_lutram_engine_max_n_rule():
-    with pytest.raises(ValueError, match="Maximum N must be an integer of at least 1, not -4"):
-        EngineConfig(max_n=-4)
+def test_engine_refuses_parameters_of_another_kind():
+    from ternforge.hdl.matmul.tlmm import TLMMEngine
+
+    with pytest.raises(ValueError, match=r"^Parameters must be TlmmParameters of kind tlmm, "
+                                         r"not TlmmParameters\(kind=<EngineKind.ADDER"):
+        TLMMEngine(TlmmParameters(kind="adder"))
 
 
 @pytest.mark.parametrize("group_size", tl_code.GROUP_SIZES)

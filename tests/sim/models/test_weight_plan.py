@@ -6,14 +6,21 @@ import pytest
 
 from ternforge.boards import get_board
 from ternforge.gen.cli import main
-from ternforge.gen.config import EngineConfig
+from ternforge.hdl.matmul.parameters import TlmmParameters
 from ternforge.sim.models.weight_plan import URAM_WORDS, MemoryModel, plan_layer
+
+
+def lutram(**parameters):
+    """The default LUT-RAM engine with ``parameters`` changed."""
+    return TlmmParameters(**{"kind": "tlmm-lutram", "max_tokens": 1, "max_n": 8192,
+                             **parameters})
+
 
 KV260 = get_board("kv260")
 
 
 def test_decode_of_a_bitnet_projection_is_bandwidth_bound():
-    plan = plan_layer(n=4096, k=1536, engine=EngineConfig(), board=KV260)
+    plan = plan_layer(n=4096, k=1536, engine=lutram(), board=KV260)
     assert plan.beat_bits == 16 * 8 * 5 and plan.line_bytes == 80 and plan.banks == 9
     assert plan.uram_count == 9 and not plan.resident and plan.passes == 1
     assert plan.layer_beats == 4096 // 16 * 1536 // 24
@@ -23,7 +30,7 @@ def test_decode_of_a_bitnet_projection_is_bandwidth_bound():
 
 
 def test_prefill_tile_is_compute_bound():
-    plan = plan_layer(n=4096, k=1536, engine=EngineConfig(), board=KV260, tokens=64)
+    plan = plan_layer(n=4096, k=1536, engine=lutram(), board=KV260, tokens=64)
     assert plan.resident and plan.passes == 1
     assert plan.uram_count <= KV260.resources["URAM"]
     assert plan.compute_cycles == 64 * plan.layer_beats
@@ -31,7 +38,7 @@ def test_prefill_tile_is_compute_bound():
 
 
 def test_descriptors_cover_the_layer_once_in_bursts_within_4k():
-    plan = plan_layer(n=1000, k=700, engine=EngineConfig(rows=8), board=KV260)
+    plan = plan_layer(n=1000, k=700, engine=lutram(rows=8), board=KV260)
     offset = 0
     for descriptor in plan.descriptors:
         assert descriptor.ddr_offset == offset
@@ -47,7 +54,7 @@ def test_descriptors_cover_the_layer_once_in_bursts_within_4k():
 
 
 def test_descriptor_table_holds_address_and_words_of_each_load():
-    plan = plan_layer(n=1000, k=700, engine=EngineConfig(rows=8), board=KV260)
+    plan = plan_layer(n=1000, k=700, engine=lutram(rows=8), board=KV260)
     table = plan.descriptor_table(0x1000_0000, word_bytes=64)
     assert len(table) == 8 * len(plan.descriptors)
     for index, descriptor in enumerate(plan.descriptors):
@@ -57,7 +64,7 @@ def test_descriptor_table_holds_address_and_words_of_each_load():
 
 
 def test_loads_must_start_on_a_data_word():
-    engine = EngineConfig(rows=4, groups_per_cycle=2)  # 40-bit beats
+    engine = lutram(rows=4, groups_per_cycle=2)  # 40-bit beats
     assert len(plan_layer(n=64, k=96, engine=engine, board=KV260, load_beats=64,
                           memory=MemoryModel(bytes_per_cycle=8, axi_data_bits=64)
                           ).descriptors) == 4
@@ -72,9 +79,9 @@ def test_loads_must_start_on_a_data_word():
 
 
 def test_slower_memory_means_more_stalls():
-    fast = plan_layer(n=512, k=512, engine=EngineConfig(), board=KV260,
+    fast = plan_layer(n=512, k=512, engine=lutram(), board=KV260,
                       memory=MemoryModel(bytes_per_cycle=80, latency=10))
-    slow = plan_layer(n=512, k=512, engine=EngineConfig(), board=KV260,
+    slow = plan_layer(n=512, k=512, engine=lutram(), board=KV260,
                       memory=MemoryModel(bytes_per_cycle=20, latency=10))
     assert fast.stall_cycles < slow.stall_cycles and fast.cycles < slow.cycles
     assert slow.cycles >= slow.ddr_bytes / 20
@@ -82,7 +89,7 @@ def test_slower_memory_means_more_stalls():
 
 def test_refuses_beats_wider_than_the_board_has_urams():
     with pytest.raises(ValueError, match="need 72 URAM288 side by side, but kv260 has 64"):
-        plan_layer(n=4096, k=4096, engine=EngineConfig(rows=128, groups_per_cycle=8),
+        plan_layer(n=4096, k=4096, engine=lutram(rows=128, groups_per_cycle=8),
                    board=KV260)
 
 
@@ -92,7 +99,12 @@ def test_refuses_beats_wider_than_the_board_has_urams():
 ])
 def test_rejects_bad_shapes(args, message):
     with pytest.raises(ValueError, match=message):
-        plan_layer(engine=EngineConfig(), board=KV260, **args)
+        plan_layer(engine=lutram(), board=KV260, **args)
+
+
+def test_refuses_an_engine_other_than_the_lutram_one():
+    with pytest.raises(ValueError, match=r"^Engine must be of kind tlmm-lutram, not 'tlmm'$"):
+        plan_layer(n=4, k=4, engine=TlmmParameters(), board=KV260)
 
 
 def test_plan_command_prints_and_writes_json(capsys, tmp_path):

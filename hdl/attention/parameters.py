@@ -1,0 +1,290 @@
+"""The attention units' parameters: every rule, layout, buffer size and cycle model of the
+engine (:class:`AttentionParameters`) and of the unit over a KV cache with its sequencer
+(:class:`AttentionUnitParameters`), read alike by the components, the golden model's
+drivers, the reports and the command line, without building any hardware.
+
+The loop order and the phases of a job are documented once, in
+:mod:`ternforge.hdl.attention.engine` (the engine) and :mod:`ternforge.hdl.attention.unit`
+(the cache layout and the commands).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from amaranth.lib import data
+
+from ..common.axi import check_data_bits
+from ..common.checks import check_int
+from ..fp.format import FloatFormat, float_format
+from ..fp.parameters import FloatUnitParameters
+
+__all__ = ["Phase", "MAX_ROWS", "MAX_COLS", "AttentionParameters", "AttentionUnitParameters",
+           "lanes_fit"]
+
+#: the most query rows of a job (a prefill tile, or the query heads of one KV head)
+MAX_ROWS = 64
+#: the most keys of a tile
+MAX_COLS = 64
+#: the lanes :meth:`AttentionUnitParameters.for_problem` chooses from
+_LANE_CHOICES = (1, 2, 4, 8)
+#: AXI data widths a KV cache row may fill, narrowest first
+_DATA_WIDTHS = (32, 64, 128, 256, 512)
+
+
+class Phase(enum.Enum):
+    """What a layer's attention runs: the causal prefill of a prompt, or one decode step."""
+
+    PREFILL = "prefill"
+    DECODE = "decode"
+
+    @classmethod
+    def of(cls, value) -> "Phase":
+        """The phase named ``value`` (a :class:`Phase` passes through)."""
+        try:
+            return cls(value)
+        except ValueError:
+            raise ValueError(f"Phase must be prefill or decode, not {value!r}") from None
+
+
+def lanes_fit(lanes: int, head_dim: int, latency: int) -> bool:
+    """Whether ``lanes`` is a power of two dividing ``head_dim`` into parts of more than
+    ``latency`` (the fma's) elements."""
+    return not lanes & (lanes - 1) and head_dim % lanes == 0 and head_dim // lanes > latency
+
+
+@dataclass(frozen=True)
+class AttentionParameters:
+    """The attention engine's parameters, rules, layouts and cycle model.
+
+    Parameters
+    ----------
+    format : str or FloatFormat
+        Arithmetic format (float32 by default).
+    head_dim : int
+        D, 8 to 256.
+    rows : int
+        Query rows per job (R, 1 to :data:`MAX_ROWS`): a prefill tile, or the query heads
+        sharing a KV head.
+    cols : int
+        Keys per tile (C, 1 to :data:`MAX_COLS`), a multiple of ``lanes``; ``rows * cols /
+        lanes`` must be at least the fma's latency.
+    max_keys : int
+        The most keys of one job (sizes the key counters).
+    lanes : int
+        P parallel fmas, a power of two dividing D into parts of more than the fma's
+        latency.
+    """
+
+    format: FloatFormat | str = "float32"
+    head_dim: int = 96
+    rows: int = 8
+    cols: int = 8
+    max_keys: int = 4096
+    lanes: int = 1
+
+    def __post_init__(self):
+        object.__setattr__(self, "format", float_format(self.format))
+        check_int("Head dimension", self.head_dim, 8, 256)
+        check_int("Lanes", self.lanes, 1, self.head_dim)
+        if not lanes_fit(self.lanes, self.head_dim, self.fma_latency):
+            raise ValueError(f"Lanes must be a power of two dividing the head dimension "
+                             f"({self.head_dim}) into parts of more than {self.fma_latency}, "
+                             f"not {self.lanes!r}")
+        check_int("Rows", self.rows, 1, MAX_ROWS)
+        check_int("Columns", self.cols, 1, MAX_COLS)
+        check_int("Maximum keys", self.max_keys, 1, 1 << 20)
+        if self.cols % self.lanes:
+            raise ValueError(f"Columns must be a multiple of the {self.lanes} lanes, "
+                             f"not {self.cols!r}")
+        if self.rows * self.cols // self.lanes < self.fma_latency:
+            raise ValueError(f"Rows times columns per lane must be at least the fma latency "
+                             f"({self.fma_latency}), not {self.rows * self.cols // self.lanes!r}")
+
+    def _latency(self, op: str) -> int:
+        return FloatUnitParameters(op, self.format).latency
+
+    @property
+    def fma_latency(self) -> int:
+        return self._latency("fma")
+
+    @property
+    def elements_per_lane(self) -> int:
+        """E = D / P: the elements of a query, key, value or accumulator row in one lane."""
+        return self.head_dim // self.lanes
+
+    @property
+    def column_groups(self) -> int:
+        """Column groups of a tile (``cols / lanes``): one column of each per lane."""
+        return self.cols // self.lanes
+
+    @property
+    def beat_bits(self) -> int:
+        """Bits of a query, key, value or output beat (``lanes`` elements)."""
+        return self.lanes * self.format.width
+
+    @property
+    def job_layout(self) -> data.StructLayout:
+        """A job: ``rows``, ``keys``, the ``position`` of row 0 and ``row_step`` (1 for causal
+        prefill rows at consecutive positions, 0 for decode rows at one position)."""
+        return data.StructLayout({"rows": range(1, self.rows + 1),
+                                  "keys": range(1, self.max_keys + 1),
+                                  "position": range(self.max_keys), "row_step": 1})
+
+    @property
+    def output_layout(self) -> data.StructLayout:
+        """An output beat: ``lanes`` elements and ``last`` on the job's last."""
+        return data.StructLayout({"value": self.beat_bits, "last": 1})
+
+    @property
+    def buffer_elements(self) -> dict:
+        """Elements of each on-chip buffer: the query tile, the double key and value tiles
+        (one loading, one computed), the scores, and the accumulators (each lane's ``E``
+        elements of a row and its own copy of the denominator)."""
+        d, r, c = self.head_dim, self.rows, self.cols
+        return {"q": r * d, "k": 2 * c * d, "v": 2 * c * d, "scores": r * c,
+                "accumulators": r * (d + self.lanes)}
+
+    def cycles(self, rows: int, keys: int, *, first_key: int = 0) -> int:
+        """Cycles of one job of ``rows`` queries against ``keys`` keys, without stalls, from
+        the job accepted to the last output beat, inclusive; the first key beat arrives at
+        cycle ``first_key`` (the job's acceptance being cycle 0), or is waiting, and the
+        rest follow one a cycle. The loader fills one half of the key and value buffers
+        while the tile in the other is computed; a tile's computation starts when both the
+        previous tile's is done and its keys and values are in (the phases of the engine's
+        module documentation)."""
+        fma, add, exp, reciprocal = (self._latency(op)
+                                     for op in ("fma", "add", "exp", "reciprocal"))
+        d, big_r, c, lanes = self.head_dim, self.rows, self.cols, self.lanes
+        e = self.elements_per_lane
+        tile_at = [rows * e + fma + 2]  # the cycles the computation waits for each tile
+        load_at = max(1, first_key)  # the cycle the loader takes its next beat
+        for n, start in enumerate(range(0, keys, c)):
+            nk = min(c, keys - start)
+            if n >= 2:  # the tile's half is free once tile n - 2 is computed
+                load_at = max(load_at, tile_at[n - 1])
+            load_at += 2 * nk * e  # then the tile is in
+            compute = (d * big_r * c // lanes + fma + 2) + (rows * c // lanes + 1) \
+                + (rows * (c + 1) + add + exp + 2) + (rows * (e + 1) + fma + 2) \
+                + (nk * rows * (e + 1) + fma + 2)
+            tile_at.append(max(tile_at[n], load_at) + compute)
+        return tile_at[-1] + (rows + reciprocal + 2) + (rows * e + fma + 1)
+
+
+@dataclass(frozen=True)
+class AttentionUnitParameters:
+    """The attention unit over a KV cache in DDR, and its sequencer: the engine's parameters,
+    the AXI4 port and the cache layout, the command and start layouts, the cycle model of a
+    command stream.
+
+    Parameters
+    ----------
+    engine : AttentionParameters
+    addr_bits, data_bits : int
+        The AXI4 port's address (13 to 64) and data widths; a cache row (``2 * D``
+        elements) is a whole number of data words, a data word a whole number of beats.
+    max_heads : int
+        The most query heads of a sequencer's start (1 to 1,024).
+    """
+
+    engine: AttentionParameters = field(default_factory=AttentionParameters)
+    addr_bits: int = 32
+    data_bits: int = 512
+    max_heads: int = 64
+
+    def __post_init__(self):
+        check_int("Address bits", self.addr_bits, 13, 64)
+        check_data_bits(self.data_bits)
+        if self.row_bits % self.data_bits or self.data_bits % self.engine.beat_bits:
+            raise ValueError(f"Data bits must divide a cache row's {self.row_bits} bits into "
+                             f"whole beats of {self.engine.beat_bits}, not {self.data_bits!r}")
+        check_int("Maximum heads", self.max_heads, 1, 1024)
+
+    @classmethod
+    def for_problem(cls, phase, head_dim: int, keys: int, group: int, format="float32", *,
+                    rows: int = 8, cols: int = 8, lanes: int | None = None):
+        """The unit that runs a problem: prefill tiles of ``rows`` queries, decode tiles of the
+        ``group`` query heads a KV head serves (no idle rows), by ``cols`` keys (more if
+        needed to cover the fma's latency, a multiple of the lanes); ``max_keys`` the next
+        power of two of ``keys``, at least 1,024 (one build serves many lengths); the widest
+        AXI port (to 512 bits) a cache row fills; ``lanes`` (None: the most, up to 8, that
+        the head dimension and the port allow)."""
+        fmt = float_format(format)
+        latency = FloatUnitParameters("fma", fmt).latency
+        row_bits = 2 * head_dim * fmt.width
+        data_bits = max(bits for bits in _DATA_WIDTHS if row_bits % bits == 0)
+        if lanes is None:
+            lanes = max(p for p in _LANE_CHOICES if p == 1 or (
+                lanes_fit(p, head_dim, latency) and data_bits % (p * fmt.width) == 0))
+        rows = rows if Phase.of(phase) is Phase.PREFILL else group
+        cols = max(cols, -(-latency * lanes // rows))
+        cols = -(-cols // lanes) * lanes if isinstance(lanes, int) and lanes > 0 else cols
+        engine = AttentionParameters(format=fmt, head_dim=head_dim, rows=rows, cols=cols,
+                                     max_keys=max(1024, 1 << (keys - 1).bit_length()),
+                                     lanes=lanes)
+        return cls(engine=engine, data_bits=data_bits)
+
+    @property
+    def row_bits(self) -> int:
+        """Bits of a cache row: a token's key then its value (``2 * D`` elements)."""
+        return 2 * self.engine.head_dim * self.engine.format.width
+
+    @property
+    def row_words(self) -> int:
+        """AXI data words of a cache row."""
+        return self.row_bits // self.data_bits
+
+    @property
+    def row_bytes(self) -> int:
+        return self.row_bits // 8
+
+    @property
+    def row_beats(self) -> int:
+        """Beats of a cache row on the engine's key and value streams (``2 * E``)."""
+        return 2 * self.engine.elements_per_lane
+
+    @property
+    def command_layout(self) -> data.StructLayout:
+        """A command (the unit's ``command`` stream, the sequencer's ``commands``): the
+        engine's job, the ``base`` of its KV head's region, and ``append``."""
+        job = self.engine.job_layout
+        return data.StructLayout({**{name: job[name].shape for name in job.members},
+                                  "base": self.addr_bits, "append": 1})
+
+    @property
+    def start_layout(self) -> data.StructLayout:
+        """A sequencer's start: ``decode``, ``heads`` (query heads in prefill, KV heads in
+        decode), ``group`` (query heads per KV head), ``tokens`` (M, or the context L with the
+        newest token), the first KV head's region ``base`` and the ``stride`` between
+        regions."""
+        heads = range(1, self.max_heads + 1)
+        return data.StructLayout({"decode": 1, "heads": heads, "group": heads,
+                                  "tokens": range(1, self.engine.max_keys + 1),
+                                  "base": self.addr_bits, "stride": self.addr_bits})
+
+    def region(self, kv_head: int) -> int:
+        """Byte address of a KV head's cache region (regions of ``max_keys`` rows from 0)."""
+        return kv_head * self.engine.max_keys * self.row_bytes
+
+    def first_key_cycle(self, read_latency: int) -> int:
+        """The cycle, counting from the engine's job (the cycle after the command) as 0, at
+        which the first cached key is offered to the engine without stalls: the read address
+        one cycle after the job, ``read_latency`` cycles from the address to the data, one
+        in the word splitter."""
+        return 1 + read_latency + 1
+
+    def bytes_read(self, commands) -> int:
+        """DDR bytes ``commands`` (dicts of :attr:`command_layout`'s fields) read: an
+        appended row is not read back."""
+        return sum(c["keys"] - c["append"] for c in commands) * self.row_bytes
+
+    def cycles(self, commands, *, read_latency: int, sequenced: bool = False) -> int:
+        """Cycles from the first command accepted to the last output, without stalls: per
+        command, the engine's job and two cycles to hand over (the first one's only one).
+        The first cached key reaches the engine :meth:`first_key_cycle` cycles after its
+        job starts; an appended row's write is answered before the job ends (at any
+        realistic head dimension); the sequencer adds a cycle before the first command."""
+        first_key = self.first_key_cycle(read_latency)
+        return sum(2 + self.engine.cycles(c["rows"], c["keys"], first_key=first_key * (
+            c["keys"] > c["append"])) for c in commands) - 1 + sequenced
