@@ -23,7 +23,12 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..hdl.attention.parameters import MAX_HEADS, AttentionUnitParameters, Phase
+from ..hdl.common.checks import check_int
+from ..hdl.eltwise.parameters import EltwiseParameters
+from ..hdl.eltwise.unit import ElementwiseUnit
 from ..hdl.matmul.parameters import EngineKind, TlmmParameters
+from ..sim.jobs.attention import AttentionJob
 
 __all__ = ["EngineConfig", "EltwiseConfig", "AttentionConfig", "DesignConfig", "ENGINES",
            "load_config"]
@@ -49,19 +54,18 @@ class EngineConfig:
         deeper (and past 32 entries, costlier) LUT-RAM.
     """
 
-    group_size: int = 3
-    groups_per_cycle: int = 8
-    rows: int = 16
-    act_width: int = 8
-    max_k: int = 8192
-    max_tokens: int = 8
+    # the engines' defaults, and a default max_n for the LUT-RAM engine
+    group_size: int = TlmmParameters.group_size
+    groups_per_cycle: int = TlmmParameters.groups_per_cycle
+    rows: int = TlmmParameters.rows
+    act_width: int = TlmmParameters.act_width
+    max_k: int = TlmmParameters.max_k
+    max_tokens: int = TlmmParameters.max_tokens
     max_n: int = 8192
     table_tokens: int = 1
 
     def __post_init__(self):
-        tokens = self.table_tokens
-        if not isinstance(tokens, int) or isinstance(tokens, bool) or tokens < 1:
-            raise ValueError(f"Table tokens must be an integer of at least 1, not {tokens!r}")
+        check_int("Table tokens", self.table_tokens, 1)
         for kind in ("tlmm", "tlmm-lutram"):  # validates every parameter by the engines' rules
             self.parameters(kind)
 
@@ -104,12 +108,10 @@ class EltwiseConfig:
     def parameters(self):
         """The unit's :class:`~ternforge.hdl.eltwise.parameters.EltwiseParameters`: its
         stages, buffers, latency and cycle model."""
-        from ..hdl.eltwise.parameters import EltwiseParameters
         return EltwiseParameters(self.format, max_length=self.hidden, acc_width=self.acc_width)
 
     def component(self):
         """A new :class:`~ternforge.hdl.eltwise.unit.ElementwiseUnit` of :attr:`parameters`."""
-        from ..hdl.eltwise.unit import ElementwiseUnit
         return ElementwiseUnit(self.parameters)
 
 
@@ -147,9 +149,8 @@ class AttentionConfig:
     max_keys: int = 2048
 
     def __post_init__(self):
-        from ..hdl.common.checks import check_int
-        check_int("KV heads", self.kv_heads, 1, 64)
-        check_int("Heads", self.heads, 1, 64)
+        check_int("KV heads", self.kv_heads, 1, MAX_HEADS)
+        check_int("Heads", self.heads, 1, MAX_HEADS)
         if self.heads % self.kv_heads:
             raise ValueError(f"Heads must be a multiple of the {self.kv_heads} KV heads, "
                              f"not {self.heads!r}")
@@ -158,8 +159,6 @@ class AttentionConfig:
     def jobs(self) -> dict:
         """``{"prefill": job, "decode": job}``: the two units as
         :class:`~ternforge.sim.jobs.attention.AttentionJob` (sequenced)."""
-        from ..hdl.attention.parameters import AttentionUnitParameters, Phase
-        from ..sim.jobs.attention import AttentionJob
         return {phase.value: AttentionJob(AttentionUnitParameters.for_problem(
                     phase, self.head_dim, self.max_keys, self.heads // self.kv_heads,
                     self.format, rows=self.rows, cols=self.cols,

@@ -15,22 +15,24 @@ from dataclasses import dataclass, field
 
 from amaranth.lib import data
 
-from ..common.axi import check_data_bits
+from ..common.axi import AXI_DATA_WIDTHS, check_data_bits
 from ..common.checks import check_int
 from ..fp.format import FloatFormat, float_format
 from ..fp.parameters import FloatUnitParameters
 
-__all__ = ["Phase", "MAX_ROWS", "MAX_COLS", "AttentionParameters", "AttentionUnitParameters",
-           "lanes_fit"]
+__all__ = ["Phase", "MAX_ROWS", "MAX_COLS", "MAX_HEADS", "AttentionParameters",
+           "AttentionUnitParameters", "lanes_fit"]
 
 #: the most query rows of a job (a prefill tile, or the query heads of one KV head)
 MAX_ROWS = 64
 #: the most keys of a tile
 MAX_COLS = 64
+#: the most query heads a generated unit's sequencer takes in one start (its default)
+MAX_HEADS = 64
 #: the lanes :meth:`AttentionUnitParameters.for_problem` chooses from
 _LANE_CHOICES = (1, 2, 4, 8)
-#: AXI data widths a KV cache row may fill, narrowest first
-_DATA_WIDTHS = (32, 64, 128, 256, 512)
+#: the widest AXI port a unit is given by :meth:`AttentionUnitParameters.for_problem`
+_WIDEST_PORT = 512
 
 
 class Phase(enum.Enum):
@@ -191,7 +193,7 @@ class AttentionUnitParameters:
     engine: AttentionParameters = field(default_factory=AttentionParameters)
     addr_bits: int = 32
     data_bits: int = 512
-    max_heads: int = 64
+    max_heads: int = MAX_HEADS
 
     def __post_init__(self):
         check_int("Address bits", self.addr_bits, 13, 64)
@@ -213,7 +215,8 @@ class AttentionUnitParameters:
         fmt = float_format(format)
         latency = FloatUnitParameters("fma", fmt).latency
         row_bits = 2 * head_dim * fmt.width
-        data_bits = max(bits for bits in _DATA_WIDTHS if row_bits % bits == 0)
+        data_bits = max(bits for bits in AXI_DATA_WIDTHS
+                        if bits <= _WIDEST_PORT and row_bits % bits == 0)
         if lanes is None:
             lanes = max(p for p in _LANE_CHOICES if p == 1 or (
                 lanes_fit(p, head_dim, latency) and data_bits % (p * fmt.width) == 0))

@@ -13,7 +13,7 @@ from amaranth.lib.wiring import In, Out
 
 from .checks import check_int
 
-__all__ = ["axi4_read_members", "axi4_write_members", "axi4_lite_members", "axis_members",
+__all__ = ["AXI_DATA_WIDTHS", "axi4_read_members", "axi4_write_members", "axi4_lite_members", "axis_members",
            "check_data_bits", "forward_ports", "BurstReader", "BurstWriter", "RegisterFile"]
 
 
@@ -36,9 +36,13 @@ def axi4_write_members(prefix, *, addr_bits, data_bits):
             f"{prefix}_bresp": In(2), f"{prefix}_bvalid": In(1), f"{prefix}_bready": Out(1)}
 
 
+#: the AXI data widths the masters support
+AXI_DATA_WIDTHS = (32, 64, 128, 256, 512, 1024)
+
+
 def check_data_bits(data_bits) -> None:
     """Refuse an AXI data width other than a power of two from 32 to 1024."""
-    if data_bits not in (32, 64, 128, 256, 512, 1024):
+    if data_bits not in AXI_DATA_WIDTHS:
         raise ValueError(f"Data bits must be a power of two from 32 to 1024, "
                          f"not {data_bits!r}")
 

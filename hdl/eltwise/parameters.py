@@ -18,9 +18,12 @@ from ..fp.parameters import ConversionParameters, FloatUnitParameters
 __all__ = ["ACTIVATIONS", "element_layout", "StageParameters", "DequantiseParameters",
            "ResidualParameters", "GatedActivationParameters", "RopeParameters",
            "TwoPassParameters", "RmsNormParameters", "QuantiseParameters",
-           "EltwiseParameters"]
+           "EltwiseParameters", "QUANT_FLOOR"]
 
 ACTIVATIONS = ("silu", "relu2")
+
+#: the smallest absmax quantisation divides by (BitNet's clamp)
+QUANT_FLOOR = 1e-5
 
 
 def element_layout(shape) -> data.StructLayout:

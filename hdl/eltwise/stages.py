@@ -20,7 +20,8 @@ from ..fp.parameters import ConversionParameters
 from ..fp.units import float_unit
 from ..common.streams import connect, join
 
-__all__ = ["EltwiseStage", "Dequantise", "Residual", "GatedActivation", "Rope"]
+__all__ = ["EltwiseStage", "Dequantise", "Residual", "GatedActivation", "Rope", "deliver",
+           "feed", "join_product"]
 
 
 def deliver(m, result, output):

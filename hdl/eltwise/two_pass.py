@@ -22,15 +22,12 @@ from amaranth.lib.wiring import In, Out
 
 from amaranth.lib import data
 
-from .parameters import element_layout
+from .parameters import QUANT_FLOOR, element_layout
 from .stages import EltwiseStage, deliver, feed, join_product
 from ..fp.format import float_constant
 from ..common.streams import connect
 
-__all__ = ["TwoPassStage", "RmsNorm", "Quantise", "QUANT_FLOOR"]
-
-#: the smallest absmax quantisation divides by (BitNet's clamp)
-QUANT_FLOOR = 1e-5
+__all__ = ["TwoPassStage", "RmsNorm", "Quantise"]
 
 
 class TwoPassStage(EltwiseStage):

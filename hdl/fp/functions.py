@@ -105,7 +105,7 @@ def _segment_function(kind, index_bits):
                                         * 2.0 ** (i >> index_bits))
     if kind == "exp2":
         return lambda i, t: 2.0 ** ((i + t) * h)
-    raise ValueError(kind)
+    raise ValueError(f"Table must be reciprocal, rsqrt or exp2, not {kind!r}")
 
 
 @lru_cache(maxsize=None)

@@ -11,7 +11,10 @@ from ..common.checks import check_int
 from ..matmul.parameters import EngineKind, TlmmParameters
 
 __all__ = ["GemvParameters", "DESCRIPTOR_LAYOUT", "DESCRIPTOR_BITS", "DESCRIPTOR_BYTES",
-           "MAX_DESCRIPTORS"]
+           "MAX_DESCRIPTORS", "URAM_WORDS", "URAM_BITS"]
+
+URAM_WORDS = 4096  #: depth of one URAM288
+URAM_BITS = 72  #: width of one URAM288
 
 #: a descriptor: the load's byte address, then its length in AXI data words (little-endian)
 DESCRIPTOR_LAYOUT = data.StructLayout({"address": 32, "words": 32})

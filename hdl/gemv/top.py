@@ -84,8 +84,6 @@ class GemvTop(wiring.Component):
         })
 
     parameters = property(lambda self: self._parameters)
-    engine = property(lambda self: self._engine)
-    buffer = property(lambda self: self._buffer)
 
     def elaborate(self, platform):
         m = Module()

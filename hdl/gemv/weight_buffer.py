@@ -60,9 +60,6 @@ class LineAssembler(wiring.Component):
         super().__init__({"words": In(_words_signature(word_bits)),
                           "beats": Out(stream.Signature(beat_bits))})
 
-    word_bits = property(lambda self: self._word_bits)
-    beat_bits = property(lambda self: self._beat_bits)
-
     @property
     def unit_bits(self) -> int:
         return math.gcd(self._word_bits, self._beat_bits)
@@ -197,14 +194,6 @@ class WeightBuffer(wiring.Component):
             "level": Out(range(depth + 1)),
             "clear": In(1), "rewind": In(1), "rewind_beats": In(range(depth + 1)),
         })
-
-    beat_bits = property(lambda self: self._beat_bits)
-    depth = property(lambda self: self._depth)
-
-    @property
-    def uram_count(self) -> int:
-        """URAM288 (4,096 x 72) this buffer occupies when mapped to UltraRAM."""
-        return -(-self._beat_bits // 72) * -(-self._depth // 4096)
 
     def elaborate(self, platform):
         m = Module()

@@ -17,7 +17,7 @@ from amaranth.lib import data
 
 from ..common.checks import check_int
 
-__all__ = ["WeightFormat", "LoopOrder", "EngineKind", "TlmmParameters", "signed_width"]
+__all__ = ["WeightFormat", "LoopOrder", "EngineKind", "TlmmParameters"]
 
 
 def signed_width(bound: int) -> int:

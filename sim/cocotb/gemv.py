@@ -19,7 +19,8 @@ from cocotb.triggers import RisingEdge
 from ...hdl.gemv.parameters import GemvParameters
 from ...hdl.gemv.top import REGISTERS
 from ..models.tlmm_stream import StreamGeometry, job_beats, results_from_words
-from ..models.weight_plan import URAM_WORDS, descriptor_table, pass_descriptors
+from ...hdl.gemv.parameters import URAM_WORDS
+from ..models.weight_plan import descriptor_table, pass_descriptors
 from .axi import AxiLiteMaster, AxiReadMemory
 from .streams import StreamSink, StreamSource, start
 from .tlmm import read_job

@@ -20,7 +20,7 @@ from ...hdl.matmul.parameters import TlmmParameters
 from .streams import StreamSink, StreamSource, start
 from ..models.tlmm_stream import StreamGeometry, job_beats, results_from_words
 
-__all__ = ["JobResult", "run_job", "tlmm_job"]
+__all__ = ["JobResult", "run_job", "write_job", "read_job", "tlmm_job"]
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ...hdl.attention.layer import LayerAttention
 from ...hdl.attention.parameters import (AttentionParameters, AttentionUnitParameters,
                                          Phase)
+from ...hdl.attention.unit import CachedAttention
 from ...hdl.fp.format import float_format
 from ..models import fp as fm
 
@@ -68,8 +70,6 @@ class AttentionJob:
 
     def component(self):
         """The unit (with its sequencer if :attr:`sequenced`)."""
-        from ...hdl.attention.layer import LayerAttention
-        from ...hdl.attention.unit import CachedAttention
         return (LayerAttention if self.sequenced else CachedAttention)(self.unit)
 
     @property
@@ -85,8 +85,10 @@ class AttentionJob:
             raise ValueError(f"Q must be (H, M, D) and K, V (Hkv, N, D) alike, not "
                              f"{q.shape!r}, {k.shape!r}, {v.shape!r}")
         (heads, tokens, d), (kv_heads, keys, kd) = q.shape, k.shape
-        if d != engine.head_dim or kd != d:
-            raise ValueError(f"Head dimension must be {engine.head_dim}, not {kd!r}")
+        for name, width in (("Q", d), ("K", kd)):
+            if width != engine.head_dim:
+                raise ValueError(f"Head dimension of {name} must be {engine.head_dim}, "
+                                 f"not {width!r}")
         if heads % kv_heads:
             raise ValueError(f"Query heads must be a multiple of the {kv_heads} KV heads, "
                              f"not {heads!r}")

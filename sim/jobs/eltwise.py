@@ -29,6 +29,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...hdl.eltwise import parameters as ep
+from ...hdl.eltwise.stages import Dequantise, GatedActivation, Residual, Rope
+from ...hdl.eltwise.two_pass import Quantise, RmsNorm
+from ...hdl.eltwise.unit import ElementwiseUnit
 from ...hdl.fp.format import float_format
 from ..models import eltwise as em
 from ..models import fp as fm
@@ -110,10 +113,6 @@ class EltwiseJob:
 
     def component(self):
         """A new component of :attr:`parameters`."""
-        from ...hdl.eltwise.unit import ElementwiseUnit
-        from ...hdl.eltwise.stages import Dequantise, GatedActivation, Residual, Rope
-        from ...hdl.eltwise.two_pass import Quantise, RmsNorm
-
         return {"dequant": Dequantise, "residual": Residual, "silu": GatedActivation,
                 "relu2": GatedActivation, "rope": Rope, "rmsnorm": RmsNorm,
                 "quant": Quantise, "unit": ElementwiseUnit}[self.op](self.parameters)

@@ -40,11 +40,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...hdl.fp.format import float_format
-from ...hdl.eltwise.two_pass import QUANT_FLOOR
+from ...hdl.eltwise.parameters import QUANT_FLOOR
 from . import fp as fm
 
 __all__ = ["dequantise", "residual", "rmsnorm", "quantise", "gated", "rope", "rope_tables",
-           "relu", "QUANT_FLOOR", "BitNetLayer", "bitnet_layer"]
+           "relu", "BitNetLayer", "bitnet_layer"]
 
 def _const(value, fmt):
     return fm.to_bits(np.float64(value), fmt)

@@ -3,7 +3,7 @@
 Arrays of values travel as their bit patterns (``uint16`` for float16 and bfloat16,
 ``uint32`` for float32), as the hardware sees them. :func:`add` and :func:`multiply` are
 numpy's own arithmetic (bfloat16 through ``ml_dtypes``); :func:`fma` is computed exactly with
-Python integers and rounded once by :func:`round_exact`, which implements IEEE 754 round to
+Python integers and rounded once by :func:`~ternforge.hdl.fp.format.round_exact`, which implements IEEE 754 round to
 nearest, ties to even, from the definition. :func:`same` compares results the way the
 operators promise: equal bit patterns, or NaN and NaN.
 """
@@ -16,7 +16,7 @@ import numpy as np
 from ...hdl.fp.format import FloatFormat, float_format, round_exact
 
 __all__ = ["numpy_dtype", "bits_dtype", "to_bits", "from_bits", "add", "multiply", "fma",
-           "decode", "round_exact", "is_nan", "same", "special_values", "stimulus"]
+           "decode", "is_nan", "same", "special_values", "stimulus", "to_int", "from_int"]
 
 
 def numpy_dtype(fmt) -> np.dtype:

@@ -21,7 +21,8 @@ from ...hdl.fp.functions import coefficient_table
 from ...hdl.fp.parameters import function_parameters
 from .fp import bits_dtype, from_bits, is_nan, to_bits
 
-__all__ = ["FUNCTIONS", "evaluate", "reference", "ulp_error"]
+__all__ = ["FUNCTIONS", "evaluate", "reference", "ulp_error", "sample_inputs",
+           "boundary_inputs"]
 
 FUNCTIONS = ("reciprocal", "rsqrt", "exp", "sigmoid", "silu")
 

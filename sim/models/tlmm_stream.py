@@ -89,10 +89,6 @@ class StreamGeometry:
     def row_blocks(self, n: int) -> int:
         return -(-n // self.rows)
 
-    def beats(self, m: int, k: int, n: int) -> int:
-        """Activation beats (one per engine cycle) of an (M, K, N) job."""
-        return m * self.chunks(k) * self.row_blocks(n)
-
 
 @dataclass(frozen=True)
 class JobBeats:

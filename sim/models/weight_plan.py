@@ -51,14 +51,12 @@ import math
 from dataclasses import asdict, dataclass, field
 
 from ...boards import Board
-from ...hdl.gemv.parameters import DESCRIPTOR_BYTES, MAX_DESCRIPTORS
+from ...hdl.gemv.parameters import DESCRIPTOR_BYTES, MAX_DESCRIPTORS, URAM_BITS, URAM_WORDS
 from ...hdl.matmul.parameters import EngineKind, TlmmParameters
 
-__all__ = ["URAM_WORDS", "URAM_BITS", "MemoryModel", "Descriptor", "WeightPlan", "plan_layer",
+__all__ = ["MemoryModel", "Descriptor", "WeightPlan", "plan_layer",
            "pass_descriptors", "descriptor_table"]
 
-URAM_WORDS = 4096  #: depth of one URAM288
-URAM_BITS = 72  #: width of one URAM288
 BURST_BYTES = 4096  #: an AXI4 burst may not cross a 4 KiB boundary
 #: cycles from the start to the first descriptor's request, and from its last word arriving
 #: to the first weight request (parse, queue, command), together

@@ -61,7 +61,7 @@ def test_run_attention_in_bfloat16_packs_lanes_of_16_bits(capsys, tmp_path):
     (dict(q=np.ones((2, 2, 8), np.float32)), "decode",
      "Decode queries must be of shape (H, 1, D), not (2, 2, 8)"),
     (dict(q=np.ones((2, 2, 8), np.float32), k=np.ones((1, 2, 4), np.float32)), "prefill",
-     "Head dimension must be 8, not 4"),
+     "Head dimension of K must be 8, not 4"),
 ])
 def test_run_attention_rejects_bad_input(capsys, tmp_path, arrays, phase, message):
     arrays = {"q": arrays["q"], "k": arrays.get("k", np.ones((1, 2, 8), np.float32)),

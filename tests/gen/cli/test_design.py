@@ -172,7 +172,7 @@ def test_generate_writes_verilog_and_report(capsys, tmp_path):
     assert report["modules"]["gemv_top"]["URAM"] == report["weight_plan"]["uram_count"]
     assert 0 < report["weight_plan"]["bandwidth_utilization"] <= 1
     assert report["eltwise"]["buffer_bits"] == 2 * 64 * 16
-    assert report["eltwise"]["cycles_per_token"] == eltwise.component().cycles(1, 64)
+    assert report["eltwise"]["cycles_per_token"] == eltwise.parameters.cycles(1, 64)
     units = report["attention"]["units"]
     assert (units["prefill"]["rows"], units["decode"]["rows"]) == (2, 2)
     assert units["decode"]["cols"] == 8  # raised so that 2 rows x 8 keys / 2 lanes >= 7

@@ -8,6 +8,7 @@ from amaranth.sim import Simulator
 from ternforge.hdl.fp.format import FLOAT_FORMATS, float_format
 from ternforge.hdl.fp.ops import FLOAT_OPERATORS
 from ternforge.hdl.fp.parameters import FloatUnitParameters
+from ternforge.hdl.fp.format import round_exact
 from ternforge.sim.models import fp as fm
 from ternforge.sim.models.fp_units import golden
 
@@ -49,18 +50,18 @@ def test_to_bits_rounds_once(fmt):
     x = base.astype(np.float64) + np.spacing(base).astype(np.float64) / 2 \
         + rng.integers(-2, 3, 3000) * np.spacing(base.astype(np.float64))
     from fractions import Fraction
-    exact = [fm.round_exact(int(v < 0), abs(Fraction(float(v))), fmt) for v in x]
+    exact = [round_exact(int(v < 0), abs(Fraction(float(v))), fmt) for v in x]
     assert fm.to_bits(x, fmt).tolist() == exact
 
 
 def test_round_exact_ties_to_even_and_overflow():
     fmt = float_format("float16")
     from fractions import Fraction
-    assert fm.round_exact(0, Fraction(1) + Fraction(1, 2048), fmt) == 0x3C00  # tie: even
-    assert fm.round_exact(0, Fraction(1) + Fraction(3, 2048), fmt) == 0x3C02
-    assert fm.round_exact(1, Fraction(65520), fmt) == 0xFC00  # half an ulp above the max
-    assert fm.round_exact(0, Fraction(1, 2 ** 25), fmt) == 0  # half the smallest subnormal
-    assert fm.round_exact(0, Fraction(3, 2 ** 26), fmt) == 1
+    assert round_exact(0, Fraction(1) + Fraction(1, 2048), fmt) == 0x3C00  # tie: even
+    assert round_exact(0, Fraction(1) + Fraction(3, 2048), fmt) == 0x3C02
+    assert round_exact(1, Fraction(65520), fmt) == 0xFC00  # half an ulp above the max
+    assert round_exact(0, Fraction(1, 2 ** 25), fmt) == 0  # half the smallest subnormal
+    assert round_exact(0, Fraction(3, 2 ** 26), fmt) == 1
 
 
 def simulate(unit, operands):

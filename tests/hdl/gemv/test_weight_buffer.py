@@ -63,11 +63,6 @@ def test_buffer_latency_and_full_rate():
     assert out_cycles == list(range(out_cycles[0], out_cycles[0] + 20))
 
 
-def test_buffer_counts_urams():
-    assert WeightBuffer(beat_bits=640, depth=4096).uram_count == 9
-    assert WeightBuffer(beat_bits=640, depth=16384).uram_count == 36
-
-
 def words_of(beats, beat_bits, word_bits):
     """Dense little-endian packing of beats into words; the last word carries ``last``."""
     stream = sum(beat << (i * beat_bits) for i, beat in enumerate(beats))

@@ -1,9 +1,15 @@
 # amaranth: UnusedElaboratable=no
-"""The MAC-array engines in the Amaranth simulator against the golden model: values exact,
-cycles equal to each engine's cycle model, nothing lost under stalls; the bit-matrix sums."""
+"""The MAC-array engines against the golden model, values exact, cycles equal to each
+engine's cycle model, nothing lost under stalls: in the Amaranth simulator, and as generated
+Verilog on Verilator through the cocotb testbench (``tb/mac_tb.py``: every architecture and
+variant at two sizes and operand widths); the bit-matrix sums."""
+
+import json
+from dataclasses import asdict
 
 import numpy as np
 import pytest
+from amaranth.back import verilog
 from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.sim import Simulator
 
@@ -11,6 +17,7 @@ from ternforge.hdl.mac.array import MAC_ARCHITECTURES, mac_array
 from ternforge.hdl.mac.carry_save import CarrySaveSum
 from ternforge.hdl.mac.parameters import ARCHITECTURES, VARIANTS, MacArrayParameters, \
     accumulator_width
+from ternforge.sim import verilator
 from ternforge.sim.models.mac import (MacGeometry, gemm, operand_beats, operand_range,
                                      results_from_beats)
 
@@ -148,3 +155,25 @@ def test_booth_products_are_exact(is_signed, width):
     sim = Simulator(m)
     sim.add_testbench(bench)
     sim.run()
+
+
+# -- the generated Verilog on Verilator
+
+POINTS = [dict(size=4, width=8, signed=True, max_k=300),
+          dict(size=2, width=16, signed=False, max_k=1024)]
+ENGINES = [MacArrayParameters(arch=arch, variant=variant, **point) for point in POINTS
+           for arch in ARCHITECTURES for variant in VARIANTS]
+
+
+def engine_id(parameters):
+    kind = "int" if parameters.signed else "uint"
+    return f"{parameters.arch}-{parameters.variant}-{parameters.size}x{kind}{parameters.width}"
+
+
+@pytest.mark.verilator
+@pytest.mark.parametrize("parameters", ENGINES, ids=[engine_id(p) for p in ENGINES])
+def test_mac_array_on_verilator(parameters, tmp_path):
+    name = parameters.module_name
+    build = verilator.build(verilog.convert(mac_array(parameters), name=name), toplevel=name)
+    verilator.run(build, toplevel=name, test_module="tb.mac_tb", work_dir=tmp_path,
+                  env={"TERNFORGE_TB": json.dumps(asdict(parameters))})

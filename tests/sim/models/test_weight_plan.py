@@ -7,7 +7,8 @@ import pytest
 from ternforge.boards import get_board
 from ternforge.gen.cli import main
 from ternforge.hdl.matmul.parameters import TlmmParameters
-from ternforge.sim.models.weight_plan import URAM_WORDS, MemoryModel, plan_layer
+from ternforge.hdl.gemv.parameters import URAM_WORDS
+from ternforge.sim.models.weight_plan import MemoryModel, plan_layer
 
 
 def lutram(**parameters):

@@ -1,20 +1,11 @@
-"""``report fp`` and ``report eltwise``: synthesised entries with their cycle models, and bad
-input."""
+"""``gen.reports.eltwise``: synthesised entries of the element-wise stages with their cycle
+models, and a bad hidden size refused by ``report eltwise``."""
 
 import pytest
 
 from cli_support import invoke
 from ternforge.boards import get_board
 from ternforge.gen.reports.eltwise import eltwise_report
-from ternforge.gen.reports.fp import float_report
-
-
-@pytest.mark.yosys
-def test_float_report_entries():
-    report = float_report(["add", "reciprocal"], ["bfloat16"])
-    add, reciprocal = report["units"]
-    assert (add["op"], add["format"], add["latency"], add["DSP"]) == ("add", "bfloat16", 4, 0)
-    assert add["LUT"] > 100 and reciprocal["LUT"] > 0 and reciprocal["latency"] == 6
 
 
 @pytest.mark.yosys
