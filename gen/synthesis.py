@@ -122,6 +122,23 @@ def _write_atomically(path: Path, data: dict) -> None:
         raise
 
 
+def _cached(path: Path, levels: bool) -> dict | None:
+    """The cached report at ``path``, or None if there is none or it is damaged (emptied,
+    cut short, not a report): a damaged one is deleted, to be synthesised again."""
+    try:
+        report = json.loads(path.read_text())
+        if not isinstance(report, dict) or not all(
+                key in report for key in (*CELL_WEIGHTS, "cells", "source",
+                                          *(("levels",) if levels else ()))):
+            raise ValueError("not a report")
+        return report
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        path.unlink(missing_ok=True)
+        return None
+
+
 def synthesize(rtlil: str, *, top: str, dsp: bool = True, levels: bool = False,
                cache_dir: Path | None = None) -> dict:
     """Synthesise RTLIL for UltraScale+ with Yosys and count the resources it uses.
@@ -156,8 +173,9 @@ def synthesize(rtlil: str, *, top: str, dsp: bool = True, levels: bool = False,
     script = _script(top, dsp, levels)
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     cache_path = cache_dir / f"{_cache_key(rtlil, top, dsp, script)}.json"
-    if cache_path.exists():
-        return json.loads(cache_path.read_text())
+    cached = _cached(cache_path, levels)
+    if cached is not None:
+        return cached
     cache_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=cache_dir, prefix="yosys-") as work_dir:
         cells = _cells_by_type(rtlil, script, Path(work_dir))

@@ -6,8 +6,9 @@ used) and ``cocotb_tools.runner`` drives the build and the simulation.
 
 Each build lives in its own directory named by a hash of the Verilog, the top-level name, the
 flags and the Verilator version, so a stale build is never reused by mistake and one build
-serves every test of a session (and later sessions). A file lock lets parallel pytest workers
-share it safely.
+serves every test of a session (and later sessions). A file lock lets parallel processes
+share it safely: one builds, the others wait and reuse it. A manifest written when a build
+completes, checked on every use, makes a killed build or a damaged simulator build again.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import fcntl
 import hashlib
 import json
 import os
+import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -26,6 +28,10 @@ __all__ = ["cache_root", "verilator_environment", "build", "run", "SimulationErr
 BUILD_ARGS = ("-Wall", "-Wno-WIDTH", "-Wno-UNUSED", "-Wno-PROCASSINIT", "-Wno-DECLFILENAME",
               "-Wno-CASEINCOMPLETE",
               "-O3", "--x-assign", "fast", "--x-initial", "fast")
+
+
+#: what a finished build leaves, last: its key and its simulator's SHA-256
+MANIFEST = "manifest.json"
 
 
 class SimulationError(RuntimeError):
@@ -73,14 +79,23 @@ def _locked(directory: Path):
 
 
 def build(verilog: str, *, toplevel: str, build_root: Path | None = None) -> Path:
-    """Build ``verilog`` (top module ``toplevel``) once; return its build directory."""
+    """Build ``verilog`` (top module ``toplevel``) once; return its build directory.
+
+    A finished build leaves a manifest (``manifest.json``: the build's key and the SHA-256 of
+    the simulator it made), written last and atomically, so a build that was killed half-way
+    is never taken for a finished one. On use the simulator is checked against the manifest;
+    a missing, truncated or altered simulator, or a missing manifest, empties the directory
+    and builds again. Precompiled headers (``*.gch``, most of a build's size) are deleted
+    once the simulator is linked: running needs only the simulator.
+    """
     from cocotb_tools.runner import get_runner
 
     key = hashlib.sha256(json.dumps(
         [verilog, toplevel, BUILD_ARGS, verilator.__version__]).encode()).hexdigest()[:16]
     directory = (build_root or cache_root() / "verilator") / f"{toplevel}-{key}"
     with _locked(directory):
-        if not (directory / "built").exists():
+        if not _intact(directory, toplevel, key):
+            _empty(directory)
             verilator_environment()
             source = directory / f"{toplevel}.v"
             source.write_text(verilog)
@@ -88,8 +103,47 @@ def build(verilog: str, *, toplevel: str, build_root: Path | None = None) -> Pat
             runner.build(sources=[source], hdl_toplevel=toplevel, build_dir=directory,
                          build_args=list(BUILD_ARGS), always=True,
                          log_file=directory / "build.log")
-            (directory / "built").touch()
+            for header in directory.glob("*.gch"):
+                header.unlink()
+            _write_manifest(directory, {"key": key, "simulator": toplevel,
+                                        "sha256": _sha256(directory / toplevel)})
     return directory
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _intact(directory: Path, toplevel: str, key: str) -> bool:
+    """Whether ``directory`` holds a finished build of ``key`` whose simulator is the one
+    its manifest names."""
+    try:
+        manifest = json.loads((directory / MANIFEST).read_text())
+        return (manifest["key"] == key and manifest["simulator"] == toplevel
+                and _sha256(directory / toplevel) == manifest["sha256"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def _empty(directory: Path) -> None:
+    """Remove everything in ``directory`` but its lock."""
+    for item in directory.iterdir():
+        if item.name == ".lock":
+            continue
+        if item.is_dir() and not item.is_symlink():
+            shutil.rmtree(item)
+        else:
+            item.unlink()
+
+
+def _write_manifest(directory: Path, manifest: dict) -> None:
+    temporary = directory / f".{MANIFEST}.tmp"
+    temporary.write_text(json.dumps(manifest))
+    os.replace(temporary, directory / MANIFEST)
 
 
 def run(build_dir: Path, *, toplevel: str, test_module: str, work_dir: Path,

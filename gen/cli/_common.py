@@ -3,6 +3,7 @@ checks made before any work, reading ``.npy`` inputs and running a simulation.""
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import tempfile
@@ -32,17 +33,28 @@ def design(board: str, config_file: Path | None) -> tuple[DesignConfig, object]:
 
 
 def check_out_folder(out: Path) -> None:
-    """Refuse, before any work, an output folder that cannot be one."""
+    """Refuse, before any work, an output folder that cannot be one or cannot be written
+    (the nearest folder that exists must be writable)."""
     for path in (out, *out.parents):
         if path.exists():
             if not path.is_dir():
                 raise ValueError(f"Output folder must be a folder, not the file {str(path)!r}")
+            if not os.access(path, os.W_OK | os.X_OK):
+                raise ValueError(f"Output folder must be writable, not {str(path)!r}")
             return
 
 
-def check_out_file(out: Path) -> None:
+def check_out_file(out: Path, inputs=()) -> None:
+    """Refuse, before any work, an output file that cannot be written or that is one of
+    ``inputs`` (the same file, through a link or not: writing it would destroy an input)."""
     if out.is_dir():
         raise ValueError(f"Output must be a file, not the folder {str(out)!r}")
+    if out.exists():
+        for path in inputs:
+            if path is not None and Path(path).exists() and os.path.samefile(out, path):
+                raise ValueError(f"Output must not be an input file, not {str(out)!r}")
+        if not os.access(out, os.W_OK):
+            raise ValueError(f"Output must be writable, not {str(out)!r}")
     check_out_folder(out.parent)
 
 

@@ -58,7 +58,7 @@ def run_attention(phase, q_file, k_file, v_file, out, dtype, rows, cols, lanes):
     from ...sim.jobs.attention import AttentionJob
     from ...sim.models import fp as fm
 
-    check_out_file(out)
+    check_out_file(out, (q_file, k_file, v_file))
     q, k, v = (_load(path, name, dtype) for path, name in ((q_file, "Q"), (k_file, "K"),
                                                            (v_file, "V")))
     group = q.shape[0] // k.shape[0] if k.shape[0] and q.shape[0] % k.shape[0] == 0 else 1

@@ -16,7 +16,7 @@ from ...boards import RESOURCE_KEYS, all_boards, get_board
 from ..elaborate import ATTENTION_UNITS, ELTWISE_UNIT, GEMV_TOP, MODULE_NAMES, gemv_top, to_verilog
 from ..reports.design import check_fits, design_report, resource_table
 from ..sweep import sweep_line, sweep_tables, swept_sections
-from ._common import check_out_folder, console, design, publish
+from ._common import check_out_file, check_out_folder, console, design, publish
 
 __all__ = ["boards", "generate", "plan", "sweep"]
 
@@ -103,6 +103,8 @@ def plan(layer, tokens, board, config_file, mem_latency, mem_bytes_per_cycle, js
     from ...sim.models.weight_plan import MemoryModel, plan_layer
 
     config, target = design(board, config_file)
+    if json_file is not None:
+        check_out_file(json_file, (config_file,))
     n, k = _layer_shape(layer)
     overrides = {"latency": mem_latency}
     if mem_bytes_per_cycle is not None:

@@ -111,7 +111,7 @@ def run_eltwise(op, dtype, eps, out, **files):
     from ...sim.cocotb.eltwise import write_eltwise_job
     from ...sim.jobs.eltwise import EltwiseJob
 
-    check_out_file(out)
+    check_out_file(out, files.values())
     arrays = _inputs(op, files, dtype, eps)
     tokens, beats = EltwiseJob(op=op, format=dtype).shape(arrays)
     # two-pass buffers: the next power of two, at least 64 (one build serves many lengths)

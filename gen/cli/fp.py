@@ -38,7 +38,7 @@ def run_fp(op, dtype, a_file, b_file, c_file, out):
     from ...hdl.fp.parameters import FloatUnitParameters
     from ...hdl.fp.units import float_unit
 
-    check_out_file(out)
+    check_out_file(out, (a_file, b_file, c_file))
     if (op == "fma") != (c_file is not None):
         raise ValueError(f"--c must be given for fma and only for fma, not for {op!r}")
     a = load_float_array(a_file, "A", dtype)

@@ -40,7 +40,7 @@ def run_mac(arch, variant, a_file, b_file, out, width, size, unsigned_operands):
     from ...sim.cocotb.mac import write_mac_job
     from ...sim.jobs.mac import check_job
 
-    check_out_file(out)
+    check_out_file(out, (a_file, b_file))
     a, b = load_array(a_file, "A"), load_array(b_file, "B")
     max_k = 1 << max(a.shape[1] - 1, 0).bit_length()  # one build per power of two of K
     parameters = MacArrayParameters(arch=arch, variant=variant, size=size, width=width,

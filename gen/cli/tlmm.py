@@ -72,7 +72,7 @@ def run_tlmm(weights, acts, out, group_size, rows, groups_per_cycle, max_tokens,
                           max_tokens=max_tokens, max_k=max_k, max_n=max_n,
                           table_tokens=table_tokens)
     parameters = config.parameters(engine)
-    check_out_file(out)
+    check_out_file(out, (weights, acts))
     w, x = load_array(weights, "Weights"), load_array(acts, "Activations")
     _check_job(w, x, parameters)
     started = time.perf_counter()
@@ -113,7 +113,7 @@ def run_gemv(weights, acts, out, board, config_file, mem_latency, mem_bytes_per_
     config, target = design(board, config_file)
     config = config.tlmm
     engine = config.parameters("tlmm-lutram")
-    check_out_file(out)
+    check_out_file(out, (weights, acts))
     w, x = load_array(weights, "Weights"), load_array(acts, "Activations")
     _check_job(w, x, engine)
     data_bits = GemvParameters.default_data_bits(engine) if data_bits is None else data_bits

@@ -117,6 +117,18 @@ def test_cache_hit(monkeypatch, tmp_path):
 
 
 @pytest.mark.yosys
+@pytest.mark.parametrize("damage", [b"", b'{"LUT": 3', b"5", b'{"LUT": 1}'],
+                         ids=["emptied", "cut short", "not a report", "keys missing"])
+def test_a_damaged_cache_entry_is_synthesised_again(tmp_path, damage):
+    text = rtlil.convert(RegisteredAdder(), name="adder")
+    first = synthesize(text, top="adder", cache_dir=tmp_path)
+    [cached] = tmp_path.iterdir()
+    cached.write_bytes(damage)
+    assert synthesize(text, top="adder", cache_dir=tmp_path) == first
+    assert json.loads(cached.read_text()) == first
+
+
+@pytest.mark.yosys
 def test_ultra_ram(tmp_path):
     report = synthesize_component(UltraMemory(), name="uram", cache_dir=tmp_path)
     assert report["URAM"] == 1

@@ -1,0 +1,65 @@
+"""Outputs are checked before any work: an output that is one of the inputs (directly or
+through a link) or that cannot be written is one line, exit status 2, and every input is left
+as it was."""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cli_support import invoke
+from ternforge.gen.cli import _common
+
+
+@pytest.fixture
+def arrays(tmp_path):
+    rng = np.random.default_rng(3)
+    paths = {"weights": tmp_path / "w.npy", "acts": tmp_path / "x.npy"}
+    np.save(paths["weights"], rng.integers(-1, 2, (6, 20)).astype(np.int8))
+    np.save(paths["acts"], rng.integers(-128, 128, (3, 20)).astype(np.int8))
+    return paths
+
+
+def run_tlmm(capsys, arrays, out):
+    return invoke(capsys, "run", "tlmm", "--weights", str(arrays["weights"]), "--acts",
+                  str(arrays["acts"]), "--out", str(out))
+
+
+@pytest.mark.parametrize("name", ["weights", "acts"])
+def test_an_input_is_never_overwritten(capsys, tmp_path, arrays, name):
+    before = arrays[name].read_bytes()
+    link = tmp_path / "link.npy"
+    link.symlink_to(arrays[name])
+    for out in (arrays[name], link):
+        code, _, err = run_tlmm(capsys, arrays, out)
+        assert (code, err) == (2, f"ternforge: Output must not be an input file, not "
+                                  f"{str(out)!r}\n")
+        assert arrays[name].read_bytes() == before
+
+
+def test_plan_json_must_not_be_the_configuration(capsys, tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text('board = "kv260"\n')
+    code, _, err = invoke(capsys, "plan", "--layer", "64,48", "--config", str(config),
+                          "--json", str(config))
+    assert (code, err) == (2, f"ternforge: Output must not be an input file, not "
+                              f"{str(config)!r}\n")
+    assert config.read_text() == 'board = "kv260"\n'
+
+
+def test_an_unwritable_output_is_refused_before_any_work(capsys, tmp_path, arrays,
+                                                         monkeypatch):
+    # (an administrator may write anywhere, so the folder's permission is what is asked)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    writable = os.access
+    monkeypatch.setattr(_common.os, "access", lambda path, mode: Path(path) != locked
+                        and writable(path, mode))
+    code, _, err = run_tlmm(capsys, arrays, locked / "y.npy")
+    assert (code, err) == (2, f"ternforge: Output folder must be writable, not "
+                              f"{str(locked)!r}\n")
+    code, _, err = invoke(capsys, "generate", "--out", str(locked / "build"))
+    assert (code, err) == (2, f"ternforge: Output folder must be writable, not "
+                              f"{str(locked)!r}\n")
+    assert list(locked.iterdir()) == []

@@ -1,0 +1,52 @@
+"""The Verilator build cache: a build is published by its manifest, and a killed build or a
+damaged simulator is built again rather than reused."""
+
+import json
+import os
+
+import pytest
+
+from ternforge.sim import verilator
+
+VERILOG = "module cache_probe(input clk, output reg q); always @(posedge clk) q <= ~q; endmodule\n"
+
+
+def _build(root):
+    return verilator.build(VERILOG, toplevel="cache_probe", build_root=root)
+
+
+@pytest.mark.verilator
+def test_damaged_builds_are_built_again(tmp_path):
+    directory = _build(tmp_path)
+    simulator = directory / "cache_probe"
+    manifest = json.loads((directory / verilator.MANIFEST).read_text())
+    assert manifest["sha256"] == verilator._sha256(simulator)
+    assert not list(directory.glob("*.gch"))  # precompiled headers are not kept
+    size = simulator.stat().st_size
+
+    def damaged(damage):
+        damage()
+        assert _build(tmp_path) == directory
+        assert simulator.stat().st_size == size
+        assert verilator._sha256(simulator) == manifest["sha256"]
+
+    # truncated to nothing or to half, deleted
+    damaged(lambda: simulator.write_bytes(b""))
+    damaged(lambda: simulator.write_bytes(simulator.read_bytes()[:size // 2]))
+    damaged(simulator.unlink)
+    # a build killed before it finished: a 0-byte simulator and no manifest
+    def killed():
+        (directory / verilator.MANIFEST).unlink()
+        simulator.write_bytes(b"")
+        os.utime(simulator)  # newer than every source: make alone would take it as built
+    damaged(killed)
+
+
+def test_a_manifest_of_another_build_is_not_trusted(tmp_path):
+    (tmp_path / "cache_probe").write_bytes(b"x")
+    (tmp_path / verilator.MANIFEST).write_text(json.dumps(
+        {"key": "other", "simulator": "cache_probe", "sha256": verilator._sha256(
+            tmp_path / "cache_probe")}))
+    assert not verilator._intact(tmp_path, "cache_probe", "mine")
+    (tmp_path / verilator.MANIFEST).write_text("{")
+    assert not verilator._intact(tmp_path, "cache_probe", "other")
