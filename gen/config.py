@@ -23,11 +23,11 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..hdl.attention.parameters import MAX_HEADS, AttentionUnitParameters, Phase
+from ..hdl.attention.parameters import AttentionUnitParameters, Phase, check_heads
 from ..hdl.common.checks import check_int
 from ..hdl.eltwise.parameters import EltwiseParameters
 from ..hdl.eltwise.unit import ElementwiseUnit
-from ..hdl.matmul.parameters import EngineKind, TlmmParameters
+from ..hdl.matmul.parameters import LIMITS, EngineKind, TlmmParameters
 from ..sim.jobs.attention import AttentionJob
 
 __all__ = ["EngineConfig", "EltwiseConfig", "AttentionConfig", "DesignConfig", "ENGINES",
@@ -65,7 +65,7 @@ class EngineConfig:
     table_tokens: int = 1
 
     def __post_init__(self):
-        check_int("Table tokens", self.table_tokens, 1)
+        check_int("Table tokens", self.table_tokens, 1, LIMITS["max_tokens"])
         for kind in ("tlmm", "tlmm-lutram"):  # validates every parameter by the engines' rules
             self.parameters(kind)
 
@@ -149,11 +149,7 @@ class AttentionConfig:
     max_keys: int = 2048
 
     def __post_init__(self):
-        check_int("KV heads", self.kv_heads, 1, MAX_HEADS)
-        check_int("Heads", self.heads, 1, MAX_HEADS)
-        if self.heads % self.kv_heads:
-            raise ValueError(f"Heads must be a multiple of the {self.kv_heads} KV heads, "
-                             f"not {self.heads!r}")
+        check_heads(self.heads, self.kv_heads)
         self.jobs()  # validates every parameter
 
     def jobs(self) -> dict:

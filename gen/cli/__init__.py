@@ -62,3 +62,7 @@ def main(argv=None):
         lines = str(error).splitlines()
         click.echo(f"ternforge: {lines[0] if lines else repr(error)}", err=True)
         sys.exit(1)
+    except Exception as error:  # a defect of ternforge's own: still one line, no traceback
+        click.echo(f"ternforge: internal error ({type(error).__name__}: {error}); please "
+                   f"report it", err=True)
+        sys.exit(1)

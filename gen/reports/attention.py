@@ -14,7 +14,7 @@ from amaranth.back import rtlil
 from rich.table import Table
 
 from ...boards import RESOURCE_KEYS, Board
-from ...hdl.attention.parameters import AttentionUnitParameters, Phase
+from ...hdl.attention.parameters import AttentionUnitParameters, Phase, check_heads
 from ...sim.jobs.attention import AttentionJob
 from ...sim.models.attention import kv_rows_read
 from ..config import AttentionConfig
@@ -63,6 +63,7 @@ def attention_report(board: Board, *, head_dim=96, heads=16, kv_heads=16, fmt="f
     :meth:`~ternforge.hdl.attention.parameters.AttentionUnitParameters.for_problem` picks
     them) for ``head_dim`` and report prefill of each of ``prefill`` tokens and decode at
     each context of ``decode``, for ``heads`` over ``kv_heads``."""
+    check_heads(heads, kv_heads)
     group = heads // kv_heads
     jobs = {phase.value: AttentionJob(AttentionUnitParameters.for_problem(
                 phase, head_dim, max((*prefill, *decode)), group, fmt, rows=rows, cols=cols,

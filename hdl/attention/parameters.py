@@ -20,8 +20,8 @@ from ..common.checks import check_int
 from ..fp.format import FloatFormat, float_format
 from ..fp.parameters import FloatUnitParameters
 
-__all__ = ["Phase", "MAX_ROWS", "MAX_COLS", "MAX_HEADS", "AttentionParameters",
-           "AttentionUnitParameters", "lanes_fit"]
+__all__ = ["Phase", "MAX_ROWS", "MAX_COLS", "MAX_HEADS", "HEAD_DIMS", "MAX_KEYS",
+           "AttentionParameters", "AttentionUnitParameters", "check_heads", "lanes_fit"]
 
 #: the most query rows of a job (a prefill tile, or the query heads of one KV head)
 MAX_ROWS = 64
@@ -29,6 +29,10 @@ MAX_ROWS = 64
 MAX_COLS = 64
 #: the most query heads a generated unit's sequencer takes in one start (its default)
 MAX_HEADS = 64
+#: the head dimensions the engine takes
+HEAD_DIMS = range(8, 256 + 1)
+#: the most keys of one job
+MAX_KEYS = 1 << 20
 #: the lanes :meth:`AttentionUnitParameters.for_problem` chooses from
 _LANE_CHOICES = (1, 2, 4, 8)
 #: the widest AXI port a unit is given by :meth:`AttentionUnitParameters.for_problem`
@@ -48,6 +52,15 @@ class Phase(enum.Enum):
             return cls(value)
         except ValueError:
             raise ValueError(f"Phase must be prefill or decode, not {value!r}") from None
+
+
+def check_heads(heads: int, kv_heads: int) -> None:
+    """Refuse a model's attention shape that the units cannot serve: ``heads`` query heads
+    (1 to :data:`MAX_HEADS`) in groups over ``kv_heads`` KV heads."""
+    check_int("KV heads", kv_heads, 1, MAX_HEADS)
+    check_int("Heads", heads, 1, MAX_HEADS)
+    if heads % kv_heads:
+        raise ValueError(f"Heads must be a multiple of the {kv_heads} KV heads, not {heads!r}")
 
 
 def lanes_fit(lanes: int, head_dim: int, latency: int) -> bool:
@@ -88,7 +101,7 @@ class AttentionParameters:
 
     def __post_init__(self):
         object.__setattr__(self, "format", float_format(self.format))
-        check_int("Head dimension", self.head_dim, 8, 256)
+        check_int("Head dimension", self.head_dim, HEAD_DIMS.start, HEAD_DIMS.stop - 1)
         check_int("Lanes", self.lanes, 1, self.head_dim)
         if not lanes_fit(self.lanes, self.head_dim, self.fma_latency):
             raise ValueError(f"Lanes must be a power of two dividing the head dimension "
@@ -96,7 +109,7 @@ class AttentionParameters:
                              f"not {self.lanes!r}")
         check_int("Rows", self.rows, 1, MAX_ROWS)
         check_int("Columns", self.cols, 1, MAX_COLS)
-        check_int("Maximum keys", self.max_keys, 1, 1 << 20)
+        check_int("Maximum keys", self.max_keys, 1, MAX_KEYS)
         if self.cols % self.lanes:
             raise ValueError(f"Columns must be a multiple of the {self.lanes} lanes, "
                              f"not {self.cols!r}")
@@ -212,7 +225,12 @@ class AttentionUnitParameters:
         power of two of ``keys``, at least 1,024 (one build serves many lengths); the widest
         AXI port (to 512 bits) a cache row fills; ``lanes`` (None: the most, up to 8, that
         the head dimension and the port allow)."""
-        fmt = float_format(format)
+        phase, fmt = Phase.of(phase), float_format(format)
+        check_int("Head dimension", head_dim, HEAD_DIMS.start, HEAD_DIMS.stop - 1)
+        check_int("Maximum keys", keys, 1, MAX_KEYS)
+        check_int("Query heads per KV head", group, 1, MAX_ROWS)
+        check_int("Rows", rows, 1, MAX_ROWS)
+        check_int("Columns", cols, 1, MAX_COLS)
         latency = FloatUnitParameters("fma", fmt).latency
         row_bits = 2 * head_dim * fmt.width
         data_bits = max(bits for bits in AXI_DATA_WIDTHS
@@ -220,7 +238,7 @@ class AttentionUnitParameters:
         if lanes is None:
             lanes = max(p for p in _LANE_CHOICES if p == 1 or (
                 lanes_fit(p, head_dim, latency) and data_bits % (p * fmt.width) == 0))
-        rows = rows if Phase.of(phase) is Phase.PREFILL else group
+        rows = rows if phase is Phase.PREFILL else group
         cols = max(cols, -(-latency * lanes // rows))
         cols = -(-cols // lanes) * lanes if isinstance(lanes, int) and lanes > 0 else cols
         engine = AttentionParameters(format=fmt, head_dim=head_dim, rows=rows, cols=cols,

@@ -17,7 +17,14 @@ from amaranth.lib import data
 
 from ..common.checks import check_int
 
-__all__ = ["WeightFormat", "LoopOrder", "EngineKind", "TlmmParameters"]
+__all__ = ["WeightFormat", "LoopOrder", "EngineKind", "TlmmParameters", "LIMITS"]
+
+#: the largest value of each unbounded-looking parameter that a real board could hold: 64
+#: groups by 256 rows is 16,384 (G = 2) to 65,536 (G = 4) MACs a cycle, several times what
+#: the largest supported board fits; a K of 2**20 needs 29-bit accumulators; 64 tokens a tile;
+#: N of 2**17 covers a 128,256-word LM head
+LIMITS = {"groups_per_cycle": 64, "rows": 256, "max_k": 1 << 20, "max_tokens": 64,
+          "max_n": 1 << 17}
 
 
 def signed_width(bound: int) -> int:
@@ -105,13 +112,13 @@ class TlmmParameters:
                 raise ValueError(f"Engine must be one of {', '.join(names)}, not {self.kind!r}")
             object.__setattr__(self, "kind", EngineKind(self.kind))
         check_int("Group size", self.group_size, 2, 4)
-        check_int("Groups per cycle", self.groups_per_cycle, 1)
-        check_int("Rows", self.rows, 1)
+        check_int("Groups per cycle", self.groups_per_cycle, 1, LIMITS["groups_per_cycle"])
+        check_int("Rows", self.rows, 1, LIMITS["rows"])
         check_int("Activation width", self.act_width, 2, 16)
-        check_int("Maximum K", self.max_k, 1)
-        check_int("Maximum tokens", self.max_tokens, 1)
+        check_int("Maximum K", self.max_k, 1, LIMITS["max_k"])
+        check_int("Maximum tokens", self.max_tokens, 1, LIMITS["max_tokens"])
         if self.max_n is not None or self.kind.order is LoopOrder.TABLE:
-            check_int("Maximum N", self.max_n, 1)
+            check_int("Maximum N", self.max_n, 1, LIMITS["max_n"])
 
     @property
     def acts_per_beat(self) -> int:

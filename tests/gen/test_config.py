@@ -38,8 +38,8 @@ def test_replace_by_dotted_name():
     ({"attention": {"heads": 15}}, "Heads must be a multiple of the 16 KV heads, not 15"),
     ({"attention": {"format": "bfloat16", "head_dim": 300}},
      "Head dimension must be an integer from 8 to 256, not 300"),
-    ({"tlmm": {"max_k": 0}}, "Maximum K must be an integer of at least 1, not 0"),
-    ({"tlmm": {"table_tokens": 0}}, "Table tokens must be an integer of at least 1, not 0"),
+    ({"tlmm": {"max_k": 0}}, "Maximum K must be an integer from 1 to 1048576, not 0"),
+    ({"tlmm": {"table_tokens": 0}}, "Table tokens must be an integer from 1 to 64, not 0"),
 ])
 def test_invalid_configurations(values, message):
     with pytest.raises(ValueError, match=message):

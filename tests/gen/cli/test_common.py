@@ -63,3 +63,51 @@ def test_an_unwritable_output_is_refused_before_any_work(capsys, tmp_path, array
     assert (code, err) == (2, f"ternforge: Output folder must be writable, not "
                               f"{str(locked)!r}\n")
     assert list(locked.iterdir()) == []
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["sweep", "--param", "attention.rows=0"], "Rows must be an integer from 1 to 64, not 0"),
+    (["sweep", "--param", "attention.max_keys=abc"],
+     "Maximum keys must be an integer from 1 to 1048576, not 'abc'"),
+    (["sweep", "--param", "attention.cols=x"], "Columns must be an integer from 1 to 64, not 'x'"),
+    (["report", "attention", "--heads", "0"], "Heads must be an integer from 1 to 64, not 0"),
+    (["report", "attention", "--kv-heads", "0"],
+     "KV heads must be an integer from 1 to 64, not 0"),
+    (["report", "attention", "--heads", "3", "--kv-heads", "2"],
+     "Heads must be a multiple of the 2 KV heads, not 3"),
+    (["report", "attention", "--head-dim", "1000000000"],
+     "Head dimension must be an integer from 8 to 256, not 1000000000"),
+])
+def test_bad_attention_shapes_are_refused_before_any_work(capsys, tmp_path, argv, message):
+    """Found as tracebacks (division by zero, str - int) or an attempt to allocate TiB."""
+    out = tmp_path / "out"
+    code, _, err = invoke(capsys, *argv, "--out", str(out))
+    assert (code, err) == (2, f"ternforge: {message}\n")
+    assert not out.exists()
+
+
+def test_a_defect_is_one_line_not_a_traceback(capsys, monkeypatch):
+    from ternforge.gen.cli import design
+
+    def broken():
+        raise KeyError("lost")
+    monkeypatch.setattr(design, "all_boards", broken)
+    code, out, err = invoke(capsys, "boards")
+    assert (code, err) == (1, "ternforge: internal error (KeyError: 'lost'); please report "
+                              "it\n")
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--table-tokens", "1000000", "Table tokens must be an integer from 1 to 64, not 1000000"),
+    ("--groups-per-cycle", "1000000",
+     "Groups per cycle must be an integer from 1 to 64, not 1000000"),
+    ("--max-n", "1000000000", "Maximum N must be an integer from 1 to 131072, not 1000000000"),
+])
+def test_absurd_engine_sizes_are_refused_at_once(capsys, tmp_path, arrays, option, value,
+                                                 message):
+    """Found as a memory error and as hangs of more than 30 s."""
+    out = tmp_path / "y.npy"
+    code, _, err = invoke(capsys, "run", "tlmm", "--weights", str(arrays["weights"]), "--acts",
+                          str(arrays["acts"]), "--out", str(out), option, value)
+    assert (code, err) == (2, f"ternforge: {message}\n")
+    assert not out.exists()

@@ -2,7 +2,7 @@
 
 import pytest
 
-from ternforge.hdl.matmul.parameters import (EngineKind, LoopOrder, TlmmParameters,
+from ternforge.hdl.matmul.parameters import (LIMITS, EngineKind, LoopOrder, TlmmParameters,
                                               WeightFormat)
 from ternforge.sim.models import tl_code
 from ternforge.sim.models.tlmm_stream import StreamGeometry
@@ -26,12 +26,12 @@ def test_a_kind_may_be_given_by_name():
 @pytest.mark.parametrize("name,value,message", [
     ("kind", "fast", r"^Engine must be one of tlmm, tlmm-lutram, adder, not 'fast'$"),
     ("group_size", 1, r"^Group size must be an integer from 2 to 4, not 1$"),
-    ("groups_per_cycle", 2.0, r"^Groups per cycle must be an integer of at least 1, not 2.0$"),
-    ("rows", 0, r"^Rows must be an integer of at least 1, not 0$"),
+    ("groups_per_cycle", 2.0, r"^Groups per cycle must be an integer from 1 to 64, not 2.0$"),
+    ("rows", 0, r"^Rows must be an integer from 1 to 256, not 0$"),
     ("act_width", 17, r"^Activation width must be an integer from 2 to 16, not 17$"),
-    ("max_k", 0, r"^Maximum K must be an integer of at least 1, not 0$"),
-    ("max_tokens", 0, r"^Maximum tokens must be an integer of at least 1, not 0$"),
-    ("max_n", -4, r"^Maximum N must be an integer of at least 1, not -4$"),
+    ("max_k", 0, r"^Maximum K must be an integer from 1 to 1048576, not 0$"),
+    ("max_tokens", 0, r"^Maximum tokens must be an integer from 1 to 64, not 0$"),
+    ("max_n", -4, r"^Maximum N must be an integer from 1 to 131072, not -4$"),
 ])
 def test_parameter_errors(kind, name, value, message):
     with pytest.raises(ValueError, match=message):
@@ -39,7 +39,7 @@ def test_parameter_errors(kind, name, value, message):
 
 
 def test_the_table_stationary_engine_needs_max_n():
-    with pytest.raises(ValueError, match=r"^Maximum N must be an integer of at least 1, "
+    with pytest.raises(ValueError, match=r"^Maximum N must be an integer from 1 to 131072, "
                                          r"not None$"):
         TlmmParameters(kind="tlmm-lutram")
     TlmmParameters(kind="tlmm")  # the weight-stationary engines need no bound
@@ -104,3 +104,18 @@ def test_stream_geometry_follows_the_engine():
     assert (adder.order, adder.weight_format, adder.act_width) == (
         LoopOrder.WEIGHT, WeightFormat.TERNARY, 6)
     assert adder.slot_bits == TlmmParameters(kind="adder").slot_bits
+
+
+@pytest.mark.parametrize("name, value, message", [
+    ("groups_per_cycle", 1_000_000, "Groups per cycle must be an integer from 1 to 64, "
+                                    "not 1000000"),
+    ("rows", 100_000, "Rows must be an integer from 1 to 256, not 100000"),
+    ("max_tokens", 65, "Maximum tokens must be an integer from 1 to 64, not 65"),
+    ("max_k", 1 << 21, "Maximum K must be an integer from 1 to 1048576, not 2097152"),
+    ("max_n", 1_000_000_000, "Maximum N must be an integer from 1 to 131072, not 1000000000"),
+])
+def test_sizes_no_board_could_hold_are_refused(name, value, message):
+    """Found as hangs and memory errors: elaborating such an engine never finishes."""
+    with pytest.raises(ValueError, match=f"^{message}$"):
+        TlmmParameters(kind="tlmm-lutram", **{"max_n": 64, name: value})
+    assert LIMITS[name] < value
