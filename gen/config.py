@@ -203,6 +203,9 @@ class DesignConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> "DesignConfig":
+        if not isinstance(values, dict):
+            raise ValueError(f"Configuration must be a table of board and sections, "
+                             f"not {values!r}")
         unknown = set(values) - {"board", *SECTIONS}
         if unknown:
             raise ValueError(f"Configuration keys must be board, {', '.join(SECTIONS)}, "

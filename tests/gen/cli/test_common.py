@@ -111,3 +111,19 @@ def test_absurd_engine_sizes_are_refused_at_once(capsys, tmp_path, arrays, optio
                           str(arrays["acts"]), "--out", str(out), option, value)
     assert (code, err) == (2, f"ternforge: {message}\n")
     assert not out.exists()
+
+
+@pytest.mark.parametrize("text", ["5", "null", "[1, 2]"])
+def test_a_configuration_that_is_not_a_table_is_refused(capsys, tmp_path, text):
+    config = tmp_path / "c.json"
+    config.write_text(text)
+    code, _, err = invoke(capsys, "plan", "--layer", "64,48", "--config", str(config))
+    assert code == 2 and err.startswith("ternforge: Configuration must be a table of board "
+                                        "and sections, not ")
+
+
+def test_plan_refuses_a_k_the_engine_cannot_hold(capsys):
+    """Found as a plan for K = 8,193 (beyond max_k), which ``run gemv`` would refuse."""
+    code, _, err = invoke(capsys, "plan", "--layer", "64,8193")
+    assert (code, err) == (2, "ternforge: K must be at most the accumulators' max_k = 8192 "
+                              "(raise --max-k), not 8193\n")
