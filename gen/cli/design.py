@@ -109,8 +109,10 @@ def plan(layer, tokens, board, config_file, mem_latency, mem_bytes_per_cycle, js
     overrides = {"latency": mem_latency}
     if mem_bytes_per_cycle is not None:
         overrides["bytes_per_cycle"] = mem_bytes_per_cycle
-    result = plan_layer(n=n, k=k, tokens=tokens, engine=config.tlmm.parameters("tlmm-lutram"),
-                        board=target, memory=MemoryModel.of_board(target, **overrides))
+    engine = config.tlmm.parameters("tlmm-lutram")
+    engine.check_job(tokens, k, n)  # a layer the engine computes exactly, as run gemv asks
+    result = plan_layer(n=n, k=k, tokens=tokens, engine=engine, board=target,
+                        memory=MemoryModel.of_board(target, **overrides))
     values = result.to_dict()
     if json_file is not None:
         json_file.parent.mkdir(parents=True, exist_ok=True)

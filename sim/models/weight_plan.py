@@ -273,7 +273,6 @@ def plan_layer(*, n: int, k: int, engine: TlmmParameters, board: Board, tokens: 
     for name, value in (("Layer rows N", n), ("Layer K", k), ("Tokens", tokens)):
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive integer, not {value!r}")
-    engine.check_job(tokens, k, n)  # the engine computes it exactly
     memory = memory or MemoryModel.of_board(board)
     uram_budget = board.resources["URAM"] if uram_budget is None else uram_budget
     beat_bits = engine.weight_beat_bits
