@@ -8,21 +8,35 @@ generator would yield its boards only once)::
 
     [project.entry-points."ternforge.boards"]
     myboard = "mypackage.boards:MY_BOARD"
+
+A broken entry point (one that cannot be imported, loads something else, or repeats a board's
+name) is skipped with a :class:`BoardPluginWarning` naming it, so one broken package does not
+take every board away; asking for a board that is not there then also names what was skipped.
 """
 
+import warnings
 from collections.abc import Iterable, Mapping
 from importlib.metadata import entry_points
 
 from .board import FAMILIES, RESOURCE_KEYS, Board
 from .builtin import BOARDS
 
-__all__ = ["FAMILIES", "RESOURCE_KEYS", "Board", "all_boards", "board_names", "get_board"]
+__all__ = ["FAMILIES", "RESOURCE_KEYS", "Board", "BoardPluginWarning", "all_boards",
+           "board_names", "get_board"]
 
 ENTRY_POINT_GROUP = "ternforge.boards"
 
 
+class BoardPluginWarning(UserWarning):
+    """A ``ternforge.boards`` entry point was skipped because it is broken."""
+
+
 def _boards_of(entry_point) -> list[Board]:
-    loaded = entry_point.load()
+    try:
+        loaded = entry_point.load()
+    except Exception as error:  # whatever importing a third party's module raises
+        raise ValueError(f"Board entry point {entry_point.name!r} must load, not fail with "
+                         f"{type(error).__name__}: {error}") from None
     if isinstance(loaded, Board):
         return [loaded]
     if isinstance(loaded, Mapping):
@@ -39,15 +53,34 @@ def _boards_of(entry_point) -> list[Board]:
                      f"names to Boards or an iterable of Boards, not {loaded!r}")
 
 
-def all_boards() -> dict[str, Board]:
-    """Every known board by name: the built-in ones, then those from entry points."""
-    boards = dict(BOARDS)
+def _registry() -> tuple[dict[str, Board], list[str]]:
+    """The boards by name, and why each skipped entry point was skipped."""
+    boards, skipped = dict(BOARDS), []
     for entry_point in entry_points(group=ENTRY_POINT_GROUP):
-        for board in _boards_of(entry_point):
-            if boards.setdefault(board.name, board) != board:
-                raise ValueError(f"Board names must be unique, not {board.name!r} twice "
-                                 f"(again from entry point {entry_point.name!r})")
-    return boards
+        try:
+            found = _boards_of(entry_point)
+            for board in found:
+                if board.name in boards and boards[board.name] != board:
+                    raise ValueError(f"Board names must be unique, not {board.name!r} twice "
+                                     f"(again from entry point {entry_point.name!r})")
+        except ValueError as error:
+            skipped.append(str(error))
+            continue
+        boards.update((board.name, board) for board in found)
+    return boards, skipped
+
+
+def _warned_registry() -> tuple[dict[str, Board], list[str]]:
+    boards, skipped = _registry()
+    for reason in skipped:
+        warnings.warn(f"{reason}; skipped", BoardPluginWarning, stacklevel=3)
+    return boards, skipped
+
+
+def all_boards() -> dict[str, Board]:
+    """Every known board by name: the built-in ones, then those from entry points. A broken
+    entry point is skipped with a :class:`BoardPluginWarning`."""
+    return _warned_registry()[0]
 
 
 def board_names() -> list[str]:
@@ -57,7 +90,10 @@ def board_names() -> list[str]:
 
 def get_board(name: str) -> Board:
     """The board called ``name``; ``ValueError`` if there is none."""
-    boards = all_boards()
+    boards, skipped = _warned_registry()
     if name not in boards:
-        raise ValueError(f"Board must be one of {', '.join(sorted(boards))}, not {name!r}")
+        because = f" ({len(skipped)} broken board entry points skipped: {'; '.join(skipped)})" \
+            if skipped else ""
+        raise ValueError(f"Board must be one of {', '.join(sorted(boards))}, not "
+                         f"{name!r}{because}")
     return boards[name]

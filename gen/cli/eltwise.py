@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import click
@@ -77,6 +78,9 @@ def _inputs(op: str, files: dict, dtype: str, eps: float) -> dict:
                 array = array.reshape(())
             arrays[name] = array
     if "eps" in INPUTS[op]:
+        if not (math.isfinite(eps) and eps > 0):
+            raise ValueError(f"RMSNorm epsilon (--eps) must be a finite number above 0, not "
+                             f"{eps!r}")
         arrays["eps"] = fm.to_bits(np.float64(eps), dtype)
     return arrays
 

@@ -11,6 +11,7 @@ from amaranth.back import rtlil
 from rich.table import Table
 
 from ...boards import RESOURCE_KEYS, Board
+from ...hdl.common.checks import check_int
 from ...sim.jobs.eltwise import OPS, EltwiseJob
 from ..synthesis import SOURCE, synthesize
 
@@ -22,9 +23,10 @@ def eltwise_report(board: Board, *, format: str = "float32", hidden: int = 1536,
     """Every stage of ``ops`` (all, and the unit, by default) at ``hidden`` (the two-pass
     buffers' depth): resources, latency, and cycles and microseconds for one token (decode)
     and ``prefill_tokens``."""
+    check_int("Hidden size", hidden, 2, 65536)
+    jobs = [EltwiseJob(op=op, format=format, max_length=hidden) for op in ops]  # checked first
     entries = []
-    for op in ops:
-        job = EltwiseJob(op=op, format=format, max_length=hidden)
+    for op, job in zip(ops, jobs):
         stage, name = job.parameters, job.module_name
         advance(name)
         synthesis = synthesize(rtlil.convert(job.component(), name=name, emit_src=False),

@@ -22,9 +22,10 @@ __all__ = ["WeightFormat", "LoopOrder", "EngineKind", "TlmmParameters", "LIMITS"
 #: the largest value of each unbounded-looking parameter that a real board could hold: 64
 #: groups by 256 rows is 16,384 (G = 2) to 65,536 (G = 4) MACs a cycle, several times what
 #: the largest supported board fits; a K of 2**20 needs 29-bit accumulators; 64 tokens a tile;
-#: N of 2**17 covers a 128,256-word LM head
+#: N of 2**17 covers a 128,256-word LM head; a job's M of 2**16 tokens is a longer prompt
+#: than any supported context
 LIMITS = {"groups_per_cycle": 64, "rows": 256, "max_k": 1 << 20, "max_tokens": 64,
-          "max_n": 1 << 17}
+          "max_n": 1 << 17, "tokens": 1 << 16}
 
 
 def signed_width(bound: int) -> int:
@@ -248,6 +249,8 @@ class TlmmParameters:
         for name, value in (("M", m), ("K", k), ("N", n)):
             if value < 1:
                 raise ValueError(f"{name} must be at least 1, not {value!r}")
+        if m > LIMITS["tokens"]:
+            raise ValueError(f"M must be at most {LIMITS['tokens']:,} tokens, not {m!r}")
         if k > self.max_k:
             raise ValueError(f"K must be at most the accumulators' max_k = {self.max_k} "
                              f"(raise --max-k), not {k!r}")

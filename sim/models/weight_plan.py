@@ -70,6 +70,11 @@ REWIND_CYCLES = 3
 TABLES_READY_OFFSET = -2
 
 
+#: bounds no board's memory comes near: 32 kbit a cycle, a latency of 100,000 cycles
+MAX_BYTES_PER_CYCLE = 4096
+MAX_LATENCY = 100_000
+
+
 @dataclass(frozen=True)
 class MemoryModel:
     """What the DDR side delivers to the weight buffer.
@@ -89,12 +94,12 @@ class MemoryModel:
     axi_data_bits: int = 512
 
     def __post_init__(self):
-        if not self.bytes_per_cycle > 0:
-            raise ValueError(f"Memory bytes per cycle must be positive, not "
-                             f"{self.bytes_per_cycle!r}")
-        if not isinstance(self.latency, int) or self.latency < 0:
-            raise ValueError(f"Memory latency must be a non-negative integer, not "
-                             f"{self.latency!r}")
+        if not 0 < self.bytes_per_cycle <= MAX_BYTES_PER_CYCLE:  # (nan fails too)
+            raise ValueError(f"Memory bytes per cycle must be positive and at most "
+                             f"{MAX_BYTES_PER_CYCLE}, not {self.bytes_per_cycle!r}")
+        if not isinstance(self.latency, int) or not 0 <= self.latency <= MAX_LATENCY:
+            raise ValueError(f"Memory latency must be an integer from 0 to {MAX_LATENCY:,} "
+                             f"cycles, not {self.latency!r}")
         if self.axi_data_bits not in (32, 64, 128, 256, 512, 1024):
             raise ValueError(f"AXI data width must be a power of two from 32 to 1024 bits, "
                              f"not {self.axi_data_bits!r}")

@@ -154,7 +154,14 @@ def test_entry_point_adds_boards(monkeypatch, loaded):
         get_board("foo")
 
 
+class Unimportable(FakeEntryPoint):
+    def load(self):
+        raise ModuleNotFoundError("No module named 'mypackage'")
+
+
 @pytest.mark.parametrize(("loaded", "message"), [
+    (Unimportable, "Board entry point 'fake0' must load, not fail with ModuleNotFoundError: "
+                   "No module named 'mypackage'"),
     (42, "Board entry point 'fake0' must load a Board, a mapping of names to Boards or an "
          "iterable of Boards, not 42"),
     (["kv260"], "Board entry point 'fake0' must load a Board, .*, not \\['kv260'\\]"),
@@ -163,7 +170,15 @@ def test_entry_point_adds_boards(monkeypatch, loaded):
     (custom_board("kv260"), "Board names must be unique, not 'kv260' twice "
                             "\\(again from entry point 'fake0'\\)"),
 ])
-def test_bad_entry_points(monkeypatch, loaded, message):
-    use_entry_points(monkeypatch, loaded)
-    with pytest.raises(ValueError, match=f"^{message}$"):
-        board_names()
+def test_a_broken_entry_point_is_skipped_with_a_warning(monkeypatch, loaded, message):
+    use_entry_points(monkeypatch, loaded, custom_board())
+    if loaded is Unimportable:
+        boards.entry_points(group="ternforge.boards")[0].__class__ = Unimportable
+    with pytest.warns(boards.BoardPluginWarning, match=f"^{message}; skipped$"):
+        assert board_names() == ["kv260", "myboard", "zcu104"]  # the others still there
+    with pytest.warns(boards.BoardPluginWarning):
+        assert get_board("kv260") is KV260
+    with pytest.warns(boards.BoardPluginWarning), pytest.raises(
+            ValueError, match=f"^Board must be one of kv260, myboard, zcu104, not 'mine' "
+                              f"\\(1 broken board entry points skipped: {message}\\)$"):
+        get_board("mine")

@@ -139,7 +139,10 @@ def test_ultra_ram(tmp_path):
 @pytest.mark.yosys
 def test_yosys_failure(tmp_path):
     text = rtlil.convert(RegisteredAdder(), name="adder")
-    with pytest.raises(RuntimeError, match="(?s)^Yosys failed with exit code 1:\n.*"
-                                           "ERROR: Module `nosuch' not found!$"):
+    log = tmp_path / "logs" / "yosys-nosuch.log"
+    with pytest.raises(RuntimeError, match=(
+            f"(?s)^Yosys failed to synthesise module 'nosuch' \\(exit code 1\\); log: {log}\n"
+            ".*ERROR: Module `nosuch' not found!$")):
         synthesize(text, top="nosuch", cache_dir=tmp_path)
-    assert list(tmp_path.iterdir()) == []
+    assert list(tmp_path.iterdir()) == [tmp_path / "logs"]  # no result, no lock, no work
+    assert "ERROR: Module `nosuch' not found!" in log.read_text()

@@ -8,6 +8,7 @@ import pytest
 from cli_support import invoke
 from ternforge.gen.config import AttentionConfig, DesignConfig, EltwiseConfig, EngineConfig
 from ternforge.gen.reports.design import check_fits
+import ternforge.boards as boards
 from ternforge.boards import get_board
 
 SMALL = EngineConfig(group_size=3, groups_per_cycle=2, rows=4, max_k=256, max_tokens=2,
@@ -38,6 +39,29 @@ def small_args():
 def test_boards_lists_builtin_boards(capsys):
     code, out, _ = invoke(capsys, "boards")
     assert code == 0 and "kv260" in out and "zcu104" in out and "117,120" in out
+
+
+class BrokenPlugin:
+    name, value = "broken", "nosuchpackage.boards:BOARDS"
+
+    def load(self):
+        raise ModuleNotFoundError("No module named 'nosuchpackage'")
+
+
+def test_a_broken_board_plugin_is_skipped_with_one_line(capsys, tmp_path, monkeypatch):
+    monkeypatch.setattr(boards, "entry_points", lambda group: [BrokenPlugin()])
+    warning = ("ternforge: warning: Board entry point 'broken' must load, not fail with "
+               "ModuleNotFoundError: No module named 'nosuchpackage'; skipped\n")
+    code, out, err = invoke(capsys, "boards")
+    assert (code, err) == (0, warning) and "kv260" in out
+    code, out, err = invoke(capsys, "plan", "--layer", "64,48")
+    assert (code, err) == (0, warning) and "kv260" in out
+    # only a command that asks for a board it might have held fails
+    code, _, err = invoke(capsys, "plan", "--layer", "64,48", "--board", "mine")
+    assert code == 2 and err.splitlines() == [warning.strip(), (
+        "ternforge: Board must be one of kv260, zcu104, not 'mine' (1 broken board entry "
+        "points skipped: Board entry point 'broken' must load, not fail with "
+        "ModuleNotFoundError: No module named 'nosuchpackage')")]
 
 
 @pytest.mark.parametrize("change,message", [

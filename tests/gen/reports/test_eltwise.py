@@ -21,6 +21,6 @@ def test_eltwise_report_entries():
 def test_report_eltwise_rejects_a_bad_hidden_size(capsys, tmp_path):
     code, _, err = invoke(capsys, "report", "eltwise", "--hidden", "1", "--out",
                           str(tmp_path / "r.json"))
-    assert (code, err) == (2, "ternforge: Maximum length must be an integer from 2 to 65536, "
+    assert (code, err) == (2, "ternforge: Hidden size must be an integer from 2 to 65536, "
                               "not 1\n")
     assert not (tmp_path / "r.json").exists()
