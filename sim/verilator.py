@@ -75,12 +75,20 @@ def _runner_class():
 
     class GuardedVerilator(Verilator):
         def _execute_cmds(self, cmds, cwd, stdout=None):
-            for cmd in cmds:
-                result = guard.run(cmd, cwd=cwd, env=self.env, stdout=stdout,
-                                   stderr=None if stdout is None else subprocess.STDOUT)
-                if result.returncode != 0:
-                    raise RuntimeError(f"{Path(cmd[0]).name} failed with return code "
-                                       f"{result.returncode}")
+            # The compilers' temporary files go to the build's (or run's) own folder, so
+            # that a killed compiler leaves none in the system's temporary folder.
+            scratch = Path(cwd) / ".tmp"
+            scratch.mkdir(exist_ok=True)
+            try:
+                for cmd in cmds:
+                    result = guard.run(cmd, cwd=cwd, env={**self.env, "TMPDIR": str(scratch)},
+                                       stdout=stdout,
+                                       stderr=None if stdout is None else subprocess.STDOUT)
+                    if result.returncode != 0:
+                        raise RuntimeError(f"{Path(cmd[0]).name} failed with return code "
+                                           f"{result.returncode}")
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)
 
     return GuardedVerilator
 

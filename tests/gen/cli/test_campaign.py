@@ -153,11 +153,14 @@ def reached(monkeypatch, tmp_path):
     import importlib
 
     calls = []
-    for module, name in TOOLS:
+    # every module imported before any is patched: a module first imported under a patch
+    # would keep the stub it imported by name after the patch is undone
+    modules = [importlib.import_module(module) for module, _ in TOOLS]
+    for (module, name), loaded in zip(TOOLS, modules):
         def stub(*args, _tool=f"{module}.{name}", **kwargs):
             calls.append(_tool)
             raise AssertionError(f"reached a tool: {_tool}")
-        monkeypatch.setattr(importlib.import_module(module), name, stub)
+        monkeypatch.setattr(loaded, name, stub)
     monkeypatch.setenv("TERNFORGE_CACHE", str(tmp_path / "cache"))
     (tmp_path / "tmp").mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
