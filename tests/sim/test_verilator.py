@@ -50,3 +50,16 @@ def test_a_manifest_of_another_build_is_not_trusted(tmp_path):
     assert not verilator._intact(tmp_path, "cache_probe", "mine")
     (tmp_path / verilator.MANIFEST).write_text("{")
     assert not verilator._intact(tmp_path, "cache_probe", "other")
+
+
+@pytest.mark.verilator
+def test_a_failed_build_names_the_module_and_its_kept_log(tmp_path, monkeypatch):
+    monkeypatch.setenv("TERNFORGE_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(RuntimeError) as error:
+        verilator.build("module broken(input clk); always @(posedge clk) q <= ; endmodule\n",
+                        toplevel="broken", build_root=tmp_path / "builds")
+    first, *_ = str(error.value).splitlines()
+    log = next((tmp_path / "cache" / "logs").glob("verilator-broken-*.log"))
+    assert first == f"Verilator failed to build module 'broken' (verilator failed with " \
+                    f"return code 1); log: {log}"
+    assert "syntax error" in log.read_text()
