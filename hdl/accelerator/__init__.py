@@ -1,0 +1,1 @@
+"""The whole accelerator: the model it runs and its parameters."""
