@@ -172,8 +172,10 @@ def _write_manifest(directory: Path, manifest: dict) -> None:
 
 
 def run(build_dir: Path, *, toplevel: str, test_module: str, work_dir: Path,
-        testcase: str | None = None, env: dict[str, str] | None = None, seed: int = 1) -> Path:
-    """Run a cocotb test module against a build; raise :class:`SimulationError` on failure."""
+        testcase: str | None = None, env: dict[str, str] | None = None, seed: int = 1,
+        plusargs=()) -> Path:
+    """Run a cocotb test module against a build (with the simulator's ``plusargs``); raise
+    :class:`SimulationError` on failure."""
     from cocotb_tools.check_results import get_results
 
     verilator_environment()
@@ -183,7 +185,8 @@ def run(build_dir: Path, *, toplevel: str, test_module: str, work_dir: Path,
         results = _runner_class()().test(
             test_module=test_module, hdl_toplevel=toplevel, hdl_toplevel_lang="verilog",
             build_dir=build_dir, test_dir=work_dir, testcase=testcase, extra_env=env or {},
-            seed=seed, results_xml=str(work_dir / "results.xml"), log_file=log)
+            seed=seed, results_xml=str(work_dir / "results.xml"), log_file=log,
+            plusargs=list(plusargs))
         tests, failures = get_results(results)
         problem = None if tests and not failures else \
             f"{failures} of {tests} cocotb tests failed in {test_module}"

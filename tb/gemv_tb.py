@@ -7,7 +7,9 @@ Checker: values exact; nothing lost under random memory, activation and result s
 
 The design under test is described by ``TERNFORGE_TB`` (JSON: ``engine``, the fields of the
 engine's :class:`~ternforge.hdl.matmul.parameters.TlmmParameters`, and ``data_bits`` and
-``buffer_depth`` of its :class:`~ternforge.hdl.gemv.parameters.GemvParameters`).
+``buffer_depth`` of its :class:`~ternforge.hdl.gemv.parameters.GemvParameters`). With
+``in_simulator`` the top is inside :class:`~ternforge.sim.memory.WithMemory` (the Verilog
+memory, timed by plusargs) and only the tests of that memory run (``testcase``).
 """
 
 import json
@@ -27,6 +29,7 @@ PARAMETERS = GemvParameters(engine=TlmmParameters(**DESCRIPTION["engine"]),
                             data_bits=DESCRIPTION["data_bits"],
                             buffer_depth=DESCRIPTION["buffer_depth"])
 ENGINE, DATA_BITS, BUFFER_DEPTH = PARAMETERS.engine, PARAMETERS.data_bits, PARAMETERS.buffer_depth
+IN_SIMULATOR = DESCRIPTION.get("in_simulator", False)
 
 
 def random_job(seed, m, k, n):
@@ -145,3 +148,24 @@ async def gemv_prefill_replays_a_resident_layer(dut, stall):
                           memory=memory)
         assert plan.resident
         assert (result.cycles, result.stalls) == (plan.cycles, plan.stall_cycles)
+
+
+@cocotb.test(skip=not IN_SIMULATOR)
+async def gemv_on_the_memory_in_the_simulator(dut):
+    """The Verilog memory times reads as the Python model does: with a word a cycle and the
+    latency pytest passes as plusargs (``memory_latency``), the cycles and stalls are the
+    planner's, as above; with random stalls on its channels the values stay exact."""
+    stalled = DESCRIPTION["memory_stall"] > 0
+    word_bytes = DATA_BITS // 8
+    for n, k in [(64, 96), (120, 48)]:
+        acts, weights = random_job(n + k, 1, k, n)
+        result = await run_gemv(dut, PARAMETERS, acts, weights, in_simulator=True,
+                                stall=0.3 if stalled else 0.0, seed=n)
+        check(result, acts, weights)
+        if not stalled:
+            plan = plan_layer(n=n, k=k, engine=ENGINE, board=get_board("kv260"),
+                              memory=MemoryModel(bytes_per_cycle=word_bytes,
+                                                 latency=DESCRIPTION["memory_latency"],
+                                                 axi_data_bits=DATA_BITS))
+            assert (result.cycles, result.stalls) == (plan.cycles, plan.stall_cycles)
+            assert result.bytes == plan.ddr_bytes

@@ -21,6 +21,7 @@ from ...hdl.gemv.top import REGISTERS
 from ..models.tlmm_stream import StreamGeometry, job_beats, results_from_words
 from ...hdl.gemv.parameters import URAM_WORDS
 from ..models.weight_plan import descriptor_table, pass_descriptors
+from ..memory import bytes_read, write_words
 from .axi import AxiLiteMaster, AxiReadMemory
 from .streams import StreamSink, StreamSource, start
 from .tlmm import read_job
@@ -72,12 +73,16 @@ class GemvResult:
 
 async def run_gemv(dut, parameters: GemvParameters, acts, weights, *, latency: int = 20,
                    bytes_per_cycle: float = 64.0, stall: float = 0.0, seed: int = 0,
-                   resident: bool = False, load_beats: int = URAM_WORDS) -> GemvResult:
+                   resident: bool = False, load_beats: int = URAM_WORDS,
+                   in_simulator: bool = False) -> GemvResult:
     """Compute ``acts @ weights.T`` through the whole path of ``parameters`` in one start;
     ``stall`` randomly withholds memory data, activations and result readiness. ``resident``:
     load the weights once and replay them from the buffer for every token tile; otherwise
     stream them from memory once per token tile. The weights are loaded by descriptors of
-    ``load_beats``."""
+    ``load_beats``. ``in_simulator``: the design is the top inside
+    :class:`~ternforge.sim.memory.WithMemory`, whose memory gets the image through VPI (its
+    timing is set by plusargs, so ``latency``, ``bytes_per_cycle`` and the memory's share of
+    ``stall`` are not used); otherwise the Python memory model serves ``m_axi``."""
     engine, data_bits, beat_bits = parameters.engine, parameters.data_bits, parameters.beat_bits
     engine.check_job(len(acts), acts.shape[1], len(weights))
     geom = StreamGeometry.of(engine)
@@ -89,9 +94,12 @@ async def run_gemv(dut, parameters: GemvParameters, acts, weights, *, latency: i
     image, table_base, count = memory_image(pass_beats, beat_bits,
                                             word_bytes=parameters.word_bytes,
                                             load_beats=load_beats)
-    memory = AxiReadMemory(dut, image, data_bits=data_bits, latency=latency,
-                           bytes_per_cycle=bytes_per_cycle, stall=stall, seed=seed)
-    memory_task = cocotb.start_soon(memory.run())
+    if in_simulator:
+        write_words(dut, 0, image, data_bits=data_bits)
+    else:
+        memory = AxiReadMemory(dut, image, data_bits=data_bits, latency=latency,
+                               bytes_per_cycle=bytes_per_cycle, stall=stall, seed=seed)
+        memory_task = cocotb.start_soon(memory.run())
     for name, value in (("descriptors", table_base), ("descriptor_count", count),
                         ("weight_beats", len(pass_beats)), ("passes", passes),
                         ("row_blocks", geom.row_blocks(len(weights)))):
@@ -106,10 +114,14 @@ async def run_gemv(dut, parameters: GemvParameters, acts, weights, *, latency: i
         await RisingEdge(dut.clk)
     cycles = await lite.read(register("cycles"))
     stalls = await lite.read(register("stalls"))
-    memory_task.cancel()
+    if in_simulator:
+        read = bytes_read(dut)
+    else:
+        memory_task.cancel()
+        read = memory.bytes_read
     y = results_from_words(words, m=len(acts), n=len(weights), geom=geom,
                            acc_width=engine.acc_width)
-    return GemvResult(y=y, cycles=cycles, stalls=stalls, bytes=memory.bytes_read)
+    return GemvResult(y=y, cycles=cycles, stalls=stalls, bytes=read)
 
 
 @cocotb.test()

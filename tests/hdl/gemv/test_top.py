@@ -26,6 +26,27 @@ def test_gemv_top_on_verilator(tmp_path):
 
 
 @pytest.mark.verilator
+def test_gemv_top_on_the_memory_in_the_simulator(tmp_path):
+    """The same top inside the simulator's Verilog memory: the planner's cycles exactly
+    (the memory times reads as the Python model does), and exact values under its random
+    stalls on every channel."""
+    from ternforge.sim.memory import MEMORY_VERILOG, WithMemory, plusargs
+
+    top = WithMemory(gemv_top(CONFIG, data_bits=32, buffer_depth=64), data_bits=32,
+                     words=1 << 14)
+    name = "gemv_top_in_memory"
+    build = verilator.build(verilog.convert(top, name=name) + MEMORY_VERILOG, toplevel=name)
+    for stall in (0.0, 0.5):
+        verilator.run(build, toplevel=name, test_module="tb.gemv_tb", work_dir=tmp_path / str(stall),
+                      testcase="gemv_on_the_memory_in_the_simulator",
+                      plusargs=plusargs(latency=9, bytes_per_cycle=4, stall=stall, seed=3),
+                      env={"TERNFORGE_TB": json.dumps({
+                          "engine": asdict(CONFIG.parameters("tlmm-lutram")), "data_bits": 32,
+                          "buffer_depth": 64, "in_simulator": True, "memory_latency": 9,
+                          "memory_stall": stall})})
+
+
+@pytest.mark.verilator
 def test_run_gemv_command_writes_exact_results(capsys, tmp_path):
     from ternforge.gen.cli import main
     from ternforge.gen.config import DesignConfig

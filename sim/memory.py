@@ -1,0 +1,126 @@
+"""DDR inside the simulator: a design's AXI4 port on the Verilog memory model.
+
+:class:`WithMemory` wraps a component whose ``m_axi_*`` port goes to DDR: the port is
+connected to ``ternforge_axi_memory`` (``sim/verilog/ternforge_axi_memory.v``, simulation
+only) and every other member of the component is passed through. The memory's timing is set
+at run time by plusargs (:func:`plusargs`: latency, bandwidth, random stalls on every channel,
+seed), so that one build serves every memory; its contents are loaded from a ``$readmemh``
+file (:func:`write_image`) and read back through VPI (:func:`read_words` in a cocotb test).
+Nothing in Python runs per cycle: this is what lets a whole-model simulation run at the
+simulator's speed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from amaranth.hdl import ClockSignal, Instance, Module, ResetSignal, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In
+
+from ..hdl.common.axi import axi4_read_members, axi4_write_members
+
+__all__ = ["MEMORY_VERILOG", "WithMemory", "plusargs", "write_image", "read_words",
+           "write_words", "bytes_read"]
+
+#: the memory model's Verilog, to build beside the design's
+MEMORY_VERILOG = (Path(__file__).parent / "verilog" / "ternforge_axi_memory.v").read_text()
+
+
+class WithMemory(wiring.Component):
+    """``inner`` with its ``m_axi_*`` port on a simulated memory of ``words`` data words.
+
+    Parameters
+    ----------
+    inner : wiring.Component
+        Its ``m_axi_*`` members (read channels, write channels or both) go to the memory.
+    addr_bits, data_bits : int
+        The port's widths.
+    words : int
+        Data words of the memory (a power of two).
+    """
+
+    def __init__(self, inner, *, addr_bits=32, data_bits=512, words=1 << 16):
+        if words < 2 or words & (words - 1):
+            raise ValueError(f"Memory words must be a power of two, not {words!r}")
+        self._inner, self._addr_bits, self._data_bits, self._words = \
+            inner, addr_bits, data_bits, words
+        self._axi = {name for name in inner.signature.members if name.startswith("m_axi_")}
+        super().__init__({name: member for name, member in inner.signature.members.items()
+                          if name not in self._axi})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.inner = inner = self._inner
+        for name, member in self.signature.members.items():
+            if member.is_port:
+                outer, inside = getattr(self, name), getattr(inner, name)
+                m.d.comb += inside.eq(outer) if member.flow == In else outer.eq(inside)
+            elif member.flow == In:
+                wiring.connect(m, wiring.flipped(getattr(self, name)), getattr(inner, name))
+            else:
+                wiring.connect(m, getattr(inner, name), wiring.flipped(getattr(self, name)))
+        ports = {}
+        widths = {"addr_bits": self._addr_bits, "data_bits": self._data_bits}
+        for name, member in {**axi4_read_members("m_axi", **widths),
+                             **axi4_write_members("m_axi", **widths)}.items():
+            channel = name.removeprefix("m_axi_")
+            if channel in ("arsize", "arburst", "awsize", "awburst"):
+                continue  # the model serves INCR bursts of whole words
+            if name in self._axi:
+                ports[f"{'o' if member.flow == In else 'i'}_s_axi_{channel}"] = \
+                    getattr(inner, name)
+            elif member.flow == wiring.Out:  # a channel the design does not have: idle
+                ports[f"i_s_axi_{channel}"] = 0
+            else:
+                ports[f"o_s_axi_{channel}"] = Signal(member.shape, name=f"unused_{channel}")
+        m.submodules.memory = Instance(
+            "ternforge_axi_memory", p_ADDR_BITS=self._addr_bits, p_DATA_BITS=self._data_bits,
+            p_WORDS=self._words, i_clk=ClockSignal(), i_rst=ResetSignal(), **ports)
+        return m
+
+
+def plusargs(*, latency: int = 20, write_latency: int = 10, bytes_per_cycle: float = 64.0,
+             stall: float = 0.0, seed: int = 1, image: Path | None = None) -> list[str]:
+    """The memory's run-time options as simulator plusargs (``stall``: the probability that
+    a channel is held back in a cycle, 0 to 0.999)."""
+    if not 0 <= stall < 1:
+        raise ValueError(f"Stall must be a probability from 0 to below 1, not {stall!r}")
+    options = [f"+DDR_LATENCY={int(latency)}", f"+DDR_WLATENCY={int(write_latency)}",
+               f"+DDR_MILLIBYTES={round(bytes_per_cycle * 1000)}",
+               f"+DDR_STALL={round(stall * 1000)}", f"+DDR_SEED={int(seed)}"]
+    return options + ([f"+DDR_INIT={image}"] if image is not None else [])
+
+
+def write_image(path: Path, image: bytes, *, data_bits: int = 512) -> Path:
+    """Write ``image`` (bytes from address 0) as a ``$readmemh`` file of ``data_bits``-bit
+    words; return ``path``."""
+    word = data_bits // 8
+    padded = bytes(image) + bytes(-len(image) % word)
+    with open(path, "w") as file:
+        for start in range(0, len(padded), word):
+            file.write(padded[start:start + word][::-1].hex() + "\n")
+    return path
+
+
+def read_words(dut, start: int, count: int, *, data_bits: int = 512) -> bytes:
+    """Bytes of the memory's words ``start .. start + count - 1``, read through VPI (in a
+    cocotb test, ``dut`` the simulation's top)."""
+    memory = dut.memory.mem
+    return b"".join(int(memory[start + i].value).to_bytes(data_bits // 8, "little")
+                    for i in range(count))
+
+
+def write_words(dut, start: int, image: bytes, *, data_bits: int = 512) -> None:
+    """Write ``image`` into the memory from word ``start`` on, through VPI (in a cocotb test;
+    for a large image, :func:`write_image` and the ``image`` plusarg are faster)."""
+    word = data_bits // 8
+    padded = bytes(image) + bytes(-len(image) % word)
+    memory = dut.memory.mem
+    for i in range(len(padded) // word):
+        memory[start + i].value = int.from_bytes(padded[i * word:(i + 1) * word], "little")
+
+
+def bytes_read(dut) -> int:
+    """Bytes the memory's read channel has delivered since reset (in a cocotb test)."""
+    return int(dut.memory.bytes_read.value)
