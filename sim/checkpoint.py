@@ -29,7 +29,7 @@ from ..hdl.accelerator.model import ModelConfig
 from .models.bitnet import (NORMS, LayerWeights, ModelWeights, Projection, quantise_weights)
 
 __all__ = ["pack_ternary", "unpack_ternary", "tensor_names", "load_checkpoint",
-           "save_checkpoint"]
+           "save_checkpoint", "shipped_weights"]
 
 #: where each projection and gain lives in a layer, and the other names a gain goes by
 _PROJECTION_PATHS = {"q_proj": "self_attn", "k_proj": "self_attn", "v_proj": "self_attn",
@@ -109,6 +109,18 @@ class _File:
             raise ValueError(f"Tensor '{name}.weight' must have shape {tuple(shape)!r}, not "
                              f"{weight.shape!r}")
         return quantise_weights(weight)
+
+
+def shipped_weights(name: str) -> Path:
+    """The weights file that ships for the preset ``name`` (``tiny``: trained by
+    ``benchmarks/train_tiny.py``); ``ValueError`` if none does."""
+    from importlib.resources import files
+
+    path = Path(str(files("ternforge") / "data" / f"{name}.safetensors"))
+    if not path.is_file():
+        raise ValueError(f"Model must be one whose weights ship (tiny), or be given "
+                         f"--weights, not {name!r}")
+    return path
 
 
 def load_checkpoint(path, config: ModelConfig) -> ModelWeights:
