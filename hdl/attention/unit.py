@@ -24,7 +24,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..common.axi import (BurstReader, BurstWriter, axi4_read_members, axi4_write_members,
                           forward_ports)
-from ..gemv.weight_buffer import WordSplitter
+from ..common.words import WordSplitter
 from .engine import AttentionEngine
 from .parameters import AttentionUnitParameters
 

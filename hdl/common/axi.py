@@ -56,12 +56,12 @@ def forward_ports(m, outer, inner, names) -> None:
                      else port.eq(inner_port))
 
 
-def _burst_length(m, address, to_move, word_bytes, name):
-    """Words of the next burst: at most 256 and not across a 4 KiB boundary."""
+def _burst_length(m, address, to_move, word_bytes, name, max_burst=256):
+    """Words of the next burst: at most ``max_burst`` and not across a 4 KiB boundary."""
     shift = (word_bytes - 1).bit_length()
     to_boundary = (4096 - (address & 4095)) >> shift
     length, burst = Signal(9, name=f"{name}_length"), Signal(9, name=f"{name}_burst")
-    m.d.comb += [length.eq(Mux(to_move < 256, to_move, 256)),
+    m.d.comb += [length.eq(Mux(to_move < max_burst, to_move, max_burst)),
                  burst.eq(Mux(length < to_boundary, length, to_boundary))]
     return burst
 
@@ -88,7 +88,8 @@ class BurstReader(wiring.Component):
     """Read the loads of a command stream as AXI4 INCR bursts.
 
     Each command reads ``words`` data words from byte address ``address``. Bursts are at most
-    256 words and never cross a 4 KiB boundary; at most ``outstanding`` bursts are in flight.
+    ``max_burst`` words and never cross a 4 KiB boundary; at most ``outstanding`` bursts are
+    in flight.
     A command is accepted once every burst of the previous one is requested, so the bursts of
     consecutive commands follow each other with one idle cycle on the address channel. Read
     data is passed on in order, with ``last`` on the final word of each command.
@@ -99,6 +100,8 @@ class BurstReader(wiring.Component):
         AXI address and data widths.
     outstanding : int
         Bursts in flight at most.
+    max_burst : int
+        Words of a burst at most (1 to 256).
 
     Members
     -------
@@ -110,11 +113,13 @@ class BurstReader(wiring.Component):
         The AXI4 read channels.
     """
 
-    def __init__(self, *, addr_bits=32, data_bits=512, outstanding=8):
+    def __init__(self, *, addr_bits=32, data_bits=512, outstanding=8, max_burst=256):
         check_int("Address bits", addr_bits, 13, 64)
         check_data_bits(data_bits)
         check_int("Outstanding bursts", outstanding, 1, 256)
+        check_int("Burst words", max_burst, 1, 256)
         self._addr_bits, self._data_bits, self._outstanding = addr_bits, data_bits, outstanding
+        self._max_burst = max_burst
         super().__init__({
             "commands": In(stream.Signature(
                 data.StructLayout({"address": addr_bits, "words": 32}))),
@@ -132,7 +137,7 @@ class BurstReader(wiring.Component):
         m.submodules.finals = finals = SyncFIFO(width=1, depth=self._outstanding)
         address, to_request = Signal(self._addr_bits), Signal(32)
         shift = (self.word_bytes - 1).bit_length()
-        burst = _burst_length(m, address, to_request, self.word_bytes, "read")
+        burst = _burst_length(m, address, to_request, self.word_bytes, "read", self._max_burst)
         m.d.comb += [
             self.commands.ready.eq(to_request == 0),
             self.m_axi_arlen.eq(burst - 1),
@@ -159,7 +164,7 @@ class BurstWriter(wiring.Component):
     """Write the loads of a command stream as AXI4 INCR bursts.
 
     Each command writes ``words`` data words, taken from ``data``, from byte address
-    ``address``. Bursts are at most 256 words and never cross a 4 KiB boundary; a burst's
+    ``address``. Bursts are at most ``max_burst`` words and never cross a 4 KiB boundary; a burst's
     data follows its address, and the next address waits for the previous burst's last
     word. ``done`` carries one beat per command once every one of its bursts is answered.
 
@@ -167,6 +172,8 @@ class BurstWriter(wiring.Component):
     ----------
     addr_bits, data_bits : int
         AXI address and data widths.
+    max_burst : int
+        Words of a burst at most (1 to 256).
 
     Members
     -------
@@ -179,10 +186,11 @@ class BurstWriter(wiring.Component):
         The AXI4 write channels.
     """
 
-    def __init__(self, *, addr_bits=32, data_bits=512):
+    def __init__(self, *, addr_bits=32, data_bits=512, max_burst=256):
         check_int("Address bits", addr_bits, 13, 64)
         check_data_bits(data_bits)
-        self._addr_bits, self._data_bits = addr_bits, data_bits
+        check_int("Burst words", max_burst, 1, 256)
+        self._addr_bits, self._data_bits, self._max_burst = addr_bits, data_bits, max_burst
         super().__init__({
             "commands": In(stream.Signature(
                 data.StructLayout({"address": addr_bits, "words": 32}))),
@@ -196,7 +204,7 @@ class BurstWriter(wiring.Component):
         word_bytes = self._data_bits // 8
         address, to_write = Signal(self._addr_bits), Signal(32)
         in_burst, answers = Signal(9), Signal(32)
-        burst = _burst_length(m, address, to_write, word_bytes, "write")
+        burst = _burst_length(m, address, to_write, word_bytes, "write", self._max_burst)
         m.d.comb += [self.m_axi_awaddr.eq(address), self.m_axi_awlen.eq(burst - 1),
                      self.m_axi_awsize.eq((word_bytes - 1).bit_length()),
                      self.m_axi_awburst.eq(1), self.m_axi_wdata.eq(self.data.payload),

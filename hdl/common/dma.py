@@ -1,4 +1,17 @@
-"""A DMA copy engine: moves a run of words from one DDR address to another over AXI4."""
+"""Moving data between DDR and streams over a shared AXI4 port, free of deadlock.
+
+On a shared port (:class:`~ternforge.hdl.common.interconnect.AxiInterconnect`) a master that
+stalls a channel stalls every master behind it: a read burst whose data nobody takes blocks
+the read data of every later burst, and a write address whose data is not ready blocks the
+write data channel. So every master here follows two rules:
+
+- :class:`BufferedReader` requests a read burst only when its FIFO has room for all of the
+  burst's words (counting those still on their way), so read data is always taken;
+- :class:`BufferedWriter` offers a write burst's address only when all of the burst's words
+  are in its FIFO, so write data always follows at once.
+
+:class:`DmaCopy` is one of each, back to back.
+"""
 
 from __future__ import annotations
 
@@ -10,31 +23,133 @@ from amaranth.lib.wiring import In, Out
 from .axi import BurstReader, BurstWriter, axi4_read_members, axi4_write_members, forward_ports
 from .checks import check_int
 
-__all__ = ["DmaCopy"]
+__all__ = ["BufferedReader", "BufferedWriter", "DmaCopy"]
 
 
-class DmaCopy(wiring.Component):
-    """Copy ``words`` data words from byte address ``source`` to ``destination``.
+def _check_depth(depth, max_burst):
+    check_int("FIFO depth", depth, max_burst, 4096)
+    if depth & (depth - 1):
+        raise ValueError(f"FIFO depth must be a power of two, not {depth!r}")
 
-    Reads run ahead of writes by at most ``depth`` words (a FIFO between a
-    :class:`~ternforge.hdl.common.axi.BurstReader` and a
-    :class:`~ternforge.hdl.common.axi.BurstWriter`), so a copy proceeds at the slower of the
-    two sides; ``done`` carries one beat per command once its last write is answered.
 
-    On a shared port (:class:`~ternforge.hdl.common.interconnect.AxiInterconnect`) a master
-    that stalls a channel stalls every master behind it, so the engine follows the two rules
-    that keep a shared AXI port free of deadlock: a read burst is requested only when the
-    FIFO has room for all of its words (counting those still on their way), and a write
-    burst's address only when all of its words are in the FIFO.
+def _command_layout(addr_bits):
+    return data.StructLayout({"address": addr_bits, "words": 32})
+
+
+class BufferedReader(wiring.Component):
+    """Read loads from DDR into a FIFO, requesting only what the FIFO has room for.
 
     Parameters
     ----------
     addr_bits, data_bits : int
         AXI widths.
     depth : int
-        Words of the FIFO between reads and writes (a power of two, 512 to 4096: two whole
-        bursts, so that while a write waits for its burst's words there is always room to
-        read more).
+        Words of the FIFO (a power of two, at least ``max_burst``).
+    max_burst : int
+        Words of a burst at most.
+
+    Members
+    -------
+    commands : ``In(stream.Signature(StructLayout({"address", "words"})))``
+    data : ``Out(stream.Signature(StructLayout({"data": data_bits, "last": 1})))``
+        ``last`` on the final word of each load.
+    m_axi_* : AXI4 read channels.
+    """
+
+    def __init__(self, *, addr_bits=32, data_bits=512, depth=256, max_burst=256):
+        _check_depth(depth, max_burst)
+        self._depth, self._data_bits = depth, data_bits
+        self._reader = BurstReader(addr_bits=addr_bits, data_bits=data_bits,
+                                   max_burst=max_burst)
+        super().__init__({
+            "commands": In(stream.Signature(_command_layout(addr_bits))),
+            "data": Out(stream.Signature(data.StructLayout({"data": data_bits, "last": 1}))),
+            **axi4_read_members("m_axi", addr_bits=addr_bits, data_bits=data_bits),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.reader = reader = self._reader
+        m.submodules.buffer = buffer = SyncFIFO(width=self._data_bits + 1, depth=self._depth)
+        wiring.connect(m, wiring.flipped(self.commands), reader.commands)
+        m.d.comb += [buffer.w_data.eq(reader.data.payload), buffer.w_en.eq(reader.data.valid),
+                     reader.data.ready.eq(buffer.w_rdy),
+                     self.data.payload.eq(buffer.r_data), self.data.valid.eq(buffer.r_rdy),
+                     buffer.r_en.eq(self.data.ready)]
+        # words in the FIFO and words requested but not yet arrived
+        reserved = Signal(range(self._depth + 1))
+        words = reader.m_axi_arlen + 1
+        room = reserved + words <= self._depth
+        forward_ports(m, self, reader, [n for n in axi4_read_members(
+            "m_axi", addr_bits=32, data_bits=32) if n not in ("m_axi_arvalid", "m_axi_arready")])
+        m.d.comb += [self.m_axi_arvalid.eq(reader.m_axi_arvalid & room),
+                     reader.m_axi_arready.eq(self.m_axi_arready & room)]
+        requested = Mux(self.m_axi_arvalid & self.m_axi_arready, words, 0)
+        m.d.sync += reserved.eq(reserved + requested - (buffer.r_en & buffer.r_rdy))
+        return m
+
+
+class BufferedWriter(wiring.Component):
+    """Write loads to DDR from a FIFO, offering a burst only once all its words are in.
+
+    Parameters
+    ----------
+    addr_bits, data_bits, depth, max_burst : int
+        As :class:`BufferedReader`'s.
+
+    Members
+    -------
+    commands : ``In(stream.Signature(StructLayout({"address", "words"})))``
+    data : ``In(stream.Signature(data_bits))``
+        The words of the loads, in order.
+    done : ``Out(stream.Signature(1))``
+        One beat per load once its writes are answered.
+    m_axi_* : AXI4 write channels.
+    """
+
+    def __init__(self, *, addr_bits=32, data_bits=512, depth=256, max_burst=256):
+        _check_depth(depth, max_burst)
+        self._depth, self._data_bits = depth, data_bits
+        self._writer = BurstWriter(addr_bits=addr_bits, data_bits=data_bits,
+                                   max_burst=max_burst)
+        super().__init__({
+            "commands": In(stream.Signature(_command_layout(addr_bits))),
+            "data": In(stream.Signature(data_bits)),
+            "done": Out(stream.Signature(1)),
+            **axi4_write_members("m_axi", addr_bits=addr_bits, data_bits=data_bits),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.writer = writer = self._writer
+        m.submodules.buffer = buffer = SyncFIFO(width=self._data_bits, depth=self._depth)
+        wiring.connect(m, wiring.flipped(self.commands), writer.commands)
+        wiring.connect(m, writer.done, wiring.flipped(self.done))
+        m.d.comb += [buffer.w_data.eq(self.data.payload), buffer.w_en.eq(self.data.valid),
+                     self.data.ready.eq(buffer.w_rdy),
+                     writer.data.payload.eq(buffer.r_data), writer.data.valid.eq(buffer.r_rdy),
+                     buffer.r_en.eq(writer.data.ready)]
+        ready = buffer.level >= writer.m_axi_awlen + 1
+        forward_ports(m, self, writer, [n for n in axi4_write_members(
+            "m_axi", addr_bits=32, data_bits=32) if n not in ("m_axi_awvalid", "m_axi_awready")])
+        m.d.comb += [self.m_axi_awvalid.eq(writer.m_axi_awvalid & ready),
+                     writer.m_axi_awready.eq(self.m_axi_awready & ready)]
+        return m
+
+
+class DmaCopy(wiring.Component):
+    """Copy ``words`` data words from byte address ``source`` to ``destination``.
+
+    A :class:`BufferedReader` and a :class:`BufferedWriter` back to back: reads run ahead of
+    writes by at most ``2 * depth`` words, and a copy proceeds at the slower of the two sides;
+    ``done`` carries one beat per command once its last write is answered.
+
+    Parameters
+    ----------
+    addr_bits, data_bits : int
+        AXI widths.
+    depth : int
+        Words of each side's FIFO (a power of two, 256 to 4096).
 
     Members
     -------
@@ -44,13 +159,9 @@ class DmaCopy(wiring.Component):
     m_axi_* : AXI4 read and write channels.
     """
 
-    def __init__(self, *, addr_bits=32, data_bits=512, depth=512):
-        check_int("FIFO depth", depth, 512, 4096)
-        if depth & (depth - 1):
-            raise ValueError(f"FIFO depth must be a power of two, not {depth!r}")
-        self._addr_bits, self._data_bits, self._depth = addr_bits, data_bits, depth
-        self._reader = BurstReader(addr_bits=addr_bits, data_bits=data_bits)
-        self._writer = BurstWriter(addr_bits=addr_bits, data_bits=data_bits)
+    def __init__(self, *, addr_bits=32, data_bits=512, depth=256):
+        self._reader = BufferedReader(addr_bits=addr_bits, data_bits=data_bits, depth=depth)
+        self._writer = BufferedWriter(addr_bits=addr_bits, data_bits=data_bits, depth=depth)
         super().__init__({
             "commands": In(stream.Signature(data.StructLayout(
                 {"source": addr_bits, "destination": addr_bits, "words": 32}))),
@@ -63,7 +174,6 @@ class DmaCopy(wiring.Component):
         m = Module()
         m.submodules.reader = reader = self._reader
         m.submodules.writer = writer = self._writer
-        m.submodules.buffer = buffer = SyncFIFO(width=self._data_bits, depth=self._depth)
         command = self.commands.payload
         # a command goes to both sides at once, when both can take it
         m.d.comb += [
@@ -74,35 +184,12 @@ class DmaCopy(wiring.Component):
             reader.commands.valid.eq(self.commands.valid & writer.commands.ready),
             writer.commands.valid.eq(self.commands.valid & reader.commands.ready),
             self.commands.ready.eq(reader.commands.ready & writer.commands.ready),
-            buffer.w_data.eq(reader.data.payload.data), buffer.w_en.eq(reader.data.valid),
-            reader.data.ready.eq(buffer.w_rdy),
-            writer.data.payload.eq(buffer.r_data), writer.data.valid.eq(buffer.r_rdy),
-            buffer.r_en.eq(writer.data.ready),
+            writer.data.payload.eq(reader.data.payload.data),
+            writer.data.valid.eq(reader.data.valid), reader.data.ready.eq(writer.data.ready),
         ]
         wiring.connect(m, writer.done, wiring.flipped(self.done))
-        self._gate_reads(m, reader, buffer)
-        self._gate_writes(m, writer, buffer)
+        forward_ports(m, self, reader, list(axi4_read_members("m_axi", addr_bits=32,
+                                                              data_bits=32)))
+        forward_ports(m, self, writer, list(axi4_write_members("m_axi", addr_bits=32,
+                                                               data_bits=32)))
         return m
-
-    def _gate_reads(self, m, reader, buffer):
-        """Request a read burst only when the FIFO has room for it: ``reserved`` counts the
-        words in the FIFO and those requested but not yet arrived."""
-        reserved = Signal(range(self._depth + 1))
-        words = reader.m_axi_arlen + 1
-        room = reserved + words <= self._depth
-        names = [n for n in axi4_read_members("m_axi", addr_bits=32, data_bits=32)
-                 if n not in ("m_axi_arvalid", "m_axi_arready")]
-        forward_ports(m, self, reader, names)
-        m.d.comb += [self.m_axi_arvalid.eq(reader.m_axi_arvalid & room),
-                     reader.m_axi_arready.eq(self.m_axi_arready & room)]
-        requested = Mux(self.m_axi_arvalid & self.m_axi_arready, words, 0)
-        m.d.sync += reserved.eq(reserved + requested - (buffer.r_en & buffer.r_rdy))
-
-    def _gate_writes(self, m, writer, buffer):
-        """Offer a write burst's address only when all of its words are in the FIFO."""
-        ready = buffer.level >= writer.m_axi_awlen + 1
-        names = [n for n in axi4_write_members("m_axi", addr_bits=32, data_bits=32)
-                 if n not in ("m_axi_awvalid", "m_axi_awready")]
-        forward_ports(m, self, writer, names)
-        m.d.comb += [self.m_axi_awvalid.eq(writer.m_axi_awvalid & ready),
-                     writer.m_axi_awready.eq(self.m_axi_awready & ready)]

@@ -109,8 +109,9 @@ class AxiInterconnect(wiring.Component):
             fifos.append(fifo)
         room = _all(fifo.w_rdy for fifo in fifos)
         valids = [self._port(p, f"{channel}valid") for p in prefixes]
-        last, held, held_grant = Signal(range(n)), Signal(), Signal(range(n))
-        choice = Signal(range(n), name=f"{name}_choice")
+        index = range(max(n, 2))  # (one bit even for a single master)
+        last, held, held_grant = Signal(index), Signal(), Signal(index)
+        choice = Signal(index, name=f"{name}_choice")
         # round robin: the first requester after the last one granted
         with m.Switch(last):
             for previous in range(n):
@@ -121,7 +122,7 @@ class AxiInterconnect(wiring.Component):
                     for index in order[1:]:
                         with m.Elif(valids[index]):
                             m.d.comb += choice.eq(index)
-        grant = Signal(range(n), name=f"{name}_grant")
+        grant = Signal(index, name=f"{name}_grant")
         m.d.comb += grant.eq(held_grant if n > 1 else 0)
         with m.If(~held):
             m.d.comb += grant.eq(choice)

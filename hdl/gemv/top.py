@@ -39,7 +39,8 @@ from ..common.axi import (BurstReader, RegisterFile, axi4_lite_members, axi4_rea
                          axis_members, forward_ports)
 from ..matmul.lutram import TLMMLutramEngine
 from .parameters import DESCRIPTOR_BITS, DESCRIPTOR_BYTES, DESCRIPTOR_LAYOUT, GemvParameters
-from .weight_buffer import LineAssembler, WeightBuffer, WordSplitter
+from ..common.words import WordSplitter
+from .weight_buffer import LineAssembler, WeightBuffer
 
 __all__ = ["GemvTop", "REGISTERS"]
 

@@ -2,8 +2,9 @@
 
 :class:`LineAssembler` turns the AXI read data stream (``word_bits`` per word, weight beats
 packed densely across words, see :mod:`ternforge.sim.models.weight_plan`) into one weight beat of
-``beat_bits`` per output transfer; :class:`WordSplitter` does the same for beats narrower than
-a word (the GEMV top's descriptors). :class:`WeightBuffer` is the circular buffer between them
+``beat_bits`` per output transfer (:class:`~ternforge.hdl.common.words.WordSplitter` does the
+same for beats narrower than a word, the GEMV top's descriptors). :class:`WeightBuffer` is the
+circular buffer between them
 and the engine: a first-in first-out memory tagged for UltraRAM, so that DDR can run ahead of
 the engine by up to ``depth`` beats.
 """
@@ -11,17 +12,14 @@ the engine by up to ``depth`` beats.
 import math
 
 from amaranth.hdl import Array, C, Cat, Module, Mux, Signal, unsigned
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..common.checks import check_int
+from ..common.words import words_signature
 
-__all__ = ["LineAssembler", "WordSplitter", "WeightBuffer"]
-
-
-def _words_signature(word_bits):
-    return stream.Signature(data.StructLayout({"data": word_bits, "last": 1}))
+__all__ = ["LineAssembler", "WeightBuffer"]
 
 
 class LineAssembler(wiring.Component):
@@ -57,7 +55,7 @@ class LineAssembler(wiring.Component):
         check_int("Beat bits", beat_bits, 1)
         check_int("Word bits", word_bits, 1, beat_bits)
         self._word_bits, self._beat_bits = word_bits, beat_bits
-        super().__init__({"words": In(_words_signature(word_bits)),
+        super().__init__({"words": In(words_signature(word_bits)),
                           "beats": Out(stream.Signature(beat_bits))})
 
     @property
@@ -103,53 +101,6 @@ class LineAssembler(wiring.Component):
                          row.eq(row + wraps)]
             with m.If(self.words.payload.last):
                 m.d.sync += column.eq(0)  # drop the padding: the next load starts a row
-        return m
-
-
-class WordSplitter(wiring.Component):
-    """Split each ``word_bits`` word into ``word_bits / beat_bits`` beats, least significant
-    first; every beat of a word comes out, so the consumer (which knows a load's length)
-    drops a load's padding.
-
-    Parameters
-    ----------
-    word_bits : int
-        Width of the incoming words, a multiple of ``beat_bits``.
-    beat_bits : int
-        Width of an outgoing beat.
-
-    Members
-    -------
-    words : ``In(stream.Signature(StructLayout({"data": word_bits, "last": 1})))``
-        Words from memory (``last`` is not needed).
-    beats : ``Out(stream.Signature(beat_bits))``
-        Beats, in order.
-    """
-
-    def __init__(self, *, word_bits, beat_bits):
-        check_int("Beat bits", beat_bits, 1)
-        if not isinstance(word_bits, int) or word_bits < beat_bits or word_bits % beat_bits:
-            raise ValueError(f"Word bits must be a multiple of the beat's {beat_bits}, "
-                             f"not {word_bits!r}")
-        self._word_bits, self._beat_bits = word_bits, beat_bits
-        super().__init__({"words": In(_words_signature(word_bits)),
-                          "beats": Out(stream.Signature(beat_bits))})
-
-    def elaborate(self, platform):
-        m = Module()
-        count = self._word_bits // self._beat_bits
-        word, slot, full = Signal(self._word_bits), Signal(range(count)), Signal()
-        emit = self.beats.valid & self.beats.ready
-        last_slot = slot == count - 1
-        m.d.comb += [
-            self.beats.valid.eq(full),
-            self.beats.payload.eq(word.word_select(slot, self._beat_bits)),
-            self.words.ready.eq(~full | (emit & last_slot)),
-        ]
-        with m.If(emit):
-            m.d.sync += [slot.eq(Mux(last_slot, 0, slot + 1)), full.eq(~last_slot)]
-        with m.If(self.words.valid & self.words.ready):
-            m.d.sync += [word.eq(self.words.payload.data), full.eq(1)]
         return m
 
 

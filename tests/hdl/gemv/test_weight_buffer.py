@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from ternforge.hdl.gemv.weight_buffer import LineAssembler, WeightBuffer, WordSplitter
+from ternforge.hdl.common.words import WordSplitter
+from ternforge.hdl.gemv.weight_buffer import LineAssembler, WeightBuffer
 
 
 def pump(dut, source, words, sink, *, count, stall=0.0, seed=0, extra=None):
