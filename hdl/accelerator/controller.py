@@ -1,0 +1,156 @@
+"""The controller: runs a program of unit instructions from DDR, from one start.
+
+The host writes a program to DDR (one instruction every ``instruction_words`` words of the
+AXI data bus), its address
+and length to the registers, and starts it; the controller reads the instructions in order
+and hands each to its unit, and raises ``done`` when every instruction has completed. Units
+work in parallel: an instruction goes to its unit as soon as the unit takes it, unless it
+asks to wait (``wait``), in which case it is issued only once every instruction before it has
+completed (a barrier: what a later step needs from DDR is written before it starts).
+
+Instruction (least significant bits first): ``unit`` (4 bits), ``wait`` (1 bit), then the
+unit's ``payload``. A unit is any component with ``instruction: In(stream(payload_bits))``
+and ``done: Out(stream(1))``, one beat per instruction completed.
+
+Registers (AXI4-Lite, 32 bits each):
+
+====== ========= ==============================================================
+offset register  meaning
+====== ========= ==============================================================
+0x00   control   write 1: start the program
+0x04   status    bit 0: busy; bit 1: done (the last program has completed)
+0x08   program   byte address of the program in DDR (word aligned)
+0x0c   length    instructions in the program (1 or more)
+0x10   cycles    cycles from start to done of the last program
+====== ========= ==============================================================
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..common.axi import RegisterFile, axi4_lite_members, axi4_read_members, forward_ports
+from ..common.checks import check_int
+from ..common.dma import BufferedReader
+
+__all__ = ["REGISTERS", "Controller", "instruction_layout"]
+
+REGISTERS = ("control", "status", "program", "length", "cycles")
+_READ_ONLY = {"status", "cycles"}
+UNIT_BITS = 4
+
+
+def instruction_layout(payload_bits: int) -> data.StructLayout:
+    """An instruction: ``unit``, ``wait`` and ``payload_bits`` of payload."""
+    return data.StructLayout({"unit": UNIT_BITS, "wait": 1, "payload": payload_bits})
+
+
+class Controller(wiring.Component):
+    """Reads the program and dispatches it to ``units`` unit ports.
+
+    Parameters
+    ----------
+    units : int
+        Unit ports (1 to 16), ``unit<i>`` and ``done<i>``.
+    addr_bits, data_bits : int
+        AXI widths.
+    instruction_words : int
+        Data words an instruction spans (1, 2 or 4), least significant first.
+    depth : int
+        Words read ahead (the program reader's FIFO).
+
+    Members
+    -------
+    s_axil_* : the registers.
+    unit<i> : ``Out(stream.Signature(payload_bits))``
+        Instructions for unit ``i``.
+    done<i> : ``In(stream.Signature(1))``
+        Unit ``i``'s completions.
+    done : ``Out(1)``
+        High while the last program has completed (status bit 1), for an interrupt.
+    m_axi_* : AXI4 read channels (the program).
+    """
+
+    def __init__(self, units: int, *, addr_bits=32, data_bits=512, instruction_words=1,
+                 depth=16):
+        check_int("Units", units, 1, 1 << UNIT_BITS)
+        check_int("Data bits", data_bits, 64, 1024)
+        if instruction_words not in (1, 2, 4):
+            raise ValueError(f"Instruction words must be 1, 2 or 4, not {instruction_words!r}")
+        self._units, self._data_bits, self._words = units, data_bits, instruction_words
+        self.instruction_bits = instruction_words * data_bits
+        self.payload_bits = self.instruction_bits - UNIT_BITS - 1
+        self._reader = BufferedReader(addr_bits=addr_bits, data_bits=data_bits, depth=depth,
+                                      max_burst=depth)
+        members = {**axi4_lite_members("s_axil"),
+                   **axi4_read_members("m_axi", addr_bits=addr_bits, data_bits=data_bits),
+                   "done": Out(1)}
+        for i in range(units):
+            members[f"unit{i}"] = Out(stream.Signature(self.payload_bits))
+            members[f"done{i}"] = In(stream.Signature(1))
+        super().__init__(members)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.registers = registers = RegisterFile(names=REGISTERS,
+                                                          read_only=_READ_ONLY)
+        m.submodules.reader = reader = self._reader
+        forward_ports(m, self, registers, axi4_lite_members("s_axil"))
+        forward_ports(m, self, reader, axi4_read_members("m_axi", addr_bits=32, data_bits=32))
+        start = registers.control_written & registers.control[0]
+        busy, finished, cycles = Signal(), Signal(), Signal(32)
+        m.d.comb += [reader.commands.payload.address.eq(registers.program),
+                     reader.commands.payload.words.eq(registers.length * self._words),
+                     reader.commands.valid.eq(start),
+                     registers.status_in.eq(Mux(busy, 1, 0) | Mux(finished, 2, 0)),
+                     registers.cycles_in.eq(cycles), self.done.eq(finished)]
+        with m.If(busy):
+            m.d.sync += cycles.eq(cycles + 1)
+        issued_all, outstanding = self._dispatch(m, reader, registers, start)
+        with m.If(start):
+            m.d.sync += [busy.eq(1), finished.eq(0), cycles.eq(0)]
+        with m.Elif(busy & issued_all & (outstanding == 0)):
+            m.d.sync += [busy.eq(0), finished.eq(1)]
+        return m
+
+    def _dispatch(self, m, reader, registers, start):
+        """Instructions to their units in order; returns (every instruction issued, count of
+        issued instructions not yet completed)."""
+        words, full = self._gather(m, reader)
+        instruction = data.View(instruction_layout(self.payload_bits), words)
+        left = Signal(32)  # instructions still to issue
+        outstanding = Signal(32)
+        blocked = instruction.wait & (outstanding != 0)
+        taken = Signal()
+        for i in range(self._units):
+            port = getattr(self, f"unit{i}")
+            m.d.comb += [port.payload.eq(instruction.payload),
+                         port.valid.eq(full & (instruction.unit == i) & ~blocked)]
+            with m.If(port.valid & port.ready):
+                m.d.comb += taken.eq(1)
+        with m.If(taken):
+            m.d.sync += full.eq(0)
+        completions = Signal(range(self._units + 1))
+        m.d.comb += completions.eq(sum(getattr(self, f"done{i}").valid
+                                       for i in range(self._units)))
+        for i in range(self._units):
+            m.d.comb += getattr(self, f"done{i}").ready.eq(1)
+        m.d.sync += outstanding.eq(outstanding + taken - completions)
+        with m.If(taken):
+            m.d.sync += left.eq(left - 1)
+        with m.If(start):
+            m.d.sync += left.eq(registers.length)
+        return left == 0, outstanding
+
+    def _gather(self, m, reader):
+        """The words of the next instruction (shifted in from the top, so the first word
+        ends up lowest), and whether they are all in; ``full`` is cleared by the caller."""
+        words, count, full = Signal(self.instruction_bits), Signal(range(self._words)), Signal()
+        m.d.comb += reader.data.ready.eq(~full)
+        with m.If(reader.data.valid & reader.data.ready):
+            m.d.sync += words.eq(Cat(words[self._data_bits:], reader.data.payload.data))
+            m.d.sync += [count.eq(Mux(count == self._words - 1, 0, count + 1)),
+                         full.eq(count == self._words - 1)]
+        return words, full
