@@ -76,8 +76,7 @@ class DequantiseOp(wiring.Component):
             stage.act_scale.payload.eq(scale.payload.value),
             stage.act_scale.valid.eq(scale.valid), scale.ready.eq(stage.act_scale.ready),
             stage.weight_scale.eq(self.weight_scale),
-            out.payload.value.eq(stage.output.payload.value),
-            out.payload.last.eq(stage.output.payload.last),
+            out.payload.eq(stage.output.payload.value),
             out.valid.eq(stage.output.valid), stage.output.ready.eq(out.ready),
         ]
         for name, member in self.signature.members.items():

@@ -115,8 +115,8 @@ class VectorWriter(wiring.Component):
     Members
     -------
     commands : ``In(stream.Signature(StructLayout({"address", "elements"})))``
-    elements : ``In(element_stream(element_bits))``
-        Its ``last`` is not used: each command takes ``elements`` of them.
+    elements : ``In(stream.Signature(element_bits))``
+        Values only: each command takes ``elements`` of them.
     done : ``Out(stream.Signature(1))``
         One beat per command once its writes are answered.
     m_axi_* : AXI4 write channels.
@@ -132,7 +132,7 @@ class VectorWriter(wiring.Component):
         super().__init__({
             "commands": In(stream.Signature(data.StructLayout(
                 {"address": addr_bits, "elements": 32}))),
-            "elements": In(element_stream(element_bits)),
+            "elements": In(stream.Signature(element_bits)),
             "done": Out(stream.Signature(1)),
             **axi4_write_members("m_axi", addr_bits=addr_bits, data_bits=data_bits),
         })
@@ -149,7 +149,7 @@ class VectorWriter(wiring.Component):
             writer.commands.payload.words.eq((command.elements + per_word - 1) // per_word),
             writer.commands.valid.eq(self.commands.valid & (left == 0)),
             self.commands.ready.eq(writer.commands.ready & (left == 0)),
-            packer.beats.payload.data.eq(self.elements.payload.value),
+            packer.beats.payload.data.eq(self.elements.payload),
             packer.beats.payload.last.eq(left == 1),
             packer.beats.valid.eq(self.elements.valid & (left != 0)),
             self.elements.ready.eq(packer.beats.ready & (left != 0)),

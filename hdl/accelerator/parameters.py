@@ -1,0 +1,102 @@
+"""Parameters of the accelerator's units: what they compute, their instruction layouts.
+
+:class:`VectorOp` names the element-wise operations of a BitNet layer that the
+:class:`~ternforge.hdl.accelerator.vector.VectorUnit` runs from DDR to DDR, and
+:class:`VectorUnitParameters` holds its format, sizes and the layout of its instructions.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from amaranth.lib import data
+
+from ..common.axi import check_data_bits
+from ..common.checks import check_int
+from ..eltwise.parameters import (ACTIVATIONS, DequantiseParameters,
+                                  GatedActivationParameters, QuantiseParameters,
+                                  ResidualParameters, RmsNormParameters)
+from ..fp.format import float_format
+
+__all__ = ["VectorOp", "VectorUnitParameters", "VECTOR_INSTRUCTION"]
+
+
+class VectorOp(enum.IntEnum):
+    """An element-wise operation over ``tokens`` vectors of ``length`` elements.
+
+    Operands: ``a`` and ``b`` are read, ``y`` (and ``z``) written; addresses are word
+    aligned.
+    """
+
+    #: ``y = (float(a) * b[token]) * scalar``: int32 accumulators ``a``, one activation scale
+    #: a token ``b``, the weight scale ``scalar``
+    DEQUANTISE = 0
+    #: ``y = a + b``
+    RESIDUAL = 1
+    #: ``y = a * rsqrt(mean(a**2) + scalar) * b``: the gain ``b`` (``length`` elements, the
+    #: same for every token), ``inv_length`` ``1/length``
+    RMSNORM = 2
+    #: ``y`` int8 codes and ``z`` one scale a token: absmax quantisation of ``a``
+    QUANTISE = 3
+    #: ``y = act(a) * b``: the gated FFN activation (the unit's ``activation``)
+    GATED = 4
+
+
+#: the payload of a vector instruction (scalars as bit patterns of the unit's format)
+VECTOR_INSTRUCTION = data.StructLayout({
+    "op": 4, "tokens": 16, "length": 16, "a": 32, "b": 32, "y": 32, "z": 32, "scalar": 32,
+    "inv_length": 32})
+
+
+@dataclass(frozen=True)
+class VectorUnitParameters:
+    """The vector unit: its stages' format, sizes and bus.
+
+    Parameters
+    ----------
+    format : str
+        The arithmetic's format.
+    max_length : int
+        The longest vector of the two-pass stages (RMSNorm, quantise: the hidden or FFN size).
+    activation : str
+        The gated activation (``silu`` or ``relu2``).
+    data_bits : int
+        The AXI data width of its readers and writers.
+    max_burst : int
+        Words of a burst at most (their FIFOs hold one).
+    """
+
+    format: str = "float32"
+    max_length: int = 2560
+    activation: str = "relu2"
+    data_bits: int = 512
+    max_burst: int = 16
+
+    def __post_init__(self):
+        float_format(self.format)
+        if self.format != "float32":
+            # 32-bit elements in DDR: the accumulators, scales and vectors share one width
+            raise ValueError(f"Vector unit format must be float32, not {self.format!r}")
+        check_int("Maximum length", self.max_length, 2, 65536)
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"Activation must be one of {', '.join(ACTIVATIONS)}, not "
+                             f"{self.activation!r}")
+        check_data_bits(self.data_bits)
+        check_int("Burst words", self.max_burst, 1, 256)
+
+    @property
+    def stages(self) -> dict:
+        """Each operation's stage parameters."""
+        f, n = self.format, self.max_length
+        return {VectorOp.DEQUANTISE: DequantiseParameters(format=f, acc_width=32),
+                VectorOp.RESIDUAL: ResidualParameters(format=f),
+                VectorOp.RMSNORM: RmsNormParameters(format=f, max_length=n),
+                VectorOp.QUANTISE: QuantiseParameters(format=f, max_length=n),
+                VectorOp.GATED: GatedActivationParameters(format=f, kind=self.activation)}
+
+    def check_job(self, op: VectorOp, tokens: int, length: int) -> None:
+        """Refuse (``ValueError``) a job the unit cannot run."""
+        check_int("Tokens", tokens, 1, (1 << 16) - 1)
+        limit = self.max_length if op in (VectorOp.RMSNORM, VectorOp.QUANTISE) else (1 << 16) - 1
+        check_int("Length", length, 1, limit)
