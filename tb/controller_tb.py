@@ -174,6 +174,29 @@ def vector_design(parameters, words: int = 4096) -> WithMemory:
                       data_bits=DATA_BITS, words=words)
 
 
+def build(machine):
+    """The Verilator build of a machine (:func:`design` or :func:`vector_design`)."""
+    from amaranth.back import verilog
+
+    from ternforge.sim import verilator
+    from ternforge.sim.memory import MEMORY_VERILOG
+
+    return verilator.build(verilog.convert(machine, name=TOPLEVEL) + MEMORY_VERILOG,
+                           toplevel=TOPLEVEL)
+
+
+def run(built, work, job: dict, *, stall: float, seed: int) -> None:
+    """Run ``job`` (its program in the image ``work / "image.hex"``) on a build, the memory
+    with a latency of 6 and random stalls of ``stall``."""
+    from ternforge.sim import verilator
+    from ternforge.sim.memory import plusargs
+
+    verilator.run(built, toplevel=TOPLEVEL, test_module="tb.controller_tb", work_dir=work,
+                  env={"TERNFORGE_TB": json.dumps(job)},
+                  plusargs=plusargs(image=work / "image.hex", stall=stall, latency=6,
+                                    seed=seed))
+
+
 if os.environ.get("TERNFORGE_TB"):  # in the simulator
     import cocotb
     from cocotb.clock import Clock

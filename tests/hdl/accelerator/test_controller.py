@@ -1,16 +1,13 @@
 """The controller runs a program of unit instructions from DDR, from one start: copies and a
 dequantise operation, barriers between dependent steps, memory exact under random stalls."""
 
-import json
-
 import numpy as np
 import pytest
-from amaranth.back import verilog as verilog_backend
 
-from tb.controller_tb import TOPLEVEL, design
+import tb.controller_tb as machine
+from tb.controller_tb import design
 from ternforge.hdl.accelerator.controller import Controller
-from ternforge.sim import verilator
-from ternforge.sim.memory import MEMORY_VERILOG, plusargs, write_image
+from ternforge.sim.memory import write_image
 from ternforge.sim.models import fp as fm
 from ternforge.sim.models.eltwise import dequantise
 
@@ -66,17 +63,13 @@ def _job(tmp_path):
 
 @pytest.fixture(scope="module")
 def build():
-    text = verilog_backend.convert(design(WORDS), name=TOPLEVEL)
-    return verilator.build(text + MEMORY_VERILOG, toplevel=TOPLEVEL)
+    return machine.build(design(WORDS))
 
 
 @pytest.mark.verilator
 @pytest.mark.parametrize("stall", [0.0, 0.5])
 def test_a_program_runs_from_one_start(build, tmp_path, stall):
-    verilator.run(build, toplevel=TOPLEVEL, test_module="tb.controller_tb", work_dir=tmp_path,
-                  env={"TERNFORGE_TB": json.dumps(_job(tmp_path))},
-                  plusargs=plusargs(image=tmp_path / "image.hex", stall=stall, latency=6,
-                                    seed=11))
+    machine.run(build, tmp_path, _job(tmp_path), stall=stall, seed=11)
 
 
 def test_controller_parameters_are_checked():

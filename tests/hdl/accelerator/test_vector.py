@@ -2,17 +2,14 @@
 residual, RMSNorm, quantise and the gated activation, each from DDR to DDR, bit-exact to the
 golden model, under random stalls."""
 
-import json
-
 import numpy as np
 import pytest
-from amaranth.back import verilog as verilog_backend
 
-from tb.controller_tb import DATA_BITS, TOPLEVEL, vector_design
+import tb.controller_tb as machine
+from tb.controller_tb import DATA_BITS, vector_design
 from ternforge.hdl.accelerator.parameters import VectorOp, VectorUnitParameters
 from ternforge.hdl.eltwise.parameters import RmsNormParameters
-from ternforge.sim import verilator
-from ternforge.sim.memory import MEMORY_VERILOG, plusargs, write_image
+from ternforge.sim.memory import write_image
 from ternforge.sim.models import eltwise as golden
 from ternforge.sim.models import fp as fm
 
@@ -83,17 +80,13 @@ def _job(tmp_path):
 
 @pytest.fixture(scope="module")
 def build():
-    text = verilog_backend.convert(vector_design(PARAMETERS, WORDS), name=TOPLEVEL)
-    return verilator.build(text + MEMORY_VERILOG, toplevel=TOPLEVEL)
+    return machine.build(vector_design(PARAMETERS, WORDS))
 
 
 @pytest.mark.verilator
 @pytest.mark.parametrize("stall", [0.0, 0.5])
 def test_a_layers_element_wise_path_runs_from_a_program(build, tmp_path, stall):
-    verilator.run(build, toplevel=TOPLEVEL, test_module="tb.controller_tb", work_dir=tmp_path,
-                  env={"TERNFORGE_TB": json.dumps(_job(tmp_path))},
-                  plusargs=plusargs(image=tmp_path / "image.hex", stall=stall, latency=6,
-                                    seed=5))
+    machine.run(build, tmp_path, _job(tmp_path), stall=stall, seed=5)
 
 
 def test_vector_unit_parameters_are_checked():
