@@ -33,7 +33,7 @@ offset register       meaning
 from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
-from amaranth.lib.wiring import In
+from amaranth.lib.wiring import In, Out
 
 from ..common.axi import (BurstReader, RegisterFile, axi4_lite_members, axi4_read_members,
                          axis_members, forward_ports)
@@ -42,31 +42,47 @@ from .parameters import DESCRIPTOR_BITS, DESCRIPTOR_BYTES, DESCRIPTOR_LAYOUT, Ge
 from ..common.words import WordSplitter
 from .weight_buffer import LineAssembler, WeightBuffer
 
-__all__ = ["GemvTop", "REGISTERS"]
+__all__ = ["GemvPath", "GemvTop", "REGISTERS", "CONFIGURATION"]
 
 REGISTERS = ("control", "status", "descriptors", "descriptor_count", "weight_beats",
              "row_blocks", "cycles", "stalls", "passes")
 _READ_ONLY = {"status", "cycles", "stalls"}
+#: the path's configuration: the writable registers but ``control``
+CONFIGURATION = ("descriptors", "descriptor_count", "weight_beats", "row_blocks", "passes")
 
 
-class GemvTop(wiring.Component):
-    """Generated top of the GEMV/GEMM path; see the module documentation.
+class GemvPath(wiring.Component):
+    """The GEMV/GEMM path without its registers: what :class:`GemvTop` and the
+    accelerator's GEMV unit share.
 
     Parameters
     ----------
     parameters : GemvParameters
-        The engine, buffer, AXI and descriptor table parameters.
+    gate_reads : bool
+        Request a weight burst only when the buffer has room for it (counting the words on
+        their way), so that the path never holds up a read channel it shares with others
+        (:mod:`~ternforge.hdl.common.dma`'s first rule); otherwise a full buffer holds the
+        read data back, as a port of its own allows.
 
     Members
     -------
-    m_axi_* : the AXI4 read master (weights).
-    s_axil_* : the AXI4-Lite control slave.
-    s_axis_acts_* : activation beats in (``tdata``, ``tlast``, ``tuser``).
-    m_axis_results_* : result beats out.
+    start : ``In(1)``
+        A pulse: run the job the configuration describes.
+    replay : ``In(1)``
+        Load the weights once and replay them from the buffer (``control`` bit 1).
+    descriptors, descriptor_count, weight_beats, row_blocks, passes : ``In(32)``
+        As the registers of the same names.
+    status : ``Out(2)``
+        Bit 0 running, bit 1 done.
+    cycles, stalls : ``Out(32)``
+    acts : ``In(stream.Signature(engine acts layout))``
+    results : ``Out(stream.Signature(result_bits))``
+    m_axi_* : the AXI4 read master.
     """
 
-    def __init__(self, parameters: GemvParameters):
+    def __init__(self, parameters: GemvParameters, *, gate_reads: bool = False):
         self._parameters = p = parameters
+        self._gate_reads = gate_reads
         self._engine = TLMMLutramEngine(p.engine)
         self._buffer = WeightBuffer(beat_bits=p.beat_bits, depth=p.buffer_depth)
         self._assembler = LineAssembler(word_bits=p.data_bits, beat_bits=p.beat_bits)
@@ -75,13 +91,11 @@ class GemvTop(wiring.Component):
         self._parser = (LineAssembler if p.data_bits <= DESCRIPTOR_BITS else WordSplitter)(
             word_bits=p.data_bits, beat_bits=DESCRIPTOR_BITS)
         super().__init__({
+            "start": In(1), "replay": In(1), **{name: In(32) for name in CONFIGURATION},
+            "status": Out(2), "cycles": Out(32), "stalls": Out(32),
+            "acts": self._engine.signature.members["acts"],
+            "results": self._engine.signature.members["results"],
             **axi4_read_members("m_axi", addr_bits=p.addr_bits, data_bits=p.data_bits),
-            **axi4_lite_members("s_axil"),
-            **axis_members("s_axis_acts", data_bits=p.act_bits, direction="in"),
-            "s_axis_acts_tuser": In(1),
-            **{name: member for name, member in axis_members(
-                "m_axis_results", data_bits=p.result_bits, direction="out").items()
-               if not name.endswith("tlast")},
         })
 
     parameters = property(lambda self: self._parameters)
@@ -91,27 +105,46 @@ class GemvTop(wiring.Component):
         engine, buffer, assembler = self._engine, self._buffer, self._assembler
         m.submodules.engine, m.submodules.buffer = engine, buffer
         m.submodules.assembler, m.submodules.reader = assembler, self._reader
-        m.submodules.registers = registers = RegisterFile(names=REGISTERS, read_only=_READ_ONLY)
-        forward_ports(m, self, registers, axi4_lite_members("s_axil"))
-        forward_ports(m, self, self._reader, axi4_read_members("m_axi", addr_bits=1,
-                                                               data_bits=1))
-        start = registers.control_written & registers.control[0]
-        self._load_weights(m, registers, start)
+        names = axi4_read_members("m_axi", addr_bits=1, data_bits=1)
+        if self._gate_reads:
+            names = [n for n in names if n not in ("m_axi_arvalid", "m_axi_arready")]
+        forward_ports(m, self, self._reader, names)
+        self._load_weights(m)
         wiring.connect(m, assembler.beats, buffer.lines)
-        self._feed_engine(m, registers, start)
-        m.d.comb += [
-            engine.acts.payload.data.eq(self.s_axis_acts_tdata),
-            engine.acts.payload.last.eq(self.s_axis_acts_tlast),
-            engine.acts.payload.final.eq(self.s_axis_acts_tuser),
-            engine.acts.valid.eq(self.s_axis_acts_tvalid),
-            self.s_axis_acts_tready.eq(engine.acts.ready),
-            self.m_axis_results_tdata.eq(engine.results.payload),
-            self.m_axis_results_tvalid.eq(engine.results.valid),
-            engine.results.ready.eq(self.m_axis_results_tready),
-        ]
+        self._feed_engine(m)
+        if self._gate_reads:
+            self._gate(m)
+        wiring.connect(m, wiring.flipped(self.acts), engine.acts)
+        wiring.connect(m, engine.results, wiring.flipped(self.results))
         return m
 
-    def _load_weights(self, m, registers, start):
+
+    def _gate(self, m):
+        """Request a weight burst only when the buffer has room for all of it: ``reserved``
+        counts the bits requested and not yet taken by the engine (the descriptor table's
+        bursts, which go to the parser, are not counted)."""
+        p, reader, engine = self._parameters, self._reader, self._engine
+        capacity = p.buffer_depth * p.beat_bits
+        burst_bits = (reader.m_axi_arlen + 1) * p.data_bits
+        reserved = Signal(range(capacity + 256 * p.data_bits + 1))
+        table_left = Signal(32)  # words of the descriptor table still to request
+        table = table_left != 0
+        room = table | (reserved + burst_bits <= capacity)
+        m.d.comb += [self.m_axi_arvalid.eq(reader.m_axi_arvalid & room),
+                     reader.m_axi_arready.eq(self.m_axi_arready & room)]
+        requested = self.m_axi_arvalid & self.m_axi_arready
+        taken = engine.weights.valid & engine.weights.ready
+        added = Mux(requested & ~table, burst_bits, 0)
+        freed = Mux(taken & (reserved >= p.beat_bits), p.beat_bits, 0)
+        m.d.sync += reserved.eq(reserved + added - freed)
+        with m.If(requested & table):
+            m.d.sync += table_left.eq(table_left - (reader.m_axi_arlen + 1))
+        with m.If(self.start):
+            word_shift = (reader.word_bytes - 1).bit_length()
+            m.d.sync += [reserved.eq(0), table_left.eq(
+                (self.descriptor_count * DESCRIPTOR_BYTES + reader.word_bytes - 1) >> word_shift)]
+
+    def _load_weights(self, m):
         """On start, read the descriptor table into on-chip memory, then issue its loads, all
         of them once per streamed pass; read data goes to the descriptor parser until the
         table's last word, then to the weight assembler."""
@@ -124,15 +157,15 @@ class GemvTop(wiring.Component):
         table_pending, table_reading, issuing = Signal(), Signal(), Signal()
         parsed = Signal(range(depth + 1))
         issued, issued_passes = Signal(range(depth)), Signal(32)
-        count = registers.descriptor_count
-        passes = Mux(registers.control[1], 1, registers.passes)  # replayed: loaded once
+        count = self.descriptor_count
+        passes = Mux(self.replay, 1, self.passes)  # replayed: loaded once
         word_shift = (reader.word_bytes - 1).bit_length()
         table_words = (count * DESCRIPTOR_BYTES + reader.word_bytes - 1) >> word_shift
         command = reader.commands.valid & reader.commands.ready
         m.d.comb += [
             reader.commands.valid.eq(table_pending | (issuing & (issued < parsed))),
             reader.commands.payload.address.eq(
-                Mux(table_pending, registers.descriptors, descriptor.address)),
+                Mux(table_pending, self.descriptors, descriptor.address)),
             reader.commands.payload.words.eq(Mux(table_pending, table_words, descriptor.words)),
             read.addr.eq(issued),
             parser.words.payload.eq(reader.data.payload),
@@ -158,12 +191,12 @@ class GemvTop(wiring.Component):
                 m.d.sync += issued.eq(issued + 1)
         with m.If(parser.words.valid & parser.words.ready & reader.data.payload.last):
             m.d.sync += table_reading.eq(0)
-        with m.If(start):
+        with m.If(self.start):
             m.d.sync += [table_pending.eq(count > 0), table_reading.eq(count > 0),
                          issuing.eq(count > 0), parsed.eq(0), issued.eq(0),
                          issued_passes.eq(0)]
 
-    def _feed_engine(self, m, registers, start):
+    def _feed_engine(self, m):
         """Weight beats into the engine with ``last`` on each chunk's last row block; the
         job's cycle and stall counters."""
         engine, buffer = self._engine, self._buffer
@@ -171,32 +204,85 @@ class GemvTop(wiring.Component):
         running, done = Signal(), Signal()
         cycles, stalls = Signal(32), Signal(32)
         taken = engine.weights.valid & engine.weights.ready
-        block_last = block == registers.row_blocks - 1
+        block_last = block == self.row_blocks - 1
         m.d.comb += [
             engine.weights.payload.slots.eq(buffer.beats.payload),
             engine.weights.payload.last.eq(block_last),
             engine.weights.valid.eq(buffer.beats.valid & running),
             buffer.beats.ready.eq(engine.weights.ready & running),
-            registers.status_in.eq(running | done << 1),
-            registers.cycles_in.eq(cycles), registers.stalls_in.eq(stalls),
+            self.status.eq(running | done << 1),
+            self.cycles.eq(cycles), self.stalls.eq(stalls),
         ]
         passes = Signal(32)
-        m.d.comb += [buffer.clear.eq(start & ~running),
-                     buffer.rewind_beats.eq(registers.weight_beats)]
+        m.d.comb += [buffer.clear.eq(self.start & ~running),
+                     buffer.rewind_beats.eq(self.weight_beats)]
         m.d.sync += buffer.rewind.eq(0)
         with m.If(taken):
             m.d.sync += [block.eq(Mux(block_last, 0, block + 1)), consumed.eq(consumed + 1)]
-            with m.If(consumed == registers.weight_beats - 1):
-                with m.If(passes + 1 >= registers.passes):
+            with m.If(consumed == self.weight_beats - 1):
+                with m.If(passes + 1 >= self.passes):
                     m.d.sync += [running.eq(0), done.eq(1)]
                 with m.Else():
                     m.d.sync += [passes.eq(passes + 1), consumed.eq(0),
-                                 buffer.rewind.eq(registers.control[1])]
+                                 buffer.rewind.eq(self.replay)]
         with m.If(running):
             m.d.sync += cycles.eq(cycles + 1)
             with m.If(engine.weights.ready & ~buffer.beats.valid):
                 m.d.sync += stalls.eq(stalls + 1)
-        with m.If(start & ~running):
+        with m.If(self.start & ~running):
             m.d.sync += [running.eq(1), done.eq(0), block.eq(0), consumed.eq(0), passes.eq(0),
                          cycles.eq(0), stalls.eq(0)]
 
+
+class GemvTop(wiring.Component):
+    """Generated top of the GEMV/GEMM path; see the module documentation.
+
+    Parameters
+    ----------
+    parameters : GemvParameters
+        The engine, buffer, AXI and descriptor table parameters.
+
+    Members
+    -------
+    m_axi_* : the AXI4 read master (weights).
+    s_axil_* : the AXI4-Lite control slave.
+    s_axis_acts_* : activation beats in (``tdata``, ``tlast``, ``tuser``).
+    m_axis_results_* : result beats out.
+    """
+
+    def __init__(self, parameters: GemvParameters):
+        self._parameters = p = parameters
+        self._path = GemvPath(p)
+        super().__init__({
+            **axi4_read_members("m_axi", addr_bits=p.addr_bits, data_bits=p.data_bits),
+            **axi4_lite_members("s_axil"),
+            **axis_members("s_axis_acts", data_bits=p.act_bits, direction="in"),
+            "s_axis_acts_tuser": In(1),
+            **{name: member for name, member in axis_members(
+                "m_axis_results", data_bits=p.result_bits, direction="out").items()
+               if not name.endswith("tlast")},
+        })
+
+    parameters = property(lambda self: self._parameters)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.path = path = self._path
+        m.submodules.registers = registers = RegisterFile(names=REGISTERS, read_only=_READ_ONLY)
+        forward_ports(m, self, registers, axi4_lite_members("s_axil"))
+        forward_ports(m, self, path, axi4_read_members("m_axi", addr_bits=1, data_bits=1))
+        m.d.comb += [path.start.eq(registers.control_written & registers.control[0]),
+                     path.replay.eq(registers.control[1]),
+                     *(getattr(path, name).eq(getattr(registers, name))
+                       for name in CONFIGURATION),
+                     registers.status_in.eq(path.status), registers.cycles_in.eq(path.cycles),
+                     registers.stalls_in.eq(path.stalls),
+                     path.acts.payload.data.eq(self.s_axis_acts_tdata),
+                     path.acts.payload.last.eq(self.s_axis_acts_tlast),
+                     path.acts.payload.final.eq(self.s_axis_acts_tuser),
+                     path.acts.valid.eq(self.s_axis_acts_tvalid),
+                     self.s_axis_acts_tready.eq(path.acts.ready),
+                     self.m_axis_results_tdata.eq(path.results.payload),
+                     self.m_axis_results_tvalid.eq(path.results.valid),
+                     path.results.ready.eq(self.m_axis_results_tready)]
+        return m

@@ -1,0 +1,153 @@
+"""The GEMV unit: one token's ternary matmul from DDR to DDR, by instruction.
+
+The :class:`~ternforge.hdl.gemv.top.GemvPath` (weights from DDR through the URAM buffer into
+the LUT-RAM TLMM engine, its reads gated by the buffer's room, so that it shares a port safely)
+gets its activations and gives its results through DDR:
+
+::
+
+    acts ─► VectorReader (int8) ─► WordPacker ─► engine acts    (one token: a tile of one)
+    weights (descriptor table) ──► GemvPath ──► result beats ─► WordSplitter ─► int32 ─► y
+
+An instruction (:data:`GEMV_INSTRUCTION`) names the layer's descriptor table and weight
+beats (the planner's, :func:`ternforge.sim.models.weight_plan.descriptor_table`), the token's
+``k`` int8 codes at ``acts`` and where its ``n`` int32 accumulators go. The codes are read one
+a cycle, so a chunk of ``acts_per_beat`` codes takes that many cycles: no more than the
+engine's ``row_blocks`` cycles a chunk when ``n >= acts_per_beat * rows``, as for every
+projection of the supported models. A prefill runs one instruction a token.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..common.axi import axi4_read_members, axi4_write_members
+from ..common.interconnect import AxiInterconnect
+from ..common.vectors import VectorReader, VectorWriter
+from ..common.words import WordPacker, WordSplitter
+from ..gemv.top import GemvPath
+
+__all__ = ["GEMV_INSTRUCTION", "GemvUnit"]
+
+GEMV_INSTRUCTION = data.StructLayout({
+    "descriptors": 32, "descriptor_count": 16, "weight_beats": 32, "row_blocks": 16,
+    "acts": 32, "k": 32, "results": 32, "n": 32})
+
+
+class GemvUnit(wiring.Component):
+    """See the module documentation.
+
+    Parameters
+    ----------
+    parameters : GemvParameters
+        The path's engine, buffer and bus.
+    payload_bits : int
+        Width of the instruction port (at least :data:`GEMV_INSTRUCTION`'s).
+
+    Members
+    -------
+    instruction : ``In(stream.Signature(payload_bits))``
+    done : ``Out(stream.Signature(1))``
+    m_axi_* : the unit's AXI4 port.
+    """
+
+    def __init__(self, parameters, *, payload_bits=None):
+        self._parameters = p = parameters
+        payload_bits = payload_bits or GEMV_INSTRUCTION.size
+        options = {"data_bits": p.data_bits, "max_burst": 16, "depth": 16}
+        self._path = GemvPath(p, gate_reads=True)
+        self._acts = VectorReader(8, **options)
+        self._packer = WordPacker(word_bits=p.act_bits, beat_bits=8)
+        self._splitter = WordSplitter(word_bits=p.result_bits, beat_bits=p.engine.acc_width)
+        self._results = VectorWriter(32, **options)
+        self._bus = AxiInterconnect([("weights", True, False), ("acts", True, False),
+                                     ("results", False, True)], data_bits=p.data_bits)
+        widths = {"addr_bits": 32, "data_bits": p.data_bits}
+        super().__init__({"instruction": In(stream.Signature(payload_bits)),
+                          "done": Out(stream.Signature(1)),
+                          **axi4_read_members("m_axi", **widths),
+                          **axi4_write_members("m_axi", **widths)})
+
+    def elaborate(self, platform):
+        m = Module()
+        parts = {"weights": self._path, "acts": self._acts, "results": self._results}
+        for name, part in parts.items():
+            m.submodules[name] = part
+        m.submodules.packer, m.submodules.splitter = self._packer, self._splitter
+        m.submodules.bus = bus = self._bus
+        for name, part in parts.items():
+            for port, member in part.signature.members.items():
+                if port.startswith("m_axi_"):
+                    outer = getattr(bus, f"{name}_{port[6:]}")
+                    m.d.comb += (outer.eq(getattr(part, port)) if member.flow == Out
+                                 else getattr(part, port).eq(outer))
+        for name, member in self.signature.members.items():
+            if name.startswith("m_axi_"):
+                outer, inner = getattr(self, name), getattr(bus, name)
+                m.d.comb += outer.eq(inner) if member.flow == Out else inner.eq(outer)
+        held = data.View(GEMV_INSTRUCTION, Signal(GEMV_INSTRUCTION.size))
+        left = Signal(32)
+        self._activations(m)
+        self._results_out(m, left)
+        self._sequence(m, held, left)
+        return m
+
+    def _activations(self, m):
+        """The token's codes, packed into the engine's activation beats: every beat ends the
+        (one-token) tile; the row's last beat is its final chunk."""
+        codes, packer, acts = self._acts.elements, self._packer, self._path.acts
+        m.d.comb += [packer.beats.payload.data.eq(codes.payload.value),
+                     packer.beats.payload.last.eq(codes.payload.last),
+                     packer.beats.valid.eq(codes.valid), codes.ready.eq(packer.beats.ready),
+                     acts.payload.data.eq(packer.words.payload.data),
+                     acts.payload.last.eq(1), acts.payload.final.eq(packer.words.payload.last),
+                     acts.valid.eq(packer.words.valid), packer.words.ready.eq(acts.ready)]
+
+    def _results_out(self, m, left):
+        """Result beats split into accumulators, sign-extended to 32 bits; ``left`` counts
+        those still to write, and the ones past it (the last row block's spare rows) are
+        dropped."""
+        beats, splitter = self._path.results, self._splitter
+        values, out = splitter.beats, self._results.elements
+        m.d.comb += [splitter.words.payload.data.eq(beats.payload),
+                     splitter.words.valid.eq(beats.valid), beats.ready.eq(splitter.words.ready),
+                     out.payload.eq(values.payload.as_signed()),
+                     out.valid.eq(values.valid & (left != 0)),
+                     values.ready.eq(out.ready | (left == 0))]
+        with m.If(values.valid & values.ready & (left != 0)):
+            m.d.sync += left.eq(left - 1)
+
+    def _sequence(self, m, held, left):
+        """One instruction at a time: configure and start the path, issue the activation
+        read and the result write; done when the results are written."""
+        instruction = data.View(GEMV_INSTRUCTION,
+                                self.instruction.payload[:GEMV_INSTRUCTION.size])
+        path, acts, results = self._path, self._acts.commands, self._results.commands
+        busy, start, pending_acts, pending_results = Signal(), Signal(), Signal(), Signal()
+        m.d.comb += [path.start.eq(start), path.replay.eq(0), path.passes.eq(1),
+                     path.descriptors.eq(held.descriptors),
+                     path.descriptor_count.eq(held.descriptor_count),
+                     path.weight_beats.eq(held.weight_beats),
+                     path.row_blocks.eq(held.row_blocks),
+                     acts.payload.address.eq(held.acts), acts.payload.elements.eq(held.k),
+                     acts.payload.length.eq(held.k), acts.valid.eq(pending_acts),
+                     results.payload.address.eq(held.results),
+                     results.payload.elements.eq(held.n), results.valid.eq(pending_results),
+                     self._results.done.ready.eq(self.done.ready),
+                     # (and the last row block's spare rows dropped, before the next job)
+                     self.done.valid.eq(self._results.done.valid & busy &
+                                        ~self._splitter.beats.valid),
+                     self.instruction.ready.eq(~busy)]
+        m.d.sync += start.eq(0)
+        with m.If(acts.valid & acts.ready):
+            m.d.sync += pending_acts.eq(0)
+        with m.If(results.valid & results.ready):
+            m.d.sync += pending_results.eq(0)
+        with m.If(self.instruction.valid & ~busy):
+            m.d.sync += [held.eq(instruction), busy.eq(1), start.eq(1), pending_acts.eq(1),
+                         pending_results.eq(1), left.eq(instruction.n)]
+        with m.If(self.done.valid & self.done.ready):
+            m.d.sync += busy.eq(0)
+
