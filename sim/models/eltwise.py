@@ -44,7 +44,7 @@ from ...hdl.eltwise.parameters import QUANT_FLOOR
 from . import fp as fm
 
 __all__ = ["dequantise", "residual", "rmsnorm", "quantise", "gated", "rope", "rope_tables",
-           "relu", "BitNetLayer", "bitnet_layer"]
+           "rotate_heads", "relu", "BitNetLayer", "bitnet_layer"]
 
 def _const(value, fmt):
     return fm.to_bits(np.float64(value), fmt)
@@ -138,7 +138,7 @@ def rope_tables(positions, head_dim: int, theta: float = 10000.0, fmt="float32")
     return fm.to_bits(np.cos(angles), fmt), fm.to_bits(np.sin(angles), fmt)
 
 
-def _rotate_heads(x, cos, sin, heads, fmt):
+def rotate_heads(x, cos, sin, heads, fmt):
     """RoPE on ``(tokens, heads * head_dim)`` in the rotate-half pairing (``i``, ``i + d/2``)
     of LLaMA and BitNet."""
     tokens = x.shape[0]
@@ -197,8 +197,8 @@ def bitnet_layer(hidden, layer: BitNetLayer, *, positions, attention, lanes: int
     q, k, v = _linears(hidden, ("q", "k", "v"), layer, "input", lanes, fmt)
     head_dim = q.shape[1] // layer.heads
     cos, sin = rope_tables(positions, head_dim, layer.theta, fmt)
-    q = _rotate_heads(q, cos, sin, layer.heads, fmt)
-    k = _rotate_heads(k, cos, sin, layer.kv_heads, fmt)
+    q = rotate_heads(q, cos, sin, layer.heads, fmt)
+    k = rotate_heads(k, cos, sin, layer.kv_heads, fmt)
     (o,) = _linears(attention(q, k, v), ("o",), layer, "attention_sub", lanes, fmt)
     hidden = residual(hidden, o, fmt)
     gate, up = _linears(hidden, ("gate", "up"), layer, "post_attention", lanes, fmt)
