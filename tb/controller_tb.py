@@ -10,8 +10,8 @@ Driver: the AXI4-Lite master writes the program's address and length and starts 
 the ``done`` output, the ``cycles`` register and the memory read back through VPI. Model: the
 program run step by step in Python (copies, and
 :func:`~ternforge.sim.models.eltwise.dequantise`). Checker: memory exact, under the memory's
-random stalls. The job is ``TERNFORGE_TB`` (JSON: ``program`` and ``length``, the ``expected``
-memory file).
+random stalls. The job is ``TERNFORGE_TB`` (JSON: ``program`` and ``length``, ``runs``, and
+the ``expected`` memory file or regions to ``check``: ``[address, bytes as hex]``).
 """
 
 from __future__ import annotations
@@ -226,7 +226,14 @@ if os.environ.get("TERNFORGE_TB"):  # in the simulator
             assert status == 2, status
             cycles = await lite.read(4 * REGISTERS.index("cycles"))
             assert cycles > 0
-        with open(JOB["expected"], "rb") as file:
-            expected = file.read()
-        got = read_words(dut, 0, len(expected) * 8 // DATA_BITS, data_bits=DATA_BITS)
-        assert got == expected, "memory differs from the program's model"
+        if "expected" in JOB:  # the whole memory
+            with open(JOB["expected"], "rb") as file:
+                expected = file.read()
+            got = read_words(dut, 0, len(expected) * 8 // DATA_BITS, data_bits=DATA_BITS)
+            assert got == expected, "memory differs from the program's model"
+        word = DATA_BITS // 8
+        for address, expected in JOB.get("check", ()):  # regions: [address, bytes as hex]
+            expected = bytes.fromhex(expected)
+            got = read_words(dut, address // word, -(-len(expected) // word),
+                             data_bits=DATA_BITS)[:len(expected)]
+            assert got == expected, f"memory at {address:#x} differs from the model"

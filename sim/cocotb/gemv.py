@@ -20,7 +20,7 @@ from ...hdl.gemv.parameters import GemvParameters
 from ...hdl.gemv.top import REGISTERS
 from ..models.tlmm_stream import StreamGeometry, job_beats, results_from_words
 from ...hdl.gemv.parameters import URAM_WORDS
-from ..models.weight_plan import descriptor_table, pass_descriptors
+from ..models.weight_plan import descriptor_table, pass_descriptors, weight_image
 from ..memory import bytes_read, write_words
 from .axi import AxiLiteMaster, AxiReadMemory
 from .streams import StreamSink, StreamSource, start
@@ -31,14 +31,6 @@ __all__ = ["GemvResult", "weight_image", "memory_image", "run_gemv", "gemv_job"]
 
 def register(name: str) -> int:
     return 4 * REGISTERS.index(name)
-
-
-def weight_image(beats: list[int], beat_bits: int) -> bytes:
-    """Weight beats packed densely, least significant bit first, into bytes."""
-    stream = 0
-    for index, beat in enumerate(beats):
-        stream |= (beat & ((1 << beat_bits) - 1)) << (index * beat_bits)
-    return stream.to_bytes(-(-len(beats) * beat_bits // 8), "little")
 
 
 def memory_image(beats: list[int], beat_bits: int, *, word_bytes: int,

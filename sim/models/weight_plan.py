@@ -54,7 +54,7 @@ from ...boards import Board
 from ...hdl.gemv.parameters import DESCRIPTOR_BYTES, MAX_DESCRIPTORS, URAM_BITS, URAM_WORDS
 from ...hdl.matmul.parameters import EngineKind, TlmmParameters
 
-__all__ = ["MemoryModel", "Descriptor", "WeightPlan", "plan_layer",
+__all__ = ["MemoryModel", "Descriptor", "WeightPlan", "plan_layer", "weight_image",
            "pass_descriptors", "descriptor_table"]
 
 BURST_BYTES = 4096  #: an AXI4 burst may not cross a 4 KiB boundary
@@ -330,3 +330,11 @@ def plan_layer(*, n: int, k: int, engine: TlmmParameters, board: Board, tokens: 
         ddr_bytes=ddr_bytes,
         bandwidth_utilization=round(ddr_bytes / cycles / memory.bytes_per_cycle, 4),
         descriptors=tuple(descriptors))
+
+
+def weight_image(beats: list[int], beat_bits: int) -> bytes:
+    """Weight beats packed densely, least significant bit first, into bytes."""
+    stream = 0
+    for index, beat in enumerate(beats):
+        stream |= (beat & ((1 << beat_bits) - 1)) << (index * beat_bits)
+    return stream.to_bytes(-(-len(beats) * beat_bits // 8), "little")

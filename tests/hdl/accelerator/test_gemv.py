@@ -10,10 +10,9 @@ from tb.controller_tb import DATA_BITS, Machine
 from ternforge.gen.config import EngineConfig
 from ternforge.hdl.accelerator.gemv import GEMV_INSTRUCTION, GemvUnit
 from ternforge.hdl.gemv.parameters import GemvParameters
-from ternforge.sim.cocotb.gemv import weight_image
 from ternforge.sim.memory import WithMemory, write_image
 from ternforge.sim.models.tlmm_stream import StreamGeometry, job_beats
-from ternforge.sim.models.weight_plan import descriptor_table, pass_descriptors
+from ternforge.sim.models.weight_plan import descriptor_table, pass_descriptors, weight_image
 
 WORDS, WORD = 8192, DATA_BITS // 8
 ENGINE = EngineConfig(group_size=3, groups_per_cycle=4, rows=8, max_k=256, max_n=128,

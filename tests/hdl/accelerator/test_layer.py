@@ -1,0 +1,89 @@
+"""One BitNet decoder layer on the machine: the runtime's program (norms, quantisation, the
+seven projections token by token, RoPE, the prompt's keys and values into the cache, causal
+attention, sub-norms, the gated FFN, residuals) over five units behind the controller gives
+the golden layer model's output bit for bit, with and without random stalls."""
+
+import numpy as np
+import pytest
+
+import tb.controller_tb as machine
+from tb.controller_tb import DATA_BITS, CopyUnit, Machine
+from ternforge.gen.config import EngineConfig
+from ternforge.hdl.accelerator.attention import AttentionUnit
+from ternforge.hdl.accelerator.gemv import GemvUnit
+from ternforge.hdl.accelerator.parameters import VectorUnitParameters
+from ternforge.hdl.accelerator.rope import RopeUnit
+from ternforge.hdl.accelerator.vector import VectorUnit
+from ternforge.hdl.attention.parameters import AttentionParameters, AttentionUnitParameters
+from ternforge.hdl.eltwise.parameters import RmsNormParameters
+from ternforge.hdl.gemv.parameters import GemvParameters
+from ternforge.sim.memory import WithMemory, write_image
+from ternforge.sim.models import fp as fm
+from ternforge.sim.models.attention import multi_head
+from ternforge.sim.models.eltwise import BitNetLayer, bitnet_layer
+from ternforge.sim.runtime import UNITS, Image, Program, layer_program
+
+WORDS, WORD = 1 << 14, DATA_BITS // 8
+D, HEADS, KV_HEADS, FFN, TOKENS = 64, 2, 1, 128, 3
+HEAD_DIM = D // HEADS
+ENGINE = EngineConfig(group_size=3, groups_per_cycle=4, rows=8, max_k=256, max_n=128,
+                      max_tokens=2).parameters("tlmm-lutram")
+ATTENTION = AttentionUnitParameters(engine=AttentionParameters(
+    format="float32", head_dim=HEAD_DIM, rows=4, cols=4, lanes=2, max_keys=64),
+    data_bits=DATA_BITS)
+VECTOR = VectorUnitParameters(data_bits=DATA_BITS, max_length=FFN, activation="relu2")
+
+
+def _layer(rng):
+    bits = lambda x: fm.to_bits(np.asarray(x, np.float64), "float32")  # noqa: E731
+    kv = KV_HEADS * HEAD_DIM
+    shapes = {"q": (D, D), "k": (kv, D), "v": (kv, D), "o": (D, D), "gate": (FFN, D),
+              "up": (FFN, D), "down": (D, FFN)}
+    return BitNetLayer(
+        weights={n: rng.integers(-1, 2, s).astype(np.int8) for n, s in shapes.items()},
+        weight_scales={n: bits(rng.uniform(0.02, 0.1)) for n in shapes},
+        gains={n: bits(1 + 0.1 * rng.standard_normal(FFN if n == "ffn_sub" else D))
+               for n in ("input", "attention_sub", "post_attention", "ffn_sub")},
+        heads=HEADS, kv_heads=KV_HEADS, activation="relu2", eps=1e-5, theta=500000.0)
+
+
+def _job(tmp_path):
+    rng = np.random.default_rng(61)
+    layer = _layer(rng)
+    hidden = fm.to_bits(rng.standard_normal((TOKENS, D)), "float32")
+    image, program = Image(WORDS * WORD, start=0x2000), Program(words=2, word_bytes=WORD)
+    x = image.put(hidden.astype("<u4"))
+    out = layer_program(image, program, layer, x, tokens=TOKENS, engine=ENGINE,
+                        attention=ATTENTION, ffn=FFN)
+    image.put(program.bytes(), 0)
+    assert len(program.bytes()) <= 0x2000
+    write_image(tmp_path / "image.hex", bytes(image.data), data_bits=DATA_BITS)
+
+    def attention(q, k, v):
+        heads = lambda a, n: a.reshape(TOKENS, n, HEAD_DIM).transpose(1, 0, 2)  # noqa: E731
+        o = multi_head(heads(q, HEADS), heads(k, KV_HEADS), heads(v, KV_HEADS),
+                       phase="prefill", rows=4, cols=ATTENTION.engine.cols)
+        return o.transpose(1, 0, 2).reshape(TOKENS, D)
+
+    lanes = RmsNormParameters(format="float32").lanes
+    expected = bitnet_layer(hidden, layer, positions=np.arange(TOKENS), attention=attention,
+                            lanes=lanes)
+    return {"program": 0, "length": len(program), "runs": 1, "check": [
+        [out, expected.astype("<u4").tobytes().hex()]]}
+
+
+@pytest.fixture(scope="module")
+def build():
+    units = [CopyUnit, lambda bits: VectorUnit(VECTOR, payload_bits=bits),
+             lambda bits: GemvUnit(GemvParameters(engine=ENGINE, data_bits=DATA_BITS,
+                                                  buffer_depth=64), payload_bits=bits),
+             lambda bits: RopeUnit(data_bits=DATA_BITS, payload_bits=bits),
+             lambda bits: AttentionUnit(ATTENTION, payload_bits=bits)]
+    assert list(UNITS) == ["copy", "vector", "gemv", "rope", "attention"]
+    return machine.build(WithMemory(Machine(units), data_bits=DATA_BITS, words=WORDS))
+
+
+@pytest.mark.verilator
+@pytest.mark.parametrize("stall", [0.0, 0.3])
+def test_a_decoder_layer_is_the_golden_models(build, tmp_path, stall):
+    machine.run(build, tmp_path, _job(tmp_path), stall=stall, seed=19)
