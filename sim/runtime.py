@@ -6,10 +6,11 @@ A program is a list of unit instructions (:mod:`ternforge.hdl.accelerator.contro
 :data:`~ternforge.hdl.accelerator.gemv.GEMV_INSTRUCTION`,
 :data:`~ternforge.hdl.accelerator.rope.ROPE_INSTRUCTION`,
 :data:`~ternforge.hdl.accelerator.attention.ATTENTION_INSTRUCTION`, or a copy's
-``{source, destination, words}``). :func:`layer_program` writes one decoder layer's prefill
-in the order of :func:`ternforge.sim.models.eltwise.bitnet_layer`, so that the hardware
-computes the golden model bit for bit; every instruction waits for the one before it (the
-units' overlap is a later step).
+``{source, destination, words}``). :class:`LayerLayout` lays out one decoder layer and
+writes its steps (a prefill, or one decode token) in the order of
+:func:`ternforge.sim.models.eltwise.bitnet_layer`, so that the hardware computes the golden
+model bit for bit; every instruction waits for the one before it (the units' overlap is a
+later step).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from .models.eltwise import BitNetLayer, rope_tables
 from .models.tlmm_stream import StreamGeometry, job_beats
 from .models.weight_plan import descriptor_table, pass_descriptors, weight_image
 
-__all__ = ["UNITS", "Image", "Program", "layer_program"]
+__all__ = ["UNITS", "Image", "Program", "LayerLayout"]
 
 #: the machine's units, by index
 UNITS = {"copy": 0, "vector": 1, "gemv": 2, "rope": 3, "attention": 4}
@@ -97,100 +98,151 @@ def _bits(value) -> int:
     return int(fm.to_bits(np.float64(value), "float32"))
 
 
-def layer_program(image: Image, program: Program, layer: BitNetLayer, hidden: int, *,
-                  tokens: int, engine, attention, ffn: int) -> int:
-    """Lay out one decoder layer (its weights, tables, scratch) in ``image`` and append its
-    prefill of ``tokens`` tokens (positions ``0 ..``) to ``program``; ``hidden`` is the
-    address of the ``(tokens, d)`` float32 input. Returns the address of the output.
+class LayerLayout:
+    """One decoder layer in DDR: its weights and descriptor tables, gains, RoPE tables, KV
+    cache and scratch, laid out once in ``image``; :meth:`step` writes a step's program.
 
-    ``engine`` is the GEMV unit's :class:`~ternforge.hdl.matmul.parameters.TlmmParameters`,
-    ``attention`` the attention unit's
-    :class:`~ternforge.hdl.attention.parameters.AttentionUnitParameters`.
+    Parameters
+    ----------
+    image : Image
+    layer : BitNetLayer
+        The layer's parameters (those the golden model takes).
+    engine : TlmmParameters
+        The GEMV unit's engine.
+    attention : AttentionUnitParameters
+        The attention unit's (its ``max_keys`` is the context).
+    ffn : int
+        The FFN size.
+    max_tokens : int
+        The longest prompt (the scratch's rows).
+    word_bytes : int
+        Bytes of a bus word.
     """
-    heads, kv_heads = layer.heads, layer.kv_heads
-    d = layer.weights["q"].shape[1]
-    head_dim = d // heads
-    kv = kv_heads * head_dim
-    f32 = lambda n: image.alloc(4 * n)  # noqa: E731
-    geometry = StreamGeometry.of(engine)
-    word = program.word_bytes
 
-    def vector(op, tokens_, length, a=0, b=0, y=0, z=0, scalar=0, inv_length=0):
+    def __init__(self, image: Image, layer: BitNetLayer, *, engine, attention, ffn: int,
+                 max_tokens: int, word_bytes: int):
+        self.layer, self.engine, self.attention, self.ffn = layer, engine, attention, ffn
+        self.d = d = layer.weights["q"].shape[1]
+        self.head_dim = d // layer.heads
+        self.word = word_bytes
+        geometry = StreamGeometry.of(engine)
+        self.weights = {}
+        for name, w in layer.weights.items():
+            beats = job_beats(np.zeros((1, w.shape[1]), np.int8), w, geometry).weights
+            base = image.put(weight_image(beats, engine.weight_beat_bits))
+            descriptors = pass_descriptors(len(beats), beat_bits=engine.weight_beat_bits,
+                                           load_beats=_load_beats(engine, word_bytes),
+                                           word_bytes=word_bytes)
+            table = image.put(descriptor_table(descriptors, base=base, word_bytes=word_bytes))
+            self.weights[name] = (table, len(descriptors), len(beats))
+        self.gains = {name: image.put(np.asarray(g).astype("<u4"))
+                      for name, g in layer.gains.items()}
+        keys = attention.engine.max_keys
+        cos, sin = rope_tables(np.arange(keys), self.head_dim, layer.theta)
+        self.cos, self.sin = image.put(cos.astype("<u4")), image.put(sin.astype("<u4"))
+        self.cache = image.alloc(layer.kv_heads * keys * attention.row_bytes)
+        widest = max(d, ffn)
+        self.scratch = {name: image.alloc(4 * max_tokens * widest) for name in (
+            "normed", "acc", "q", "k", "v", "o", "attended", "gate", "up", "gated", "down",
+            "out")}
+        self.codes, self.scales = image.alloc(max_tokens * widest), image.alloc(4 * max_tokens)
+
+    def step(self, program: Program, hidden: int, *, tokens: int, position: int) -> int:
+        """Append to ``program`` the layer over ``tokens`` tokens from ``position`` (a prompt
+        from 0, or one decode token) on the ``(tokens, d)`` float32 input at ``hidden``;
+        return the address of the output."""
+        if position and tokens != 1:
+            raise ValueError(f"Decode steps must be one token, not {tokens!r}")
+        layer, d, s = self.layer, self.d, self.scratch
+        codes, scales = self._norm_quantise(program, hidden, "input", d, tokens)
+        q, k, v = (self._linear(program, name, codes, scales, d, tokens, s[name])
+                   for name in ("q", "k", "v"))
+        for x, count in ((q, layer.heads), (k, layer.kv_heads)):
+            program.add("rope", ROPE_INSTRUCTION, {
+                "tokens": tokens, "heads": count, "half": self.head_dim // 2, "x": x,
+                "stride": 4 * count * self.head_dim, "cos": self.cos + 2 * self.head_dim * position,
+                "sin": self.sin + 2 * self.head_dim * position, "y": x})
+        if position == 0:
+            self._prefill_attention(program, tokens, q, k, v, s["o"])
+        else:
+            self._decode_attention(program, position, q, k, v, s["o"])
+        codes, scales = self._norm_quantise(program, s["o"], "attention_sub", d, tokens)
+        o = self._linear(program, "o", codes, scales, d, tokens, s["attended"])
+        self._vector(program, VectorOp.RESIDUAL, tokens, d, a=hidden, b=o, y=s["attended"])
+        codes, scales = self._norm_quantise(program, s["attended"], "post_attention", d,
+                                            tokens)
+        gate = self._linear(program, "gate", codes, scales, d, tokens, s["gate"])
+        up = self._linear(program, "up", codes, scales, d, tokens, s["up"])
+        self._vector(program, VectorOp.GATED, tokens, self.ffn, a=gate, b=up, y=s["gated"])
+        codes, scales = self._norm_quantise(program, s["gated"], "ffn_sub", self.ffn, tokens)
+        down = self._linear(program, "down", codes, scales, self.ffn, tokens, s["down"])
+        self._vector(program, VectorOp.RESIDUAL, tokens, d, a=s["attended"], b=down,
+                     y=s["out"])
+        return s["out"]
+
+    @staticmethod
+    def _vector(program, op, tokens, length, a=0, b=0, y=0, z=0, scalar=0, inv_length=0):
         program.add("vector", VECTOR_INSTRUCTION, {
-            "op": op, "tokens": tokens_, "length": length, "a": a, "b": b, "y": y, "z": z,
+            "op": op, "tokens": tokens, "length": length, "a": a, "b": b, "y": y, "z": z,
             "scalar": scalar, "inv_length": inv_length})
 
-    def norm_quantise(x, gain, n):
+    def _norm_quantise(self, program, x, gain, n, tokens):
         """RMSNorm and int8 quantisation of ``(tokens, n)`` at ``x``: codes and scales."""
-        normed, codes, scales = f32(tokens * n), image.alloc(tokens * n), f32(tokens)
-        vector(VectorOp.RMSNORM, tokens, n, a=x, b=gain, y=normed,
-               scalar=_bits(layer.eps), inv_length=_bits(1 / n))
-        vector(VectorOp.QUANTISE, tokens, n, a=normed, y=codes, z=scales)
-        return codes, scales
+        normed = self.scratch["normed"]
+        self._vector(program, VectorOp.RMSNORM, tokens, n, a=x, b=self.gains[gain], y=normed,
+                     scalar=_bits(self.layer.eps), inv_length=_bits(1 / n))
+        self._vector(program, VectorOp.QUANTISE, tokens, n, a=normed, y=self.codes,
+                     z=self.scales)
+        return self.codes, self.scales
 
-    def linear(name, codes, scales, k):
-        """The projection ``name`` of every token's codes, dequantised: float32 out."""
-        w = layer.weights[name]
-        n = len(w)
-        beats = job_beats(np.zeros((1, k), np.int8), w, geometry).weights
-        weights = image.put(weight_image(beats, engine.weight_beat_bits))
-        descriptors = pass_descriptors(len(beats), beat_bits=engine.weight_beat_bits,
-                                       load_beats=_load_beats(engine, word), word_bytes=word)
-        table = image.put(descriptor_table(descriptors, base=weights, word_bytes=word))
-        acc, out = f32(tokens * n), f32(tokens * n)
+    def _linear(self, program, name, codes, scales, k, tokens, out):
+        """The projection ``name`` of every token's codes, dequantised into ``out``."""
+        table, count, beats = self.weights[name]
+        n, acc = len(self.layer.weights[name]), self.scratch["acc"]
         for t in range(tokens):
             program.add("gemv", GEMV_INSTRUCTION, {
-                "descriptors": table, "descriptor_count": len(descriptors),
-                "weight_beats": len(beats), "row_blocks": -(-n // engine.rows),
-                "acts": codes + t * k, "k": k, "results": acc + 4 * t * n, "n": n})
-        vector(VectorOp.DEQUANTISE, tokens, n, a=acc, b=scales, y=out,
-               scalar=int(layer.weight_scales[name]))
+                "descriptors": table, "descriptor_count": count, "weight_beats": beats,
+                "row_blocks": -(-n // self.engine.rows), "acts": codes + t * k, "k": k,
+                "results": acc + 4 * t * n, "n": n})
+        self._vector(program, VectorOp.DEQUANTISE, tokens, n, a=acc, b=scales, y=out,
+                     scalar=int(self.layer.weight_scales[name]))
         return out
 
-    gains = {name: image.put(np.asarray(g).astype("<u4")) for name, g in layer.gains.items()}
-    # attention: norm, q k v, RoPE, the prompt's keys and values into the cache, attention
-    codes, scales = norm_quantise(hidden, gains["input"], d)
-    q, k, v = (linear(name, codes, scales, d) for name in ("q", "k", "v"))
-    cos, sin = rope_tables(np.arange(tokens), head_dim, layer.theta)
-    cos, sin = image.put(cos.astype("<u4")), image.put(sin.astype("<u4"))
-    for x, count in ((q, heads), (k, kv_heads)):
-        program.add("rope", ROPE_INSTRUCTION, {
-            "tokens": tokens, "heads": count, "half": head_dim // 2, "x": x,
-            "stride": 4 * count * head_dim, "cos": cos, "sin": sin, "y": x})
-    cache = image.alloc(kv_heads * attention.engine.max_keys * attention.row_bytes)
-    row_words = 4 * head_dim // word
-    for t in range(tokens):
-        for g in range(kv_heads):
-            row = cache + attention.region(g) + t * attention.row_bytes
-            source = 4 * (t * kv + g * head_dim)
-            program.add("copy", _COPY, {"source": k + source, "destination": row,
-                                        "words": row_words})
-            program.add("copy", _COPY, {"source": v + source, "destination": row + 4 * head_dim,
-                                        "words": row_words})
-    o = f32(tokens * d)
-    group, tile = heads // kv_heads, attention.engine.rows
-    for head in range(heads):
-        for start in range(0, tokens, tile):
-            rows = min(tile, tokens - start)
-            at = 4 * (start * d + head * head_dim)
+    def _prefill_attention(self, program, tokens, q, k, v, o):
+        """The prompt's keys and values copied into the cache, then causal attention, a
+        query tile of a head an instruction."""
+        layer, unit, hd, d = self.layer, self.attention, self.head_dim, self.d
+        kv = layer.kv_heads * hd
+        for t in range(tokens):
+            for g in range(layer.kv_heads):
+                row = self.cache + unit.region(g) + t * unit.row_bytes
+                source = 4 * (t * kv + g * hd)
+                for part, at in ((k, row), (v, row + 4 * hd)):
+                    program.add("copy", _COPY, {"source": part + source, "destination": at,
+                                                "words": 4 * hd // self.word})
+        group, tile = layer.heads // layer.kv_heads, unit.engine.rows
+        for head in range(layer.heads):
+            for start in range(0, tokens, tile):
+                rows = min(tile, tokens - start)
+                at = 4 * (start * d + head * hd)
+                program.add("attention", ATTENTION_INSTRUCTION, {
+                    "rows": rows, "keys": start + rows, "position": start, "row_step": 1,
+                    "append": 0, "base": self.cache + unit.region(head // group),
+                    "q": q + at, "q_stride": 4 * d, "k": 0, "v": 0, "out": o + at,
+                    "out_stride": 4 * d})
+
+    def _decode_attention(self, program, position, q, k, v, o):
+        """A KV head's query heads against its cache, appending the token's key and value,
+        an instruction a KV head."""
+        layer, unit, hd = self.layer, self.attention, self.head_dim
+        group = layer.heads // layer.kv_heads
+        for g in range(layer.kv_heads):
+            heads = 4 * g * group * hd
             program.add("attention", ATTENTION_INSTRUCTION, {
-                "rows": rows, "keys": start + rows, "position": start, "row_step": 1,
-                "append": 0, "base": cache + attention.region(head // group), "q": q + at,
-                "q_stride": 4 * d, "k": 0, "v": 0, "out": o + at, "out_stride": 4 * d})
-    codes, scales = norm_quantise(o, gains["attention_sub"], d)
-    attended = f32(tokens * d)
-    vector(VectorOp.RESIDUAL, tokens, d, a=hidden,
-           b=linear("o", codes, scales, d), y=attended)
-    # the FFN: norm, gate and up, the gated activation, its norm, down, the residual
-    codes, scales = norm_quantise(attended, gains["post_attention"], d)
-    gate, up = linear("gate", codes, scales, d), linear("up", codes, scales, d)
-    gated = f32(tokens * ffn)
-    vector(VectorOp.GATED, tokens, ffn, a=gate, b=up, y=gated)
-    codes, scales = norm_quantise(gated, gains["ffn_sub"], ffn)
-    out = f32(tokens * d)
-    vector(VectorOp.RESIDUAL, tokens, d, a=attended, b=linear("down", codes, scales, ffn),
-           y=out)
-    return out
+                "rows": group, "keys": position + 1, "position": position, "row_step": 0,
+                "append": 1, "base": self.cache + unit.region(g), "q": q + heads,
+                "q_stride": 4 * hd, "k": k + 4 * g * hd, "v": v + 4 * g * hd,
+                "out": o + heads, "out_stride": 4 * hd})
 
 
 def _load_beats(engine, word_bytes) -> int:

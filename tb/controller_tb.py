@@ -10,8 +10,9 @@ Driver: the AXI4-Lite master writes the program's address and length and starts 
 the ``done`` output, the ``cycles`` register and the memory read back through VPI. Model: the
 program run step by step in Python (copies, and
 :func:`~ternforge.sim.models.eltwise.dequantise`). Checker: memory exact, under the memory's
-random stalls. The job is ``TERNFORGE_TB`` (JSON: ``program`` and ``length``, ``runs``, and
-the ``expected`` memory file or regions to ``check``: ``[address, bytes as hex]``).
+random stalls. The job is ``TERNFORGE_TB`` (JSON: ``programs``, ``[address, length]`` each,
+run one after another, or one ``program`` and ``length`` run ``runs`` times; and the
+``expected`` memory file or regions to ``check``: ``[address, bytes as hex]``).
 """
 
 from __future__ import annotations
@@ -215,9 +216,10 @@ if os.environ.get("TERNFORGE_TB"):  # in the simulator
         lite = AxiLiteMaster(dut)
         await ClockCycles(dut.clk, 3)
         dut.rst.value = 0
-        for _ in range(JOB["runs"]):  # the program again: the controller starts afresh
-            await lite.write(4 * REGISTERS.index("program"), JOB["program"])
-            await lite.write(4 * REGISTERS.index("length"), JOB["length"])
+        programs = JOB.get("programs") or [[JOB["program"], JOB["length"]]] * JOB["runs"]
+        for address, length in programs:  # one after another, each from one start
+            await lite.write(4 * REGISTERS.index("program"), address)
+            await lite.write(4 * REGISTERS.index("length"), length)
             await lite.write(4 * REGISTERS.index("control"), 1)
             await RisingEdge(dut.clk)
             while dut.done.value != 1:

@@ -1,7 +1,8 @@
-"""One BitNet decoder layer on the machine: the runtime's program (norms, quantisation, the
+"""One BitNet decoder layer on the machine: the runtime's programs (norms, quantisation, the
 seven projections token by token, RoPE, the prompt's keys and values into the cache, causal
-attention, sub-norms, the gated FFN, residuals) over five units behind the controller gives
-the golden layer model's output bit for bit, with and without random stalls."""
+attention, sub-norms, the gated FFN, residuals) over five units behind the controller give
+the golden layer model's output bit for bit, for a prefill of three tokens and then a decode
+step that appends its key and value to the cache, with and without random stalls."""
 
 import numpy as np
 import pytest
@@ -21,7 +22,7 @@ from ternforge.sim.memory import WithMemory, write_image
 from ternforge.sim.models import fp as fm
 from ternforge.sim.models.attention import multi_head
 from ternforge.sim.models.eltwise import BitNetLayer, bitnet_layer
-from ternforge.sim.runtime import UNITS, Image, Program, layer_program
+from ternforge.sim.runtime import UNITS, Image, LayerLayout, Program
 
 WORDS, WORD = 1 << 14, DATA_BITS // 8
 D, HEADS, KV_HEADS, FFN, TOKENS = 64, 2, 1, 128, 3
@@ -50,26 +51,42 @@ def _layer(rng):
 def _job(tmp_path):
     rng = np.random.default_rng(61)
     layer = _layer(rng)
-    hidden = fm.to_bits(rng.standard_normal((TOKENS, D)), "float32")
-    image, program = Image(WORDS * WORD, start=0x2000), Program(words=2, word_bytes=WORD)
-    x = image.put(hidden.astype("<u4"))
-    out = layer_program(image, program, layer, x, tokens=TOKENS, engine=ENGINE,
-                        attention=ATTENTION, ffn=FFN)
-    image.put(program.bytes(), 0)
-    assert len(program.bytes()) <= 0x2000
+    prompt = fm.to_bits(rng.standard_normal((TOKENS, D)), "float32")
+    token = fm.to_bits(rng.standard_normal((1, D)), "float32")  # the next token's input
+    image = Image(WORDS * WORD, start=0x4000)
+    layout = LayerLayout(image, layer, engine=ENGINE, attention=ATTENTION, ffn=FFN,
+                         max_tokens=TOKENS, word_bytes=WORD)
+    prefill, decode = Program(words=2, word_bytes=WORD), Program(words=2, word_bytes=WORD)
+    x, x_next = image.put(prompt.astype("<u4")), image.put(token.astype("<u4"))
+    out = layout.step(prefill, x, tokens=TOKENS, position=0)
+    layout.step(decode, x_next, tokens=1, position=TOKENS)
+    image.put(prefill.bytes(), 0)
+    image.put(decode.bytes(), 0x2000)
+    assert len(prefill.bytes()) <= 0x2000 and len(decode.bytes()) <= 0x2000
     write_image(tmp_path / "image.hex", bytes(image.data), data_bits=DATA_BITS)
 
-    def attention(q, k, v):
-        heads = lambda a, n: a.reshape(TOKENS, n, HEAD_DIM).transpose(1, 0, 2)  # noqa: E731
-        o = multi_head(heads(q, HEADS), heads(k, KV_HEADS), heads(v, KV_HEADS),
-                       phase="prefill", rows=4, cols=ATTENTION.engine.cols)
-        return o.transpose(1, 0, 2).reshape(TOKENS, D)
+    cache = {}
+    def attention(q, k, v):  # the golden model's, keeping the cache as the hardware does
+        tokens = q.shape[0]
+        heads = lambda a, n: a.reshape(tokens, n, HEAD_DIM).transpose(1, 0, 2)  # noqa: E731
+        k, v = heads(k, KV_HEADS), heads(v, KV_HEADS)
+        phase = "decode" if cache else "prefill"
+        if cache:
+            k, v = np.concatenate([cache["k"], k], 1), np.concatenate([cache["v"], v], 1)
+        cache.update(k=k, v=v)
+        o = multi_head(heads(q, HEADS), cache["k"], cache["v"], phase=phase, rows=4,
+                       cols=ATTENTION.engine.cols)
+        return o.transpose(1, 0, 2).reshape(tokens, D)
 
     lanes = RmsNormParameters(format="float32").lanes
-    expected = bitnet_layer(hidden, layer, positions=np.arange(TOKENS), attention=attention,
+    expected = bitnet_layer(prompt, layer, positions=np.arange(TOKENS), attention=attention,
                             lanes=lanes)
-    return {"program": 0, "length": len(program), "runs": 1, "check": [
-        [out, expected.astype("<u4").tobytes().hex()]]}
+    expected_next = bitnet_layer(token, layer, positions=[TOKENS], attention=attention,
+                                 lanes=lanes)
+    # (the decode step's output overwrites the prefill's: the check reads it after both)
+    return {"programs": [[0, len(prefill)], [0x2000, len(decode)]], "check": [
+        [out, expected_next.astype("<u4").tobytes().hex()],
+        [out + 4 * D, expected[1:].astype("<u4").tobytes().hex()]]}
 
 
 @pytest.fixture(scope="module")
