@@ -25,11 +25,12 @@ from ..hdl.accelerator.gemv import GEMV_INSTRUCTION
 from ..hdl.accelerator.parameters import VECTOR_INSTRUCTION, VectorOp
 from ..hdl.accelerator.rope import ROPE_INSTRUCTION
 from .models import fp as fm
+from .models.bitnet import ModelWeights, layer_parameters
 from .models.eltwise import BitNetLayer, rope_tables
 from .models.tlmm_stream import StreamGeometry, job_beats
 from .models.weight_plan import descriptor_table, pass_descriptors, weight_image
 
-__all__ = ["UNITS", "Image", "Program", "LayerLayout"]
+__all__ = ["UNITS", "Image", "Program", "LayerLayout", "ModelLayout"]
 
 #: the machine's units, by index
 UNITS = {"copy": 0, "vector": 1, "gemv": 2, "rope": 3, "attention": 4}
@@ -243,6 +244,45 @@ class LayerLayout:
                 "append": 1, "base": self.cache + unit.region(g), "q": q + heads,
                 "q_stride": 4 * hd, "k": k + 4 * g * hd, "v": v + 4 * g * hd,
                 "out": o + heads, "out_stride": 4 * hd})
+
+
+class ModelLayout:
+    """A whole model in DDR: every layer's :class:`LayerLayout`, the final norm's gain, the
+    input rows (the host writes the tokens' embeddings there) and the final hidden states
+    (the host reads them for its LM head).
+
+    Parameters
+    ----------
+    image : Image
+    weights : ModelWeights
+    engine, attention, max_tokens, word_bytes :
+        As :class:`LayerLayout`'s (the attention unit's ``max_keys`` is the context).
+    """
+
+    def __init__(self, image: Image, weights: ModelWeights, *, engine, attention,
+                 max_tokens: int, word_bytes: int):
+        c = weights.config
+        self.config, self.weights = c, weights
+        self.layers = [LayerLayout(image, layer, engine=engine, attention=attention,
+                                   ffn=c.ffn, max_tokens=max_tokens, word_bytes=word_bytes)
+                       for layer in layer_parameters(weights)]
+        self.norm = image.put(fm.to_bits(np.asarray(weights.norm, np.float64),
+                                         "float32").astype("<u4"))
+        self.input = image.alloc(4 * max_tokens * c.hidden)
+        self.final = image.alloc(4 * max_tokens * c.hidden)
+
+    def step(self, program: Program, *, tokens: int, position: int) -> int:
+        """Append the forward pass of ``tokens`` tokens from ``position`` (their embeddings
+        at :attr:`input`) to ``program``; return :attr:`final`, where their final hidden
+        states (after the final norm) will be."""
+        x = self.input
+        for layer in self.layers:
+            x = layer.step(program, x, tokens=tokens, position=position)
+        n = self.config.hidden
+        LayerLayout._vector(program, VectorOp.RMSNORM, tokens, n, a=x, b=self.norm,
+                            y=self.final, scalar=_bits(self.config.norm_eps),
+                            inv_length=_bits(1 / n))
+        return self.final
 
 
 def _load_beats(engine, word_bytes) -> int:

@@ -1,10 +1,10 @@
 """cocotb testbench of the controller: a program in DDR runs units from one start.
 
-Designs: the :class:`~ternforge.hdl.accelerator.controller.Controller` and its units, all
-masters on one :class:`~ternforge.hdl.common.interconnect.AxiInterconnect`, on the Verilog
-memory (:class:`Machine`): a :class:`~ternforge.hdl.common.dma.DmaCopy` (unit 0) and the
-dequantise operation of :mod:`tb.vector_tb` (unit 1) (:func:`design`), or the
-:class:`~ternforge.hdl.accelerator.vector.VectorUnit` (:func:`vector_design`).
+Designs: a :class:`~ternforge.hdl.accelerator.top.Machine` (the controller and its units on
+one AXI4 port) on the Verilog memory: a copy unit (0) and the dequantise operation of
+:mod:`tb.vector_tb` (1) (:func:`design`), the
+:class:`~ternforge.hdl.accelerator.vector.VectorUnit` (:func:`vector_design`), or any units
+(:func:`machine_of`).
 
 Driver: the AXI4-Lite master writes the program's address and length and starts it. Monitor:
 the ``done`` output, the ``cycles`` register and the memory read back through VPI. Model: the
@@ -25,17 +25,14 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from tb.vector_tb import DATA_BITS, DequantiseOp
-from ternforge.hdl.accelerator.controller import Controller
+from ternforge.hdl.accelerator.top import CopyUnit, Machine
 from ternforge.hdl.accelerator.vector import VectorUnit
-from ternforge.hdl.common.axi import axi4_lite_members, axi4_read_members, axi4_write_members
-from ternforge.hdl.common.dma import DmaCopy
-from ternforge.hdl.common.interconnect import AxiInterconnect
+from ternforge.hdl.common.axi import axi4_read_members, axi4_write_members
 from ternforge.sim.memory import WithMemory
 
 TOPLEVEL = "ternforge_controller_system"
 
-#: the payloads of the two units
-COPY = data.StructLayout({"source": 32, "destination": 32, "words": 32})
+#: the payload of the dequantise unit
 DEQUANTISE = data.StructLayout({"acc": 32, "scale": 32, "out": 32, "tokens": 16, "n": 16,
                                 "weight_scale": 32})
 
@@ -87,91 +84,21 @@ class DequantiseUnit(wiring.Component):
         return m
 
 
-class CopyUnit(wiring.Component):
-    """A :class:`~ternforge.hdl.common.dma.DmaCopy` behind ``COPY`` instructions."""
-
-    def __init__(self, payload_bits):
-        self._copy = DmaCopy(data_bits=DATA_BITS)
-        members = dict(self._copy.signature.members)
-        del members["commands"]
-        super().__init__({"instruction": In(stream.Signature(payload_bits)), **members})
-
-    def elaborate(self, platform):
-        m = Module()
-        m.submodules.copy = copy = self._copy
-        m.d.comb += [copy.commands.payload.eq(self.instruction.payload[:COPY.size]),
-                     copy.commands.valid.eq(self.instruction.valid),
-                     self.instruction.ready.eq(copy.commands.ready)]
-        _forward(m, self, copy, skip=("instruction", "commands"))
-        return m
-
-
-def _forward(m, outer, inner, skip=()):
-    """Connect the same-named members of ``outer`` and ``inner`` (a component inside it)."""
-    for name, member in outer.signature.members.items():
-        if name in skip:
-            continue
-        if member.is_port:
-            a, b = getattr(outer, name), getattr(inner, name)
-            m.d.comb += b.eq(a) if member.flow == In else a.eq(b)
-        elif member.flow == Out:
-            wiring.connect(m, getattr(inner, name), wiring.flipped(getattr(outer, name)))
-        else:
-            wiring.connect(m, wiring.flipped(getattr(outer, name)), getattr(inner, name))
-
-
-class Machine(wiring.Component):
-    """The controller and ``units`` (each made by a function of the instruction payload's
-    width: components with ``instruction``, ``done`` and ``m_axi_*``), all on one port."""
-
-    def __init__(self, units):
-        self._controller = Controller(len(units), data_bits=DATA_BITS, instruction_words=2)
-        self._units = [unit(self._controller.payload_bits) for unit in units]
-        names = [f"unit{i}" for i in range(len(units))]
-        self._bus = AxiInterconnect([("program", True, False)] +
-                                    [(name, True, True) for name in names],
-                                    data_bits=DATA_BITS)
-        widths = {"addr_bits": 32, "data_bits": DATA_BITS}
-        super().__init__({**axi4_lite_members("s_axil"), "done": Out(1),
-                          **axi4_read_members("m_axi", **widths),
-                          **axi4_write_members("m_axi", **widths)})
-
-    def elaborate(self, platform):
-        m = Module()
-        m.submodules.controller = c = self._controller
-        m.submodules.bus = bus = self._bus
-        parts = [("program", c)]
-        for i, unit in enumerate(self._units):
-            m.submodules[f"unit{i}"] = unit
-            wiring.connect(m, getattr(c, f"unit{i}"), unit.instruction)
-            wiring.connect(m, unit.done, getattr(c, f"done{i}"))
-            parts.append((f"unit{i}", unit))
-        m.d.comb += self.done.eq(c.done)
-        for name, part in parts:
-            for port, member in part.signature.members.items():
-                if port.startswith("m_axi_"):
-                    outer = getattr(bus, f"{name}_{port[6:]}")
-                    m.d.comb += (outer.eq(getattr(part, port)) if member.flow == Out
-                                 else getattr(part, port).eq(outer))
-        for name, member in self.signature.members.items():
-            if name.startswith("m_axi_"):
-                outer, inner = getattr(self, name), getattr(bus, name)
-                m.d.comb += outer.eq(inner) if member.flow == Out else inner.eq(outer)
-            elif name.startswith("s_axil_"):
-                outer, inner = getattr(self, name), getattr(c, name)
-                m.d.comb += inner.eq(outer) if member.flow == In else outer.eq(inner)
-        return m
+def machine_of(units) -> Machine:
+    """A :class:`~ternforge.hdl.accelerator.top.Machine` of ``units`` on this bench's bus."""
+    return Machine(units, data_bits=DATA_BITS, instruction_words=2)
 
 
 def design(words: int = 4096) -> WithMemory:
     """Unit 0 copies, unit 1 dequantises (the operation of :mod:`tb.vector_tb`)."""
-    return WithMemory(Machine([CopyUnit, DequantiseUnit]), data_bits=DATA_BITS, words=words)
+    copy = lambda bits: CopyUnit(bits, data_bits=DATA_BITS)  # noqa: E731
+    return WithMemory(machine_of([copy, DequantiseUnit]), data_bits=DATA_BITS, words=words)
 
 
 def vector_design(parameters, words: int = 4096) -> WithMemory:
     """Unit 0 is the :class:`~ternforge.hdl.accelerator.vector.VectorUnit` of
     ``parameters`` (whose data width must be :data:`DATA_BITS`)."""
-    return WithMemory(Machine([lambda bits: VectorUnit(parameters, payload_bits=bits)]),
+    return WithMemory(machine_of([lambda bits: VectorUnit(parameters, payload_bits=bits)]),
                       data_bits=DATA_BITS, words=words)
 
 

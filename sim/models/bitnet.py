@@ -32,7 +32,8 @@ from .attention import multi_head
 from .eltwise import BitNetLayer, bitnet_layer, rmsnorm
 
 __all__ = ["NORMS", "Projection", "LayerWeights", "ModelWeights", "quantise_weights",
-           "quantise_activations", "random_weights", "Reference", "Golden", "greedy"]
+           "quantise_activations", "random_weights", "Reference", "Golden", "layer_parameters",
+           "greedy"]
 
 #: a layer's RMSNorm gains, in the order a layer applies them
 NORMS = ("input", "attention_sub", "post_attention", "ffn_sub")
@@ -269,18 +270,10 @@ class Golden:
     values: list = field(default_factory=list)
 
     def __post_init__(self):
-        c, w = self.weights.config, self.weights
+        c = self.weights.config
         self.lanes = RmsNormParameters(format=self.fmt, max_length=max(c.ffn, c.hidden)).lanes
-        bits = lambda x: fm.to_bits(np.asarray(x, dtype=np.float64), self.fmt)  # noqa: E731
-        names = {"q_proj": "q", "k_proj": "k", "v_proj": "v", "o_proj": "o",
-                 "gate_proj": "gate", "up_proj": "up", "down_proj": "down"}
-        self._layers = [BitNetLayer(
-            weights={names[n]: layer.projections[n].codes for n in PROJECTIONS},
-            weight_scales={names[n]: bits(layer.projections[n].scale) for n in PROJECTIONS},
-            gains={n: bits(layer.norms[n]) for n in NORMS}, heads=c.heads,
-            kv_heads=c.kv_heads, activation=str(c.activation), eps=c.norm_eps,
-            theta=c.rope_theta) for layer in w.layers]
-        self._norm = bits(w.norm)
+        self._layers = layer_parameters(self.weights, self.fmt)
+        self._norm = fm.to_bits(np.asarray(self.weights.norm, dtype=np.float64), self.fmt)
 
     @property
     def position(self) -> int:
@@ -327,6 +320,21 @@ class Golden:
         """The host's LM head: float64 from the final hidden state's values."""
         values = fm.from_bits(np.asarray(hidden), self.fmt).astype(np.float64)
         return values @ self.weights.head.T.astype(np.float64)
+
+
+def layer_parameters(weights: ModelWeights, fmt: str = "float32") -> list:
+    """Each layer's parameters as the element-wise layer model (and the accelerator's
+    runtime) take them: codes, and scales and gains as bit patterns of ``fmt``."""
+    c = weights.config
+    bits = lambda x: fm.to_bits(np.asarray(x, dtype=np.float64), fmt)  # noqa: E731
+    names = {"q_proj": "q", "k_proj": "k", "v_proj": "v", "o_proj": "o",
+             "gate_proj": "gate", "up_proj": "up", "down_proj": "down"}
+    return [BitNetLayer(
+        weights={names[n]: layer.projections[n].codes for n in PROJECTIONS},
+        weight_scales={names[n]: bits(layer.projections[n].scale) for n in PROJECTIONS},
+        gains={n: bits(layer.norms[n]) for n in NORMS}, heads=c.heads,
+        kv_heads=c.kv_heads, activation=str(c.activation), eps=c.norm_eps,
+        theta=c.rope_theta) for layer in weights.layers]
 
 
 def greedy(model, prompt, new_tokens: int) -> tuple[list[int], np.ndarray]:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import tb.controller_tb as machine
-from tb.controller_tb import DATA_BITS, Machine
+from tb.controller_tb import DATA_BITS, machine_of
 from ternforge.hdl.accelerator.attention import ATTENTION_INSTRUCTION, AttentionUnit
 from ternforge.hdl.attention.parameters import AttentionParameters, AttentionUnitParameters
 from ternforge.sim.memory import WithMemory, write_image
@@ -72,7 +72,7 @@ def _job(tmp_path):
 
 @pytest.fixture(scope="module")
 def build():
-    return machine.build(WithMemory(Machine([lambda bits: AttentionUnit(UNIT, payload_bits=bits)]),
+    return machine.build(WithMemory(machine_of([lambda bits: AttentionUnit(UNIT, payload_bits=bits)]),
                                     data_bits=DATA_BITS, words=WORDS))
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import tb.controller_tb as machine
-from tb.controller_tb import DATA_BITS, Machine
+from tb.controller_tb import DATA_BITS, machine_of
 from ternforge.gen.config import EngineConfig
 from ternforge.hdl.accelerator.gemv import GEMV_INSTRUCTION, GemvUnit
 from ternforge.hdl.gemv.parameters import GemvParameters
@@ -58,7 +58,7 @@ def _job(tmp_path):
 
 @pytest.fixture(scope="module")
 def build():
-    return machine.build(WithMemory(Machine([lambda bits: GemvUnit(PARAMETERS, payload_bits=bits)]),
+    return machine.build(WithMemory(machine_of([lambda bits: GemvUnit(PARAMETERS, payload_bits=bits)]),
                                     data_bits=DATA_BITS, words=WORDS))
 
 

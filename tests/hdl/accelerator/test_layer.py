@@ -8,13 +8,10 @@ import numpy as np
 import pytest
 
 import tb.controller_tb as machine
-from tb.controller_tb import DATA_BITS, CopyUnit, Machine
+from tb.controller_tb import DATA_BITS
 from ternforge.gen.config import EngineConfig
-from ternforge.hdl.accelerator.attention import AttentionUnit
-from ternforge.hdl.accelerator.gemv import GemvUnit
 from ternforge.hdl.accelerator.parameters import VectorUnitParameters
-from ternforge.hdl.accelerator.rope import RopeUnit
-from ternforge.hdl.accelerator.vector import VectorUnit
+from ternforge.hdl.accelerator.top import accelerator
 from ternforge.hdl.attention.parameters import AttentionParameters, AttentionUnitParameters
 from ternforge.hdl.eltwise.parameters import RmsNormParameters
 from ternforge.hdl.gemv.parameters import GemvParameters
@@ -91,13 +88,11 @@ def _job(tmp_path):
 
 @pytest.fixture(scope="module")
 def build():
-    units = [CopyUnit, lambda bits: VectorUnit(VECTOR, payload_bits=bits),
-             lambda bits: GemvUnit(GemvParameters(engine=ENGINE, data_bits=DATA_BITS,
-                                                  buffer_depth=64), payload_bits=bits),
-             lambda bits: RopeUnit(data_bits=DATA_BITS, payload_bits=bits),
-             lambda bits: AttentionUnit(ATTENTION, payload_bits=bits)]
     assert list(UNITS) == ["copy", "vector", "gemv", "rope", "attention"]
-    return machine.build(WithMemory(Machine(units), data_bits=DATA_BITS, words=WORDS))
+    top = accelerator(vector=VECTOR, gemv=GemvParameters(engine=ENGINE, data_bits=DATA_BITS,
+                                                         buffer_depth=64),
+                      attention=ATTENTION, data_bits=DATA_BITS)
+    return machine.build(WithMemory(top, data_bits=DATA_BITS, words=WORDS))
 
 
 @pytest.mark.verilator

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import tb.controller_tb as machine
-from tb.controller_tb import DATA_BITS, Machine
+from tb.controller_tb import DATA_BITS, machine_of
 from ternforge.hdl.accelerator.rope import ROPE_INSTRUCTION, RopeUnit
 from ternforge.sim.memory import WithMemory, write_image
 from ternforge.sim.models import fp as fm
@@ -46,7 +46,7 @@ def _job(tmp_path):
 @pytest.fixture(scope="module")
 def build():
     unit = lambda bits: RopeUnit(data_bits=DATA_BITS, payload_bits=bits)  # noqa: E731
-    return machine.build(WithMemory(Machine([unit]), data_bits=DATA_BITS, words=WORDS))
+    return machine.build(WithMemory(machine_of([unit]), data_bits=DATA_BITS, words=WORDS))
 
 
 @pytest.mark.verilator

@@ -1,0 +1,119 @@
+"""The accelerator's top: the controller and its units on one AXI4 port.
+
+:class:`Machine` puts a :class:`~ternforge.hdl.accelerator.controller.Controller` and any
+units (components with ``instruction``, ``done`` and ``m_axi_*``) on one
+:class:`~ternforge.hdl.common.interconnect.AxiInterconnect`; its ports are the controller's
+AXI4-Lite registers (``s_axil_*``), the AXI4 master to DDR (``m_axi_*``, one of the board's HP
+ports) and ``done`` (an interrupt). :func:`accelerator` makes the machine that runs a BitNet
+model: the units of :data:`ternforge.sim.runtime.UNITS`'s order, copy, vector, GEMV, RoPE and
+attention.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..common.axi import axi4_lite_members, axi4_read_members, axi4_write_members
+from ..common.dma import DmaCopy
+from ..common.interconnect import AxiInterconnect
+from .attention import AttentionUnit
+from .controller import Controller
+from .gemv import GemvUnit
+from .rope import RopeUnit
+from .vector import VectorUnit
+
+__all__ = ["COPY_INSTRUCTION", "CopyUnit", "Machine", "accelerator"]
+
+COPY_INSTRUCTION = data.StructLayout({"source": 32, "destination": 32, "words": 32})
+
+
+class CopyUnit(wiring.Component):
+    """A :class:`~ternforge.hdl.common.dma.DmaCopy` behind :data:`COPY_INSTRUCTION`\\ s."""
+
+    def __init__(self, payload_bits, *, data_bits=512):
+        self._copy = DmaCopy(data_bits=data_bits)
+        members = dict(self._copy.signature.members)
+        del members["commands"]
+        super().__init__({"instruction": In(stream.Signature(payload_bits)), **members})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.copy = copy = self._copy
+        m.d.comb += [copy.commands.payload.eq(self.instruction.payload[:COPY_INSTRUCTION.size]),
+                     copy.commands.valid.eq(self.instruction.valid),
+                     self.instruction.ready.eq(copy.commands.ready)]
+        wiring.connect(m, copy.done, wiring.flipped(self.done))
+        for name, member in self.signature.members.items():
+            if name.startswith("m_axi_"):
+                outer, inner = getattr(self, name), getattr(copy, name)
+                m.d.comb += inner.eq(outer) if member.flow == In else outer.eq(inner)
+        return m
+
+
+class Machine(wiring.Component):
+    """The controller and ``units`` on one port.
+
+    Parameters
+    ----------
+    units : sequence of callables
+        Each makes a unit from the instruction payload's width.
+    data_bits : int
+        The AXI data width.
+    instruction_words : int
+        Bus words an instruction spans.
+    """
+
+    def __init__(self, units, *, data_bits=512, instruction_words=2):
+        self._controller = Controller(len(units), data_bits=data_bits,
+                                      instruction_words=instruction_words)
+        self._units = [unit(self._controller.payload_bits) for unit in units]
+        names = [f"unit{i}" for i in range(len(units))]
+        self._bus = AxiInterconnect([("program", True, False)] +
+                                    [(name, True, True) for name in names],
+                                    data_bits=data_bits)
+        widths = {"addr_bits": 32, "data_bits": data_bits}
+        super().__init__({**axi4_lite_members("s_axil"), "done": Out(1),
+                          **axi4_read_members("m_axi", **widths),
+                          **axi4_write_members("m_axi", **widths)})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.controller = c = self._controller
+        m.submodules.bus = bus = self._bus
+        parts = [("program", c)]
+        for i, unit in enumerate(self._units):
+            m.submodules[f"unit{i}"] = unit
+            wiring.connect(m, getattr(c, f"unit{i}"), unit.instruction)
+            wiring.connect(m, unit.done, getattr(c, f"done{i}"))
+            parts.append((f"unit{i}", unit))
+        m.d.comb += self.done.eq(c.done)
+        for name, part in parts:
+            for port, member in part.signature.members.items():
+                if port.startswith("m_axi_"):
+                    outer = getattr(bus, f"{name}_{port[6:]}")
+                    m.d.comb += (outer.eq(getattr(part, port)) if member.flow == Out
+                                 else getattr(part, port).eq(outer))
+        for name, member in self.signature.members.items():
+            if name.startswith("m_axi_"):
+                outer, inner = getattr(self, name), getattr(bus, name)
+                m.d.comb += outer.eq(inner) if member.flow == Out else inner.eq(outer)
+            elif name.startswith("s_axil_"):
+                outer, inner = getattr(self, name), getattr(c, name)
+                m.d.comb += inner.eq(outer) if member.flow == In else outer.eq(inner)
+        return m
+
+
+def accelerator(*, vector, gemv, attention, data_bits=512) -> Machine:
+    """The machine that runs a BitNet model: copy, vector (``vector``:
+    :class:`~ternforge.hdl.accelerator.parameters.VectorUnitParameters`), GEMV (``gemv``:
+    :class:`~ternforge.hdl.gemv.parameters.GemvParameters`), RoPE and attention
+    (``attention``: :class:`~ternforge.hdl.attention.parameters.AttentionUnitParameters`)
+    units, all of ``data_bits``."""
+    return Machine([lambda bits: CopyUnit(bits, data_bits=data_bits),
+                    lambda bits: VectorUnit(vector, payload_bits=bits),
+                    lambda bits: GemvUnit(gemv, payload_bits=bits),
+                    lambda bits: RopeUnit(data_bits=data_bits, payload_bits=bits),
+                    lambda bits: AttentionUnit(attention, payload_bits=bits)],
+                   data_bits=data_bits)
