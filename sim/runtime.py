@@ -24,13 +24,14 @@ from ..hdl.accelerator.attention import ATTENTION_INSTRUCTION
 from ..hdl.accelerator.gemv import GEMV_INSTRUCTION
 from ..hdl.accelerator.parameters import VECTOR_INSTRUCTION, VectorOp
 from ..hdl.accelerator.rope import ROPE_INSTRUCTION
+from ..hdl.gemv.parameters import MAX_DESCRIPTORS
 from .models import fp as fm
 from .models.bitnet import ModelWeights, layer_parameters
 from .models.eltwise import BitNetLayer, rope_tables
 from .models.tlmm_stream import StreamGeometry, job_beats
 from .models.weight_plan import descriptor_table, pass_descriptors, weight_image
 
-__all__ = ["UNITS", "Image", "Program", "LayerLayout", "ModelLayout"]
+__all__ = ["UNITS", "Image", "Program", "LayerLayout", "ModelLayout", "generation"]
 
 #: the machine's units, by index
 UNITS = {"copy": 0, "vector": 1, "gemv": 2, "rope": 3, "attention": 4}
@@ -131,9 +132,9 @@ class LayerLayout:
         for name, w in layer.weights.items():
             beats = job_beats(np.zeros((1, w.shape[1]), np.int8), w, geometry).weights
             base = image.put(weight_image(beats, engine.weight_beat_bits))
-            descriptors = pass_descriptors(len(beats), beat_bits=engine.weight_beat_bits,
-                                           load_beats=_load_beats(engine, word_bytes),
-                                           word_bytes=word_bytes)
+            descriptors = pass_descriptors(
+                len(beats), beat_bits=engine.weight_beat_bits,
+                load_beats=_load_beats(engine, word_bytes, len(beats)), word_bytes=word_bytes)
             table = image.put(descriptor_table(descriptors, base=base, word_bytes=word_bytes))
             self.weights[name] = (table, len(descriptors), len(beats))
         self.gains = {name: image.put(np.asarray(g).astype("<u4"))
@@ -285,9 +286,36 @@ class ModelLayout:
         return self.final
 
 
-def _load_beats(engine, word_bytes) -> int:
-    """Loads of eight times the fewest beats that fill whole words (pass_descriptors's
-    rule)."""
-    step = 8 * word_bytes // math.gcd(8 * word_bytes, engine.weight_beat_bits)
-    return step * 8
+def generation(weights: ModelWeights, *, prompt_tokens: int, new_tokens: int, engine,
+               attention, data_bits: int, memory_bytes: int) -> tuple[Image, dict]:
+    """The DDR image and the job (for :mod:`ternforge.sim.cocotb.model`) of a prefill of
+    ``prompt_tokens`` tokens and the decode steps of ``new_tokens`` greedy tokens: the
+    model's layout, the prefill's program and one program a decode position."""
+    context = prompt_tokens + new_tokens
+    if not 1 <= prompt_tokens or context > attention.engine.max_keys:
+        raise ValueError(f"Prompt and new tokens must fit the context of "
+                         f"{attention.engine.max_keys} tokens, not {prompt_tokens} + "
+                         f"{new_tokens}")
+    image, word = Image(memory_bytes), data_bits // 8
+    layout = ModelLayout(image, weights, engine=engine, attention=attention,
+                         max_tokens=prompt_tokens, word_bytes=word)
 
+    def program(tokens, position):
+        instructions = Program(words=2, word_bytes=word)
+        layout.step(instructions, tokens=tokens, position=position)
+        return [image.put(instructions.bytes()), len(instructions)]
+
+    job = {"model": weights.config.to_dict(), "input": layout.input, "final": layout.final,
+           "data_bits": data_bits, "new_tokens": new_tokens,
+           "prefill": program(prompt_tokens, 0),
+           "decode": [program(1, prompt_tokens + step) for step in range(new_tokens - 1)]}
+    return image, job
+
+
+def _load_beats(engine, word_bytes, beats) -> int:
+    """Beats a load: a multiple of the fewest that fill whole words (pass_descriptors's rule),
+    at least eight of them, and enough that ``beats`` take no more descriptors than the GEMV
+    path's table holds."""
+    step = 8 * word_bytes // math.gcd(8 * word_bytes, engine.weight_beat_bits)
+    loads = -(-beats // MAX_DESCRIPTORS)
+    return max(8 * step, -(-loads // step) * step)

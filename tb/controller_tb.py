@@ -136,7 +136,7 @@ if os.environ.get("TERNFORGE_TB"):  # in the simulator
 
     JOB = json.loads(os.environ["TERNFORGE_TB"])
 
-    @cocotb.test(timeout_time=20, timeout_unit="ms")
+    @cocotb.test(timeout_time=JOB.get("timeout_ms", 20), timeout_unit="ms")
     async def program_runs_from_one_start(dut):
         Clock(dut.clk, 10, "ns").start()
         dut.rst.value = 1
@@ -154,6 +154,7 @@ if os.environ.get("TERNFORGE_TB"):  # in the simulator
             status = await lite.read(4 * REGISTERS.index("status"))
             assert status == 2, status
             cycles = await lite.read(4 * REGISTERS.index("cycles"))
+            dut._log.info(f"program at {address:#x}: {length} instructions, {cycles:,} cycles")
             assert cycles > 0
         if "expected" in JOB:  # the whole memory
             with open(JOB["expected"], "rb") as file:

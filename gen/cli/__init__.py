@@ -16,7 +16,7 @@ import click
 
 from ...boards import BoardPluginWarning
 
-from . import attention, cache, design, eltwise, fp, mac, tlmm
+from . import attention, cache, design, eltwise, fp, mac, model, tlmm
 
 __all__ = ["cli", "main"]
 
@@ -40,7 +40,7 @@ def report():
 for _command in (design.boards, design.generate, design.plan, design.sweep, cache.cache):
     cli.add_command(_command)
 for _command in (tlmm.run_tlmm, tlmm.run_gemv, mac.run_mac, fp.run_fp, eltwise.run_eltwise,
-                 attention.run_attention):
+                 attention.run_attention, model.run_model):
     run.add_command(_command)
 for _command in (mac.report_mac, fp.report_fp, eltwise.report_eltwise,
                  attention.report_attention):

@@ -136,8 +136,9 @@ class GemvUnit(wiring.Component):
                      results.payload.address.eq(held.results),
                      results.payload.elements.eq(held.n), results.valid.eq(pending_results),
                      self._results.done.ready.eq(self.done.ready),
-                     # (and the last row block's spare rows dropped, before the next job)
-                     self.done.valid.eq(self._results.done.valid & busy &
+                     # (and the last row block's spare rows dropped, and the weights' last
+                     # words in, before the next job)
+                     self.done.valid.eq(self._results.done.valid & busy & path.idle &
                                         ~self._splitter.beats.valid),
                      self.instruction.ready.eq(~busy)]
         m.d.sync += start.eq(0)

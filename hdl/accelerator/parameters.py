@@ -12,14 +12,18 @@ from dataclasses import dataclass
 
 from amaranth.lib import data
 
+from ..attention.parameters import AttentionParameters, AttentionUnitParameters
 from ..common.axi import check_data_bits
 from ..common.checks import check_int
 from ..eltwise.parameters import (ACTIVATIONS, DequantiseParameters,
                                   GatedActivationParameters, QuantiseParameters,
                                   ResidualParameters, RmsNormParameters)
 from ..fp.format import float_format
+from ..gemv.parameters import GemvParameters
+from ..matmul.parameters import EngineKind, TlmmParameters
+from .model import ModelConfig
 
-__all__ = ["VectorOp", "VectorUnitParameters", "VECTOR_INSTRUCTION"]
+__all__ = ["VectorOp", "VectorUnitParameters", "VECTOR_INSTRUCTION", "AcceleratorParameters"]
 
 
 class VectorOp(enum.IntEnum):
@@ -100,3 +104,56 @@ class VectorUnitParameters:
         check_int("Tokens", tokens, 1, (1 << 16) - 1)
         limit = self.max_length if op in (VectorOp.RMSNORM, VectorOp.QUANTISE) else (1 << 16) - 1
         check_int("Length", length, 1, limit)
+
+
+@dataclass(frozen=True)
+class AcceleratorParameters:
+    """The accelerator's units for a model (:func:`~ternforge.hdl.accelerator.top.accelerator`
+    takes them).
+
+    Members
+    -------
+    model : ModelConfig
+    engine : TlmmParameters
+        The GEMV unit's LUT-RAM engine.
+    attention : AttentionUnitParameters
+    vector : VectorUnitParameters
+    data_bits : int
+        The AXI data width of every unit.
+    buffer_depth : int
+        Weight beats the GEMV unit's buffer holds.
+    """
+
+    model: ModelConfig
+    engine: TlmmParameters
+    attention: AttentionUnitParameters
+    vector: VectorUnitParameters
+    data_bits: int = 128
+    buffer_depth: int = 64
+
+    @property
+    def gemv(self) -> GemvParameters:
+        return GemvParameters(engine=self.engine, data_bits=self.data_bits,
+                              buffer_depth=self.buffer_depth)
+
+    @property
+    def context(self) -> int:
+        """Tokens the KV cache holds."""
+        return self.attention.engine.max_keys
+
+    @classmethod
+    def for_simulation(cls, model: ModelConfig, *, context: int) -> "AcceleratorParameters":
+        """A small accelerator for ``model`` that the simulator runs whole: a 128-bit bus, an
+        engine of 96 MACs a cycle (G = 3, P = 4, R = 8), two attention lanes, tiles of 4 x 4,
+        a KV cache of ``context`` tokens."""
+        check_int("Context", context, 1, model.max_context)
+        widest = max(model.hidden, model.ffn)
+        engine = TlmmParameters(kind=EngineKind.TLMM_LUTRAM, group_size=3, groups_per_cycle=4,
+                                rows=8, max_k=1 << (widest - 1).bit_length(),
+                                max_n=1 << (widest - 1).bit_length(), max_tokens=1)
+        attention = AttentionUnitParameters(engine=AttentionParameters(
+            format="float32", head_dim=model.head_dim, rows=4, cols=4, lanes=2,
+            max_keys=context), data_bits=128)
+        vector = VectorUnitParameters(data_bits=128, max_length=widest,
+                                      activation=str(model.activation))
+        return cls(model, engine, attention, vector)

@@ -105,15 +105,14 @@ class Machine(wiring.Component):
         return m
 
 
-def accelerator(*, vector, gemv, attention, data_bits=512) -> Machine:
-    """The machine that runs a BitNet model: copy, vector (``vector``:
-    :class:`~ternforge.hdl.accelerator.parameters.VectorUnitParameters`), GEMV (``gemv``:
-    :class:`~ternforge.hdl.gemv.parameters.GemvParameters`), RoPE and attention
-    (``attention``: :class:`~ternforge.hdl.attention.parameters.AttentionUnitParameters`)
-    units, all of ``data_bits``."""
+def accelerator(parameters) -> Machine:
+    """The machine that runs a BitNet model, of
+    :class:`~ternforge.hdl.accelerator.parameters.AcceleratorParameters`: copy, vector, GEMV,
+    RoPE and attention units."""
+    p, data_bits = parameters, parameters.data_bits
     return Machine([lambda bits: CopyUnit(bits, data_bits=data_bits),
-                    lambda bits: VectorUnit(vector, payload_bits=bits),
-                    lambda bits: GemvUnit(gemv, payload_bits=bits),
+                    lambda bits: VectorUnit(p.vector, payload_bits=bits),
+                    lambda bits: GemvUnit(p.gemv, payload_bits=bits),
                     lambda bits: RopeUnit(data_bits=data_bits, payload_bits=bits),
-                    lambda bits: AttentionUnit(attention, payload_bits=bits)],
+                    lambda bits: AttentionUnit(p.attention, payload_bits=bits)],
                    data_bits=data_bits)

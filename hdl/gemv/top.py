@@ -74,6 +74,9 @@ class GemvPath(wiring.Component):
         As the registers of the same names.
     status : ``Out(2)``
         Bit 0 running, bit 1 done.
+    idle : ``Out(1)``
+        No weight read in flight: a job's trailing words (a load's padding past its last beat)
+        have all arrived, so the next start's clearing of the buffer catches them.
     cycles, stalls : ``Out(32)``
     acts : ``In(stream.Signature(engine acts layout))``
     results : ``Out(stream.Signature(result_bits))``
@@ -92,7 +95,7 @@ class GemvPath(wiring.Component):
             word_bits=p.data_bits, beat_bits=DESCRIPTOR_BITS)
         super().__init__({
             "start": In(1), "replay": In(1), **{name: In(32) for name in CONFIGURATION},
-            "status": Out(2), "cycles": Out(32), "stalls": Out(32),
+            "status": Out(2), "idle": Out(1), "cycles": Out(32), "stalls": Out(32),
             "acts": self._engine.signature.members["acts"],
             "results": self._engine.signature.members["results"],
             **axi4_read_members("m_axi", addr_bits=p.addr_bits, data_bits=p.data_bits),
@@ -114,6 +117,10 @@ class GemvPath(wiring.Component):
         self._feed_engine(m)
         if self._gate_reads:
             self._gate(m)
+        in_flight = Signal(range(self._parameters.outstanding * 256 + 1))
+        requested = Mux(self.m_axi_arvalid & self.m_axi_arready, self.m_axi_arlen + 1, 0)
+        m.d.sync += in_flight.eq(in_flight + requested - (self.m_axi_rvalid & self.m_axi_rready))
+        m.d.comb += self.idle.eq(in_flight == 0)
         wiring.connect(m, wiring.flipped(self.acts), engine.acts)
         wiring.connect(m, engine.results, wiring.flipped(self.results))
         return m

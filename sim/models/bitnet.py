@@ -32,8 +32,8 @@ from .attention import multi_head
 from .eltwise import BitNetLayer, bitnet_layer, rmsnorm
 
 __all__ = ["NORMS", "Projection", "LayerWeights", "ModelWeights", "quantise_weights",
-           "quantise_activations", "random_weights", "Reference", "Golden", "layer_parameters",
-           "greedy"]
+           "quantise_activations", "random_weights", "Reference", "Golden", "lm_head",
+           "layer_parameters", "greedy"]
 
 #: a layer's RMSNorm gains, in the order a layer applies them
 NORMS = ("input", "attention_sub", "post_attention", "ffn_sub")
@@ -317,9 +317,15 @@ class Golden:
         return o.transpose(1, 0, 2).reshape(tokens, c.hidden)
 
     def logits(self, hidden) -> np.ndarray:
-        """The host's LM head: float64 from the final hidden state's values."""
-        values = fm.from_bits(np.asarray(hidden), self.fmt).astype(np.float64)
-        return values @ self.weights.head.T.astype(np.float64)
+        """The host's LM head (:func:`lm_head`)."""
+        return lm_head(hidden, self.weights, self.fmt)
+
+
+def lm_head(hidden, weights: ModelWeights, fmt: str = "float32") -> np.ndarray:
+    """The host's LM head: logits in float64 from final hidden states (bit patterns of
+    ``fmt``), as the accelerator's runtime computes them."""
+    values = fm.from_bits(np.asarray(hidden), fmt).astype(np.float64)
+    return values @ weights.head.T.astype(np.float64)
 
 
 def layer_parameters(weights: ModelWeights, fmt: str = "float32") -> list:

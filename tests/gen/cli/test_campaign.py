@@ -258,6 +258,9 @@ BASES = {
         "--phase": "choice", "--q": "attention-input", "--k": "attention-input",
         "--v": "attention-input", "--out": "out-file", "--dtype": "choice", "--rows": "int",
         "--cols": "int", "--lanes": "int"}),
+    "run model": Base("run-model", _argv(
+        "run", "model", "--prompt", "Hi", "--new-tokens", "2", "--out", "model.json"), {
+        "--model": "choice", "--new-tokens": "int", "--out": "out-file"}),
     "report mac": Base("report-mac", _argv("report", "mac"), {
         "--size": "int", "--width": "int", "--unsigned": "flag", "--dsp": "flag",
         "--out": "out-file"}),

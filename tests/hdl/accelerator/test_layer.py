@@ -9,12 +9,10 @@ import pytest
 
 import tb.controller_tb as machine
 from tb.controller_tb import DATA_BITS
-from ternforge.gen.config import EngineConfig
-from ternforge.hdl.accelerator.parameters import VectorUnitParameters
+from ternforge.hdl.accelerator.model import ModelConfig
+from ternforge.hdl.accelerator.parameters import AcceleratorParameters
 from ternforge.hdl.accelerator.top import accelerator
-from ternforge.hdl.attention.parameters import AttentionParameters, AttentionUnitParameters
 from ternforge.hdl.eltwise.parameters import RmsNormParameters
-from ternforge.hdl.gemv.parameters import GemvParameters
 from ternforge.sim.memory import WithMemory, write_image
 from ternforge.sim.models import fp as fm
 from ternforge.sim.models.attention import multi_head
@@ -24,12 +22,11 @@ from ternforge.sim.runtime import UNITS, Image, LayerLayout, Program
 WORDS, WORD = 1 << 14, DATA_BITS // 8
 D, HEADS, KV_HEADS, FFN, TOKENS = 64, 2, 1, 128, 3
 HEAD_DIM = D // HEADS
-ENGINE = EngineConfig(group_size=3, groups_per_cycle=4, rows=8, max_k=256, max_n=128,
-                      max_tokens=2).parameters("tlmm-lutram")
-ATTENTION = AttentionUnitParameters(engine=AttentionParameters(
-    format="float32", head_dim=HEAD_DIM, rows=4, cols=4, lanes=2, max_keys=64),
-    data_bits=DATA_BITS)
-VECTOR = VectorUnitParameters(data_bits=DATA_BITS, max_length=FFN, activation="relu2")
+#: a one-layer model of these sizes, and the simulation accelerator for it
+MODEL = ModelConfig("layer", hidden=D, layers=1, heads=HEADS, kv_heads=KV_HEADS,
+                    head_dim=HEAD_DIM, ffn=FFN, vocab=16, max_context=64)
+PARAMETERS = AcceleratorParameters.for_simulation(MODEL, context=64)
+ENGINE, ATTENTION = PARAMETERS.engine, PARAMETERS.attention
 
 
 def _layer(rng):
@@ -89,10 +86,8 @@ def _job(tmp_path):
 @pytest.fixture(scope="module")
 def build():
     assert list(UNITS) == ["copy", "vector", "gemv", "rope", "attention"]
-    top = accelerator(vector=VECTOR, gemv=GemvParameters(engine=ENGINE, data_bits=DATA_BITS,
-                                                         buffer_depth=64),
-                      attention=ATTENTION, data_bits=DATA_BITS)
-    return machine.build(WithMemory(top, data_bits=DATA_BITS, words=WORDS))
+    return machine.build(WithMemory(accelerator(PARAMETERS), data_bits=DATA_BITS,
+                                    words=WORDS))
 
 
 @pytest.mark.verilator

@@ -63,7 +63,7 @@ def _job(tmp_path):
     image[0:len(program)] = program
     write_image(tmp_path / "image.hex", bytes(image), data_bits=DATA_BITS)
     # the golden model, step by step
-    lanes = RmsNormParameters(format="float32", max_length=64).lanes
+    lanes = RmsNormParameters(format="float32").lanes
     dequantised = golden.dequantise(acc, act_scale, weight_scale)
     hidden = golden.residual(dequantised, residual)
     normed = golden.rmsnorm(hidden, np.asarray(gain), eps=1e-5, lanes=lanes)
