@@ -83,11 +83,22 @@ def _cache_key(rtlil: str, top: str, dsp: bool, script: str) -> str:
     return hashlib.sha256(json.dumps(inputs).encode()).hexdigest()
 
 
+#: runs of Yosys killed by a signal that are tried again
+_CRASH_RETRIES = 2
+
+
 def _run_yosys(argv: list[str], *, cwd: Path):
     # A child process, not `run_yosys` in-process: YoWASP resolves relative names against the
-    # process's working directory and writes to its standard streams.
-    return guard.run([sys.executable, "-c", _YOSYS_MAIN, *argv], cwd=cwd, capture_output=True,
-                     text=True)
+    # process's working directory and writes to its standard streams. YoWASP compiles its
+    # WebAssembly on first use into a shared cache; two processes doing that at once can kill
+    # one of them with a signal (measured: SIGBUS, on a cold CI machine), so a run killed by
+    # a signal is tried again.
+    for _ in range(_CRASH_RETRIES + 1):
+        result = guard.run([sys.executable, "-c", _YOSYS_MAIN, *argv], cwd=cwd,
+                           capture_output=True, text=True)
+        if result.returncode >= 0:
+            break
+    return result
 
 
 def _cells_by_type(rtlil: str, script: str, work_dir: Path, top: str,

@@ -146,3 +146,21 @@ def test_yosys_failure(tmp_path):
         synthesize(text, top="nosuch", cache_dir=tmp_path)
     assert list(tmp_path.iterdir()) == [tmp_path / "logs"]  # no result, no lock, no work
     assert "ERROR: Module `nosuch' not found!" in log.read_text()
+
+
+@pytest.mark.yosys
+def test_a_yosys_run_killed_by_a_signal_is_tried_again(monkeypatch, tmp_path):
+    import subprocess
+
+    real, calls = synthesis.guard.run, []
+
+    def crashing_once(argv, **kwargs):
+        calls.append(argv)
+        if len(calls) == 1:  # as YoWASP's cold cache raced by another process did
+            return subprocess.CompletedProcess(argv, -7, "", "")
+        return real(argv, **kwargs)
+
+    monkeypatch.setattr(synthesis.guard, "run", crashing_once)
+    report = synthesize(rtlil.convert(RegisteredAdder(), name="adder"), top="adder",
+                        cache_dir=tmp_path)
+    assert len(calls) == 2 and report["FF"] == 8
