@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import os
 
-from amaranth.hdl import Module, signed
+from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In
 
