@@ -66,6 +66,10 @@ class Board:
         Default fabric clock for generated designs, in hertz.
     ddr_bytes_per_s : float
         Peak bandwidth of the external DDR memory, in bytes per second.
+    ddr_size_bytes : int
+        Bytes of DDR the programmable logic may use for an accelerator's image (weights, KV
+        cache, programs, activations): what the board has, less what its operating system
+        keeps.
     static_power_w : float
         Estimated static (leakage) power of the device, in watts.
     dynamic_power_w_per_mhz : Mapping[str, float]
@@ -90,6 +94,7 @@ class Board:
     resources: Mapping[str, int]
     clock_hz: float
     ddr_bytes_per_s: float
+    ddr_size_bytes: int
     static_power_w: float
     dynamic_power_w_per_mhz: Mapping[str, float]
 
@@ -103,6 +108,10 @@ class Board:
         self._check_resources()
         _check_positive("Clock frequency", self.clock_hz, "hertz")
         _check_positive("DDR bandwidth", self.ddr_bytes_per_s, "bytes per second")
+        if not isinstance(self.ddr_size_bytes, int) or isinstance(self.ddr_size_bytes, bool) \
+                or self.ddr_size_bytes < 1:
+            raise ValueError(f"DDR size must be a positive integer of bytes, "
+                             f"not {self.ddr_size_bytes!r}")
         if not _is_number(self.static_power_w) or self.static_power_w < 0:
             raise ValueError(f"Static power must be a non-negative number of watts, "
                              f"not {self.static_power_w!r}")

@@ -48,6 +48,7 @@ KV260 = Board(
                "BRAM36": 144, "URAM": 64},
     clock_hz=250e6,
     ddr_bytes_per_s=_DDR4_2400_X64,
+    ddr_size_bytes=3 << 30,  # 4 GiB on the SOM, 1 GiB kept for Linux
     static_power_w=0.5,
     dynamic_power_w_per_mhz=_ULTRASCALE_PLUS_W_PER_MHZ,
 )
@@ -62,6 +63,7 @@ ZCU104 = Board(
                "BRAM36": 312, "URAM": 96},
     clock_hz=300e6,
     ddr_bytes_per_s=_DDR4_2400_X64,
+    ddr_size_bytes=1 << 30,  # 2 GiB of PS DDR4, 1 GiB kept for Linux
     static_power_w=0.8,
     dynamic_power_w_per_mhz=_ULTRASCALE_PLUS_W_PER_MHZ,
 )

@@ -5,9 +5,9 @@ A program is a list of unit instructions (:mod:`ternforge.hdl.accelerator.contro
 (:data:`~ternforge.hdl.accelerator.parameters.VECTOR_INSTRUCTION`,
 :data:`~ternforge.hdl.accelerator.gemv.GEMV_INSTRUCTION`,
 :data:`~ternforge.hdl.accelerator.rope.ROPE_INSTRUCTION`,
-:data:`~ternforge.hdl.accelerator.attention.ATTENTION_INSTRUCTION`, or a copy's
-``{source, destination, words}``). :class:`LayerLayout` lays out one decoder layer and
-writes its steps (a prefill, or one decode token) in the order of
+:data:`~ternforge.hdl.accelerator.attention.ATTENTION_INSTRUCTION`,
+:data:`~ternforge.hdl.accelerator.top.COPY_INSTRUCTION`). :class:`LayerLayout` lays out one
+decoder layer and writes its steps (a prefill, or one decode token) in the order of
 :func:`ternforge.sim.models.eltwise.bitnet_layer`, so that the hardware computes the golden
 model bit for bit; every instruction waits for the one before it (the units' overlap is a
 later step).
@@ -15,6 +15,7 @@ later step).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -24,6 +25,7 @@ from ..hdl.accelerator.attention import ATTENTION_INSTRUCTION
 from ..hdl.accelerator.gemv import GEMV_INSTRUCTION
 from ..hdl.accelerator.parameters import VECTOR_INSTRUCTION, VectorOp
 from ..hdl.accelerator.rope import ROPE_INSTRUCTION
+from ..hdl.accelerator.top import COPY_INSTRUCTION, UNIT_NAMES
 from ..hdl.gemv.parameters import MAX_DESCRIPTORS
 from .models import fp as fm
 from .models.bitnet import ModelWeights, layer_parameters
@@ -34,36 +36,48 @@ from .models.weight_plan import descriptor_table, pass_descriptors, weight_image
 __all__ = ["UNITS", "Image", "Program", "LayerLayout", "ModelLayout", "generation"]
 
 #: the machine's units, by index
-UNITS = {"copy": 0, "vector": 1, "gemv": 2, "rope": 3, "attention": 4}
-_COPY = {"source": 32, "destination": 32, "words": 32}
+UNITS = {name: index for index, name in enumerate(UNIT_NAMES)}
 
 
 @dataclass
 class Image:
-    """A DDR image: regions allocated upwards from ``start``, each aligned to ``align``."""
+    """A DDR image: regions allocated upwards from ``start``, each aligned to ``align`` and
+    named (:attr:`regions`, the memory map). A ``dry`` image only allocates: what a layout
+    would occupy, for a model too large to lay out in Python."""
 
     size: int
     start: int = 0x1000
     align: int = 64
-    data: bytearray = field(init=False)
+    dry: bool = False
     top: int = field(init=False)
+    regions: list = field(init=False, default_factory=list)
+    _data: bytearray | None = field(init=False, default=None, repr=False)
 
     def __post_init__(self):
-        self.data = bytearray(self.size)
         self.top = self.start
 
-    def alloc(self, nbytes: int) -> int:
+    @property
+    def data(self) -> bytearray:
+        if self.dry:
+            raise ValueError("A dry image holds no data")
+        if self._data is None:
+            self._data = bytearray(self.size)
+        return self._data
+
+    def alloc(self, nbytes: int, name: str = "") -> int:
         address = -(-self.top // self.align) * self.align
         if address + nbytes > self.size:
             raise ValueError(f"Memory must hold {address + nbytes:,} bytes, not {self.size:,}")
         self.top = address + nbytes
+        self.regions.append((name, address, nbytes))
         return address
 
-    def put(self, array_or_bytes, address: int | None = None) -> int:
+    def put(self, array_or_bytes, address: int | None = None, name: str = "") -> int:
         raw = array_or_bytes if isinstance(array_or_bytes, (bytes, bytearray)) else \
             np.ascontiguousarray(array_or_bytes).tobytes()
-        address = self.alloc(len(raw)) if address is None else address
-        self.data[address:address + len(raw)] = raw
+        address = self.alloc(len(raw), name) if address is None else address
+        if not self.dry:
+            self.data[address:address + len(raw)] = raw
         return address
 
     def get(self, address: int, nbytes: int) -> bytes:
@@ -79,13 +93,15 @@ class Program:
     instructions: list = field(default_factory=list)
 
     def add(self, unit: str, layout, fields: dict, *, wait: bool = True) -> None:
-        if isinstance(layout, dict):
-            value, shift = 0, 0
-            for name, bits in layout.items():
-                value |= int(fields[name]) << shift
-                shift += bits
-        else:
-            value = layout.const({name: int(v) for name, v in fields.items()}).as_value().value
+        """Append an instruction for ``unit``: ``fields`` packed by ``layout`` (a
+        ``StructLayout`` of unsigned fields; a field not given is 0)."""
+        value = 0
+        for name, offset, width in _fields(layout):
+            v = int(fields.get(name, 0))
+            if not 0 <= v < 1 << width:
+                raise ValueError(f"Field {name} of a {unit} instruction must fit {width} "
+                                 f"bits, not {v!r}")
+            value |= v << offset
         word = UNITS[unit] | int(wait) << 4 | value << 5
         self.instructions.append(word.to_bytes(self.words * self.word_bytes, "little"))
 
@@ -94,6 +110,12 @@ class Program:
 
     def __len__(self):
         return len(self.instructions)
+
+
+@functools.cache
+def _fields(layout) -> tuple:
+    """``(name, offset, width)`` of each field of an instruction's ``StructLayout``."""
+    return tuple((name, f.offset, f.width) for name, f in layout)
 
 
 def _bits(value) -> int:
@@ -119,35 +141,53 @@ class LayerLayout:
         The longest prompt (the scratch's rows).
     word_bytes : int
         Bytes of a bus word.
+    name : str
+        The prefix of its regions' names (its weights, descriptor tables, gains, KV cache).
+    share : LayerLayout or None
+        A layer whose RoPE tables and scratch this one uses (layers run one after another);
+        None: its own.
     """
 
     def __init__(self, image: Image, layer: BitNetLayer, *, engine, attention, ffn: int,
-                 max_tokens: int, word_bytes: int):
+                 max_tokens: int, word_bytes: int, name: str = "layer",
+                 share: "LayerLayout | None" = None):
         self.layer, self.engine, self.attention, self.ffn = layer, engine, attention, ffn
         self.d = d = layer.weights["q"].shape[1]
         self.head_dim = d // layer.heads
         self.word = word_bytes
         geometry = StreamGeometry.of(engine)
         self.weights = {}
-        for name, w in layer.weights.items():
-            beats = job_beats(np.zeros((1, w.shape[1]), np.int8), w, geometry).weights
-            base = image.put(weight_image(beats, engine.weight_beat_bits))
+        for projection, w in layer.weights.items():
+            count = geometry.row_blocks(w.shape[0]) * geometry.chunks(w.shape[1])
+            base = image.alloc(-(-count * engine.weight_beat_bits // 8),
+                               f"{name}.weights.{projection}")
+            if not image.dry:
+                beats = job_beats(np.zeros((1, w.shape[1]), np.int8), w, geometry).weights
+                assert len(beats) == count, (len(beats), count)
+                image.put(weight_image(beats, engine.weight_beat_bits), base)
             descriptors = pass_descriptors(
-                len(beats), beat_bits=engine.weight_beat_bits,
-                load_beats=_load_beats(engine, word_bytes, len(beats)), word_bytes=word_bytes)
-            table = image.put(descriptor_table(descriptors, base=base, word_bytes=word_bytes))
-            self.weights[name] = (table, len(descriptors), len(beats))
-        self.gains = {name: image.put(np.asarray(g).astype("<u4"))
-                      for name, g in layer.gains.items()}
+                count, beat_bits=engine.weight_beat_bits,
+                load_beats=_load_beats(engine, word_bytes, count), word_bytes=word_bytes)
+            table = image.put(descriptor_table(descriptors, base=base, word_bytes=word_bytes),
+                              name=f"{name}.descriptors.{projection}")
+            self.weights[projection] = (table, len(descriptors), count)
+        self.gains = {gain: image.put(np.asarray(g).astype("<u4"), name=f"{name}.gains.{gain}")
+                      for gain, g in layer.gains.items()}
         keys = attention.engine.max_keys
+        self.cache = image.alloc(layer.kv_heads * keys * attention.row_bytes, f"{name}.kv_cache")
+        if share is not None:  # the RoPE tables and the scratch of another layer
+            self.cos, self.sin = share.cos, share.sin
+            self.scratch, self.codes, self.scales = share.scratch, share.codes, share.scales
+            return
         cos, sin = rope_tables(np.arange(keys), self.head_dim, layer.theta)
-        self.cos, self.sin = image.put(cos.astype("<u4")), image.put(sin.astype("<u4"))
-        self.cache = image.alloc(layer.kv_heads * keys * attention.row_bytes)
+        self.cos = image.put(cos.astype("<u4"), name="rope.cos")
+        self.sin = image.put(sin.astype("<u4"), name="rope.sin")
         widest = max(d, ffn)
-        self.scratch = {name: image.alloc(4 * max_tokens * widest) for name in (
-            "normed", "acc", "q", "k", "v", "o", "attended", "gate", "up", "gated", "down",
-            "out")}
-        self.codes, self.scales = image.alloc(max_tokens * widest), image.alloc(4 * max_tokens)
+        self.scratch = {part: image.alloc(4 * max_tokens * widest, f"scratch.{part}")
+                        for part in ("normed", "acc", "q", "k", "v", "o", "attended", "gate",
+                                     "up", "gated", "down", "out")}
+        self.codes = image.alloc(max_tokens * widest, "scratch.codes")
+        self.scales = image.alloc(4 * max_tokens, "scratch.scales")
 
     def step(self, program: Program, hidden: int, *, tokens: int, position: int) -> int:
         """Append to ``program`` the layer over ``tokens`` tokens from ``position`` (a prompt
@@ -220,7 +260,7 @@ class LayerLayout:
                 row = self.cache + unit.region(g) + t * unit.row_bytes
                 source = 4 * (t * kv + g * hd)
                 for part, at in ((k, row), (v, row + 4 * hd)):
-                    program.add("copy", _COPY, {"source": part + source, "destination": at,
+                    program.add("copy", COPY_INSTRUCTION, {"source": part + source, "destination": at,
                                                 "words": 4 * hd // self.word})
         group, tile = layer.heads // layer.kv_heads, unit.engine.rows
         for head in range(layer.heads):
@@ -264,13 +304,16 @@ class ModelLayout:
                  max_tokens: int, word_bytes: int):
         c = weights.config
         self.config, self.weights = c, weights
-        self.layers = [LayerLayout(image, layer, engine=engine, attention=attention,
-                                   ffn=c.ffn, max_tokens=max_tokens, word_bytes=word_bytes)
-                       for layer in layer_parameters(weights)]
+        self.layers = []
+        for i, layer in enumerate(layer_parameters(weights)):
+            self.layers.append(LayerLayout(
+                image, layer, engine=engine, attention=attention, ffn=c.ffn,
+                max_tokens=max_tokens, word_bytes=word_bytes, name=f"layer{i}",
+                share=self.layers[0] if self.layers else None))
         self.norm = image.put(fm.to_bits(np.asarray(weights.norm, np.float64),
-                                         "float32").astype("<u4"))
-        self.input = image.alloc(4 * max_tokens * c.hidden)
-        self.final = image.alloc(4 * max_tokens * c.hidden)
+                                         "float32").astype("<u4"), name="norm")
+        self.input = image.alloc(4 * max_tokens * c.hidden, "input")
+        self.final = image.alloc(4 * max_tokens * c.hidden, "final")
 
     def step(self, program: Program, *, tokens: int, position: int) -> int:
         """Append the forward pass of ``tokens`` tokens from ``position`` (their embeddings
@@ -319,3 +362,35 @@ def _load_beats(engine, word_bytes, beats) -> int:
     step = 8 * word_bytes // math.gcd(8 * word_bytes, engine.weight_beat_bits)
     loads = -(-beats // MAX_DESCRIPTORS)
     return max(8 * step, -(-loads // step) * step)
+
+
+def memory_map(config, *, engine, attention, data_bits: int, prompt_tokens: int,
+               memory_bytes: int) -> dict:
+    """The DDR image of ``config`` (a :class:`~ternforge.hdl.accelerator.model.ModelConfig`)
+    as :func:`generation` lays it out, from the model's shapes alone: every region (name,
+    address, bytes), the bytes of each kind of region, and the programs of a prefill of
+    ``prompt_tokens`` tokens and of one decode step. Raises ``ValueError`` if it does not
+    fit ``memory_bytes``."""
+    from .models.bitnet import shaped_weights
+
+    word = data_bits // 8
+    image = Image(memory_bytes, dry=True)
+    layout = ModelLayout(image, shaped_weights(config), engine=engine, attention=attention,
+                         max_tokens=prompt_tokens, word_bytes=word)
+    programs = {}
+    for phase, tokens, position in (("prefill", prompt_tokens, 0),
+                                    ("decode", 1, prompt_tokens)):
+        program = Program(words=2, word_bytes=word)
+        layout.step(program, tokens=tokens, position=position)
+        image.alloc(len(program) * program.words * word, f"program.{phase}")
+        programs[phase] = {"instructions": len(program),
+                           "bytes": len(program) * program.words * word}
+    kinds = {}
+    for name, _, nbytes in image.regions:
+        kind = name.split(".")[1] if name.startswith("layer") else name.split(".")[0]
+        kinds[kind] = kinds.get(kind, 0) + nbytes
+    return {"start": image.start, "end": image.top, "bytes": image.top - image.start,
+            "prompt_tokens": prompt_tokens, "context": attention.engine.max_keys,
+            "kinds": kinds, "programs": programs,
+            "regions": [{"name": name, "address": address, "bytes": nbytes}
+                        for name, address, nbytes in image.regions]}

@@ -42,7 +42,7 @@ for _command in (design.boards, design.generate, design.plan, design.sweep, cach
 for _command in (tlmm.run_tlmm, tlmm.run_gemv, mac.run_mac, fp.run_fp, eltwise.run_eltwise,
                  attention.run_attention, model.run_model):
     run.add_command(_command)
-for _command in (mac.report_mac, fp.report_fp, eltwise.report_eltwise,
+for _command in (design.report_units, mac.report_mac, fp.report_fp, eltwise.report_eltwise,
                  attention.report_attention):
     report.add_command(_command)
 

@@ -1,4 +1,5 @@
-"""The design-wide commands: ``boards``, ``generate``, ``plan`` and ``sweep``."""
+"""The design-wide commands: ``boards``, ``generate`` (the accelerator of a model),
+``report units`` (the separate units side by side), ``plan`` and ``sweep``."""
 
 from __future__ import annotations
 
@@ -12,13 +13,18 @@ from rich.progress import Progress
 from rich.table import Table
 
 from ...boards import RESOURCE_KEYS, all_boards, get_board
+from ...hdl.accelerator.model import PRESETS, preset
+from ...hdl.accelerator.top import UNIT_NAMES
+from ...hdl.common.checks import check_int
+from ..accelerator import (TOP, accelerator_parameters, accelerator_report,
+                           accelerator_verilog, check_memory)
 from ..elaborate import ATTENTION_UNITS, ELTWISE_UNIT, GEMV_TOP, MODULE_NAMES, gemv_top, to_verilog
-from ..reports.design import check_fits, design_report, resource_table
+from ..reports.design import accelerator_table, check_fits, design_report, resource_table
 from ..sweep import sweep_line, sweep_tables, swept_sections
 from ._common import check_out_file, check_out_folder, console, design, publish
 from ._common import staging as staging_folder  # (``staging`` names the folder itself)
 
-__all__ = ["boards", "generate", "plan", "sweep"]
+__all__ = ["boards", "generate", "report_units", "plan", "sweep"]
 
 
 @click.command()
@@ -35,12 +41,54 @@ def boards():
 
 
 @click.command()
+@click.option("--model", "model_name", default="bitnet-0.7b", show_default=True,
+              help=f"The model ({', '.join(PRESETS)}).")
+@click.option("--board", default=None, help="Target board (default: the configuration's, kv260).")
+@click.option("--config", "config_file", type=click.Path(path_type=Path), default=None,
+              help="Design configuration, TOML or JSON.")
+@click.option("--jobs", default=None, type=int, help="Parts synthesised at once (default: one "
+              "a core).")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Output folder.")
+def generate(model_name, board, config_file, jobs, out):
+    """Write the accelerator of a model for a board: one Verilog top
+    (verilog/ternforge_accelerator.v) and report.json (its resources, DDR memory map and
+    registers) to OUT."""
+    config, target = design(board, config_file)
+    model = preset(model_name)
+    if jobs is not None:
+        check_int("--jobs", jobs, 1, 256)
+    check_out_folder(out)
+    parameters = accelerator_parameters(config, model)
+    check_memory(parameters, target)  # before any work: the model fits the board's DDR
+    with staging_folder(out.parent) as staging:
+        (staging / "verilog").mkdir()
+        parts = len(UNIT_NAMES) + 2  # and the controller and the interconnect
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task(f"elaborating {TOP}", total=parts + 1)
+            (staging / "verilog" / f"{TOP}.v").write_text(accelerator_verilog(parameters))
+            progress.update(task, description=f"synthesising {parts} parts (Yosys)")
+            progress.advance(task)
+
+            def advance(name):
+                progress.update(task, description=f"synthesised {name}")
+                progress.advance(task)
+            report = accelerator_report(config, model, target, jobs=jobs, advance=advance)
+        (staging / "report.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+        (staging / "config.toml").write_text(config.to_toml())
+        publish(staging, out)
+    console.print(accelerator_table(report))
+    console.print(f"wrote {out / 'verilog' / (TOP + '.v')} and {out / 'report.json'}")
+
+
+@click.command("units")
 @click.option("--board", default=None, help="Target board (default: the configuration's, kv260).")
 @click.option("--config", "config_file", type=click.Path(path_type=Path), default=None,
               help="Design configuration, TOML or JSON.")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Output folder.")
-def generate(board, config_file, out):
-    """Write the engines' Verilog and a resource report (report.json) to OUT."""
+def report_units(board, config_file, out):
+    """Write the separate units' Verilog and their resource report (report.json) to OUT:
+    the three engines (the LUT-RAM TLMM engine, the register-table engine and the adder
+    baseline) side by side, the GEMV top, the element-wise unit and the attention units."""
     config, target = design(board, config_file)
     check_out_folder(out)
     with staging_folder(out.parent) as staging:

@@ -16,7 +16,7 @@ from ..elaborate import ELTWISE_UNIT, GEMV_TOP, MODULE_NAMES, to_rtlil
 from ..synthesis import synthesize
 
 __all__ = ["engine_entry", "gemv_entry", "eltwise_entry", "design_report", "power_estimate",
-           "check_fits", "resource_table", "REPORT_LAYER"]
+           "check_fits", "resource_table", "accelerator_table", "REPORT_LAYER"]
 
 #: the layer the report's weight plan describes: a BitNet b1.58 0.7B projection, decoding
 REPORT_LAYER = {"n": 4096, "k": 1536, "tokens": 1}
@@ -152,4 +152,21 @@ def resource_table(report: dict) -> Table:
                   style="bold")
     table.add_row("utilization %", *(f"{report['utilization'][k]:.2f}" for k in RESOURCE_KEYS),
                   "", "", style="dim")
+    return table
+
+
+def accelerator_table(report: dict) -> Table:
+    """A rich table of an accelerator's report (:func:`ternforge.gen.accelerator
+    .accelerator_report`): a row per part, the total, its utilisation, and its DDR image."""
+    memory = report["memory_map"]
+    table = Table(title=f"{report['top']} for {report['model']['name']} on {report['board']} "
+                        f"({report['source']}); DDR image {memory['bytes'] / 1e6:,.1f} MB")
+    table.add_column("part")
+    for key in RESOURCE_KEYS:
+        table.add_column(key, justify="right")
+    for name, resources in report["modules"].items():
+        table.add_row(name, *(f"{resources[k]:,}" for k in RESOURCE_KEYS))
+    table.add_row("total", *(f"{report['total'][k]:,}" for k in RESOURCE_KEYS), style="bold")
+    table.add_row("utilization %", *(f"{report['utilization'][k]:.2f}" for k in RESOURCE_KEYS),
+                  style="dim")
     return table

@@ -35,10 +35,18 @@ from ..common.axi import RegisterFile, axi4_lite_members, axi4_read_members, for
 from ..common.checks import check_int
 from ..common.dma import BufferedReader
 
-__all__ = ["REGISTERS", "Controller", "instruction_layout"]
+__all__ = ["REGISTER_MAP", "REGISTERS", "Controller", "instruction_layout"]
 
-REGISTERS = ("control", "status", "program", "length", "cycles")
-_READ_ONLY = {"status", "cycles"}
+#: register -> (access, meaning): the table above, at 4-byte offsets in this order
+REGISTER_MAP = {
+    "control": ("write", "write 1: start the program"),
+    "status": ("read", "bit 0: busy; bit 1: done (the last program has completed)"),
+    "program": ("read-write", "byte address of the program in DDR (word aligned)"),
+    "length": ("read-write", "instructions in the program (1 or more)"),
+    "cycles": ("read", "cycles from start to done of the last program"),
+}
+REGISTERS = tuple(REGISTER_MAP)
+_READ_ONLY = {name for name, (access, _) in REGISTER_MAP.items() if access == "read"}
 UNIT_BITS = 4
 
 

@@ -142,18 +142,33 @@ class AcceleratorParameters:
         return self.attention.engine.max_keys
 
     @classmethod
+    def for_model(cls, model: ModelConfig, *, context: int, group_size: int = 3,
+                  groups_per_cycle: int = 8, rows: int = 16, lanes: int = 4, tile_rows: int = 8,
+                  tile_cols: int = 8, attention_format: str = "float32", data_bits: int = 128,
+                  buffer_depth: int = 4096) -> "AcceleratorParameters":
+        """The accelerator for ``model``: an engine of ``group_size`` x ``groups_per_cycle``
+        x ``rows`` (its depths the model's widest projection), attention of ``lanes`` fmas on
+        tiles of ``tile_rows`` x ``tile_cols`` with a KV cache of ``context`` tokens, the
+        vector unit at the model's widest vector and activation, every unit on a
+        ``data_bits`` bus, and a weight buffer of ``buffer_depth`` beats."""
+        check_int("Context", context, 1, model.max_context)
+        widest = max(model.hidden, model.ffn)
+        depth = 1 << (widest - 1).bit_length()
+        engine = TlmmParameters(kind=EngineKind.TLMM_LUTRAM, group_size=group_size,
+                                groups_per_cycle=groups_per_cycle, rows=rows, max_k=depth,
+                                max_n=depth, max_tokens=1)
+        attention = AttentionUnitParameters(engine=AttentionParameters(
+            format=attention_format, head_dim=model.head_dim, rows=tile_rows, cols=tile_cols,
+            lanes=lanes, max_keys=context), data_bits=data_bits)
+        vector = VectorUnitParameters(data_bits=data_bits, max_length=widest,
+                                      activation=str(model.activation))
+        return cls(model, engine, attention, vector, data_bits=data_bits,
+                   buffer_depth=buffer_depth)
+
+    @classmethod
     def for_simulation(cls, model: ModelConfig, *, context: int) -> "AcceleratorParameters":
         """A small accelerator for ``model`` that the simulator runs whole: a 128-bit bus, an
         engine of 96 MACs a cycle (G = 3, P = 4, R = 8), two attention lanes, tiles of 4 x 4,
-        a KV cache of ``context`` tokens."""
-        check_int("Context", context, 1, model.max_context)
-        widest = max(model.hidden, model.ffn)
-        engine = TlmmParameters(kind=EngineKind.TLMM_LUTRAM, group_size=3, groups_per_cycle=4,
-                                rows=8, max_k=1 << (widest - 1).bit_length(),
-                                max_n=1 << (widest - 1).bit_length(), max_tokens=1)
-        attention = AttentionUnitParameters(engine=AttentionParameters(
-            format="float32", head_dim=model.head_dim, rows=4, cols=4, lanes=2,
-            max_keys=context), data_bits=128)
-        vector = VectorUnitParameters(data_bits=128, max_length=widest,
-                                      activation=str(model.activation))
-        return cls(model, engine, attention, vector)
+        a KV cache of ``context`` tokens, a weight buffer of 64 beats."""
+        return cls.for_model(model, context=context, groups_per_cycle=4, rows=8, lanes=2,
+                             tile_rows=4, tile_cols=4, buffer_depth=64)

@@ -5,8 +5,7 @@ units (components with ``instruction``, ``done`` and ``m_axi_*``) on one
 :class:`~ternforge.hdl.common.interconnect.AxiInterconnect`; its ports are the controller's
 AXI4-Lite registers (``s_axil_*``), the AXI4 master to DDR (``m_axi_*``, one of the board's HP
 ports) and ``done`` (an interrupt). :func:`accelerator` makes the machine that runs a BitNet
-model: the units of :data:`ternforge.sim.runtime.UNITS`'s order, copy, vector, GEMV, RoPE and
-attention.
+model: the units of :data:`UNIT_NAMES`, copy, vector, GEMV, RoPE and attention.
 """
 
 from __future__ import annotations
@@ -24,7 +23,10 @@ from .gemv import GemvUnit
 from .rope import RopeUnit
 from .vector import VectorUnit
 
-__all__ = ["COPY_INSTRUCTION", "CopyUnit", "Machine", "accelerator"]
+__all__ = ["COPY_INSTRUCTION", "UNIT_NAMES", "CopyUnit", "Machine", "accelerator"]
+
+#: the units of :func:`accelerator`, in the order of their indices in an instruction
+UNIT_NAMES = ("copy", "vector", "gemv", "rope", "attention")
 
 COPY_INSTRUCTION = data.StructLayout({"source": 32, "destination": 32, "words": 32})
 
@@ -63,20 +65,32 @@ class Machine(wiring.Component):
         The AXI data width.
     instruction_words : int
         Bus words an instruction spans.
+    names : sequence of str or None
+        The units' names in :attr:`parts` (default ``unit0``, ``unit1``, ...).
     """
 
-    def __init__(self, units, *, data_bits=512, instruction_words=2):
+    def __init__(self, units, *, data_bits=512, instruction_words=2, names=None):
         self._controller = Controller(len(units), data_bits=data_bits,
                                       instruction_words=instruction_words)
         self._units = [unit(self._controller.payload_bits) for unit in units]
-        names = [f"unit{i}" for i in range(len(units))]
+        ports = [f"unit{i}" for i in range(len(units))]
+        self._names = list(ports if names is None else names)
         self._bus = AxiInterconnect([("program", True, False)] +
-                                    [(name, True, True) for name in names],
+                                    [(port, True, True) for port in ports],
                                     data_bits=data_bits)
         widths = {"addr_bits": 32, "data_bits": data_bits}
         super().__init__({**axi4_lite_members("s_axil"), "done": Out(1),
                           **axi4_read_members("m_axi", **widths),
                           **axi4_write_members("m_axi", **widths)})
+
+    @property
+    def parts(self) -> dict:
+        """The machine's components by name: ``controller``, ``interconnect`` and the units
+        (between them only wires), for synthesis one at a time. A machine whose parts are
+        taken counts as used (Amaranth warns of a component never elaborated)."""
+        self._MustUse__used = True
+        return {"controller": self._controller, "interconnect": self._bus,
+                **dict(zip(self._names, self._units))}
 
     def elaborate(self, platform):
         m = Module()
@@ -115,4 +129,4 @@ def accelerator(parameters) -> Machine:
                     lambda bits: GemvUnit(p.gemv, payload_bits=bits),
                     lambda bits: RopeUnit(data_bits=data_bits, payload_bits=bits),
                     lambda bits: AttentionUnit(p.attention, payload_bits=bits)],
-                   data_bits=data_bits)
+                   data_bits=data_bits, names=UNIT_NAMES)

@@ -59,12 +59,14 @@ class Projection:
 
     def __post_init__(self):
         codes = np.asarray(self.codes)
-        if codes.ndim != 2 or not np.isin(codes, (-1, 0, 1)).all():
+        # a broadcast array repeats what its axes of stride 0 hold once: those are checked
+        distinct = codes[tuple(slice(None) if step else slice(0, 1) for step in codes.strides)]
+        if codes.ndim != 2 or not np.isin(distinct, (-1, 0, 1)).all():
             raise ValueError("Projection codes must be a 2-D array in {-1, 0, 1}")
         if not np.isfinite(self.scale) or not self.scale > 0:
             raise ValueError(f"Projection scale must be a positive finite number, not "
                              f"{self.scale!r}")
-        object.__setattr__(self, "codes", codes.astype(np.int8))
+        object.__setattr__(self, "codes", codes.astype(np.int8, copy=False))
         object.__setattr__(self, "scale", float(self.scale))
 
 
@@ -361,3 +363,20 @@ def greedy(model, prompt, new_tokens: int) -> tuple[list[int], np.ndarray]:
         if n + 1 < new_tokens:  # (the last token's own step is not needed)
             hidden = model.step([token])
     return tokens, np.stack(states) if states else np.zeros((0, 0))
+
+
+def shaped_weights(config: ModelConfig) -> ModelWeights:
+    """A model of ``config``'s shape whose arrays are read-only zeros that take no memory:
+    what a layout needs to know of a model too large to hold (see
+    :func:`ternforge.sim.runtime.memory_map`)."""
+    def zeros(shape, dtype=np.float32):
+        return np.broadcast_to(np.zeros((), dtype), shape)
+
+    layers = tuple(LayerWeights(
+        projections={name: Projection(zeros(config.projection_shape(name), np.int8), 1.0)
+                     for name in PROJECTIONS},
+        norms={name: zeros(config.ffn if name == "ffn_sub" else config.hidden)
+               for name in NORMS}) for _ in range(config.layers))
+    head = None if config.tied_embeddings else zeros((config.vocab, config.hidden))
+    return ModelWeights(config, zeros((config.vocab, config.hidden)), layers,
+                        zeros(config.hidden), head)

@@ -93,6 +93,8 @@ def test_board_fields_are_keyword_only():
     ({"clock_hz": True}, "Clock frequency must be a positive number of hertz, not True"),
     ({"ddr_bytes_per_s": -1.0},
      "DDR bandwidth must be a positive number of bytes per second, not -1.0"),
+    ({"ddr_size_bytes": 0}, "DDR size must be a positive integer of bytes, not 0"),
+    ({"ddr_size_bytes": 2.5e9}, "DDR size must be a positive integer of bytes, not 2500000000.0"),
     ({"static_power_w": "1 W"},
      "Static power must be a non-negative number of watts, not '1 W'"),
     ({"dynamic_power_w_per_mhz": {"LUT": 1e-7}},

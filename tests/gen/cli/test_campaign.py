@@ -272,6 +272,9 @@ BASES = {
         "--head-dim": "int", "--heads": "int", "--kv-heads": "int", "--lanes": "int",
         "--dtype": "choice", "--board": "board", "--out": "out-file"}),
     "generate": Base("generate", _argv("generate", "--out", "build"), {
+        "--model": "choice", "--jobs": "int", "--board": "board", "--config": "config",
+        "--out": "out-folder"}),
+    "report units": Base("report-units", _argv("report", "units", "--out", "units"), {
         "--board": "board", "--config": "config", "--out": "out-folder"}),
     "plan": Base("plan", _argv("plan", "--layer", "64,48", "--json", "plan.json"), {
         "--layer": "layer", "--tokens": "int", "--board": "board", "--config": "config",

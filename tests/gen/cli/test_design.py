@@ -114,7 +114,7 @@ def test_outputs_under_a_file_are_refused_before_any_work(capsys, tmp_path):
         assert code == 2 and "Output folder must be a folder, not the file" in err
 
 
-def test_generate_keeps_unrelated_files(capsys, tmp_path, monkeypatch):
+def test_report_units_keeps_unrelated_files(capsys, tmp_path, monkeypatch):
     import ternforge.gen.cli.design as cli
 
     monkeypatch.setattr(cli, "design_report", lambda config, board, advance: {
@@ -126,7 +126,8 @@ def test_generate_keeps_unrelated_files(capsys, tmp_path, monkeypatch):
     mine.write_text("module my_top; endmodule\n")
     config = tmp_path / "small.toml"
     config.write_text(DesignConfig(tlmm=SMALL).to_toml())
-    code, _, err = invoke(capsys, "generate", "--config", str(config), "--out", str(tmp_path / "out"))
+    code, _, err = invoke(capsys, "report", "units", "--config", str(config), "--out",
+                          str(tmp_path / "out"))
     assert code == 0, err
     assert mine.exists() and (tmp_path / "out" / "verilog" / "tlmm_engine.v").exists()
 
@@ -180,12 +181,12 @@ def test_generate_rejects_bad_config(capsys, tmp_path):
 
 
 @pytest.mark.yosys
-def test_generate_writes_verilog_and_report(capsys, tmp_path):
+def test_report_units_writes_verilog_and_report(capsys, tmp_path):
     config = tmp_path / "small.toml"
     eltwise = EltwiseConfig(format="bfloat16", hidden=64)
     config.write_text(DesignConfig(tlmm=SMALL, eltwise=eltwise,
                                    attention=SMALL_ATTENTION).to_toml())
-    code, out, err = invoke(capsys, "generate", "--config", str(config), "--out",
+    code, out, err = invoke(capsys, "report", "units", "--config", str(config), "--out",
                             str(tmp_path / "build"))
     assert code == 0, err
     report = json.loads((tmp_path / "build" / "report.json").read_text())

@@ -1,0 +1,162 @@
+"""The whole accelerator of a model on a board: its parameters from a design configuration,
+its Verilog top, its parts synthesised in parallel, and its report (resources, DDR memory
+map, registers, ports).
+
+The top, :data:`TOP`, is :func:`ternforge.hdl.accelerator.top.accelerator`: the controller,
+the copy, vector, GEMV, RoPE and attention units and the interconnect between them, which
+are only wires apart. Its resources are the sum of those parts, each synthesised alone
+(hierarchically, as a flow that keeps the hierarchy would), so that the parts run at once on
+several cores and each is cached by its own content.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor, as_completed
+
+from amaranth.back import rtlil, verilog
+
+from ..boards import RESOURCE_KEYS, Board
+from ..hdl.accelerator.controller import REGISTER_MAP
+from ..hdl.accelerator.model import ModelConfig
+from ..hdl.accelerator.parameters import AcceleratorParameters
+from ..hdl.accelerator.top import UNIT_NAMES, accelerator
+from ..hdl.common.checks import check_int
+from ..hdl.fp.format import float_format
+from ..sim.runtime import memory_map
+from .config import DesignConfig
+from .reports.design import power_estimate
+from .synthesis import SOURCE, synthesize
+
+__all__ = ["TOP", "DATA_BITS", "PORTS", "PROMPT_TOKENS", "accelerator_parameters",
+           "accelerator_verilog", "accelerator_report", "check_memory", "check_resources"]
+
+#: the Verilog module name of the accelerator's top
+TOP = "ternforge_accelerator"
+
+#: the AXI data width of the accelerator's DDR port: one 128-bit HP port of a Zynq
+#: UltraScale+ (the widest its HP ports are)
+DATA_BITS = 128
+
+#: the longest prompt the DDR image has scratch rows for (TeLLMe's prompts are 64 to 128)
+PROMPT_TOKENS = 128
+
+#: the top's ports (Vivado's names) and what each connects to on a Zynq UltraScale+ board
+PORTS = {
+    "m_axi": f"AXI4 master, {DATA_BITS}-bit data, 32-bit addresses: to DDR through the PS's "
+             "S_AXI_HP0_FPD port (programs, weights, KV cache, activations)",
+    "s_axil": "AXI4-Lite slave, 32-bit: the registers, from the PS's M_AXI_HPM0_FPD port",
+    "done": "level, high once the last program has completed: an interrupt (pl_ps_irq0)",
+    "clk": "the fabric clock (pl_clk0)",
+    "rst": "synchronous reset, active high",
+}
+
+
+def accelerator_parameters(config: DesignConfig, model: ModelConfig) -> AcceleratorParameters:
+    """The accelerator for ``model`` with ``config``'s microarchitecture: the engine's group
+    size, groups per cycle and rows (``[tlmm]``), the attention's format, tile and decode
+    lanes (``[attention]``: at most the elements one bus word carries, its context the
+    smaller of ``max_keys`` and the model's), on a :data:`DATA_BITS` bus. The model sets
+    every size (the ``[eltwise]`` and ``[attention]`` model shapes are those of the separate
+    units of ``ternforge report units``)."""
+    a, t = config.attention, config.tlmm
+    lanes = min(a.decode_lanes, DATA_BITS // float_format(a.format).width)
+    return AcceleratorParameters.for_model(
+        model, context=min(a.max_keys, model.max_context), group_size=t.group_size,
+        groups_per_cycle=t.groups_per_cycle, rows=t.rows, lanes=lanes,
+        tile_rows=a.rows, tile_cols=a.cols, attention_format=a.format, data_bits=DATA_BITS)
+
+
+def accelerator_verilog(parameters: AcceleratorParameters) -> str:
+    """The Verilog of the accelerator's top, module :data:`TOP`."""
+    return verilog.convert(accelerator(parameters), name=TOP, emit_src=False)
+
+
+def check_memory(parameters: AcceleratorParameters, board: Board, *,
+                 prompt_tokens: int = PROMPT_TOKENS) -> dict:
+    """The DDR memory map of the model on ``parameters`` (see
+    :func:`ternforge.sim.runtime.memory_map`); refuses (``ValueError``) a model whose image
+    does not fit the board's DDR or 32-bit addresses."""
+    model = parameters.model
+    check_int("Prompt tokens", prompt_tokens, 1, parameters.context)
+    limit = min(board.ddr_size_bytes, 1 << 32)
+    try:
+        return memory_map(model, engine=parameters.engine, attention=parameters.attention,
+                          data_bits=parameters.data_bits, prompt_tokens=prompt_tokens,
+                          memory_bytes=limit)
+    except ValueError:
+        whole = memory_map(model, engine=parameters.engine, attention=parameters.attention,
+                           data_bits=parameters.data_bits, prompt_tokens=prompt_tokens,
+                           memory_bytes=1 << 40)
+        raise ValueError(
+            f"Model {model.name} must fit {board.name}'s DDR: its weights, KV cache of "
+            f"{parameters.context:,} tokens and scratch take {whole['end']:,} bytes, not more "
+            f"than {limit:,}") from None
+
+
+def accelerator_report(config: DesignConfig, model: ModelConfig, board: Board, *,
+                       jobs: int | None = None, prompt_tokens: int = PROMPT_TOKENS,
+                       advance=lambda name: None) -> dict:
+    """The ``report.json`` of the accelerator of ``model`` on ``board``: its parameters, its
+    parts' resources (each synthesised with Yosys, ``jobs`` at once, default one a core),
+    their total and its utilisation, a power estimate, the DDR memory map, the registers
+    and the ports. ``advance(name)`` is called as each part is done (for progress)."""
+    parameters = accelerator_parameters(config, model)
+    memory = check_memory(parameters, board, prompt_tokens=prompt_tokens)
+    jobs = (os.cpu_count() or 1) if jobs is None else jobs
+    check_int("Jobs", jobs, 1, 256)
+    designs = {name: rtlil.convert(part, name=f"{TOP}_{name}", emit_src=False)
+               for name, part in accelerator(parameters).parts.items()}
+    modules = {}
+    with ThreadPoolExecutor(max_workers=jobs) as pool:  # the work is in Yosys's processes
+        futures = {pool.submit(synthesize, text, top=f"{TOP}_{name}"): name
+                   for name, text in designs.items()}
+        for future in as_completed(futures):
+            name = futures[future]
+            modules[name] = {key: future.result()[key] for key in RESOURCE_KEYS}
+            advance(name)
+    modules = {name: modules[name] for name in designs}  # in the top's order
+    total = {key: sum(resources[key] for resources in modules.values()) for key in RESOURCE_KEYS}
+    check_resources(total, model, board)
+    return {
+        "top": TOP,
+        "board": board.name,
+        "part": board.part,
+        "clock_hz": board.clock_hz,
+        "model": model.to_dict(),
+        "accelerator": _facts(parameters),
+        "config": config.to_dict(),
+        "modules": modules,
+        "total": total,
+        "utilization": board.utilization(total),
+        "power": power_estimate({TOP: total}, board),
+        "memory_map": memory,
+        "registers": [{"offset": 4 * index, "name": name, "access": access, "meaning": meaning}
+                      for index, (name, (access, meaning)) in enumerate(REGISTER_MAP.items())],
+        "ports": PORTS,
+        "units": list(UNIT_NAMES),
+        "source": SOURCE,
+        "synthesis": "each part of the top alone (the top between them is wires)",
+    }
+
+
+def check_resources(total: dict, model: ModelConfig, board: Board) -> None:
+    """Refuse (``ValueError``) an accelerator that uses more of a resource than the board
+    has."""
+    reasons = board.fits(total)
+    if reasons:
+        raise ValueError(f"The accelerator of {model.name} must fit {board.name} "
+                         f"({'; '.join(reasons)})")
+
+
+def _facts(p: AcceleratorParameters) -> dict:
+    e, a = p.engine, p.attention.engine
+    return {"data_bits": p.data_bits, "context": p.context,
+            "engine": {"group_size": e.group_size, "groups_per_cycle": e.groups_per_cycle,
+                       "rows": e.rows, "macs_per_cycle": e.macs_per_cycle, "max_k": e.max_k,
+                       "max_n": e.max_n},
+            "weight_buffer_beats": p.buffer_depth,
+            "attention": {"format": a.format.name, "head_dim": a.head_dim, "rows": a.rows,
+                          "cols": a.cols, "lanes": a.lanes, "max_keys": a.max_keys},
+            "vector": {"format": p.vector.format, "max_length": p.vector.max_length,
+                       "activation": p.vector.activation}}

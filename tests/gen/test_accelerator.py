@@ -1,0 +1,140 @@
+"""The accelerator of a model on a board: its parameters from a configuration, its memory
+map (the runtime's layout from the model's shapes alone), its report and ``generate``."""
+
+import dataclasses
+import json
+
+import pytest
+
+import ternforge.gen.accelerator as generator
+from cli_support import invoke
+from ternforge.boards import RESOURCE_KEYS
+from ternforge.boards.builtin import KV260
+from ternforge.gen.accelerator import (TOP, accelerator_parameters, accelerator_report,
+                                       check_memory, check_resources)
+from ternforge.gen.config import AttentionConfig, DesignConfig
+from ternforge.hdl.accelerator.controller import REGISTERS
+from ternforge.hdl.accelerator.model import preset
+from ternforge.sim.models.bitnet import random_weights
+from ternforge.sim.runtime import Image, ModelLayout, generation, memory_map
+
+TINY = preset("tiny")
+
+
+def test_the_default_configuration_gives_the_07b_accelerator_on_one_hp_port():
+    p = accelerator_parameters(DesignConfig(), preset("bitnet-0.7b"))
+    assert (p.data_bits, p.context, p.engine.macs_per_cycle) == (128, 2048, 384)
+    assert (p.engine.max_k, p.engine.max_n) == (4096, 4096)  # the FFN's 4,096
+    # eight decode lanes of float32 would need 256-bit cache beats: four fit the port
+    assert p.attention.engine.lanes == 4 and p.attention.engine.head_dim == 96
+    assert (p.vector.max_length, p.vector.activation) == (4096, "silu")
+    short = accelerator_parameters(DesignConfig(attention=AttentionConfig(max_keys=1024)),
+                                   preset("bitnet-0.7b"))
+    assert short.context == 1024
+
+
+def test_the_memory_map_is_the_runtimes_layout():
+    """From shapes alone, every region where the runtime puts it with real weights, and
+    the programs as long as the ones it writes."""
+    p = accelerator_parameters(DesignConfig(), TINY)
+    weights = random_weights(TINY, seed=3)
+    image = Image(1 << 24)
+    ModelLayout(image, weights, engine=p.engine, attention=p.attention, max_tokens=9,
+                word_bytes=16)
+    memory = memory_map(TINY, engine=p.engine, attention=p.attention, data_bits=128,
+                        prompt_tokens=9, memory_bytes=1 << 24)
+    regions = [(r["name"], r["address"], r["bytes"]) for r in memory["regions"]]
+    assert regions[:len(image.regions)] == image.regions
+    assert [name for name, _, _ in regions[len(image.regions):]] == [
+        "program.prefill", "program.decode"]
+    _, job = generation(weights, prompt_tokens=9, new_tokens=2, engine=p.engine,
+                        attention=p.attention, data_bits=128, memory_bytes=1 << 24)
+    assert memory["programs"]["prefill"]["instructions"] == job["prefill"][1]
+    assert memory["programs"]["decode"]["instructions"] == job["decode"][0][1]
+    assert sum(memory["kinds"].values()) == sum(r["bytes"] for r in memory["regions"])
+    # layers share their scratch and RoPE tables; each has its own weights and cache
+    names = {r["name"] for r in memory["regions"]}
+    assert {"layer1.kv_cache", "layer1.weights.down", "scratch.acc", "rope.cos"} <= names
+    assert not any(name.startswith("layer1.scratch") for name in names)
+
+
+def test_a_model_larger_than_the_boards_ddr_is_refused():
+    small = dataclasses.replace(KV260, ddr_size_bytes=100 << 20)
+    p = accelerator_parameters(DesignConfig(), preset("bitnet-0.7b"))
+    with pytest.raises(ValueError, match=r"^Model bitnet-0.7b must fit kv260's DDR: its "
+                       r"weights, KV cache of 2,048 tokens and scratch take [\d,]+ bytes, "
+                       r"not more than 104,857,600$"):
+        check_memory(p, small)
+    assert check_memory(p, KV260)["bytes"] < KV260.ddr_size_bytes
+
+
+def _synthesised(counts):
+    """A stand-in for Yosys: each part's counts by its top's name, recorded."""
+    seen = []
+
+    def synthesize(text, *, top):
+        seen.append(top)
+        assert text.startswith("attribute") or "module" in text  # RTLIL of the part
+        return {**counts(top), "cells": {}}
+    return synthesize, seen
+
+
+def test_the_report_is_the_sum_of_the_tops_parts(monkeypatch):
+    synthesize, seen = _synthesised(lambda top: dict.fromkeys(RESOURCE_KEYS, 1) | {"LUT": 10})
+    monkeypatch.setattr(generator, "synthesize", synthesize)
+    steps = []
+    report = accelerator_report(DesignConfig(), TINY, KV260, jobs=2, advance=steps.append)
+    parts = ["controller", "interconnect", "copy", "vector", "gemv", "rope", "attention"]
+    assert list(report["modules"]) == parts and sorted(steps) == sorted(parts)
+    assert sorted(seen) == sorted(f"{TOP}_{name}" for name in parts)
+    assert report["total"] == dict.fromkeys(RESOURCE_KEYS, 7) | {"LUT": 70}
+    assert [r["name"] for r in report["registers"]] == list(REGISTERS)
+    assert [r["offset"] for r in report["registers"]] == [0, 4, 8, 12, 16]
+    assert report["memory_map"]["context"] == TINY.max_context
+    assert report["accelerator"]["engine"]["macs_per_cycle"] == 384
+    assert set(report["power"]["total_w"]) == {TOP}
+
+
+def test_an_accelerator_larger_than_the_board_is_refused():
+    total = dict.fromkeys(RESOURCE_KEYS, 0) | {"URAM": 40, "LUT": 100}
+    check_resources(total, TINY, KV260)
+    small = dataclasses.replace(KV260, resources={**KV260.resources, "URAM": 32})
+    with pytest.raises(ValueError, match=r"^The accelerator of tiny must fit kv260 \(URAM: 40 "
+                       r"used, only 32 on kv260\)$"):
+        check_resources(total, TINY, small)
+
+
+def test_generate_writes_one_top_and_its_report(capsys, tmp_path, monkeypatch):
+    synthesize, _ = _synthesised(lambda top: dict.fromkeys(RESOURCE_KEYS, 2))
+    monkeypatch.setattr(generator, "synthesize", synthesize)
+    code, out, err = invoke(capsys, "generate", "--model", "tiny", "--jobs", "2", "--out",
+                            str(tmp_path / "build"))
+    assert code == 0, err
+    verilog = sorted((tmp_path / "build" / "verilog").iterdir())
+    assert [path.name for path in verilog] == [f"{TOP}.v"]
+    assert f"module {TOP}(" in verilog[0].read_text()
+    report = json.loads((tmp_path / "build" / "report.json").read_text())
+    assert report["top"] == TOP and report["model"]["name"] == "tiny"
+    assert report["total"] == dict.fromkeys(RESOURCE_KEYS, 14)
+    assert {"memory_map", "registers", "ports", "power", "utilization"} <= set(report)
+    assert (tmp_path / "build" / "config.toml").exists() and TOP in out
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--model", "gpt2"], "Model must be one of bitnet-0.7b, bitnet-2b4t, tiny, not 'gpt2'"),
+    (["--jobs", "0"], "--jobs must be an integer from 1 to 256, not 0"),
+])
+def test_generate_refuses_bad_arguments_and_writes_nothing(capsys, tmp_path, argv, message):
+    code, _, err = invoke(capsys, "generate", *argv, "--out", str(tmp_path / "build"))
+    assert (code, err) == (2, f"ternforge: {message}\n")
+    assert not (tmp_path / "build").exists()
+
+
+def test_generate_refuses_a_model_the_boards_ddr_cannot_hold(capsys, tmp_path, monkeypatch):
+    import ternforge.boards.builtin as builtin
+
+    monkeypatch.setitem(builtin.BOARDS, "kv260", dataclasses.replace(
+        KV260, ddr_size_bytes=64 << 20))
+    code, _, err = invoke(capsys, "generate", "--out", str(tmp_path / "build"))
+    assert code == 2 and err.startswith("ternforge: Model bitnet-0.7b must fit kv260's DDR")
+    assert err.count("\n") == 1 and not (tmp_path / "build").exists()
