@@ -1,116 +1,53 @@
-"""cocotb testbench of the controller: a program in DDR runs units from one start.
+"""cocotb testbench of the controller and the units behind it: a program in DDR runs from one
+start on the accelerator.
 
-Designs: a :class:`~ternforge.hdl.accelerator.top.Machine` (the controller and its units on
-one AXI4 port) on the Verilog memory: a copy unit (0) and the dequantise operation of
-:mod:`tb.vector_tb` (1) (:func:`design`), the
-:class:`~ternforge.hdl.accelerator.vector.VectorUnit` (:func:`vector_design`), or any units
-(:func:`machine_of`).
+Design: one build for every machine test, the simulation accelerator of the tiny model
+(:data:`ACCELERATOR`: the controller, the copy, vector, GEMV, RoPE and attention units, the
+interconnect) inside the Verilog memory, the build :func:`ternforge.sim.machine.build` makes
+for ``ternforge run model`` (so the tests and the model run share it).
 
 Driver: the AXI4-Lite master writes the program's address and length and starts it. Monitor:
-the ``done`` output, the ``cycles`` register and the memory read back through VPI. Model: the
-program run step by step in Python (copies, and
-:func:`~ternforge.sim.models.eltwise.dequantise`). Checker: memory exact, under the memory's
-random stalls. The job is ``TERNFORGE_TB`` (JSON: ``programs``, ``[address, length]`` each,
-run one after another, or one ``program`` and ``length`` run ``runs`` times; and the
-``expected`` memory file or regions to ``check``: ``[address, bytes as hex]``).
+the ``done`` output, the ``cycles`` register and the memory read back through VPI. Model: each
+test's program run step by step in Python with the golden models. Checker: memory exact, under
+the memory's random stalls. The job is ``TERNFORGE_TB`` (JSON: ``programs``, ``[address,
+length]`` each, run one after another, or one ``program`` and ``length`` run ``runs`` times;
+and the ``expected`` memory file or regions to ``check``: ``[address, bytes as hex]``).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 
-from amaranth.hdl import Module, Mux, Signal
-from amaranth.lib import data, stream, wiring
-from amaranth.lib.wiring import In, Out
+from ternforge.hdl.accelerator.model import preset
+from ternforge.hdl.accelerator.parameters import AcceleratorParameters
+from ternforge.sim import machine
+from ternforge.sim.runtime import Program
 
-from tb.vector_tb import DATA_BITS, DequantiseOp
-from ternforge.hdl.accelerator.top import CopyUnit, Machine
-from ternforge.hdl.accelerator.vector import VectorUnit
-from ternforge.hdl.common.axi import axi4_read_members, axi4_write_members
-from ternforge.sim.memory import WithMemory
-
-TOPLEVEL = "ternforge_controller_system"
-
-#: the payload of the dequantise unit
-DEQUANTISE = data.StructLayout({"acc": 32, "scale": 32, "out": 32, "tokens": 16, "n": 16,
-                                "weight_scale": 32})
+#: the accelerator every machine test runs on
+ACCELERATOR = AcceleratorParameters.for_simulation(preset("tiny"), context=32)
+#: its memory
+MEMORY_BYTES = 1 << 21
+DATA_BITS = ACCELERATOR.data_bits
+WORD = DATA_BITS // 8
 
 
-class DequantiseUnit(wiring.Component):
-    """The dequantise operation behind one instruction: its three commands issued (each when
-    its port takes it), the weight scale held until the next instruction."""
-
-    def __init__(self, payload_bits):
-        self._op = DequantiseOp()
-        self._payload_bits = payload_bits
-        widths = {"addr_bits": 32, "data_bits": DATA_BITS}
-        super().__init__({"instruction": In(stream.Signature(payload_bits)),
-                          "done": Out(stream.Signature(1)),
-                          **axi4_read_members("m_axi", **widths),
-                          **axi4_write_members("m_axi", **widths)})
-
-    def elaborate(self, platform):
-        m = Module()
-        m.submodules.op = op = self._op
-        p = data.View(DEQUANTISE, self.instruction.payload[:DEQUANTISE.size])
-        # one instruction at a time: the weight scale is held while its elements pass
-        in_flight, scale = Signal(), Signal(32)
-        commands = {"out": p.out | (p.tokens * p.n) << 32,
-                    "acc": p.acc | (p.tokens * p.n) << 32 | p.n << 64,
-                    "scale": p.scale | p.tokens << 32 | 1 << 64}
-        sent = {name: Signal(name=f"sent_{name}") for name in commands}
-        ports = {name: getattr(op, f"{name}_command") for name in commands}
-        accept = self.instruction.valid & ~in_flight
-        complete = 1
-        for name, value in commands.items():
-            port = ports[name]
-            m.d.comb += [port.payload.eq(value), port.valid.eq(accept & ~sent[name])]
-            complete = complete & (sent[name] | port.ready)
-            with m.If(port.valid & port.ready):
-                m.d.sync += sent[name].eq(1)
-        m.d.comb += [self.instruction.ready.eq(accept & complete),
-                     op.weight_scale.eq(Mux(in_flight, scale, p.weight_scale))]
-        with m.If(self.instruction.valid & self.instruction.ready):
-            m.d.sync += [*(flag.eq(0) for flag in sent.values()), scale.eq(p.weight_scale),
-                         in_flight.eq(1)]
-        wiring.connect(m, op.done, wiring.flipped(self.done))
-        with m.If(self.done.valid & self.done.ready):
-            m.d.sync += in_flight.eq(0)
-        for name, member in self.signature.members.items():
-            if name.startswith("m_axi_"):
-                outer, inner = getattr(self, name), getattr(op, name)
-                m.d.comb += outer.eq(inner) if member.flow == Out else inner.eq(outer)
-        return m
+def program(*instructions) -> bytes:
+    """A program of ``(unit, layout, fields)`` or ``(unit, layout, fields, wait)``
+    instructions (:meth:`ternforge.sim.runtime.Program.add`, which waits by default; here an
+    instruction waits only if asked)."""
+    words = Program(words=2, word_bytes=WORD)
+    for unit, layout, fields, *wait in instructions:
+        words.add(unit, layout, fields, wait=bool(wait and wait[0]))
+    return words.bytes()
 
 
-def machine_of(units) -> Machine:
-    """A :class:`~ternforge.hdl.accelerator.top.Machine` of ``units`` on this bench's bus."""
-    return Machine(units, data_bits=DATA_BITS, instruction_words=2)
-
-
-def design(words: int = 4096) -> WithMemory:
-    """Unit 0 copies, unit 1 dequantises (the operation of :mod:`tb.vector_tb`)."""
-    copy = lambda bits: CopyUnit(bits, data_bits=DATA_BITS)  # noqa: E731
-    return WithMemory(machine_of([copy, DequantiseUnit]), data_bits=DATA_BITS, words=words)
-
-
-def vector_design(parameters, words: int = 4096) -> WithMemory:
-    """Unit 0 is the :class:`~ternforge.hdl.accelerator.vector.VectorUnit` of
-    ``parameters`` (whose data width must be :data:`DATA_BITS`)."""
-    return WithMemory(machine_of([lambda bits: VectorUnit(parameters, payload_bits=bits)]),
-                      data_bits=DATA_BITS, words=words)
-
-
-def build(machine):
-    """The Verilator build of a machine (:func:`design` or :func:`vector_design`)."""
-    from amaranth.back import verilog
-
-    from ternforge.sim import verilator
-    from ternforge.sim.memory import MEMORY_VERILOG
-
-    return verilator.build(verilog.convert(machine, name=TOPLEVEL) + MEMORY_VERILOG,
-                           toplevel=TOPLEVEL)
+@functools.cache
+def build():
+    """The Verilator build of :data:`ACCELERATOR` on :data:`MEMORY_BYTES` (cached on disk by
+    content, and its path in this process: elaborating the accelerator takes seconds)."""
+    return machine.build(ACCELERATOR, memory_bytes=MEMORY_BYTES)
 
 
 def run(built, work, job: dict, *, stall: float, seed: int) -> None:
@@ -119,8 +56,8 @@ def run(built, work, job: dict, *, stall: float, seed: int) -> None:
     from ternforge.sim import verilator
     from ternforge.sim.memory import plusargs
 
-    verilator.run(built, toplevel=TOPLEVEL, test_module="tb.controller_tb", work_dir=work,
-                  env={"TERNFORGE_TB": json.dumps(job)},
+    verilator.run(built, toplevel=machine.TOPLEVEL, test_module="tb.controller_tb",
+                  work_dir=work, env={"TERNFORGE_TB": json.dumps(job)},
                   plusargs=plusargs(image=work / "image.hex", stall=stall, latency=6,
                                     seed=seed))
 

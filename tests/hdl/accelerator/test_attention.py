@@ -7,24 +7,21 @@ import numpy as np
 import pytest
 
 import tb.controller_tb as machine
-from tb.controller_tb import DATA_BITS, machine_of
-from ternforge.hdl.accelerator.attention import ATTENTION_INSTRUCTION, AttentionUnit
-from ternforge.hdl.attention.parameters import AttentionParameters, AttentionUnitParameters
-from ternforge.sim.memory import WithMemory, write_image
+from tb.controller_tb import ACCELERATOR, DATA_BITS, WORD, program
+from ternforge.hdl.accelerator.attention import ATTENTION_INSTRUCTION
+from ternforge.sim.memory import write_image
 from ternforge.sim.models import fp as fm
 from ternforge.sim.models.attention import multi_head
 
-WORDS, WORD = 8192, DATA_BITS // 8
-H, HKV, D, T = 2, 1, 16, 5
-UNIT = AttentionUnitParameters(engine=AttentionParameters(
-    format="float32", head_dim=D, rows=4, cols=4, lanes=2, max_keys=64), data_bits=DATA_BITS)
+WORDS = 8192
+UNIT = ACCELERATOR.attention  # tiles of 4 x 4, two lanes
+H, HKV, D, T = 2, 1, UNIT.engine.head_dim, 5
 CACHE, Q, OUT, Q2, K2, V2, OUT2 = 0x8000, 0x1000, 0x2000, 0x3000, 0x3400, 0x3800, 0x4000
 TOKEN_BYTES, HEAD_BYTES = H * D * 4, D * 4
 
 
 def instruction(**fields):
-    payload = ATTENTION_INSTRUCTION.const(fields).as_value().value
-    return (0 | payload << 5).to_bytes(2 * WORD, "little")  # unit 0, no wait
+    return ("attention", ATTENTION_INSTRUCTION, fields)  # no wait
 
 
 def _job(tmp_path):
@@ -44,19 +41,20 @@ def _job(tmp_path):
     put(Q2, q_new[:, 0])
     put(K2, k[0, T])
     put(V2, v[0, T])
-    program = []
+    instructions = []
     for head in range(H):
         for start in range(0, T, 4):
             rows = min(4, T - start)
-            program.append(instruction(
+            instructions.append(instruction(
                 rows=rows, keys=start + rows, position=start, row_step=1, append=0,
                 base=CACHE, q=Q + start * TOKEN_BYTES + head * HEAD_BYTES,
                 q_stride=TOKEN_BYTES, out=OUT + start * TOKEN_BYTES + head * HEAD_BYTES,
                 out_stride=TOKEN_BYTES))
-    program.append(instruction(rows=H, keys=T + 1, position=T, row_step=0, append=1,
+    instructions.append(instruction(rows=H, keys=T + 1, position=T, row_step=0, append=1,
                                base=CACHE, q=Q2, q_stride=HEAD_BYTES, k=K2, v=V2, out=OUT2,
                                out_stride=HEAD_BYTES))
-    image[0:sum(map(len, program))] = b"".join(program)
+    words = program(*instructions)
+    image[0:len(words)] = words
     write_image(tmp_path / "image.hex", bytes(image), data_bits=DATA_BITS)
     engine = UNIT.engine
     prefill = multi_head(q, k[:, :T], v[:, :T], phase="prefill", rows=engine.rows,
@@ -66,14 +64,13 @@ def _job(tmp_path):
     put(OUT2, decode[:, 0])
     put(CACHE + T * UNIT.row_bytes, np.concatenate([k[0, T], v[0, T]]))  # appended
     (tmp_path / "expected.bin").write_bytes(bytes(image))
-    return {"program": 0, "length": len(program), "runs": 1,
+    return {"program": 0, "length": len(instructions), "runs": 1,
             "expected": str(tmp_path / "expected.bin")}
 
 
 @pytest.fixture(scope="module")
 def build():
-    return machine.build(WithMemory(machine_of([lambda bits: AttentionUnit(UNIT, payload_bits=bits)]),
-                                    data_bits=DATA_BITS, words=WORDS))
+    return machine.build()
 
 
 @pytest.mark.verilator

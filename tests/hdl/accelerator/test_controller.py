@@ -1,36 +1,32 @@
 """The controller runs a program of unit instructions from DDR, from one start: copies and a
-dequantise operation, barriers between dependent steps, memory exact under random stalls."""
+dequantise operation of the vector unit, barriers between dependent steps, memory exact under
+random stalls; the program run twice."""
 
 import numpy as np
 import pytest
 
 import tb.controller_tb as machine
-from tb.controller_tb import design
+from tb.controller_tb import WORD, program
 from ternforge.hdl.accelerator.controller import Controller
+from ternforge.hdl.accelerator.parameters import VECTOR_INSTRUCTION, VectorOp
+from ternforge.hdl.accelerator.top import COPY_INSTRUCTION
 from ternforge.sim.memory import write_image
 from ternforge.sim.models import fp as fm
 from ternforge.sim.models.eltwise import dequantise
 
-WORDS, WORD = 4096, 16  # 128-bit words
+WORDS = 4096
 TOKENS, N = 5, 37
 
 
-def instruction(unit, wait, *fields):
-    """An instruction of two words: unit, wait, then the payload's fields (bits, value)."""
-    value, shift = unit | wait << 4, 5
-    for bits, field in fields:
-        value |= field << shift
-        shift += bits
-    return value.to_bytes(2 * WORD, "little")
-
-
 def copy(source, destination, words, wait=False):
-    return instruction(0, wait, (32, source), (32, destination), (32, words))
+    return ("copy", COPY_INSTRUCTION, {"source": source, "destination": destination,
+                                       "words": words}, wait)
 
 
 def dequantise_op(acc, scale, out, weight_scale, wait=False):
-    return instruction(1, wait, (32, acc), (32, scale), (32, out), (16, TOKENS), (16, N),
-                       (32, weight_scale))
+    return ("vector", VECTOR_INSTRUCTION, {"op": VectorOp.DEQUANTISE, "tokens": TOKENS,
+                                           "length": N, "a": acc, "b": scale, "y": out,
+                                           "scalar": weight_scale}, wait)
 
 
 def _job(tmp_path):
@@ -42,13 +38,12 @@ def _job(tmp_path):
     vector_words = -(-acc.nbytes // WORD)
     image[0x8000:0x8000 + acc.nbytes] = acc.tobytes()
     image[0x3000:0x3000 + act_scale.nbytes] = act_scale.tobytes()
-    program = b"".join([
+    instructions = program(
         copy(0x8000, 0x1000, vector_words),  # stage the accumulators
         dequantise_op(0x1000, 0x3000, 0x5000, weight_scale, wait=True),  # needs the copy
         copy(0x5000, 0x7000, vector_words, wait=True),  # needs the results
-        copy(0x9000, 0xB000, 100),
-    ])
-    image[0:len(program)] = program
+        copy(0x9000, 0xB000, 100))
+    image[0:len(instructions)] = instructions
     write_image(tmp_path / "image.hex", bytes(image), data_bits=8 * WORD)
     # the program's model, step by step
     image[0x1000:0x1000 + vector_words * WORD] = image[0x8000:0x8000 + vector_words * WORD]
@@ -63,7 +58,7 @@ def _job(tmp_path):
 
 @pytest.fixture(scope="module")
 def build():
-    return machine.build(design(WORDS))
+    return machine.build()
 
 
 @pytest.mark.verilator

@@ -6,18 +6,14 @@ import numpy as np
 import pytest
 
 import tb.controller_tb as machine
-from tb.controller_tb import DATA_BITS, machine_of
-from ternforge.gen.config import EngineConfig
-from ternforge.hdl.accelerator.gemv import GEMV_INSTRUCTION, GemvUnit
-from ternforge.hdl.gemv.parameters import GemvParameters
-from ternforge.sim.memory import WithMemory, write_image
+from tb.controller_tb import ACCELERATOR, DATA_BITS, WORD, program
+from ternforge.hdl.accelerator.gemv import GEMV_INSTRUCTION
+from ternforge.sim.memory import write_image
 from ternforge.sim.models.tlmm_stream import StreamGeometry, job_beats
 from ternforge.sim.models.weight_plan import descriptor_table, pass_descriptors, weight_image
 
-WORDS, WORD = 8192, DATA_BITS // 8
-ENGINE = EngineConfig(group_size=3, groups_per_cycle=4, rows=8, max_k=256, max_n=128,
-                      max_tokens=2).parameters("tlmm-lutram")
-PARAMETERS = GemvParameters(engine=ENGINE, data_bits=DATA_BITS, buffer_depth=64)
+WORDS = 8192
+PARAMETERS, ENGINE = ACCELERATOR.gemv, ACCELERATOR.engine
 M, K, N = 2, 50, 100  # K off the chunk grid (12 codes), N off the row grid (8)
 WEIGHTS, TABLE, ACTS, RESULTS = 0x10000, 0x1000, 0x2000, 0x3000
 
@@ -26,8 +22,7 @@ def gemv(token, table, count, beats, wait=False):
     fields = {"descriptors": TABLE, "descriptor_count": count, "weight_beats": beats,
               "row_blocks": -(-N // ENGINE.rows), "acts": ACTS + token * 0x100, "k": K,
               "results": RESULTS + token * 0x200, "n": N}
-    payload = GEMV_INSTRUCTION.const(fields).as_value().value
-    return (0 | wait << 4 | payload << 5).to_bytes(2 * WORD, "little")  # unit 0
+    return ("gemv", GEMV_INSTRUCTION, fields, wait)
 
 
 def _job(tmp_path):
@@ -44,8 +39,9 @@ def _job(tmp_path):
     image[TABLE:TABLE + len(table)] = table
     for token in range(M):
         image[ACTS + token * 0x100:ACTS + token * 0x100 + K] = x[token].tobytes()
-    program = b"".join(gemv(token, TABLE, len(descriptors), len(beats)) for token in range(M))
-    image[0:len(program)] = program
+    instructions = program(*(gemv(token, TABLE, len(descriptors), len(beats))
+                             for token in range(M)))
+    image[0:len(instructions)] = instructions
     write_image(tmp_path / "image.hex", bytes(image), data_bits=DATA_BITS)
     y = x.astype(np.int64) @ w.T.astype(np.int64)
     for token in range(M):
@@ -58,8 +54,7 @@ def _job(tmp_path):
 
 @pytest.fixture(scope="module")
 def build():
-    return machine.build(WithMemory(machine_of([lambda bits: GemvUnit(PARAMETERS, payload_bits=bits)]),
-                                    data_bits=DATA_BITS, words=WORDS))
+    return machine.build()
 
 
 @pytest.mark.verilator

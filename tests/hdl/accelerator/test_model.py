@@ -5,25 +5,25 @@ final hidden state identical to the golden model's."""
 import numpy as np
 import pytest
 
+from tb.controller_tb import ACCELERATOR, MEMORY_BYTES, build
 from ternforge.hdl.accelerator.model import preset
-from ternforge.hdl.accelerator.parameters import AcceleratorParameters
 from ternforge.sim import machine
 from ternforge.sim.checkpoint import load_checkpoint, shipped_weights
 from ternforge.sim.models.bitnet import Golden, greedy
 
-MEMORY = 1 << 21
+MEMORY = MEMORY_BYTES
 CONFIG = preset("tiny")
-PARAMETERS = AcceleratorParameters.for_simulation(CONFIG, context=32)
+PARAMETERS = ACCELERATOR  # the machine tests' build
 ATTENTION = PARAMETERS.attention
 PROMPT, NEW = list(b"ROMEO:\nI "), 16
 
 
 @pytest.mark.verilator
-@pytest.mark.parametrize("stall", [0.0])
+@pytest.mark.parametrize("stall", [0.0, 0.3])
 def test_tiny_generates_the_golden_models_text(tmp_path, stall):
     path = shipped_weights("tiny")
     weights = load_checkpoint(path, CONFIG)
-    built = machine.build(PARAMETERS, memory_bytes=MEMORY)
+    built = build()  # the machine tests' build
     result = machine.generate(built, PARAMETERS, weights, path, PROMPT, NEW, work=tmp_path,
                               memory_bytes=MEMORY, stall=stall)
     tokens, states = greedy(Golden(weights, cols=ATTENTION.engine.cols), PROMPT, NEW)

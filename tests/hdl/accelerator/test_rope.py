@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 
 import tb.controller_tb as machine
-from tb.controller_tb import DATA_BITS, machine_of
-from ternforge.hdl.accelerator.rope import ROPE_INSTRUCTION, RopeUnit
-from ternforge.sim.memory import WithMemory, write_image
+from tb.controller_tb import DATA_BITS, WORD, program
+from ternforge.hdl.accelerator.rope import ROPE_INSTRUCTION
+from ternforge.sim.memory import write_image
 from ternforge.sim.models import fp as fm
 from ternforge.sim.models.eltwise import rope_tables, rotate_heads
 
-WORDS, WORD = 8192, DATA_BITS // 8
+WORDS = 8192
 T, H, D, FIRST = 3, 2, 16, 4
 X, COS, SIN = 0x1000, 0x2000, 0x3000
 
@@ -33,9 +33,8 @@ def _job(tmp_path):
     half = D // 2
     fields = {"tokens": T, "heads": H, "half": half, "x": X, "stride": H * D * 4,
               "cos": COS + FIRST * half * 4, "sin": SIN + FIRST * half * 4, "y": X}
-    payload = ROPE_INSTRUCTION.const(fields).as_value().value
-    program = (payload << 5).to_bytes(2 * WORD, "little")  # unit 0
-    image[0:len(program)] = program
+    instructions = program(("rope", ROPE_INSTRUCTION, fields))
+    image[0:len(instructions)] = instructions
     write_image(tmp_path / "image.hex", bytes(image), data_bits=DATA_BITS)
     positions = FIRST + np.arange(T)
     put(X, rotate_heads(x, cos[positions], sin[positions], H, "float32"))  # in place
@@ -45,8 +44,7 @@ def _job(tmp_path):
 
 @pytest.fixture(scope="module")
 def build():
-    unit = lambda bits: RopeUnit(data_bits=DATA_BITS, payload_bits=bits)  # noqa: E731
-    return machine.build(WithMemory(machine_of([unit]), data_bits=DATA_BITS, words=WORDS))
+    return machine.build()
 
 
 @pytest.mark.verilator

@@ -6,26 +6,21 @@ import numpy as np
 import pytest
 
 import tb.controller_tb as machine
-from tb.controller_tb import DATA_BITS, vector_design
-from ternforge.hdl.accelerator.parameters import VectorOp, VectorUnitParameters
+from tb.controller_tb import DATA_BITS, WORD, program
+from ternforge.hdl.accelerator.parameters import VECTOR_INSTRUCTION, VectorOp, VectorUnitParameters
 from ternforge.hdl.eltwise.parameters import RmsNormParameters
 from ternforge.sim.memory import write_image
 from ternforge.sim.models import eltwise as golden
 from ternforge.sim.models import fp as fm
 
-WORDS, WORD = 8192, DATA_BITS // 8
+WORDS = 8192
 TOKENS, N = 3, 40
-PARAMETERS = VectorUnitParameters(data_bits=DATA_BITS, max_length=64, activation="relu2")
-FIELDS = (("op", 4), ("tokens", 16), ("length", 16), ("a", 32), ("b", 32), ("y", 32),
-          ("z", 32), ("scalar", 32), ("inv_length", 32))
+#: a unit whose limits the last test checks
+SHORT = VectorUnitParameters(data_bits=DATA_BITS, max_length=64, activation="relu2")
 
 
 def vector(wait=False, **fields):
-    value, shift = 0 | wait << 4, 5  # unit 0
-    for name, bits in FIELDS:
-        value |= int(fields.get(name, 0)) << shift
-        shift += bits
-    return value.to_bytes(2 * WORD, "little")
+    return ("vector", VECTOR_INSTRUCTION, fields, wait)
 
 
 def bits32(x):
@@ -49,7 +44,7 @@ def _job(tmp_path):
                         ("gain", gain), ("gate", gate), ("up", up)):
         image[region[name]:region[name] + array.nbytes] = array.tobytes()
     shape = {"tokens": TOKENS, "length": N}
-    program = b"".join([
+    instructions = program(
         vector(op=VectorOp.DEQUANTISE, a=region["acc"], b=region["scale"],
                y=region["dequantised"], scalar=weight_scale, **shape),
         vector(wait=True, op=VectorOp.RESIDUAL, a=region["dequantised"], b=region["residual"],
@@ -58,9 +53,8 @@ def _job(tmp_path):
                y=region["normed"], scalar=eps, inv_length=inv_length, **shape),
         vector(wait=True, op=VectorOp.QUANTISE, a=region["normed"], y=region["codes"],
                z=region["scales"], **shape),
-        vector(op=VectorOp.GATED, a=region["gate"], b=region["up"], y=region["gated"], **shape),
-    ])
-    image[0:len(program)] = program
+        vector(op=VectorOp.GATED, a=region["gate"], b=region["up"], y=region["gated"], **shape))
+    image[0:len(instructions)] = instructions
     write_image(tmp_path / "image.hex", bytes(image), data_bits=DATA_BITS)
     # the golden model, step by step
     lanes = RmsNormParameters(format="float32").lanes
@@ -80,7 +74,7 @@ def _job(tmp_path):
 
 @pytest.fixture(scope="module")
 def build():
-    return machine.build(vector_design(PARAMETERS, WORDS))
+    return machine.build()
 
 
 @pytest.mark.verilator
@@ -97,4 +91,4 @@ def test_vector_unit_parameters_are_checked():
                                          "'gelu'$"):
         VectorUnitParameters(activation="gelu")
     with pytest.raises(ValueError, match="^Length must be an integer from 1 to 64, not 65$"):
-        PARAMETERS.check_job(VectorOp.RMSNORM, 1, 65)
+        SHORT.check_job(VectorOp.RMSNORM, 1, 65)
