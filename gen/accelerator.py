@@ -81,11 +81,11 @@ def check_memory(parameters: AcceleratorParameters, board: Board, *,
     check_int("Prompt tokens", prompt_tokens, 1, parameters.context)
     limit = min(board.ddr_size_bytes, 1 << 32)
     try:
-        return memory_map(model, engine=parameters.engine, attention=parameters.attention,
+        return memory_map(model, gemv=parameters.gemv, attention=parameters.attention,
                           data_bits=parameters.data_bits, prompt_tokens=prompt_tokens,
                           memory_bytes=limit)
     except ValueError:
-        whole = memory_map(model, engine=parameters.engine, attention=parameters.attention,
+        whole = memory_map(model, gemv=parameters.gemv, attention=parameters.attention,
                            data_bits=parameters.data_bits, prompt_tokens=prompt_tokens,
                            memory_bytes=1 << 40)
         raise ValueError(

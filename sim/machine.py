@@ -42,7 +42,7 @@ def generate(built: Path, parameters, weights, checkpoint: Path, prompt, new_tok
     ``checkpoint``, which the simulation's host side reads again) on the build; returns
     ``tokens``, ``hidden`` (hex), ``prefill_cycles`` and ``decode_cycles``."""
     image, job = generation(weights, prompt_tokens=len(prompt), new_tokens=new_tokens,
-                            engine=parameters.engine, attention=parameters.attention,
+                            gemv=parameters.gemv, attention=parameters.attention,
                             data_bits=parameters.data_bits, memory_bytes=memory_bytes)
     work.mkdir(parents=True, exist_ok=True)
     write_image(work / "image.hex", bytes(image.data), data_bits=parameters.data_bits)

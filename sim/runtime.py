@@ -16,7 +16,6 @@ later step).
 from __future__ import annotations
 
 import functools
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,7 +25,6 @@ from ..hdl.accelerator.gemv import GEMV_INSTRUCTION
 from ..hdl.accelerator.parameters import VECTOR_INSTRUCTION, VectorOp
 from ..hdl.accelerator.rope import ROPE_INSTRUCTION
 from ..hdl.accelerator.top import COPY_INSTRUCTION, UNIT_NAMES
-from ..hdl.gemv.parameters import MAX_DESCRIPTORS
 from .models import fp as fm
 from .models.bitnet import ModelWeights, layer_parameters
 from .models.eltwise import BitNetLayer, rope_tables
@@ -42,22 +40,28 @@ UNITS = {name: index for index, name in enumerate(UNIT_NAMES)}
 @dataclass
 class Image:
     """A DDR image: regions allocated upwards from ``start``, each aligned to ``align`` and
-    named (:attr:`regions`, the memory map). A ``dry`` image only allocates: what a layout
-    would occupy, for a model too large to lay out in Python."""
+    named (:attr:`regions`, the memory map). Addresses are ``base`` plus an offset into the
+    image: the simulator's memory starts at 0, a board's buffer where the operating system
+    put it. A ``dry`` image only allocates: what a layout would occupy, for a model too large
+    to lay out in Python."""
 
     size: int
     start: int = 0x1000
     align: int = 64
     dry: bool = False
+    base: int = 0
     top: int = field(init=False)
     regions: list = field(init=False, default_factory=list)
     _data: bytearray | None = field(init=False, default=None, repr=False)
 
     def __post_init__(self):
+        if self.base % self.align:
+            raise ValueError(f"Image base must be a multiple of {self.align}, not {self.base:#x}")
         self.top = self.start
 
     @property
     def data(self) -> bytearray:
+        """The image's bytes, from offset 0 (address ``base``)."""
         if self.dry:
             raise ValueError("A dry image holds no data")
         if self._data is None:
@@ -65,23 +69,25 @@ class Image:
         return self._data
 
     def alloc(self, nbytes: int, name: str = "") -> int:
-        address = -(-self.top // self.align) * self.align
-        if address + nbytes > self.size:
-            raise ValueError(f"Memory must hold {address + nbytes:,} bytes, not {self.size:,}")
-        self.top = address + nbytes
-        self.regions.append((name, address, nbytes))
-        return address
+        """The address of ``nbytes`` more bytes, named ``name`` in :attr:`regions`."""
+        offset = -(-self.top // self.align) * self.align
+        if offset + nbytes > self.size:
+            raise ValueError(f"Memory must hold {offset + nbytes:,} bytes, not {self.size:,}")
+        self.top = offset + nbytes
+        self.regions.append((name, self.base + offset, nbytes))
+        return self.base + offset
 
     def put(self, array_or_bytes, address: int | None = None, name: str = "") -> int:
+        """Write bytes (or an array's) at ``address``, or at a new region; return where."""
         raw = array_or_bytes if isinstance(array_or_bytes, (bytes, bytearray)) else \
             np.ascontiguousarray(array_or_bytes).tobytes()
         address = self.alloc(len(raw), name) if address is None else address
         if not self.dry:
-            self.data[address:address + len(raw)] = raw
+            self.data[address - self.base:address - self.base + len(raw)] = raw
         return address
 
     def get(self, address: int, nbytes: int) -> bytes:
-        return bytes(self.data[address:address + nbytes])
+        return bytes(self.data[address - self.base:address - self.base + nbytes])
 
 
 @dataclass
@@ -131,8 +137,8 @@ class LayerLayout:
     image : Image
     layer : BitNetLayer
         The layer's parameters (those the golden model takes).
-    engine : TlmmParameters
-        The GEMV unit's engine.
+    gemv : GemvParameters
+        The GEMV unit's (its engine and weight buffer).
     attention : AttentionUnitParameters
         The attention unit's (its ``max_keys`` is the context).
     ffn : int
@@ -148,17 +154,18 @@ class LayerLayout:
         None: its own.
     """
 
-    def __init__(self, image: Image, layer: BitNetLayer, *, engine, attention, ffn: int,
+    def __init__(self, image: Image, layer: BitNetLayer, *, gemv, attention, ffn: int,
                  max_tokens: int, word_bytes: int, name: str = "layer",
                  share: "LayerLayout | None" = None):
-        self.layer, self.engine, self.attention, self.ffn = layer, engine, attention, ffn
+        self.layer, self.attention, self.ffn = layer, attention, ffn
+        self.engine = engine = gemv.engine
         self.d = d = layer.weights["q"].shape[1]
         self.head_dim = d // layer.heads
         self.word = word_bytes
         geometry = StreamGeometry.of(engine)
         self.weights = {}
         for projection, w in layer.weights.items():
-            count = geometry.row_blocks(w.shape[0]) * geometry.chunks(w.shape[1])
+            count = gemv.weight_beats(*w.shape)
             base = image.alloc(-(-count * engine.weight_beat_bits // 8),
                                f"{name}.weights.{projection}")
             if not image.dry:
@@ -167,7 +174,7 @@ class LayerLayout:
                 image.put(weight_image(beats, engine.weight_beat_bits), base)
             descriptors = pass_descriptors(
                 count, beat_bits=engine.weight_beat_bits,
-                load_beats=_load_beats(engine, word_bytes, count), word_bytes=word_bytes)
+                load_beats=_load_beats(gemv, count, projection), word_bytes=word_bytes)
             table = image.put(descriptor_table(descriptors, base=base, word_bytes=word_bytes),
                               name=f"{name}.descriptors.{projection}")
             self.weights[projection] = (table, len(descriptors), count)
@@ -296,18 +303,18 @@ class ModelLayout:
     ----------
     image : Image
     weights : ModelWeights
-    engine, attention, max_tokens, word_bytes :
+    gemv, attention, max_tokens, word_bytes :
         As :class:`LayerLayout`'s (the attention unit's ``max_keys`` is the context).
     """
 
-    def __init__(self, image: Image, weights: ModelWeights, *, engine, attention,
+    def __init__(self, image: Image, weights: ModelWeights, *, gemv, attention,
                  max_tokens: int, word_bytes: int):
         c = weights.config
         self.config, self.weights = c, weights
         self.layers = []
         for i, layer in enumerate(layer_parameters(weights)):
             self.layers.append(LayerLayout(
-                image, layer, engine=engine, attention=attention, ffn=c.ffn,
+                image, layer, gemv=gemv, attention=attention, ffn=c.ffn,
                 max_tokens=max_tokens, word_bytes=word_bytes, name=f"layer{i}",
                 share=self.layers[0] if self.layers else None))
         self.norm = image.put(fm.to_bits(np.asarray(weights.norm, np.float64),
@@ -329,18 +336,20 @@ class ModelLayout:
         return self.final
 
 
-def generation(weights: ModelWeights, *, prompt_tokens: int, new_tokens: int, engine,
-               attention, data_bits: int, memory_bytes: int) -> tuple[Image, dict]:
-    """The DDR image and the job (for :mod:`ternforge.sim.cocotb.model`) of a prefill of
+def generation(weights: ModelWeights, *, prompt_tokens: int, new_tokens: int, gemv,
+               attention, data_bits: int, memory_bytes: int,
+               base: int = 0) -> tuple[Image, dict]:
+    """The DDR image and the job (for :func:`ternforge.sim.host.generate`) of a prefill of
     ``prompt_tokens`` tokens and the decode steps of ``new_tokens`` greedy tokens: the
-    model's layout, the prefill's program and one program a decode position."""
+    model's layout, the prefill's program and one program a decode position, for a buffer
+    of ``memory_bytes`` at address ``base``."""
     context = prompt_tokens + new_tokens
     if not 1 <= prompt_tokens or context > attention.engine.max_keys:
         raise ValueError(f"Prompt and new tokens must fit the context of "
                          f"{attention.engine.max_keys} tokens, not {prompt_tokens} + "
                          f"{new_tokens}")
-    image, word = Image(memory_bytes), data_bits // 8
-    layout = ModelLayout(image, weights, engine=engine, attention=attention,
+    image, word = Image(memory_bytes, base=base), data_bits // 8
+    layout = ModelLayout(image, weights, gemv=gemv, attention=attention,
                          max_tokens=prompt_tokens, word_bytes=word)
 
     def program(tokens, position):
@@ -355,16 +364,16 @@ def generation(weights: ModelWeights, *, prompt_tokens: int, new_tokens: int, en
     return image, job
 
 
-def _load_beats(engine, word_bytes, beats) -> int:
-    """Beats a load: a multiple of the fewest that fill whole words (pass_descriptors's rule),
-    at least eight of them, and enough that ``beats`` take no more descriptors than the GEMV
-    path's table holds."""
-    step = 8 * word_bytes // math.gcd(8 * word_bytes, engine.weight_beat_bits)
-    loads = -(-beats // MAX_DESCRIPTORS)
-    return max(8 * step, -(-loads // step) * step)
+def _load_beats(gemv, beats: int, projection: str) -> int:
+    """The loads of a projection's ``beats`` (:meth:`~ternforge.hdl.gemv.parameters
+    .GemvParameters.load_beats`), refused if the buffer cannot hold one."""
+    load = gemv.load_beats(beats)
+    gemv.check_load(load, f"the loads of projection {projection} ({beats:,} beats in at most "
+                          f"{gemv.max_descriptors})")
+    return load
 
 
-def memory_map(config, *, engine, attention, data_bits: int, prompt_tokens: int,
+def memory_map(config, *, gemv, attention, data_bits: int, prompt_tokens: int,
                memory_bytes: int) -> dict:
     """The DDR image of ``config`` (a :class:`~ternforge.hdl.accelerator.model.ModelConfig`)
     as :func:`generation` lays it out, from the model's shapes alone: every region (name,
@@ -375,7 +384,7 @@ def memory_map(config, *, engine, attention, data_bits: int, prompt_tokens: int,
 
     word = data_bits // 8
     image = Image(memory_bytes, dry=True)
-    layout = ModelLayout(image, shaped_weights(config), engine=engine, attention=attention,
+    layout = ModelLayout(image, shaped_weights(config), gemv=gemv, attention=attention,
                          max_tokens=prompt_tokens, word_bytes=word)
     programs = {}
     for phase, tokens, position in (("prefill", prompt_tokens, 0),

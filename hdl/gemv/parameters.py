@@ -3,6 +3,7 @@ facts the top, the weight planner and the testbenches share."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from amaranth.lib import data
@@ -86,3 +87,24 @@ class GemvParameters:
     def word_bytes(self) -> int:
         """Bytes of an AXI data word."""
         return self.data_bits // 8
+
+    def weight_beats(self, n: int, k: int) -> int:
+        """Weight beats of one pass of an ``n`` x ``k`` layer (row blocks times chunks)."""
+        e = self.engine
+        return -(-n // e.rows) * -(-k // e.acts_per_beat)
+
+    def load_beats(self, beats: int) -> int:
+        """Beats a load of a pass of ``beats``: a multiple of the fewest that fill whole data
+        words, at least eight of them, and enough that the pass takes no more descriptors
+        than the table holds. A load must fit the buffer (:meth:`check_load`)."""
+        step = 8 * self.word_bytes // math.gcd(8 * self.word_bytes, self.beat_bits)
+        loads = -(-beats // self.max_descriptors)
+        return max(8 * step, -(-loads // step) * step)
+
+    def check_load(self, load_beats: int, what: str = "a load") -> None:
+        """Refuse (``ValueError``) a load longer than the buffer: the path takes a load's
+        beats into the buffer before the engine drains it, so a longer one never completes
+        (measured: 68 beats into 64 hang)."""
+        if load_beats > self.buffer_depth:
+            raise ValueError(f"The weight buffer must hold {what} of {load_beats:,} beats, "
+                             f"not only {self.buffer_depth:,}")

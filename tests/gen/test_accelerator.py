@@ -39,15 +39,15 @@ def test_the_memory_map_is_the_runtimes_layout():
     p = accelerator_parameters(DesignConfig(), TINY)
     weights = random_weights(TINY, seed=3)
     image = Image(1 << 24)
-    ModelLayout(image, weights, engine=p.engine, attention=p.attention, max_tokens=9,
+    ModelLayout(image, weights, gemv=p.gemv, attention=p.attention, max_tokens=9,
                 word_bytes=16)
-    memory = memory_map(TINY, engine=p.engine, attention=p.attention, data_bits=128,
+    memory = memory_map(TINY, gemv=p.gemv, attention=p.attention, data_bits=128,
                         prompt_tokens=9, memory_bytes=1 << 24)
     regions = [(r["name"], r["address"], r["bytes"]) for r in memory["regions"]]
     assert regions[:len(image.regions)] == image.regions
     assert [name for name, _, _ in regions[len(image.regions):]] == [
         "program.prefill", "program.decode"]
-    _, job = generation(weights, prompt_tokens=9, new_tokens=2, engine=p.engine,
+    _, job = generation(weights, prompt_tokens=9, new_tokens=2, gemv=p.gemv,
                         attention=p.attention, data_bits=128, memory_bytes=1 << 24)
     assert memory["programs"]["prefill"]["instructions"] == job["prefill"][1]
     assert memory["programs"]["decode"]["instructions"] == job["decode"][0][1]
