@@ -3,8 +3,8 @@ start on the accelerator.
 
 Design: one build for every machine test, the simulation accelerator of the tiny model
 (:data:`ACCELERATOR`: the controller, the copy, vector, GEMV, RoPE and attention units, the
-interconnect) inside the Verilog memory, the build :func:`ternforge.sim.machine.build` makes
-for ``ternforge run model`` (so the tests and the model run share it).
+interconnect) inside the Verilog memory, built by :func:`ternforge.sim.machine.build` as
+``ternforge run model`` builds its own (with a longer context).
 
 Driver: the AXI4-Lite master writes the program's address and length and starts it. Monitor:
 the ``done`` output, the ``cycles`` register and the memory read back through VPI. Model: each
