@@ -102,9 +102,10 @@ class GemvParameters:
         return max(8 * step, -(-loads // step) * step)
 
     def check_load(self, load_beats: int, what: str = "a load") -> None:
-        """Refuse (``ValueError``) a load longer than the buffer: the path takes a load's
-        beats into the buffer before the engine drains it, so a longer one never completes
-        (measured: 68 beats into 64 hang)."""
+        """Refuse (``ValueError``) a load longer than the buffer: the path requests a burst
+        only when all of it fits the buffer, and a load's first burst is as long as the load
+        (up to 256 words), so a longer load is never requested (measured: 68 beats into 64
+        hang; 64 pass)."""
         if load_beats > self.buffer_depth:
             raise ValueError(f"The weight buffer must hold {what} of {load_beats:,} beats, "
                              f"not only {self.buffer_depth:,}")
