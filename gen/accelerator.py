@@ -80,18 +80,17 @@ def check_memory(parameters: AcceleratorParameters, board: Board, *,
     model = parameters.model
     check_int("Prompt tokens", prompt_tokens, 1, parameters.context)
     limit = min(board.ddr_size_bytes, 1 << 32)
-    try:
-        return memory_map(model, gemv=parameters.gemv, attention=parameters.attention,
-                          data_bits=parameters.data_bits, prompt_tokens=prompt_tokens,
-                          memory_bytes=limit)
-    except ValueError:
-        whole = memory_map(model, gemv=parameters.gemv, attention=parameters.attention,
-                           data_bits=parameters.data_bits, prompt_tokens=prompt_tokens,
-                           memory_bytes=1 << 40)
+    # laid out without a bound (a dry image costs nothing), so that the refusal can say how
+    # much it takes, and other refusals of the layout are not taken for this one
+    memory = memory_map(model, gemv=parameters.gemv, attention=parameters.attention,
+                        data_bits=parameters.data_bits, prompt_tokens=prompt_tokens,
+                        memory_bytes=1 << 40)
+    if memory["end"] > limit:
         raise ValueError(
             f"Model {model.name} must fit {board.name}'s DDR: its weights, KV cache of "
-            f"{parameters.context:,} tokens and scratch take {whole['end']:,} bytes, not more "
-            f"than {limit:,}") from None
+            f"{parameters.context:,} tokens and scratch take {memory['end']:,} bytes, not more "
+            f"than {limit:,}")
+    return memory
 
 
 def accelerator_report(config: DesignConfig, model: ModelConfig, board: Board, *,

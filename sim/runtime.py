@@ -267,8 +267,9 @@ class LayerLayout:
                 row = self.cache + unit.region(g) + t * unit.row_bytes
                 source = 4 * (t * kv + g * hd)
                 for part, at in ((k, row), (v, row + 4 * hd)):
-                    program.add("copy", COPY_INSTRUCTION, {"source": part + source, "destination": at,
-                                                "words": 4 * hd // self.word})
+                    program.add("copy", COPY_INSTRUCTION, {
+                        "source": part + source, "destination": at,
+                        "words": 4 * hd // self.word})
         group, tile = layer.heads // layer.kv_heads, unit.engine.rows
         for head in range(layer.heads):
             for start in range(0, tokens, tile):

@@ -90,8 +90,7 @@ class GemvParameters:
 
     def weight_beats(self, n: int, k: int) -> int:
         """Weight beats of one pass of an ``n`` x ``k`` layer (row blocks times chunks)."""
-        e = self.engine
-        return -(-n // e.rows) * -(-k // e.acts_per_beat)
+        return self.engine.row_blocks(n) * self.engine.chunks(k)
 
     def load_beats(self, beats: int) -> int:
         """Beats a load of a pass of ``beats``: a multiple of the fewest that fill whole data
