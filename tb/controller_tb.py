@@ -6,8 +6,10 @@ Design: one build for every machine test, the simulation accelerator of the tiny
 interconnect) inside the Verilog memory, built by :func:`ternforge.sim.machine.build` as
 ``ternforge run model`` builds its own (with a longer context).
 
-Driver: the AXI4-Lite master writes the program's address and length and starts it. Monitor:
-the ``done`` output, the ``cycles`` register and the memory read back through VPI. Model: each
+Driver: :func:`ternforge.sim.host.run_program` over the simulator's backend
+(:class:`~ternforge.sim.cocotb.model.SimulatorBackend`) writes the program's address and
+length and starts it. Monitor: the ``done`` output, the ``status`` and ``cycles`` registers and
+the memory read back through VPI. Model: each
 test's program run step by step in Python with the golden models. Checker: memory exact, under
 the memory's random stalls. The job is ``TERNFORGE_TB`` (JSON: ``programs``, ``[address,
 length]`` each, run one after another, or one ``program`` and ``length`` run ``runs`` times;
@@ -65,11 +67,10 @@ def run(built, work, job: dict, *, stall: float, seed: int) -> None:
 if os.environ.get("TERNFORGE_TB"):  # in the simulator
     import cocotb
     from cocotb.clock import Clock
-    from cocotb.triggers import ClockCycles, RisingEdge
+    from cocotb.triggers import ClockCycles
 
-    from ternforge.hdl.accelerator.controller import REGISTERS
-    from ternforge.sim.cocotb.axi import AxiLiteMaster
-    from ternforge.sim.memory import read_words
+    from ternforge.sim.cocotb.model import SimulatorBackend
+    from ternforge.sim.host import run_program
 
     JOB = json.loads(os.environ["TERNFORGE_TB"])
 
@@ -77,30 +78,20 @@ if os.environ.get("TERNFORGE_TB"):  # in the simulator
     async def program_runs_from_one_start(dut):
         Clock(dut.clk, 10, "ns").start()
         dut.rst.value = 1
-        lite = AxiLiteMaster(dut)
+        backend = SimulatorBackend(dut, data_bits=DATA_BITS)
         await ClockCycles(dut.clk, 3)
         dut.rst.value = 0
         programs = JOB.get("programs") or [[JOB["program"], JOB["length"]]] * JOB["runs"]
         for address, length in programs:  # one after another, each from one start
-            await lite.write(4 * REGISTERS.index("program"), address)
-            await lite.write(4 * REGISTERS.index("length"), length)
-            await lite.write(4 * REGISTERS.index("control"), 1)
-            await RisingEdge(dut.clk)
-            while dut.done.value != 1:
-                await RisingEdge(dut.done)
-            status = await lite.read(4 * REGISTERS.index("status"))
-            assert status == 2, status
-            cycles = await lite.read(4 * REGISTERS.index("cycles"))
+            cycles = await run_program(backend, address, length)  # (done: status 2)
             dut._log.info(f"program at {address:#x}: {length} instructions, {cycles:,} cycles")
             assert cycles > 0
         if "expected" in JOB:  # the whole memory
             with open(JOB["expected"], "rb") as file:
                 expected = file.read()
-            got = read_words(dut, 0, len(expected) * 8 // DATA_BITS, data_bits=DATA_BITS)
+            got = backend.read_memory(0, len(expected))
             assert got == expected, "memory differs from the program's model"
-        word = DATA_BITS // 8
         for address, expected in JOB.get("check", ()):  # regions: [address, bytes as hex]
             expected = bytes.fromhex(expected)
-            got = read_words(dut, address // word, -(-len(expected) // word),
-                             data_bits=DATA_BITS)[:len(expected)]
+            got = backend.read_memory(address, len(expected))
             assert got == expected, f"memory at {address:#x} differs from the model"
