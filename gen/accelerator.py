@@ -93,15 +93,16 @@ def check_memory(parameters: AcceleratorParameters, board: Board, *,
     return memory
 
 
-def accelerator_report(config: DesignConfig, model: ModelConfig, board: Board, *,
-                       jobs: int | None = None, prompt_tokens: int = PROMPT_TOKENS,
+def accelerator_report(config: DesignConfig, parameters: AcceleratorParameters, board: Board,
+                       *, memory: dict, jobs: int | None = None,
                        advance=lambda name: None) -> dict:
-    """The ``report.json`` of the accelerator of ``model`` on ``board``: its parameters, its
-    parts' resources (each synthesised with Yosys, ``jobs`` at once, default one a core),
-    their total and its utilisation, a power estimate, the DDR memory map, the registers
-    and the ports. ``advance(name)`` is called as each part is done (for progress)."""
-    parameters = accelerator_parameters(config, model)
-    memory = check_memory(parameters, board, prompt_tokens=prompt_tokens)
+    """The ``report.json`` of the accelerator of ``parameters`` (from ``config``, by
+    :func:`accelerator_parameters`) on ``board``: its parameters, its parts' resources (each
+    synthesised with Yosys, ``jobs`` at once, default one a core), their total and its
+    utilisation, a power estimate, the DDR memory map ``memory`` (:func:`check_memory`'s),
+    the registers and the ports. ``advance(name)`` is called as each part is done (for
+    progress)."""
+    model = parameters.model
     jobs = (os.cpu_count() or 1) if jobs is None else jobs
     check_int("Jobs", jobs, 1, 256)
     designs = {name: rtlil.convert(part, name=f"{TOP}_{name}", emit_src=False)

@@ -59,7 +59,7 @@ def generate(model_name, board, config_file, jobs, out):
         check_int("--jobs", jobs, 1, 256)
     check_out_folder(out)
     parameters = accelerator_parameters(config, model)
-    check_memory(parameters, target)  # before any work: the model fits the board's DDR
+    memory = check_memory(parameters, target)  # before any work: it fits the board's DDR
     with staging_folder(out.parent) as staging:
         (staging / "verilog").mkdir()
         parts = len(UNIT_NAMES) + 2  # and the controller and the interconnect
@@ -72,7 +72,8 @@ def generate(model_name, board, config_file, jobs, out):
             def advance(name):
                 progress.update(task, description=f"synthesised {name}")
                 progress.advance(task)
-            report = accelerator_report(config, model, target, jobs=jobs, advance=advance)
+            report = accelerator_report(config, parameters, target, memory=memory, jobs=jobs,
+                                        advance=advance)
         (staging / "report.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
         (staging / "config.toml").write_text(config.to_toml())
         publish(staging, out)
