@@ -38,6 +38,15 @@ BUILD_ARGS = ("-Wall", "-Wno-WIDTH", "-Wno-UNUSED", "-Wno-PROCASSINIT", "-Wno-DE
               "-O3", "--x-assign", "fast", "--x-initial", "fast")
 
 
+#: what cocotb's runner passes Verilator that a build here leaves out: ``--public-flat-rw``
+#: makes every signal writable through VPI, so Verilator evaluates all of the design's
+#: combinational logic again on every call into the model (twice a clock cycle), as if it
+#: were driven from outside; the testbenches here touch only the top's ports and the
+#: memory model's words, which that model marks public itself
+DROPPED_RUNNER_ARGS = ("--public-flat-rw",)
+#: what a build passes instead: the top's ports public and writable
+PUBLIC_ARGS = ["--public-depth", "1"]
+
 #: what a finished build leaves, last: its key and its simulator's SHA-256
 MANIFEST = "manifest.json"
 
@@ -76,6 +85,12 @@ def _runner_class():
     from cocotb_tools.runner import Verilator
 
     class GuardedVerilator(Verilator):
+        def _build_command(self):
+            commands = super()._build_command()
+            commands[0] = [arg for arg in commands[0] if arg not in DROPPED_RUNNER_ARGS]
+            commands[0][1:1] = PUBLIC_ARGS
+            return commands
+
         def _execute_cmds(self, cmds, cwd, stdout=None):
             # The compilers' temporary files go to the build's (or run's) own folder, so
             # that a killed compiler leaves none in the system's temporary folder.
@@ -128,7 +143,7 @@ def build(verilog: str, *, toplevel: str, build_root: Path | None = None) -> Pat
     """
     verilog = without_sources(verilog)
     key = hashlib.sha256(json.dumps(
-        [verilog, toplevel, BUILD_ARGS, verilator.__version__]).encode()).hexdigest()[:16]
+        [verilog, toplevel, BUILD_ARGS, DROPPED_RUNNER_ARGS, PUBLIC_ARGS, verilator.__version__]).encode()).hexdigest()[:16]
     directory = (build_root or cache_root() / "verilator") / f"{toplevel}-{key}"
     with locked(directory / ".lock"):
         if not _intact(directory, toplevel, key):

@@ -50,7 +50,7 @@ module ternforge_axi_memory #(
     localparam integer SHIFT = $clog2(WORD_BYTES);
     localparam integer QBITS = $clog2(QUEUE);
 
-    reg [DATA_BITS-1:0] mem [0:WORDS-1] /* verilator public */;
+    reg [DATA_BITS-1:0] mem [0:WORDS-1] /* verilator public_flat_rw */;
 
     // run-time options
     integer latency, wlatency, millibytes, stall;
