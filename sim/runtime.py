@@ -174,7 +174,7 @@ class LayerLayout:
                 image.put(weight_image(beats, engine.weight_beat_bits), base)
             descriptors = pass_descriptors(
                 count, beat_bits=engine.weight_beat_bits,
-                load_beats=_load_beats(gemv, count, projection), word_bytes=word_bytes)
+                load_beats=gemv.load_beats(count), word_bytes=word_bytes)
             table = image.put(descriptor_table(descriptors, base=base, word_bytes=word_bytes),
                               name=f"{name}.descriptors.{projection}")
             self.weights[projection] = (table, len(descriptors), count)
@@ -363,15 +363,6 @@ def generation(weights: ModelWeights, *, prompt_tokens: int, new_tokens: int, ge
            "prefill": program(prompt_tokens, 0),
            "decode": [program(1, prompt_tokens + step) for step in range(new_tokens - 1)]}
     return image, job
-
-
-def _load_beats(gemv, beats: int, projection: str) -> int:
-    """The loads of a projection's ``beats`` (:meth:`~ternforge.hdl.gemv.parameters
-    .GemvParameters.load_beats`), refused if the buffer cannot hold one."""
-    load = gemv.load_beats(beats)
-    gemv.check_load(load, f"the loads of projection {projection} ({beats:,} beats in at most "
-                          f"{gemv.max_descriptors})")
-    return load
 
 
 def memory_map(config, *, gemv, attention, data_bits: int, prompt_tokens: int,

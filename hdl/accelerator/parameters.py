@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import enum
-import dataclasses
 from dataclasses import dataclass
 
 from amaranth.lib import data
@@ -22,7 +21,7 @@ from ..eltwise.parameters import (ACTIVATIONS, DequantiseParameters,
 from ..fp.format import float_format
 from ..gemv.parameters import GemvParameters
 from ..matmul.parameters import EngineKind, TlmmParameters
-from .model import PROJECTIONS, ModelConfig
+from .model import ModelConfig
 
 __all__ = ["VectorOp", "VectorUnitParameters", "VECTOR_INSTRUCTION", "AcceleratorParameters"]
 
@@ -170,11 +169,6 @@ class AcceleratorParameters:
     def for_simulation(cls, model: ModelConfig, *, context: int) -> "AcceleratorParameters":
         """A small accelerator for ``model`` that the simulator runs whole: a 128-bit bus, an
         engine of 96 MACs a cycle (G = 3, P = 4, R = 8), two attention lanes, tiles of 4 x 4,
-        a KV cache of ``context`` tokens, the smallest weight buffer (a power of two, from 64
-        beats) that holds a load of every projection."""
-        small = cls.for_model(model, context=context, groups_per_cycle=4, rows=8, lanes=2,
-                              tile_rows=4, tile_cols=4, buffer_depth=64)
-        gemv = small.gemv
-        load = max(gemv.load_beats(gemv.weight_beats(*model.projection_shape(name)))
-                   for name in PROJECTIONS)
-        return dataclasses.replace(small, buffer_depth=max(64, 1 << (load - 1).bit_length()))
+        a KV cache of ``context`` tokens, a weight buffer of 64 beats."""
+        return cls.for_model(model, context=context, groups_per_cycle=4, rows=8, lanes=2,
+                             tile_rows=4, tile_cols=4, buffer_depth=64)

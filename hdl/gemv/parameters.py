@@ -95,16 +95,16 @@ class GemvParameters:
     def load_beats(self, beats: int) -> int:
         """Beats a load of a pass of ``beats``: a multiple of the fewest that fill whole data
         words, at least eight of them, and enough that the pass takes no more descriptors
-        than the table holds. A load must fit the buffer (:meth:`check_load`)."""
+        than the table holds."""
         step = 8 * self.word_bytes // math.gcd(8 * self.word_bytes, self.beat_bits)
         loads = -(-beats // self.max_descriptors)
         return max(8 * step, -(-loads // step) * step)
 
-    def check_load(self, load_beats: int, what: str = "a load") -> None:
-        """Refuse (``ValueError``) a load longer than the buffer: the path requests a burst
-        only when all of it fits the buffer, and a load's first burst is as long as the load
-        (up to 256 words), so a longer load is never requested (measured: 68 beats into 64
-        hang; 64 pass)."""
-        if load_beats > self.buffer_depth:
-            raise ValueError(f"The weight buffer must hold {what} of {load_beats:,} beats, "
-                             f"not only {self.buffer_depth:,}")
+    @property
+    def shared_burst_words(self) -> int:
+        """Words of a weight burst at most when the path shares its port (``gate_reads``): a
+        quarter of the buffer (at most 256, at least one word), so that a burst is requested
+        only once the buffer has room for all of it and several are in flight at once, for a
+        load of any length."""
+        return max(1, min(256, self.buffer_depth * self.beat_bits // self.data_bits // 4))
+

@@ -61,8 +61,9 @@ class GemvPath(wiring.Component):
     gate_reads : bool
         Request a weight burst only when the buffer has room for it (counting the words on
         their way), so that the path never holds up a read channel it shares with others
-        (:mod:`~ternforge.hdl.common.dma`'s first rule); otherwise a full buffer holds the
-        read data back, as a port of its own allows.
+        (:mod:`~ternforge.hdl.common.dma`'s first rule), in bursts of at most
+        :attr:`~ternforge.hdl.gemv.parameters.GemvParameters.shared_burst_words`; otherwise
+        a full buffer holds the read data back, as a port of its own allows.
 
     Members
     -------
@@ -90,7 +91,8 @@ class GemvPath(wiring.Component):
         self._buffer = WeightBuffer(beat_bits=p.beat_bits, depth=p.buffer_depth)
         self._assembler = LineAssembler(word_bits=p.data_bits, beat_bits=p.beat_bits)
         self._reader = BurstReader(addr_bits=p.addr_bits, data_bits=p.data_bits,
-                                   outstanding=p.outstanding)
+                                   outstanding=p.outstanding,
+                                   max_burst=p.shared_burst_words if gate_reads else 256)
         self._parser = (LineAssembler if p.data_bits <= DESCRIPTOR_BITS else WordSplitter)(
             word_bits=p.data_bits, beat_bits=DESCRIPTOR_BITS)
         super().__init__({

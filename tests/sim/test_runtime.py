@@ -2,19 +2,17 @@
 its programs and descriptor tables the buffer's; instruction fields refused if they do not
 fit."""
 
-import dataclasses
-
 import numpy as np
 import pytest
 
 from ternforge.hdl.accelerator.attention import ATTENTION_INSTRUCTION
 from ternforge.hdl.accelerator.gemv import GEMV_INSTRUCTION
 from ternforge.hdl.accelerator.model import preset
-from ternforge.hdl.accelerator.parameters import (VECTOR_INSTRUCTION, AcceleratorParameters)
+from ternforge.hdl.accelerator.parameters import VECTOR_INSTRUCTION, AcceleratorParameters
 from ternforge.hdl.accelerator.rope import ROPE_INSTRUCTION
 from ternforge.hdl.accelerator.top import COPY_INSTRUCTION
 from ternforge.sim.models.bitnet import random_weights
-from ternforge.sim.runtime import UNITS, Image, Program, generation, memory_map
+from ternforge.sim.runtime import UNITS, Image, Program, generation
 from ternforge.sim.runtime import _fields
 
 TINY = preset("tiny")
@@ -78,15 +76,3 @@ def test_a_field_that_does_not_fit_is_refused():
         Program().add("vector", VECTOR_INSTRUCTION, {"tokens": 1 << 16})
     with pytest.raises(ValueError, match="^Image base must be a multiple of 64, not 0x20$"):
         Image(1024, base=0x20)
-
-
-def test_a_projection_whose_loads_the_buffer_cannot_hold_is_refused():
-    """68-beat loads into a 64-beat buffer hang the GEMV path (measured): the runtime refuses
-    a layout that would need them."""
-    model = preset("bitnet-0.7b")
-    small = dataclasses.replace(AcceleratorParameters.for_simulation(model, context=16),
-                                buffer_depth=64)
-    with pytest.raises(ValueError, match=r"^The weight buffer must hold the loads of projection "
-                       r"q \(24,576 beats in at most 64\) of 384 beats, not only 64$"):
-        memory_map(model, gemv=small.gemv, attention=small.attention, data_bits=128,
-                   prompt_tokens=2, memory_bytes=1 << 30)

@@ -1,6 +1,7 @@
 """The GEMV unit behind the controller: a two-token prefill of one projection, one
 instruction a token, weights streamed from DDR through the buffer, activations and results
-in DDR; exact under random stalls, the weight reads sharing the port safely."""
+in DDR; exact under random stalls, the weight reads sharing the port safely, with loads
+shorter than the weight buffer and with one load longer than it."""
 
 import numpy as np
 import pytest
@@ -25,13 +26,14 @@ def gemv(token, table, count, beats, wait=False):
     return ("gemv", GEMV_INSTRUCTION, fields, wait)
 
 
-def _job(tmp_path):
+def _job(tmp_path, load_beats):
     rng = np.random.default_rng(31)
     x = rng.integers(-128, 128, (M, K)).astype(np.int8)
     w = rng.integers(-1, 2, (N, K)).astype(np.int8)
     beats = job_beats(x[:1], w, StreamGeometry.of(ENGINE)).weights  # one token's pass
     weights = weight_image(beats, PARAMETERS.beat_bits)
-    descriptors = pass_descriptors(len(beats), beat_bits=PARAMETERS.beat_bits, load_beats=32,
+    descriptors = pass_descriptors(len(beats), beat_bits=PARAMETERS.beat_bits,
+                                   load_beats=load_beats,
                                    word_bytes=WORD)
     image = bytearray(WORDS * WORD)
     image[WEIGHTS:WEIGHTS + len(weights)] = weights
@@ -60,4 +62,13 @@ def build():
 @pytest.mark.verilator
 @pytest.mark.parametrize("stall", [0.0, 0.5])
 def test_a_prefill_runs_one_gemv_a_token(build, tmp_path, stall):
-    machine.run(build, tmp_path, _job(tmp_path), stall=stall, seed=9)
+    machine.run(build, tmp_path, _job(tmp_path, 32), stall=stall, seed=9)
+
+
+@pytest.mark.verilator
+def test_a_load_longer_than_the_buffer_streams_through_it(build, tmp_path):
+    """The pass's 65 beats in one load, into a 64-beat buffer: bursts of a quarter of the
+    buffer, each requested once there is room for it (a burst as long as the load never
+    would be)."""
+    assert 65 > PARAMETERS.buffer_depth
+    machine.run(build, tmp_path, _job(tmp_path, 68), stall=0.3, seed=5)
