@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from amaranth.hdl import ClockSignal, Instance, Module, ResetSignal, Signal
+from amaranth.hdl import (ClockDomain, ClockSignal, DomainRenamer, Instance, Module, ResetSignal,
+                          Signal)
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In
 
@@ -38,6 +39,13 @@ class WithMemory(wiring.Component):
         The port's widths.
     words : int
         Data words of the memory (a power of two).
+
+    ``inner`` and the memory are reset by ``rst`` sampled on the falling clock edge (the
+    same reset at every rising edge, for a testbench that changes ``rst`` just after one):
+    Amaranth's Verilog folds a flip-flop's reset into the logic before it, and Verilator
+    evaluates the logic that depends on a top-level input on every call into the model
+    (twice a clock cycle), so a reset straight from the input would put the whole design's
+    next-state logic there.
     """
 
     def __init__(self, inner, *, addr_bits=32, data_bits=512, words=1 << 16):
@@ -51,7 +59,14 @@ class WithMemory(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.inner = inner = self._inner
+        inner = self._inner
+        m.domains.design = design = ClockDomain(local=True)
+        m.domains.sample = ClockDomain(clk_edge="neg", reset_less=True, local=True)
+        reset = Signal(init=1)
+        m.d.comb += ClockSignal("sample").eq(ClockSignal())
+        m.d.sample += reset.eq(ResetSignal())
+        m.d.comb += [design.clk.eq(ClockSignal()), design.rst.eq(reset)]
+        m.submodules.inner = DomainRenamer("design")(inner)
         for name, member in self.signature.members.items():
             if member.is_port:
                 outer, inside = getattr(self, name), getattr(inner, name)
@@ -76,7 +91,7 @@ class WithMemory(wiring.Component):
                 ports[f"o_s_axi_{channel}"] = Signal(member.shape, name=f"unused_{channel}")
         m.submodules.memory = Instance(
             "ternforge_axi_memory", p_ADDR_BITS=self._addr_bits, p_DATA_BITS=self._data_bits,
-            p_WORDS=self._words, i_clk=ClockSignal(), i_rst=ResetSignal(), **ports)
+            p_WORDS=self._words, i_clk=ClockSignal(), i_rst=reset, **ports)
         return m
 
 

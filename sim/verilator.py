@@ -39,13 +39,12 @@ BUILD_ARGS = ("-Wall", "-Wno-WIDTH", "-Wno-UNUSED", "-Wno-PROCASSINIT", "-Wno-DE
 
 
 #: what cocotb's runner passes Verilator that a build here leaves out: ``--public-flat-rw``
-#: makes every signal writable through VPI, so Verilator evaluates all of the design's
-#: combinational logic again on every call into the model (twice a clock cycle), as if it
-#: were driven from outside; the testbenches here touch only the top's ports and the
-#: memory model's words, which that model marks public itself
+#: makes every signal writable through VPI, so Verilator evaluates the logic that reads any
+#: of them again on every call into the model (twice a clock cycle), as if it were driven
+#: from outside. The testbenches here touch only the top's ports, which a control file
+#: (:func:`control_file`) makes public, and the memory model's words, which that model
+#: marks public itself.
 DROPPED_RUNNER_ARGS = ("--public-flat-rw",)
-#: what a build passes instead: the top's ports public and writable
-PUBLIC_ARGS = ["--public-depth", "1"]
 
 #: what a finished build leaves, last: its key and its simulator's SHA-256
 MANIFEST = "manifest.json"
@@ -88,7 +87,6 @@ def _runner_class():
         def _build_command(self):
             commands = super()._build_command()
             commands[0] = [arg for arg in commands[0] if arg not in DROPPED_RUNNER_ARGS]
-            commands[0][1:1] = PUBLIC_ARGS
             return commands
 
         def _execute_cmds(self, cmds, cwd, stdout=None):
@@ -131,6 +129,19 @@ def without_sources(verilog: str) -> str:
     return _SOURCE_ATTRIBUTE.sub("", verilog)
 
 
+def control_file(verilog: str, toplevel: str) -> str:
+    """A Verilator control file that makes the ports of module ``toplevel`` in ``verilog``
+    public and writable through VPI (what cocotb drives and watches), and nothing else."""
+    header = re.search(rf"^module {re.escape(toplevel)}\s*\((.*?)\);", verilog, re.M | re.S)
+    if header is None:
+        raise ValueError(f"Top-level module must be in the Verilog, not {toplevel!r}")
+    # a port is the last name of its entry (a plain name, or an ANSI declaration)
+    ports = [re.findall(r"[A-Za-z_][\w$]*", entry)[-1] for entry in header.group(1).split(",")
+             if entry.strip()]
+    return "`verilator_config\n" + "".join(
+        f'public_flat_rw -module "{toplevel}" -var "{name}"\n' for name in ports)
+
+
 def build(verilog: str, *, toplevel: str, build_root: Path | None = None) -> Path:
     """Build ``verilog`` (top module ``toplevel``) once; return its build directory.
 
@@ -142,18 +153,21 @@ def build(verilog: str, *, toplevel: str, build_root: Path | None = None) -> Pat
     once the simulator is linked: running needs only the simulator.
     """
     verilog = without_sources(verilog)
+    control = control_file(verilog, toplevel)
     key = hashlib.sha256(json.dumps(
-        [verilog, toplevel, BUILD_ARGS, DROPPED_RUNNER_ARGS, PUBLIC_ARGS, verilator.__version__]).encode()).hexdigest()[:16]
+        [verilog, control, toplevel, BUILD_ARGS, DROPPED_RUNNER_ARGS,
+         verilator.__version__]).encode()).hexdigest()[:16]
     directory = (build_root or cache_root() / "verilator") / f"{toplevel}-{key}"
     with locked(directory / ".lock"):
         if not _intact(directory, toplevel, key):
             _empty(directory)
             verilator_environment()
-            source = directory / f"{toplevel}.v"
+            source, controls = directory / f"{toplevel}.v", directory / f"{toplevel}.vlt"
             source.write_text(verilog)
+            controls.write_text(control)
             try:
                 _runner_class()().build(
-                    sources=[source], hdl_toplevel=toplevel, build_dir=directory,
+                    sources=[source, controls], hdl_toplevel=toplevel, build_dir=directory,
                     build_args=list(BUILD_ARGS), always=True, log_file=directory / "build.log")
             except RuntimeError as error:
                 kept = _keep_log(directory / "build.log", "verilator", f"{toplevel}-{key}")

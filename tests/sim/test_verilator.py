@@ -79,3 +79,19 @@ def test_a_design_from_another_checkout_is_the_same_build():
     elsewhere = text.replace(root, "/home/someone/ternforge")
     assert without_sources(text) == without_sources(elsewhere)
     assert "src =" not in without_sources(text) and "module packer(" in without_sources(text)
+
+
+def test_only_the_tops_ports_are_made_public():
+    """Every signal public makes Verilator evaluate the logic that reads it on every call
+    into the model; the control file names the top's ports alone, in either header style."""
+    from ternforge.sim.verilator import control_file
+
+    assert control_file(VERILOG, "cache_probe") == (
+        "`verilator_config\n"
+        'public_flat_rw -module "cache_probe" -var "clk"\n'
+        'public_flat_rw -module "cache_probe" -var "q"\n')
+    plain = "module top(a, \\b$1 , c);\n  input a;\nendmodule\nmodule other(d);\nendmodule\n"
+    assert control_file(plain, "top").count("public_flat_rw") == 3
+    assert '-var "b$1"' in control_file(plain, "top")
+    with pytest.raises(ValueError, match="^Top-level module must be in the Verilog, not 'x'$"):
+        control_file(plain, "x")
