@@ -31,10 +31,14 @@ from .models.eltwise import BitNetLayer, rope_tables
 from .models.tlmm_stream import StreamGeometry, job_beats
 from .models.weight_plan import descriptor_table, pass_descriptors, weight_image
 
-__all__ = ["UNITS", "Image", "Program", "LayerLayout", "ModelLayout", "generation"]
+__all__ = ["UNITS", "LAYOUTS", "Image", "Program", "decode_instruction", "LayerLayout",
+           "ModelLayout", "generation"]
 
 #: the machine's units, by index
 UNITS = {name: index for index, name in enumerate(UNIT_NAMES)}
+#: each unit's instruction payload
+LAYOUTS = {"copy": COPY_INSTRUCTION, "vector": VECTOR_INSTRUCTION, "gemv": GEMV_INSTRUCTION,
+           "rope": ROPE_INSTRUCTION, "attention": ATTENTION_INSTRUCTION}
 
 
 @dataclass
@@ -116,6 +120,15 @@ class Program:
 
     def __len__(self):
         return len(self.instructions)
+
+
+def decode_instruction(raw: bytes) -> tuple[str, bool, dict]:
+    """``(unit, wait, fields)`` of an instruction as :meth:`Program.add` packed it."""
+    value = int.from_bytes(raw, "little")
+    unit = UNIT_NAMES[value & 0xF]
+    payload = value >> 5
+    return unit, bool(value >> 4 & 1), {name: payload >> offset & ((1 << width) - 1)
+                                         for name, offset, width in _fields(LAYOUTS[unit])}
 
 
 @functools.cache
@@ -311,7 +324,7 @@ class ModelLayout:
     def __init__(self, image: Image, weights: ModelWeights, *, gemv, attention,
                  max_tokens: int, word_bytes: int):
         c = weights.config
-        self.config, self.weights = c, weights
+        self.config, self.weights, self.word = c, weights, word_bytes
         self.layers = []
         for i, layer in enumerate(layer_parameters(weights)):
             self.layers.append(LayerLayout(
@@ -336,6 +349,12 @@ class ModelLayout:
                             inv_length=_bits(1 / n))
         return self.final
 
+    def program(self, *, tokens: int, position: int) -> Program:
+        """The program of :meth:`step` alone."""
+        program = Program(words=2, word_bytes=self.word)
+        self.step(program, tokens=tokens, position=position)
+        return program
+
 
 def generation(weights: ModelWeights, *, prompt_tokens: int, new_tokens: int, gemv,
                attention, data_bits: int, memory_bytes: int,
@@ -354,8 +373,7 @@ def generation(weights: ModelWeights, *, prompt_tokens: int, new_tokens: int, ge
                          max_tokens=prompt_tokens, word_bytes=word)
 
     def program(tokens, position):
-        instructions = Program(words=2, word_bytes=word)
-        layout.step(instructions, tokens=tokens, position=position)
+        instructions = layout.program(tokens=tokens, position=position)
         return [image.put(instructions.bytes()), len(instructions)]
 
     job = {"model": weights.config.to_dict(), "input": layout.input, "final": layout.final,
@@ -381,9 +399,8 @@ def memory_map(config, *, gemv, attention, data_bits: int, prompt_tokens: int,
     programs = {}
     for phase, tokens, position in (("prefill", prompt_tokens, 0),
                                     ("decode", 1, prompt_tokens)):
-        program = Program(words=2, word_bytes=word)
-        layout.step(program, tokens=tokens, position=position)
-        image.alloc(len(program) * program.words * word, f"program.{phase}")
+        program = layout.program(tokens=tokens, position=position)
+        image.alloc(len(program.bytes()), f"program.{phase}")
         programs[phase] = {"instructions": len(program),
                            "bytes": len(program) * program.words * word}
     kinds = {}

@@ -12,7 +12,7 @@ from ternforge.hdl.accelerator.parameters import VECTOR_INSTRUCTION, Accelerator
 from ternforge.hdl.accelerator.rope import ROPE_INSTRUCTION
 from ternforge.hdl.accelerator.top import COPY_INSTRUCTION
 from ternforge.sim.models.bitnet import random_weights
-from ternforge.sim.runtime import UNITS, Image, Program, generation
+from ternforge.sim.runtime import UNITS, Image, Program, decode_instruction, generation
 from ternforge.sim.runtime import _fields
 
 TINY = preset("tiny")
@@ -76,3 +76,16 @@ def test_a_field_that_does_not_fit_is_refused():
         Program().add("vector", VECTOR_INSTRUCTION, {"tokens": 1 << 16})
     with pytest.raises(ValueError, match="^Image base must be a multiple of 64, not 0x20$"):
         Image(1024, base=0x20)
+
+
+def test_an_instruction_decodes_to_what_was_added():
+    program = Program(words=2, word_bytes=16)
+    fields = {"rows": 2, "keys": 10, "position": 9, "append": 1, "base": 0x4000,
+              "q": 0x1234_5640, "q_stride": 256, "out": 0xFFFF_FFC0}
+    program.add("attention", ATTENTION_INSTRUCTION, fields, wait=False)
+    program.add("copy", COPY_INSTRUCTION, {"words": 3})
+    unit, wait, decoded = decode_instruction(program.instructions[0])
+    assert (unit, wait) == ("attention", False)
+    assert decoded == {name: fields.get(name, 0) for name in decoded}
+    assert decode_instruction(program.instructions[1]) == (
+        "copy", True, {"source": 0, "destination": 0, "words": 3})
