@@ -13,7 +13,9 @@ the memory read back through VPI. Model: each
 test's program run step by step in Python with the golden models. Checker: memory exact, under
 the memory's random stalls. The job is ``TERNFORGE_TB`` (JSON: ``programs``, ``[address,
 length]`` each, run one after another, or one ``program`` and ``length`` run ``runs`` times;
-and the ``expected`` memory file or regions to ``check``: ``[address, bytes as hex]``).
+the ``expected`` memory file or regions to ``check``: ``[address, bytes as hex]``; ``writes``
+to make first, ``[address, bytes as hex]``; and a ``result`` file for each program's
+cycles, a JSON list).
 """
 
 from __future__ import annotations
@@ -81,11 +83,18 @@ if os.environ.get("TERNFORGE_TB"):  # in the simulator
         backend = SimulatorBackend(dut, data_bits=DATA_BITS)
         await ClockCycles(dut.clk, 3)
         dut.rst.value = 0
+        for address, data in JOB.get("writes", ()):
+            backend.write_memory(address, bytes.fromhex(data))
         programs = JOB.get("programs") or [[JOB["program"], JOB["length"]]] * JOB["runs"]
+        measured = []
         for address, length in programs:  # one after another, each from one start
             cycles = await run_program(backend, address, length)  # (done: status 2)
             dut._log.info(f"program at {address:#x}: {length} instructions, {cycles:,} cycles")
             assert cycles > 0
+            measured.append(cycles)
+        if "result" in JOB:
+            with open(JOB["result"], "w") as file:
+                json.dump(measured, file)
         if "expected" in JOB:  # the whole memory
             with open(JOB["expected"], "rb") as file:
                 expected = file.read()

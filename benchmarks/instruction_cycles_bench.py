@@ -1,0 +1,114 @@
+"""Where a tiny model's prefill and decode step spend their cycles, instruction by instruction.
+
+The machine tests' simulation accelerator of the tiny model (128-bit bus, 96 MACs a cycle, two
+attention lanes) runs, on Verilator with a deterministic memory (latency 20 cycles, 16 bytes a
+cycle, writes answered 10 cycles after their last word):
+
+1. the prefill of a 9-token prompt as one program, and then each of its instructions again as
+   a program of its own;
+2. the first decode step the same way (its input row is the prompt's first embedding: the
+   cycles do not depend on the values).
+
+Every instruction waits for the one before it, so a program's cycles are its instructions'
+cycles one after another; run alone, an instruction's cycles also count the controller's
+fetch of it. The JSON gives each instruction's unit, its sizes (no addresses) and cycles, the
+totals per unit and operation, and each program's cycles against the sum of its instructions'.
+It is what an exact cycle model of the accelerator has to reproduce.
+
+Run: ``python benchmarks/instruction_cycles_bench.py [--json FILE]``; results in
+``benchmarks/results/instruction_cycles.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tb.controller_tb import ACCELERATOR, MEMORY_BYTES, WORD, build  # noqa: E402
+from ternforge.hdl.accelerator.model import preset  # noqa: E402
+from ternforge.hdl.accelerator.parameters import VectorOp  # noqa: E402
+from ternforge.sim import machine, verilator  # noqa: E402
+from ternforge.sim.checkpoint import load_checkpoint, shipped_weights  # noqa: E402
+from ternforge.sim.memory import plusargs, write_image  # noqa: E402
+from ternforge.sim.models import fp as fm  # noqa: E402
+from ternforge.sim.runtime import decode_instruction, generation  # noqa: E402
+
+PROMPT = list(b"ROMEO:\nI ")
+MEMORY = {"latency": 20, "write_latency": 10, "bytes_per_cycle": ACCELERATOR.data_bits // 8}
+#: the fields that say how much an instruction does (the rest are addresses and strides)
+SIZES = ("op", "tokens", "length", "n", "k", "weight_beats", "descriptor_count", "rows",
+         "keys", "append", "heads", "half", "words")
+
+
+def _describe(raw: bytes) -> dict:
+    unit, _, fields = decode_instruction(raw)
+    sizes = {name: value for name, value in fields.items() if name in SIZES}
+    if unit == "vector":
+        sizes["op"] = VectorOp(sizes["op"]).name.lower()
+    return {"unit": unit, **sizes}
+
+
+def measure() -> dict:
+    weights = load_checkpoint(shipped_weights("tiny"), preset("tiny"))
+    image, job = generation(weights, prompt_tokens=len(PROMPT), new_tokens=2,
+                            gemv=ACCELERATOR.gemv, attention=ACCELERATOR.attention,
+                            data_bits=ACCELERATOR.data_bits, memory_bytes=MEMORY_BYTES)
+    embedded = fm.to_bits(weights.embedding[np.asarray(PROMPT)].astype(np.float64), "float32")
+    step = 2 * WORD  # bytes of an instruction
+    phases = {"prefill": job["prefill"], "decode": job["decode"][0]}
+    programs = []
+    for address, length in phases.values():
+        programs += [[address, length]] + [[address + i * step, 1] for i in range(length)]
+    with tempfile.TemporaryDirectory() as folder:
+        work = Path(folder)
+        write_image(work / "image.hex", bytes(image.data), data_bits=ACCELERATOR.data_bits)
+        tb_job = {"programs": programs, "result": str(work / "cycles.json"),
+                  "writes": [[job["input"], embedded.astype("<u4").tobytes().hex()]],
+                  "timeout_ms": 100}
+        verilator.run(build(), toplevel=machine.TOPLEVEL, test_module="tb.controller_tb",
+                      work_dir=work, env={"TERNFORGE_TB": json.dumps(tb_job)},
+                      plusargs=plusargs(image=work / "image.hex", **MEMORY))
+        cycles = json.loads((work / "cycles.json").read_text())
+    result = {"memory": MEMORY, "prompt_tokens": len(PROMPT)}
+    for name, (address, length) in phases.items():
+        whole, alone, cycles = cycles[0], cycles[1:1 + length], cycles[1 + length:]
+        instructions = [{**_describe(image.get(address + i * step, step)), "cycles": c}
+                        for i, c in enumerate(alone)]
+        by_unit = {}
+        for instruction in instructions:
+            key = instruction["unit"] + (f".{instruction['op']}" if "op" in instruction else "")
+            entry = by_unit.setdefault(key, {"count": 0, "cycles": 0})
+            entry["count"] += 1
+            entry["cycles"] += instruction["cycles"]
+        result[name] = {"cycles": whole, "instructions_alone": sum(alone),
+                        "by_unit": dict(sorted(by_unit.items(), key=lambda kv: -kv[1]["cycles"])),
+                        "instructions": instructions}
+    return result
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", type=Path,
+                        default=Path(__file__).parent / "results" / "instruction_cycles.json")
+    args = parser.parse_args(argv)
+    result = measure()
+    for phase in ("prefill", "decode"):
+        entry = result[phase]
+        print(f"{phase}: {entry['cycles']:,} cycles as one program, {entry['instructions_alone']:,}"
+              f" as {len(entry['instructions'])} programs of one instruction")
+        for key, unit in entry["by_unit"].items():
+            print(f"  {key:22} {unit['count']:5} instructions {unit['cycles']:>10,} cycles "
+                  f"({unit['cycles'] / entry['instructions_alone']:6.1%})")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
