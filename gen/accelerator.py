@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from amaranth.back import rtlil, verilog
 
 from ..boards import RESOURCE_KEYS, Board
-from ..hdl.accelerator.controller import REGISTER_MAP
+from ..hdl.accelerator.controller import register_map
 from ..hdl.accelerator.model import ModelConfig
 from ..hdl.accelerator.parameters import AcceleratorParameters
 from ..hdl.accelerator.top import UNIT_NAMES, accelerator
@@ -132,7 +132,8 @@ def accelerator_report(config: DesignConfig, parameters: AcceleratorParameters, 
         "power": power_estimate({TOP: total}, board),
         "memory_map": memory,
         "registers": [{"offset": 4 * index, "name": name, "access": access, "meaning": meaning}
-                      for index, (name, (access, meaning)) in enumerate(REGISTER_MAP.items())],
+                      for index, (name, (access, meaning))
+                      in enumerate(register_map(UNIT_NAMES).items())],
         "ports": PORTS,
         "units": list(UNIT_NAMES),
         "source": SOURCE,

@@ -14,15 +14,19 @@ and ``done: Out(stream(1))``, one beat per instruction completed.
 
 Registers (AXI4-Lite, 32 bits each):
 
-====== ========= ==============================================================
-offset register  meaning
-====== ========= ==============================================================
-0x00   control   write 1: start the program
-0x04   status    bit 0: busy; bit 1: done (the last program has completed)
-0x08   program   byte address of the program in DDR (word aligned)
-0x0c   length    instructions in the program (1 or more)
-0x10   cycles    cycles from start to done of the last program
-====== ========= ==============================================================
+====== =============== ========================================================
+offset register        meaning
+====== =============== ========================================================
+0x00   control         write 1: start the program
+0x04   status          bit 0: busy; bit 1: done (the last program has completed)
+0x08   program         byte address of the program in DDR (word aligned)
+0x0c   length          instructions in the program (1 or more)
+0x10   cycles          cycles from start to done of the last program
+0x14   <unit>_cycles   one a unit, in port order: the cycles of the last program in
+...                    which the unit had an instruction issued and not yet done
+====== =============== ========================================================
+
+The unit counters say where a program's time went, on the board as in the simulator.
 """
 
 from __future__ import annotations
@@ -35,9 +39,10 @@ from ..common.axi import RegisterFile, axi4_lite_members, axi4_read_members, for
 from ..common.checks import check_int
 from ..common.dma import BufferedReader
 
-__all__ = ["REGISTER_MAP", "REGISTERS", "Controller", "instruction_layout"]
+__all__ = ["REGISTER_MAP", "REGISTERS", "register_map", "Controller", "instruction_layout"]
 
-#: register -> (access, meaning): the table above, at 4-byte offsets in this order
+#: register -> (access, meaning): the table above, at 4-byte offsets in this order, but the
+#: units' counters (:func:`register_map`)
 REGISTER_MAP = {
     "control": ("write", "write 1: start the program"),
     "status": ("read", "bit 0: busy; bit 1: done (the last program has completed)"),
@@ -46,8 +51,16 @@ REGISTER_MAP = {
     "cycles": ("read", "cycles from start to done of the last program"),
 }
 REGISTERS = tuple(REGISTER_MAP)
-_READ_ONLY = {name for name, (access, _) in REGISTER_MAP.items() if access == "read"}
 UNIT_BITS = 4
+
+
+def register_map(names) -> dict:
+    """Every register of a controller whose unit ports are named ``names`` (in port order):
+    :data:`REGISTER_MAP`, then each unit's busy-cycle counter ``<name>_cycles``."""
+    return {**REGISTER_MAP, **{
+        f"{name}_cycles": ("read", f"cycles of the last program in which the {name} unit "
+                                   f"had an instruction issued and not yet done")
+        for name in names}}
 
 
 def instruction_layout(payload_bits: int) -> data.StructLayout:
@@ -68,6 +81,8 @@ class Controller(wiring.Component):
         Data words an instruction spans (1, 2 or 4), least significant first.
     depth : int
         Words read ahead (the program reader's FIFO).
+    names : sequence of str or None
+        The units' names, for their counters (default ``unit0``, ``unit1``, ...).
 
     Members
     -------
@@ -82,8 +97,12 @@ class Controller(wiring.Component):
     """
 
     def __init__(self, units: int, *, addr_bits=32, data_bits=512, instruction_words=1,
-                 depth=16):
+                 depth=16, names=None):
         check_int("Units", units, 1, 1 << UNIT_BITS)
+        self.names = tuple(f"unit{i}" for i in range(units)) if names is None else tuple(names)
+        if len(self.names) != units or len(set(self.names)) != units:
+            raise ValueError(f"Unit names must be {units} different names, not {names!r}")
+        self.registers = register_map(self.names)
         check_int("Data bits", data_bits, 64, 1024)
         if instruction_words not in (1, 2, 4):
             raise ValueError(f"Instruction words must be 1, 2 or 4, not {instruction_words!r}")
@@ -102,8 +121,9 @@ class Controller(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.registers = registers = RegisterFile(names=REGISTERS,
-                                                          read_only=_READ_ONLY)
+        read_only = {name for name, (access, _) in self.registers.items() if access == "read"}
+        m.submodules.registers = registers = RegisterFile(names=self.registers,
+                                                          read_only=read_only)
         m.submodules.reader = reader = self._reader
         forward_ports(m, self, registers, axi4_lite_members("s_axil"))
         forward_ports(m, self, reader, axi4_read_members("m_axi", addr_bits=32, data_bits=32))
@@ -117,6 +137,7 @@ class Controller(wiring.Component):
         with m.If(busy):
             m.d.sync += cycles.eq(cycles + 1)
         issued_all, outstanding = self._dispatch(m, reader, registers, start)
+        self._count_units(m, registers, start)
         with m.If(start):
             m.d.sync += [busy.eq(1), finished.eq(0), cycles.eq(0)]
         with m.Elif(busy & issued_all & (outstanding == 0)):
@@ -151,6 +172,21 @@ class Controller(wiring.Component):
         with m.If(start):
             m.d.sync += left.eq(registers.length)
         return left == 0, outstanding
+
+    def _count_units(self, m, registers, start):
+        """Each unit's busy cycles: those in which it has instructions issued and not done
+        (a unit may take its next instruction before its last is done)."""
+        for i, name in enumerate(self.names):
+            port, done = getattr(self, f"unit{i}"), getattr(self, f"done{i}")
+            pending = Signal(range(17), name=f"pending_{name}")
+            cycles = Signal(32, name=f"cycles_{name}")
+            issued = port.valid & port.ready
+            m.d.sync += pending.eq(pending + issued - done.valid)
+            with m.If(pending != 0):
+                m.d.sync += cycles.eq(cycles + 1)
+            with m.If(start):
+                m.d.sync += cycles.eq(0)
+            m.d.comb += getattr(registers, f"{name}_cycles_in").eq(cycles)
 
     def _gather(self, m, reader):
         """The words of the next instruction (shifted in from the top, so the first word

@@ -71,10 +71,10 @@ class Machine(wiring.Component):
 
     def __init__(self, units, *, data_bits=512, instruction_words=2, names=None):
         self._controller = Controller(len(units), data_bits=data_bits,
-                                      instruction_words=instruction_words)
+                                      instruction_words=instruction_words, names=names)
         self._units = [unit(self._controller.payload_bits) for unit in units]
         ports = [f"unit{i}" for i in range(len(units))]
-        self._names = list(ports if names is None else names)
+        self._names = list(self._controller.names)
         self._bus = AxiInterconnect([("program", True, False)] +
                                     [(port, True, True) for port in ports],
                                     data_bits=data_bits)

@@ -105,8 +105,9 @@ def test_generate_writes_one_top_and_its_report(capsys, tmp_path, monkeypatch):
     assert sorted(report["modules"]) == sorted(parts)  # (the JSON's keys are sorted)
     assert sorted(seen) == sorted(f"{TOP}_{name}" for name in parts)
     assert report["total"] == dict.fromkeys(RESOURCE_KEYS, 7) | {"LUT": 70}
-    assert [r["name"] for r in report["registers"]] == list(REGISTERS)
-    assert [r["offset"] for r in report["registers"]] == [0, 4, 8, 12, 16]
+    assert [r["name"] for r in report["registers"]] == list(REGISTERS) + [
+        f"{unit}_cycles" for unit in ("copy", "vector", "gemv", "rope", "attention")]
+    assert [r["offset"] for r in report["registers"]] == list(range(0, 40, 4))
     assert report["memory_map"]["context"] == TINY.max_context
     assert report["accelerator"]["engine"]["macs_per_cycle"] == 384
     assert set(report["power"]["total_w"]) == {TOP}

@@ -1,6 +1,8 @@
 """The controller runs a program of unit instructions from DDR, from one start: copies and a
 dequantise operation of the vector unit, barriers between dependent steps, memory exact under
-random stalls; the program run twice."""
+random stalls; the program run twice. Its counters give each unit's busy cycles."""
+
+import json
 
 import numpy as np
 import pytest
@@ -67,9 +69,33 @@ def test_a_program_runs_from_one_start(build, tmp_path, stall):
     machine.run(build, tmp_path, _job(tmp_path), stall=stall, seed=11)
 
 
+@pytest.mark.verilator
+def test_each_units_busy_cycles_are_counted(build, tmp_path):
+    """The copy alone, the dequantise alone, then the whole program: a unit without
+    instructions counts none; the controller's own cycles (fetch, dispatch, completion) are
+    the same whichever unit runs; instructions with barriers between them do not overlap."""
+    job = _job(tmp_path)
+    instruction = 2 * WORD
+    job = {"programs": [[0, 1], [instruction, 1], [0, job["length"]]],
+           "result": str(tmp_path / "cycles.json")}
+    machine.run(build, tmp_path, job, stall=0.0, seed=1)
+    copy_alone, vector_alone, whole = json.loads((tmp_path / "cycles.json").read_text())
+    assert copy_alone["units"]["copy"] > 0 and vector_alone["units"]["vector"] > 0
+    for run, used in ((copy_alone, {"copy"}), (vector_alone, {"vector"}),
+                      (whole, {"copy", "vector"})):
+        assert [name for name, cycles in run["units"].items() if cycles] == \
+            [name for name in run["units"] if name in used]
+    assert copy_alone["cycles"] - copy_alone["units"]["copy"] == \
+        vector_alone["cycles"] - vector_alone["units"]["vector"]
+    assert whole["units"]["copy"] + whole["units"]["vector"] <= whole["cycles"]
+
+
 def test_controller_parameters_are_checked():
     with pytest.raises(ValueError, match="^Units must be an integer from 1 to 16, not 0$"):
         Controller(0)
     with pytest.raises(ValueError, match="^Instruction words must be 1, 2 or 4, not 3$"):
         Controller(2, instruction_words=3)
     assert Controller(2, data_bits=128, instruction_words=2).payload_bits == 251
+    with pytest.raises(ValueError, match=r"^Unit names must be 2 different names, not "
+                                         r"\('a', 'a'\)$"):
+        Controller(2, names=("a", "a"))
