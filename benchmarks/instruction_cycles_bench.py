@@ -75,7 +75,7 @@ def measure() -> dict:
         verilator.run(build(), toplevel=machine.TOPLEVEL, test_module="tb.controller_tb",
                       work_dir=work, env={"TERNFORGE_TB": json.dumps(tb_job)},
                       plusargs=plusargs(image=work / "image.hex", **MEMORY))
-        cycles = json.loads((work / "cycles.json").read_text())
+        cycles = [run["cycles"] for run in json.loads((work / "cycles.json").read_text())]
     result = {"memory": MEMORY, "prompt_tokens": len(PROMPT)}
     for name, (address, length) in phases.items():
         whole, alone, cycles = cycles[0], cycles[1:1 + length], cycles[1 + length:]

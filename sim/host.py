@@ -18,11 +18,12 @@ from typing import Protocol
 
 import numpy as np
 
-from ..hdl.accelerator.controller import REGISTERS
+from ..hdl.accelerator.controller import REGISTERS, register_map
+from ..hdl.accelerator.top import UNIT_NAMES
 from .models import fp as fm
 from .models.bitnet import ModelWeights, lm_head
 
-__all__ = ["Backend", "run_program", "generate"]
+__all__ = ["Backend", "run_program", "unit_cycles", "generate"]
 
 
 class Backend(Protocol):
@@ -63,13 +64,21 @@ async def run_program(backend: Backend, address: int, length: int) -> int:
     return await backend.read_register(_offset("cycles"))
 
 
+async def unit_cycles(backend: Backend, names=UNIT_NAMES) -> dict:
+    """Each unit's busy cycles in the last program (the ``<unit>_cycles`` registers of a
+    controller whose units are ``names``)."""
+    offsets = {name: 4 * index for index, name in enumerate(register_map(names))}
+    return {name: await backend.read_register(offsets[f"{name}_cycles"]) for name in names}
+
+
 async def generate(backend: Backend, weights: ModelWeights, job: dict, *,
                    log=lambda text: None) -> dict:
     """Prefill ``job["prompt"]`` and decode ``job["new_tokens"]`` greedy tokens on the
     accelerator behind ``backend``, its image loaded (``job`` as
     :func:`ternforge.sim.runtime.generation` gives it, with ``prompt``). Returns ``tokens``,
     ``hidden`` (each state a token was chosen from, hex), ``prefill_cycles`` and
-    ``decode_cycles`` (one a decode step: the first token comes from the prefill)."""
+    ``decode_cycles`` (one a decode step: the first token comes from the prefill), and each
+    step's busy cycles per unit, ``prefill_unit_cycles`` and ``decode_unit_cycles``."""
     d = weights.config.hidden
 
     def embed(ids):
@@ -83,9 +92,10 @@ async def generate(backend: Backend, weights: ModelWeights, job: dict, *,
     prompt = job["prompt"]
     embed(prompt)
     prefill = await run_program(backend, *job["prefill"])
+    prefill_units = await unit_cycles(backend)
     log(f"prefill: {job['prefill'][1]} instructions, {prefill:,} cycles")
     hidden = final(len(prompt) - 1)
-    tokens, states, decode = [], [], []
+    tokens, states, decode, decode_units = [], [], [], []
     for step in range(job["new_tokens"]):
         token = int(np.argmax(lm_head(hidden, weights)))
         tokens.append(token)
@@ -93,8 +103,10 @@ async def generate(backend: Backend, weights: ModelWeights, job: dict, *,
         if step + 1 < job["new_tokens"]:
             embed([token])
             decode.append(await run_program(backend, *job["decode"][step]))
+            decode_units.append(await unit_cycles(backend))
             log(f"decode {step + 1}: {job['decode'][step][1]} instructions, "
                 f"{decode[-1]:,} cycles")
             hidden = final(0)
     return {"tokens": tokens, "hidden": states, "prefill_cycles": prefill,
-            "decode_cycles": decode}
+            "decode_cycles": decode, "prefill_unit_cycles": prefill_units,
+            "decode_unit_cycles": decode_units}

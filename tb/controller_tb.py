@@ -15,7 +15,7 @@ the memory's random stalls. The job is ``TERNFORGE_TB`` (JSON: ``programs``, ``[
 length]`` each, run one after another, or one ``program`` and ``length`` run ``runs`` times;
 the ``expected`` memory file or regions to ``check``: ``[address, bytes as hex]``; ``writes``
 to make first, ``[address, bytes as hex]``; and a ``result`` file for each program's
-cycles, a JSON list).
+``cycles`` and its ``units``' busy cycles, a JSON list).
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ if os.environ.get("TERNFORGE_TB"):  # in the simulator
     from cocotb.triggers import ClockCycles
 
     from ternforge.sim.cocotb.model import SimulatorBackend
-    from ternforge.sim.host import run_program
+    from ternforge.sim.host import run_program, unit_cycles
 
     JOB = json.loads(os.environ["TERNFORGE_TB"])
 
@@ -91,7 +91,7 @@ if os.environ.get("TERNFORGE_TB"):  # in the simulator
             cycles = await run_program(backend, address, length)  # (done: status 2)
             dut._log.info(f"program at {address:#x}: {length} instructions, {cycles:,} cycles")
             assert cycles > 0
-            measured.append(cycles)
+            measured.append({"cycles": cycles, "units": await unit_cycles(backend)})
         if "result" in JOB:
             with open(JOB["result"], "w") as file:
                 json.dump(measured, file)

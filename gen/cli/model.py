@@ -89,6 +89,8 @@ def run_model(name, weights, text, ids, new_tokens, out):
                   "golden_tokens": golden, "exact": result["tokens"] == golden,
                   "prefill_cycles": result["prefill_cycles"],
                   "decode_cycles": result["decode_cycles"],
+                  "prefill_unit_cycles": result["prefill_unit_cycles"],
+                  "decode_unit_cycles": result["decode_unit_cycles"],
                   "simulated_cycles_per_s": round(
                       (result["prefill_cycles"] + sum(result["decode_cycles"]))
                       / (finished - simulated))}

@@ -31,3 +31,10 @@ def test_tiny_generates_the_golden_models_text(tmp_path, stall):
     assert [bytes.fromhex(h) for h in result["hidden"]] == \
         [np.asarray(s, "<u4").tobytes() for s in states]
     assert len(result["decode_cycles"]) == NEW - 1 and result["prefill_cycles"] > 0
+    # every unit works in a prefill, all but the copy in a decode step; one at a time
+    steps = [(result["prefill_cycles"], result["prefill_unit_cycles"])] + list(zip(
+        result["decode_cycles"], result["decode_unit_cycles"]))
+    for index, (cycles, units) in enumerate(steps):
+        assert sum(units.values()) < cycles
+        assert [name for name, busy in units.items() if busy] == \
+            ["copy", "vector", "gemv", "rope", "attention"][index > 0:]
