@@ -18,7 +18,7 @@ from typing import Protocol
 
 import numpy as np
 
-from ..hdl.accelerator.controller import REGISTERS, register_map
+from ..hdl.accelerator.controller import register_map
 from ..hdl.accelerator.top import UNIT_NAMES
 from .models import fp as fm
 from .models.bitnet import ModelWeights, lm_head
@@ -46,8 +46,9 @@ class Backend(Protocol):
         """Read ``nbytes`` of DDR at ``address``."""
 
 
-def _offset(register: str) -> int:
-    return 4 * REGISTERS.index(register)
+def _offset(register: str, names=UNIT_NAMES) -> int:
+    """The byte offset of ``register`` of a controller whose units are ``names``."""
+    return 4 * list(register_map(names)).index(register)
 
 
 async def run_program(backend: Backend, address: int, length: int) -> int:
@@ -67,8 +68,8 @@ async def run_program(backend: Backend, address: int, length: int) -> int:
 async def unit_cycles(backend: Backend, names=UNIT_NAMES) -> dict:
     """Each unit's busy cycles in the last program (the ``<unit>_cycles`` registers of a
     controller whose units are ``names``)."""
-    offsets = {name: 4 * index for index, name in enumerate(register_map(names))}
-    return {name: await backend.read_register(offsets[f"{name}_cycles"]) for name in names}
+    return {name: await backend.read_register(_offset(f"{name}_cycles", names))
+            for name in names}
 
 
 async def generate(backend: Backend, weights: ModelWeights, job: dict, *,

@@ -400,9 +400,9 @@ def memory_map(config, *, gemv, attention, data_bits: int, prompt_tokens: int,
     for phase, tokens, position in (("prefill", prompt_tokens, 0),
                                     ("decode", 1, prompt_tokens)):
         program = layout.program(tokens=tokens, position=position)
-        image.alloc(len(program.bytes()), f"program.{phase}")
-        programs[phase] = {"instructions": len(program),
-                           "bytes": len(program) * program.words * word}
+        nbytes = len(program) * program.words * program.word_bytes
+        image.alloc(nbytes, f"program.{phase}")
+        programs[phase] = {"instructions": len(program), "bytes": nbytes}
     kinds = {}
     for name, _, nbytes in image.regions:
         kind = name.split(".")[1] if name.startswith("layer") else name.split(".")[0]
