@@ -54,7 +54,7 @@ class AttentionUnit(wiring.Component):
         self._parameters = p = parameters
         payload_bits = payload_bits or ATTENTION_INSTRUCTION.size
         beat = p.engine.beat_bits
-        options = {"data_bits": p.data_bits, "max_burst": 16, "depth": 16}
+        options = {"data_bits": p.data_bits, "max_burst": 16, "depth": 64}
         self._cached = CachedAttention(p)
         self._queries = VectorReader(beat, **options)
         self._appended = VectorReader(beat, **options)

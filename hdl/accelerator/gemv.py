@@ -56,7 +56,7 @@ class GemvUnit(wiring.Component):
     def __init__(self, parameters, *, payload_bits=None):
         self._parameters = p = parameters
         payload_bits = payload_bits or GEMV_INSTRUCTION.size
-        options = {"data_bits": p.data_bits, "max_burst": 16, "depth": 16}
+        options = {"data_bits": p.data_bits, "max_burst": 16, "depth": 64}
         self._path = GemvPath(p, gate_reads=True)
         self._acts = VectorReader(8, **options)
         self._packer = WordPacker(word_bits=p.act_bits, beat_bits=8)

@@ -15,6 +15,8 @@ from amaranth.lib import data
 from ..attention.parameters import AttentionParameters, AttentionUnitParameters
 from ..common.axi import check_data_bits
 from ..common.checks import check_int
+from ..common.timing import (MemoryTiming, ReadStream, Schedule, bursts, first_arrivals,
+                             writes_done)
 from ..eltwise.parameters import (ACTIVATIONS, DequantiseParameters,
                                   GatedActivationParameters, QuantiseParameters,
                                   ResidualParameters, RmsNormParameters)
@@ -68,7 +70,7 @@ class VectorUnitParameters:
     data_bits : int
         The AXI data width of its readers and writers.
     max_burst : int
-        Words of a burst at most (their FIFOs hold one).
+        Words of a burst at most (their FIFOs hold four, :attr:`fifo_depth`).
     """
 
     format: str = "float32"
@@ -98,6 +100,108 @@ class VectorUnitParameters:
                 VectorOp.RMSNORM: RmsNormParameters(format=f, max_length=n),
                 VectorOp.QUANTISE: QuantiseParameters(format=f, max_length=n),
                 VectorOp.GATED: GatedActivationParameters(format=f, kind=self.activation)}
+
+    @property
+    def fifo_depth(self) -> int:
+        """Words of each reader's and writer's FIFO: four bursts, so that a reader's next
+        burst is requested long before its consumer needs it."""
+        return 4 * self.max_burst
+
+    #: cycles of the unit's registers on the way: from taking an instruction to its first
+    #: read request, from a word's arrival to its element in the stage, from a result to its
+    #: word in the writer's FIFO and from the last write response to ``done``, together (the
+    #: cycle model's origin is the first request)
+    REGISTER_CYCLES = 8
+
+    def cycles(self, op: VectorOp, tokens: int, length: int, *, a: int, b: int, y: int,
+               z: int = 0, memory: MemoryTiming = MemoryTiming()) -> int:
+        """Cycles from the unit taking the instruction to its ``done`` (what the controller's
+        ``vector_cycles`` counts), on a DDR of ``memory``'s timing that answers one word a
+        cycle.
+
+        Reader ``b``'s first burst is requested first, alone, then ``a``'s and ``b``'s
+        round-robin (:func:`~ternforge.hdl.common.timing.first_arrivals`); the stage takes
+        an element a cycle once its data is there (its own cycle model: latency, or the
+        two-pass stages' token period and scalar phase); its results' bursts are written one
+        at a time as they fill (:func:`~ternforge.hdl.common.timing.writes_done`).
+        """
+        op = VectorOp(op)
+        self.check_job(op, tokens, length)
+        word = self.data_bits // 8
+        per_word = word // 4  # 32-bit elements
+
+        def load(address, elements):
+            return bursts(address, -(-elements // per_word), word_bytes=word,
+                          max_burst=self.max_burst)
+
+        a_load = [load(a, tokens * length)]
+        if op == VectorOp.QUANTISE:
+            streams = [ReadStream(0, a_load, self.fifo_depth)]
+        else:
+            b_load = {VectorOp.DEQUANTISE: [load(b, tokens)],
+                      VectorOp.RMSNORM: [load(b, length)] * tokens}.get(
+                op, [load(b, tokens * length)])
+            streams = [ReadStream(1, a_load, self.fifo_depth),
+                       ReadStream(0, b_load, self.fifo_depth)]
+        arrivals = first_arrivals(streams, memory)
+        a_words = arrivals[0]
+        b_words = arrivals[1] if len(arrivals) > 1 else []
+        stage = self.stages[op]
+        if op in (VectorOp.RMSNORM, VectorOp.QUANTISE):
+            results, scales = self._two_pass(stage, tokens, length, a_words, per_word)
+        else:
+            if op == VectorOp.DEQUANTISE:  # each token's scale beside its accumulators
+                b_words = [b_words[t // per_word] for t in range(tokens)
+                           if t // per_word < len(b_words)]
+                b_needs = [w for t, w in enumerate(b_words) for _ in range(length)]
+            elif op == VectorOp.RESIDUAL:
+                b_needs = [w for w in b_words for _ in range(per_word)]
+            else:  # the gated activation takes ``up`` late; its first burst comes first
+                b_needs = []
+            a_needs = [w for w in a_words for _ in range(per_word)]
+            count = max(len(a_needs), len(b_needs))
+            needs = [max((x[i] for x in (a_needs, b_needs) if i < len(x)), default=None)
+                     for i in range(count)]
+            taken = Schedule(needs, tokens * length)
+            results = (tokens * length, lambda i: taken.time(i) + stage.latency)
+            scales = None
+        writes = self._words_written(results, word * 8 // (8 if op == VectorOp.QUANTISE else 32),
+                                     y)
+        if scales is not None:
+            writes += self._words_written((tokens, scales.__getitem__), per_word, z)
+        return writes_done(writes, memory) + self.REGISTER_CYCLES
+
+    @staticmethod
+    def _two_pass(stage, tokens, length, a_words, per_word):
+        """A two-pass stage's results ``(count, cycle of result i)`` and each token's scale's
+        cycle: a token's pass 1 takes an element a cycle as it arrives, no earlier than the
+        scalar phase and pass 2 of the token before allow."""
+        scalar, pass2 = stage.scalar_cycles, stage.pass2_latency
+        ends, earliest = [], 0
+        for t in range(tokens):
+            first = t * length
+            needs = [a_words[(first + i) // per_word]
+                     for i in range(min(length, len(a_words) * per_word - first))]
+            end = Schedule(needs, length, earliest).last
+            ends.append(end)
+            earliest = end + length + scalar
+        # (the quantiser's scale leaves its product 4 cycles later, registered on its way)
+        scales = ([end + 1 + stage.units["to_scale"].latency + 4 for end in ends]
+                  if "to_scale" in stage.units else None)
+        return (tokens * length,
+                lambda i: ends[i // length] + scalar + pass2 + i % length), scales
+
+    def _words_written(self, results, per_word, address):
+        """``(ready, words)`` of each write burst of ``results`` (``(count, cycle of result
+        i)``), ``per_word`` to a word, from ``address``."""
+        count, time = results
+        words = -(-count // per_word)
+        out, w = [], 0
+        for length in bursts(address, words, word_bytes=self.data_bits // 8,
+                             max_burst=self.max_burst):
+            w += length
+            out.append((time(min(count, w * per_word) - 1), length))
+        return out
 
     def check_job(self, op: VectorOp, tokens: int, length: int) -> None:
         """Refuse (``ValueError``) a job the unit cannot run."""

@@ -53,7 +53,7 @@ class RopeUnit(wiring.Component):
 
     def __init__(self, *, data_bits=512, payload_bits=None):
         payload_bits = payload_bits or ROPE_INSTRUCTION.size
-        options = {"data_bits": data_bits, "max_burst": 16, "depth": 16}
+        options = {"data_bits": data_bits, "max_burst": 16, "depth": 64}
         self._readers = {name: VectorReader(32, **options) for name in _READERS}
         self._writers = {name: VectorWriter(32, **options) for name in _WRITERS}
         self._stage = Rope(RopeParameters(format="float32"))

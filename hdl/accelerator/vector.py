@@ -59,7 +59,7 @@ class VectorUnit(wiring.Component):
     def __init__(self, parameters, *, payload_bits=None):
         self._parameters = p = parameters
         payload_bits = payload_bits or VECTOR_INSTRUCTION.size
-        options = {"data_bits": p.data_bits, "max_burst": p.max_burst, "depth": p.max_burst}
+        options = {"data_bits": p.data_bits, "max_burst": p.max_burst, "depth": p.fifo_depth}
         self._readers = {"a": VectorReader(32, **options), "b": VectorReader(32, **options)}
         self._writers = {"y": VectorWriter(32, **options), "codes": VectorWriter(8, **options),
                          "z": VectorWriter(32, **options)}
@@ -149,12 +149,16 @@ class VectorUnit(wiring.Component):
         # per command port: still to issue (b: RMSNorm's gain once a token)
         pending = {name: Signal(name=f"pending_{name}") for name in ("a", "y", "codes", "z")}
         gains = Signal(16)  # b commands still to issue
+        b_issued = Signal()  # b's first command is taken
         waiting = {name: Signal(name=f"waiting_{name}") for name in ("y", "codes", "z")}
         per_token = held.op == VectorOp.DEQUANTISE
         rmsnorm = held.op == VectorOp.RMSNORM
         m.d.comb += [
             a.payload.address.eq(held.a), a.payload.elements.eq(elements),
-            a.payload.length.eq(held.length), a.valid.eq(pending["a"]),
+            a.payload.length.eq(held.length),
+            # b's first burst is requested alone, a's after it: the same order whatever the
+            # bus granted before, so that the op's first element is as the cycle model says
+            a.valid.eq(pending["a"] & (b_issued | (held.op == VectorOp.QUANTISE))),
             b.payload.address.eq(held.b),
             b.payload.elements.eq(Mux(per_token, held.tokens,
                                       Mux(rmsnorm, held.length, elements))),
@@ -170,7 +174,7 @@ class VectorUnit(wiring.Component):
             with m.If(port.valid & port.ready):
                 m.d.sync += pending[name].eq(0)
         with m.If(b.valid & b.ready):
-            m.d.sync += gains.eq(gains - 1)
+            m.d.sync += [gains.eq(gains - 1), b_issued.eq(1)]
         for name in waiting:
             writer = self._writers[name]
             m.d.comb += writer.done.ready.eq(1)
@@ -181,7 +185,7 @@ class VectorUnit(wiring.Component):
         with m.If(self.instruction.valid & idle):
             op = instruction.op
             quant = op == VectorOp.QUANTISE
-            m.d.sync += [held.eq(instruction), busy.eq(1), pending["a"].eq(1),
+            m.d.sync += [held.eq(instruction), busy.eq(1), pending["a"].eq(1), b_issued.eq(0),
                          pending["y"].eq(~quant), pending["codes"].eq(quant),
                          pending["z"].eq(quant), waiting["y"].eq(~quant),
                          waiting["codes"].eq(quant), waiting["z"].eq(quant),

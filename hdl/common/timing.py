@@ -1,0 +1,173 @@
+"""Cycle models of the memory system: DDR's timing, and the units' readers and writers on it.
+
+The units' own cycle models (:meth:`VectorUnitParameters.cycles
+<ternforge.hdl.accelerator.parameters.VectorUnitParameters.cycles>` and the others) are built
+from these pieces, which follow :mod:`~ternforge.hdl.common.axi`'s burst masters,
+:mod:`~ternforge.hdl.common.dma`'s buffered reader and writer, the
+:class:`~ternforge.hdl.common.interconnect.AxiInterconnect`'s round-robin grants and a
+deterministic DDR (:class:`MemoryTiming`) cycle for cycle:
+
+- a load is cut into bursts of at most ``max_burst`` words that never cross 4 KiB
+  (:func:`bursts`);
+- a read burst's words arrive ``latency`` cycles after its address, one word a cycle, after
+  the words of every burst granted before it; the readers of a unit request their first
+  bursts round-robin, each as many as its FIFO has room for (:func:`first_arrivals`); after
+  those, a reader requests a burst whenever it has room for one, far ahead of its consumer
+  (a FIFO of ``depth`` words holds many cycles of elements), so later words are never late;
+- a write burst is offered once all its words are in its writer's FIFO, and DDR takes one
+  burst at a time: the next address only after the previous burst's response, which comes
+  ``write_latency`` cycles after its last word (:func:`writes_done`).
+
+Times are cycles from an origin of the caller's choosing; a unit's model adds its own
+constant, the registers between its instruction and its first request and between its last
+response and ``done``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .checks import check_int
+
+__all__ = ["MemoryTiming", "ReadStream", "bursts", "first_arrivals", "writes_done",
+           "Schedule"]
+
+#: bursts a read master has in flight at most (its :class:`~ternforge.hdl.common.axi.
+#: BurstReader`'s ``outstanding``)
+OUTSTANDING = 8
+
+
+@dataclass(frozen=True)
+class MemoryTiming:
+    """A deterministic DDR as the cycle models assume it: one data word a cycle each way.
+
+    Parameters
+    ----------
+    latency : int
+        Cycles from a read burst's address to its first word.
+    write_latency : int
+        Cycles from a write burst's last word to its response.
+    """
+
+    latency: int = 20
+    write_latency: int = 10
+
+    def __post_init__(self):
+        check_int("Read latency", self.latency, 1, 1 << 16)
+        check_int("Write latency", self.write_latency, 1, 1 << 16)
+
+
+def bursts(address: int, words: int, *, word_bytes: int, max_burst: int) -> list[int]:
+    """The words of each burst of a load of ``words`` words from ``address``: at most
+    ``max_burst`` and not across a 4 KiB boundary."""
+    out = []
+    while words > 0:
+        to_boundary = (4096 - address % 4096) // word_bytes
+        n = min(words, max_burst, to_boundary)
+        out.append(n)
+        words -= n
+        address += n * word_bytes
+    return out
+
+
+@dataclass
+class ReadStream:
+    """One reader's bursts, in order, as :func:`first_arrivals` takes them.
+
+    Parameters
+    ----------
+    start : int
+        The first cycle it may request.
+    commands : list of list of int
+        Each command's bursts (a reader takes its next command the cycle after its last
+        burst of the previous one is requested, so it requests nothing that cycle).
+    depth : int
+        Words of its FIFO: what it requests before its consumer takes any.
+    """
+
+    start: int
+    commands: list
+    depth: int
+
+
+def first_arrivals(streams: list[ReadStream], memory: MemoryTiming) -> list[list[int]]:
+    """The cycle each word of each stream's first bursts arrives: those its FIFO has room for
+    before it delivers anything, requested round-robin between the streams (in port order,
+    one address a cycle) and answered in order. Words after them are never late (see the
+    module documentation) and are not listed."""
+    queues = []
+    for stream in streams:
+        queue, room, full = [], stream.depth, False
+        for command in stream.commands:
+            for k, length in enumerate(command):
+                if length > room or len(queue) == OUTSTANDING:
+                    full = True
+                    break
+                queue.append((length, int(k == 0 and bool(queue))))
+                room -= length
+            if full:
+                break
+        queues.append(queue)
+    arrivals = [[] for _ in streams]
+    ready = [stream.start for stream in streams]
+    position = [0] * len(streams)
+    free, last, cycle = None, len(streams) - 1, min(ready)
+    while any(p < len(q) for p, q in zip(position, queues)):
+        for step in range(1, len(streams) + 1):
+            i = (last + step) % len(streams)
+            if position[i] < len(queues[i]):
+                length, gap = queues[i][position[i]]
+                if ready[i] + gap <= cycle:
+                    break
+        else:
+            cycle += 1
+            continue
+        length, gap = queues[i][position[i]]
+        first = cycle + memory.latency if free is None else max(cycle + memory.latency, free)
+        arrivals[i].extend(range(first, first + length))
+        free, last = first + length, i
+        position[i] += 1
+        ready[i] = cycle + 1
+        cycle += 1
+    return arrivals
+
+
+class Schedule:
+    """The cycles a consumer that takes one element a cycle takes its elements: each no
+    earlier than the one before plus one, than ``earliest`` (the first) and than the cycle its
+    data is there (``needs``, element by element from the first; past them, none).
+
+    :meth:`time` gives element ``i``'s cycle, :attr:`last` the final one's."""
+
+    def __init__(self, needs: list, count: int, earliest: int | None = None):
+        self.count, self.times = count, []
+        cycle = None
+        for i, need in enumerate(needs[:count]):
+            floor = earliest if i == 0 else cycle + 1
+            cycle = need if floor is None else floor if need is None else max(floor, need)
+            self.times.append(cycle)
+        if not self.times:
+            self.times.append(earliest)
+
+    def time(self, i: int) -> int:
+        if i < len(self.times):
+            return self.times[i]
+        return self.times[-1] + i - len(self.times) + 1
+
+    @property
+    def last(self) -> int:
+        return self.time(self.count - 1)
+
+
+def writes_done(bursts_ready: list[tuple[int, int]], memory: MemoryTiming) -> int:
+    """The cycle the last response of a unit's write bursts arrives: ``(ready, words)`` each,
+    ``ready`` the cycle its last word is in its writer's FIFO. DDR takes one burst at a time,
+    in the order they are ready (ties in the caller's order)."""
+    order = sorted(range(len(bursts_ready)), key=lambda k: bursts_ready[k][0])
+    free, done = None, None
+    for k in order:
+        ready, words = bursts_ready[k]
+        address = ready if free is None else max(ready, free)
+        done = address + words + memory.write_latency + 1
+        free = done + 1
+    return done
