@@ -25,7 +25,8 @@ from ..gemv.parameters import GemvParameters
 from ..matmul.parameters import EngineKind, TlmmParameters
 from .model import ModelConfig
 
-__all__ = ["VectorOp", "VectorUnitParameters", "VECTOR_INSTRUCTION", "AcceleratorParameters"]
+__all__ = ["VectorOp", "VectorUnitParameters", "VECTOR_INSTRUCTION", "CopyUnitParameters",
+           "AcceleratorParameters"]
 
 
 class VectorOp(enum.IntEnum):
@@ -211,6 +212,49 @@ class VectorUnitParameters:
 
 
 @dataclass(frozen=True)
+class CopyUnitParameters:
+    """The copy unit (:class:`~ternforge.hdl.accelerator.top.CopyUnit`): a DMA copy from DDR
+    to DDR through a FIFO of ``depth`` words each way, bursts of up to ``depth`` words.
+
+    Parameters
+    ----------
+    data_bits : int
+        The AXI data width.
+    depth : int
+        Words of its reader's and writer's FIFOs (a power of two, 256 to 4096).
+    """
+
+    data_bits: int = 512
+    depth: int = 256
+
+    def __post_init__(self):
+        check_data_bits(self.data_bits)
+        check_int("Copy FIFO depth", self.depth, 256, 4096)
+        if self.depth & (self.depth - 1):
+            raise ValueError(f"Copy FIFO depth must be a power of two, not {self.depth!r}")
+
+    #: cycles of the unit's registers, from taking the instruction to its read request and
+    #: from the last write response to ``done``, together
+    REGISTER_CYCLES = 4
+
+    def cycles(self, source: int, destination: int, words: int, *,
+               memory: MemoryTiming = MemoryTiming()) -> int:
+        """Cycles from the unit taking a copy of ``words`` words to its ``done`` (the
+        controller's ``copy_cycles``), on a DDR of ``memory``'s timing: the reader requests
+        the whole copy at once, and each write burst goes once its words are in. A copy
+        longer than the FIFO waits for room, which the model does not follow: refused."""
+        check_int("Copy words of the cycle model", words, 1, self.depth)
+        word = self.data_bits // 8
+        arrived = first_arrivals([ReadStream(0, [bursts(
+            source, words, word_bytes=word, max_burst=256)], self.depth)], memory)[0]
+        writes, w = [], 0
+        for length in bursts(destination, words, word_bytes=word, max_burst=256):
+            w += length
+            writes.append((arrived[w - 1], length))
+        return writes_done(writes, memory) + self.REGISTER_CYCLES
+
+
+@dataclass(frozen=True)
 class AcceleratorParameters:
     """The accelerator's units for a model (:func:`~ternforge.hdl.accelerator.top.accelerator`
     takes them).
@@ -239,6 +283,10 @@ class AcceleratorParameters:
     def gemv(self) -> GemvParameters:
         return GemvParameters(engine=self.engine, data_bits=self.data_bits,
                               buffer_depth=self.buffer_depth)
+
+    @property
+    def copy(self) -> CopyUnitParameters:
+        return CopyUnitParameters(data_bits=self.data_bits)
 
     @property
     def context(self) -> int:

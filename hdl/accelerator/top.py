@@ -34,8 +34,8 @@ COPY_INSTRUCTION = data.StructLayout({"source": 32, "destination": 32, "words": 
 class CopyUnit(wiring.Component):
     """A :class:`~ternforge.hdl.common.dma.DmaCopy` behind :data:`COPY_INSTRUCTION`\\ s."""
 
-    def __init__(self, payload_bits, *, data_bits=512):
-        self._copy = DmaCopy(data_bits=data_bits)
+    def __init__(self, payload_bits, *, data_bits=512, depth=256):
+        self._copy = DmaCopy(data_bits=data_bits, depth=depth)
         members = dict(self._copy.signature.members)
         del members["commands"]
         super().__init__({"instruction": In(stream.Signature(payload_bits)), **members})
@@ -124,7 +124,7 @@ def accelerator(parameters) -> Machine:
     :class:`~ternforge.hdl.accelerator.parameters.AcceleratorParameters`: copy, vector, GEMV,
     RoPE and attention units."""
     p, data_bits = parameters, parameters.data_bits
-    return Machine([lambda bits: CopyUnit(bits, data_bits=data_bits),
+    return Machine([lambda bits: CopyUnit(bits, data_bits=data_bits, depth=p.copy.depth),
                     lambda bits: VectorUnit(p.vector, payload_bits=bits),
                     lambda bits: GemvUnit(p.gemv, payload_bits=bits),
                     lambda bits: RopeUnit(data_bits=data_bits, payload_bits=bits),

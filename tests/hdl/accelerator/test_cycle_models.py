@@ -1,7 +1,7 @@
 """The units' cycle models against the accelerator on Verilator: each instruction run alone
 on a deterministic memory takes exactly the cycles its unit's model says (the controller's
 busy counter of that unit), at random sizes and addresses (4 KiB boundaries crossed anywhere)
-and at two memory timings."""
+and at two memory timings. One simulation a timing runs every unit's instructions."""
 
 import random
 
@@ -14,39 +14,57 @@ from ternforge.hdl.common.timing import MemoryTiming
 TIMINGS = [MemoryTiming(latency=20, write_latency=10), MemoryTiming(latency=6, write_latency=3)]
 #: operand regions, each 128 KiB (the machine tests' memory is 2 MiB; programs above 1 MiB)
 REGION = 0x20000
-
-
-@pytest.fixture(scope="module")
-def build():
-    return machine.build()
+P = machine.ACCELERATOR
 
 
 def _address(rng, region):
     return 0x10000 + region * REGION + machine.WORD * rng.randrange(4096)
 
 
-def vector_instructions(seed, count):
-    rng = random.Random(seed)
-    out = []
-    for _ in range(count):
-        op = rng.choice(list(VectorOp))
-        tokens = rng.randint(1, 4)
-        length = 4 * rng.randint(1, machine.ACCELERATOR.vector.max_length // 4)  # whole words
-        a, b, y, z = (_address(rng, k) for k in range(4))
-        out.append(("vector", {"op": op, "tokens": tokens, "length": length, "a": a, "b": b,
-                               "y": y, "z": z, "scalar": 0x3F800000,
-                               "inv_length": 0x3B800000}))
-    return out
+def _vector(rng):
+    op = rng.choice(list(VectorOp))
+    length = 4 * rng.randint(1, P.vector.max_length // 4)  # whole words a token
+    a, b, y, z = (_address(rng, k) for k in range(4))
+    return ("vector", {"op": op, "tokens": rng.randint(1, 4), "length": length, "a": a,
+                       "b": b, "y": y, "z": z, "scalar": 0x3F800000, "inv_length": 0x3B800000})
+
+
+def _copy(rng):
+    return ("copy", {"source": _address(rng, 4), "destination": _address(rng, 5),
+                     "words": rng.choice([1, 2, 5, 16, 33, 100, P.copy.depth])})
+
+
+def predicted(unit, f, memory):
+    if unit == "vector":
+        return P.vector.cycles(f["op"], f["tokens"], f["length"], a=f["a"], b=f["b"],
+                               y=f["y"], z=f["z"], memory=memory)
+    return P.copy.cycles(f["source"], f["destination"], f["words"], memory=memory)
+
+
+@pytest.fixture(scope="module", params=TIMINGS, ids=lambda m: f"latency{m.latency}")
+def runs(request, tmp_path_factory):
+    memory = request.param
+    rng = random.Random(memory.latency)
+    instructions = [make(rng) for _ in range(30) for make in (_vector, _copy)]
+    measured = machine.measure_alone(machine.build(), tmp_path_factory.mktemp("cycles"),
+                                     instructions, memory=memory)
+    return memory, instructions, measured
 
 
 @pytest.mark.verilator
-@pytest.mark.parametrize("memory", TIMINGS, ids=lambda m: f"latency{m.latency}")
-def test_vector_unit_cycles_are_its_model(build, tmp_path, memory):
-    instructions = vector_instructions(memory.latency, 40)
-    measured = machine.measure_alone(build, tmp_path, instructions, memory=memory)
-    vector = machine.ACCELERATOR.vector
-    got = [run["units"]["vector"] for run in measured]
-    predicted = [vector.cycles(f["op"], f["tokens"], f["length"], a=f["a"], b=f["b"],
-                               y=f["y"], z=f["z"], memory=memory)
-                 for _, f in instructions]
-    assert got == predicted
+@pytest.mark.parametrize("unit", ["vector", "copy"])
+def test_units_cycles_are_their_models(runs, unit):
+    memory, instructions, measured = runs
+    pairs = [(run["units"][unit], predicted(unit, fields, memory))
+             for (name, fields), run in zip(instructions, measured) if name == unit]
+    assert len(pairs) == 30 and all(got for got, _ in pairs)
+    assert [got for got, _ in pairs] == [model for _, model in pairs]
+
+
+def test_cycle_models_refuse_what_they_do_not_follow():
+    with pytest.raises(ValueError, match="^Copy words of the cycle model must be an integer "
+                                         "from 1 to 256, not 257$"):
+        P.copy.cycles(0, 0, 257)
+    with pytest.raises(ValueError, match="^Read latency must be an integer from 1 to 65536, "
+                                         "not 0$"):
+        MemoryTiming(latency=0)
