@@ -15,18 +15,18 @@ from amaranth.lib import data
 from ..attention.parameters import AttentionParameters, AttentionUnitParameters
 from ..common.axi import check_data_bits
 from ..common.checks import check_int
-from ..common.timing import (MemoryTiming, ReadStream, Schedule, bursts, first_arrivals,
-                             writes_done)
+from ..common.timing import (MemoryTiming, ReadStream, Schedule, WriteChannel, bursts,
+                             first_arrivals, writes_done)
 from ..eltwise.parameters import (ACTIVATIONS, DequantiseParameters,
                                   GatedActivationParameters, QuantiseParameters,
-                                  ResidualParameters, RmsNormParameters)
+                                  ResidualParameters, RmsNormParameters, RopeParameters)
 from ..fp.format import float_format
 from ..gemv.parameters import GemvParameters
 from ..matmul.parameters import EngineKind, TlmmParameters
 from .model import ModelConfig
 
 __all__ = ["VectorOp", "VectorUnitParameters", "VECTOR_INSTRUCTION", "CopyUnitParameters",
-           "AcceleratorParameters"]
+           "RopeUnitParameters", "AcceleratorParameters"]
 
 
 class VectorOp(enum.IntEnum):
@@ -255,6 +255,96 @@ class CopyUnitParameters:
 
 
 @dataclass(frozen=True)
+class RopeUnitParameters:
+    """The RoPE unit (:class:`~ternforge.hdl.accelerator.rope.RopeUnit`): four readers (a
+    head's halves, the angle's cosines and sines), the float32 rotation stage, two writers.
+
+    Parameters
+    ----------
+    data_bits : int
+        The AXI data width.
+    max_burst : int
+        Words of a burst at most (their FIFOs hold four, :attr:`fifo_depth`).
+    """
+
+    data_bits: int = 512
+    max_burst: int = 16
+
+    def __post_init__(self):
+        check_data_bits(self.data_bits)
+        check_int("Burst words", self.max_burst, 1, 256)
+
+    @property
+    def fifo_depth(self) -> int:
+        return 4 * self.max_burst
+
+    @property
+    def stage(self) -> RopeParameters:
+        return RopeParameters(format="float32")
+
+    #: cycles of the unit's registers, from taking the instruction to its first request and
+    #: from the last write response to ``done``, together
+    REGISTER_CYCLES = 8
+    #: cycles from a row's last pair taken to its readers' requests for the next row (a
+    #: reader takes its next row once its elements are all out)
+    ROW_GAP = 4
+    #: cycles from a writer's last response of a row to the first result of its next row
+    #: (a writer takes its next row once the last is answered)
+    WRITER_GAP = 5
+
+    def cycles(self, tokens: int, heads: int, half: int, *, x: int, stride: int, cos: int,
+               sin: int, y: int, memory: MemoryTiming = MemoryTiming()) -> int:
+        """Cycles from the unit taking the instruction to its ``done`` (the controller's
+        ``rope_cycles``), on a DDR of ``memory``'s timing; rows (a token's head) of whole
+        words, ``half`` a multiple of the words' elements.
+
+        Row by row: its four reads, requested when the row before is taken (``x0``'s first
+        alone), round-robin; a pair a cycle into the stage once its words are there and the
+        writers have taken the row (the stage holds its inputs while its output waits); each
+        writer's bursts as they fill, one burst at a time on DDR."""
+        word = self.data_bits // 8
+        per_word = word // 4
+        words = -(-half // per_word)
+        latency = self.stage.latency
+
+        def load(address):
+            return [bursts(address, words, word_bytes=word, max_burst=self.max_burst)]
+
+        bus, channel = {}, WriteChannel(2, memory)
+        accepted, taken, out, done = 0, None, None, 0
+        for t in range(tokens):
+            for h in range(heads):
+                row, table = x + t * stride + h * 8 * half, t * 4 * half
+                out_row = y + t * stride + h * 8 * half
+                starts = [0, 1, 1, 1] if taken is None else [taken + self.ROW_GAP] * 4
+                arrived = first_arrivals(
+                    [ReadStream(start, load(address), self.fifo_depth) for start, address in
+                     zip(starts, (row, row + 4 * half, cos + table, sin + table))],
+                    memory, bus)
+                results = []
+                for i in range(half):
+                    need = max(words_in[i // per_word] for words_in in arrived)
+                    taken = need if taken is None else max(taken + 1, need)
+                    out = max(taken + latency, accepted) if out is None else \
+                        max(taken + latency, out + 1, accepted)
+                    taken = out - latency
+                    results.append(out)
+                pending = []
+                for writer, address in enumerate((out_row, out_row + 4 * half)):
+                    filled = 0
+                    for length in bursts(address, words, word_bytes=word,
+                                         max_burst=self.max_burst):
+                        filled += length
+                        pending.append((results[min(half, filled * per_word) - 1], length,
+                                        writer))
+                answered = channel.write(pending)
+                done = max(answered)
+                accepted = max(max(a for a, (_, _, w) in zip(answered, pending) if w == writer)
+                               for writer in (0, 1)) + self.WRITER_GAP
+        return done + self.REGISTER_CYCLES
+
+
+@dataclass(frozen=True)
 class AcceleratorParameters:
     """The accelerator's units for a model (:func:`~ternforge.hdl.accelerator.top.accelerator`
     takes them).
@@ -283,6 +373,10 @@ class AcceleratorParameters:
     def gemv(self) -> GemvParameters:
         return GemvParameters(engine=self.engine, data_bits=self.data_bits,
                               buffer_depth=self.buffer_depth)
+
+    @property
+    def rope(self) -> RopeUnitParameters:
+        return RopeUnitParameters(data_bits=self.data_bits)
 
     @property
     def copy(self) -> CopyUnitParameters:

@@ -121,6 +121,9 @@ class RopeUnit(wiring.Component):
         head = {name: Signal(8, name=f"{name}_head") for name in ports}
         left = {name: Signal(24, name=f"{name}_left") for name in ports}
         answered = Signal(24)
+        # x0's first row is requested alone, the other readers' after it: the bus's grants
+        # then follow from this instruction alone, as the cycle model says
+        started = Signal()
         for name, port in ports.items():
             row = held.x + token[name] * held.stride + head[name] * 2 * half_bytes
             out = held.y + token[name] * held.stride + head[name] * 2 * half_bytes
@@ -128,10 +131,13 @@ class RopeUnit(wiring.Component):
             address = {"x0": row, "x1": row + half_bytes, "cos": held.cos + table,
                        "sin": held.sin + table, "y0": out, "y1": out + half_bytes}[name]
             m.d.comb += [port.payload.address.eq(address),
-                         port.payload.elements.eq(held.half), port.valid.eq(left[name] != 0)]
+                         port.payload.elements.eq(held.half),
+                         port.valid.eq((left[name] != 0) & (started | (name == "x0")))]
             if name in _READERS:
                 m.d.comb += port.payload.length.eq(held.half)
             with m.If(port.valid & port.ready):
+                if name == "x0":
+                    m.d.sync += started.eq(1)
                 last_head = head[name] == held.heads - 1
                 m.d.sync += [left[name].eq(left[name] - 1),
                              head[name].eq(Mux(last_head, 0, head[name] + 1)),
@@ -146,7 +152,7 @@ class RopeUnit(wiring.Component):
             m.d.sync += busy.eq(0)
         with m.If(self.instruction.valid & ~busy):
             count = instruction.tokens * instruction.heads
-            m.d.sync += [held.eq(instruction), busy.eq(1), answered.eq(0),
+            m.d.sync += [held.eq(instruction), busy.eq(1), answered.eq(0), started.eq(0),
                          *(left[name].eq(count) for name in ports),
                          *(token[name].eq(0) for name in ports),
                          *(head[name].eq(0) for name in ports)]

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from .checks import check_int
 
 __all__ = ["MemoryTiming", "ReadStream", "bursts", "first_arrivals", "writes_done",
-           "Schedule"]
+           "Schedule", "WriteChannel"]
 
 #: bursts a read master has in flight at most (its :class:`~ternforge.hdl.common.axi.
 #: BurstReader`'s ``outstanding``)
@@ -90,11 +90,15 @@ class ReadStream:
     depth: int
 
 
-def first_arrivals(streams: list[ReadStream], memory: MemoryTiming) -> list[list[int]]:
+def first_arrivals(streams: list[ReadStream], memory: MemoryTiming,
+                   state: dict | None = None) -> list[list[int]]:
     """The cycle each word of each stream's first bursts arrives: those its FIFO has room for
     before it delivers anything, requested round-robin between the streams (in port order,
     one address a cycle) and answered in order. Words after them are never late (see the
-    module documentation) and are not listed."""
+    module documentation) and are not listed.
+
+    ``state`` carries the bus from one call to the next (``last``: the stream granted last;
+    ``free``: the cycle DDR finishes the data already asked for), and is updated."""
     queues = []
     for stream in streams:
         queue, room, full = [], stream.depth, False
@@ -111,7 +115,9 @@ def first_arrivals(streams: list[ReadStream], memory: MemoryTiming) -> list[list
     arrivals = [[] for _ in streams]
     ready = [stream.start for stream in streams]
     position = [0] * len(streams)
-    free, last, cycle = None, len(streams) - 1, min(ready)
+    state = {} if state is None else state
+    free, last = state.get("free"), state.get("last", len(streams) - 1)
+    cycle = min(ready)
     while any(p < len(q) for p, q in zip(position, queues)):
         for step in range(1, len(streams) + 1):
             i = (last + step) % len(streams)
@@ -129,6 +135,7 @@ def first_arrivals(streams: list[ReadStream], memory: MemoryTiming) -> list[list
         position[i] += 1
         ready[i] = cycle + 1
         cycle += 1
+    state.update(free=free, last=last)
     return arrivals
 
 
@@ -171,3 +178,32 @@ def writes_done(bursts_ready: list[tuple[int, int]], memory: MemoryTiming) -> in
         done = address + words + memory.write_latency + 1
         free = done + 1
     return done
+
+
+class WriteChannel:
+    """DDR's write side shared by a unit's writers, across calls of :meth:`write`: one burst
+    at a time, the next address only after the previous response; bursts ready in the same
+    cycle are granted round-robin between the writers (their port order)."""
+
+    def __init__(self, writers: int, memory: MemoryTiming):
+        self.writers, self.memory = writers, memory
+        self.free, self.last = None, writers - 1
+
+    def write(self, pending: list[tuple[int, int, int]]) -> list[int]:
+        """The cycle each burst's response arrives, of bursts ``(ready, words, writer)``,
+        each writer's in order."""
+        queues = {w: [k for k, burst in enumerate(pending) if burst[2] == w]
+                  for w in range(self.writers)}
+        answered = [0] * len(pending)
+        while any(queues.values()):
+            heads = [w for w in range(self.writers) if queues[w]]
+            soonest = min(pending[queues[w][0]][0] for w in heads)
+            now = soonest if self.free is None else max(soonest, self.free)
+            ready = [w for w in heads if pending[queues[w][0]][0] <= now]
+            writer = next(w for step in range(1, self.writers + 1)
+                          if (w := (self.last + step) % self.writers) in ready)
+            k = queues[writer].pop(0)
+            _, words, _ = pending[k]
+            answered[k] = now + words + self.memory.write_latency + 1
+            self.free, self.last = answered[k] + 1, writer
+        return answered

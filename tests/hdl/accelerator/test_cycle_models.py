@@ -12,8 +12,9 @@ from ternforge.hdl.accelerator.parameters import VectorOp
 from ternforge.hdl.common.timing import MemoryTiming
 
 TIMINGS = [MemoryTiming(latency=20, write_latency=10), MemoryTiming(latency=6, write_latency=3)]
-#: operand regions, each 128 KiB (the machine tests' memory is 2 MiB; programs above 1 MiB)
-REGION = 0x20000
+#: operand regions, each 96 KiB: 64 KiB of start addresses, 32 KiB of data at most (ten
+#: of them below the programs, at 1 MiB)
+REGION = 0x18000
 P = machine.ACCELERATOR
 
 
@@ -34,10 +35,20 @@ def _copy(rng):
                      "words": rng.choice([1, 2, 5, 16, 33, 100, P.copy.depth])})
 
 
+def _rope(rng):
+    half, heads, x = rng.choice([4, 8, 16, 32, 64]), rng.randint(1, 4), _address(rng, 6)
+    return ("rope", {"tokens": rng.randint(1, 4), "heads": heads, "half": half, "x": x,
+                     "stride": 8 * heads * half, "cos": _address(rng, 7),
+                     "sin": _address(rng, 8), "y": rng.choice([x, _address(rng, 9)])})
+
+
 def predicted(unit, f, memory):
     if unit == "vector":
         return P.vector.cycles(f["op"], f["tokens"], f["length"], a=f["a"], b=f["b"],
                                y=f["y"], z=f["z"], memory=memory)
+    if unit == "rope":
+        return P.rope.cycles(f["tokens"], f["heads"], f["half"], x=f["x"], stride=f["stride"],
+                             cos=f["cos"], sin=f["sin"], y=f["y"], memory=memory)
     return P.copy.cycles(f["source"], f["destination"], f["words"], memory=memory)
 
 
@@ -45,14 +56,14 @@ def predicted(unit, f, memory):
 def runs(request, tmp_path_factory):
     memory = request.param
     rng = random.Random(memory.latency)
-    instructions = [make(rng) for _ in range(30) for make in (_vector, _copy)]
+    instructions = [make(rng) for _ in range(30) for make in (_vector, _copy, _rope)]
     measured = machine.measure_alone(machine.build(), tmp_path_factory.mktemp("cycles"),
                                      instructions, memory=memory)
     return memory, instructions, measured
 
 
 @pytest.mark.verilator
-@pytest.mark.parametrize("unit", ["vector", "copy"])
+@pytest.mark.parametrize("unit", ["vector", "copy", "rope"])
 def test_units_cycles_are_their_models(runs, unit):
     memory, instructions, measured = runs
     pairs = [(run["units"][unit], predicted(unit, fields, memory))
