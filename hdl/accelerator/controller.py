@@ -126,7 +126,8 @@ class Controller(wiring.Component):
                                                           read_only=read_only)
         m.submodules.reader = reader = self._reader
         forward_ports(m, self, registers, axi4_lite_members("s_axil"))
-        forward_ports(m, self, reader, axi4_read_members("m_axi", addr_bits=32, data_bits=32))
+        forward_ports(m, self, reader, [n for n in axi4_read_members(
+            "m_axi", addr_bits=32, data_bits=32) if n not in ("m_axi_arvalid", "m_axi_arready")])
         start = registers.control_written & registers.control[0]
         busy, finished, cycles = Signal(), Signal(), Signal(32)
         m.d.comb += [reader.commands.payload.address.eq(registers.program),
@@ -136,7 +137,13 @@ class Controller(wiring.Component):
                      registers.cycles_in.eq(cycles), self.done.eq(finished)]
         with m.If(busy):
             m.d.sync += cycles.eq(cycles + 1)
-        issued_all, outstanding = self._dispatch(m, reader, registers, start)
+        issued_all, outstanding, full = self._dispatch(m, reader, registers, start)
+        # the program is read only while no unit works and no instruction waits: its reads
+        # never delay a unit's, so that each instruction takes the cycles its unit's model
+        # says, and the controller's own cycles are a fetch every ``depth`` words
+        quiet = (outstanding == 0) & ~full
+        m.d.comb += [self.m_axi_arvalid.eq(reader.m_axi_arvalid & quiet),
+                     reader.m_axi_arready.eq(self.m_axi_arready & quiet)]
         self._count_units(m, registers, start)
         with m.If(start):
             m.d.sync += [busy.eq(1), finished.eq(0), cycles.eq(0)]
@@ -146,7 +153,7 @@ class Controller(wiring.Component):
 
     def _dispatch(self, m, reader, registers, start):
         """Instructions to their units in order; returns (every instruction issued, count of
-        issued instructions not yet completed)."""
+        issued instructions not yet completed, an instruction waits to be issued)."""
         words, full = self._gather(m, reader)
         instruction = data.View(instruction_layout(self.payload_bits), words)
         left = Signal(32)  # instructions still to issue
@@ -171,7 +178,7 @@ class Controller(wiring.Component):
             m.d.sync += left.eq(left - 1)
         with m.If(start):
             m.d.sync += left.eq(registers.length)
-        return left == 0, outstanding
+        return left == 0, outstanding, full
 
     def _count_units(self, m, registers, start):
         """Each unit's busy cycles: those in which it has instructions issued and not done
