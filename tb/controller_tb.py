@@ -66,10 +66,10 @@ def run(built, work, job: dict, *, stall: float, seed: int) -> None:
                                     seed=seed))
 
 
-def measure_alone(built, work, instructions, *, memory) -> list[dict]:
-    """Run each of ``instructions`` (``(unit, fields)``: :meth:`Program.add
-    <ternforge.sim.runtime.Program.add>`'s) as a program of its own, one after another, on a
-    build, the memory deterministic with ``memory``'s timing (a
+def measure(built, work, programs, *, memory) -> list[dict]:
+    """Run ``programs`` (each a list of ``(unit, fields)`` instructions, :meth:`Program.add
+    <ternforge.sim.runtime.Program.add>`'s, every one waiting for the one before), one after
+    another, on a build, the memory deterministic with ``memory``'s timing (a
     :class:`~ternforge.hdl.common.timing.MemoryTiming`; one word a cycle); return each
     program's ``cycles`` and ``units`` busy cycles."""
     from ternforge.sim import verilator
@@ -77,13 +77,14 @@ def measure_alone(built, work, instructions, *, memory) -> list[dict]:
     from ternforge.sim.runtime import LAYOUTS, Image
 
     image = Image(MEMORY_BYTES, start=MEMORY_BYTES // 2)
-    programs = []
-    for unit, fields in instructions:
+    addresses = []
+    for instructions in programs:
         words = Program(words=2, word_bytes=WORD)
-        words.add(unit, LAYOUTS[unit], fields)
-        programs.append([image.put(words.bytes()), 1])
+        for unit, fields in instructions:
+            words.add(unit, LAYOUTS[unit], fields)
+        addresses.append([image.put(words.bytes()), len(words)])
     write_image(work / "image.hex", bytes(image.data), data_bits=DATA_BITS)
-    job = {"programs": programs, "result": str(work / "cycles.json"), "timeout_ms": 500}
+    job = {"programs": addresses, "result": str(work / "cycles.json"), "timeout_ms": 500}
     verilator.run(built, toplevel=machine.TOPLEVEL, test_module="tb.controller_tb",
                   work_dir=work, env={"TERNFORGE_TB": json.dumps(job)},
                   plusargs=plusargs(image=work / "image.hex", latency=memory.latency,

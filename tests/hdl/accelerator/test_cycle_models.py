@@ -8,6 +8,7 @@ import random
 import pytest
 
 import tb.controller_tb as machine
+from ternforge.hdl.accelerator.controller import program_cycles
 from ternforge.hdl.accelerator.parameters import VectorOp
 from ternforge.hdl.common.timing import MemoryTiming
 
@@ -54,22 +55,36 @@ def predicted(unit, f, memory):
 
 @pytest.fixture(scope="module", params=TIMINGS, ids=lambda m: f"latency{m.latency}")
 def runs(request, tmp_path_factory):
+    """Every instruction alone, then a program of 20 of them (the controller reads it in
+    three parts)."""
     memory = request.param
     rng = random.Random(memory.latency)
     instructions = [make(rng) for _ in range(30) for make in (_vector, _copy, _rope)]
-    measured = machine.measure_alone(machine.build(), tmp_path_factory.mktemp("cycles"),
-                                     instructions, memory=memory)
-    return memory, instructions, measured
+    program = rng.sample(instructions, 20)
+    measured = machine.measure(machine.build(), tmp_path_factory.mktemp("cycles"),
+                               [[i] for i in instructions] + [program], memory=memory)
+    return memory, instructions, measured[:-1], program, measured[-1]
 
 
 @pytest.mark.verilator
 @pytest.mark.parametrize("unit", ["vector", "copy", "rope"])
 def test_units_cycles_are_their_models(runs, unit):
-    memory, instructions, measured = runs
+    memory, instructions, measured, _, _ = runs
     pairs = [(run["units"][unit], predicted(unit, fields, memory))
              for (name, fields), run in zip(instructions, measured) if name == unit]
     assert len(pairs) == 30 and all(got for got, _ in pairs)
     assert [got for got, _ in pairs] == [model for _, model in pairs]
+
+
+@pytest.mark.verilator
+def test_a_programs_cycles_are_its_instructions_and_the_controllers(runs):
+    """Run together, each instruction takes its cycles alone, and the controller adds what
+    its model says."""
+    memory, _, _, program, run = runs
+    cycles = [predicted(unit, fields, memory) for unit, fields in program]
+    for unit in ("vector", "copy", "rope"):
+        assert run["units"][unit] == sum(c for (u, _), c in zip(program, cycles) if u == unit)
+    assert run["cycles"] == program_cycles(cycles, memory=memory)
 
 
 def test_cycle_models_refuse_what_they_do_not_follow():
