@@ -13,7 +13,11 @@ Every instruction waits for the one before it, so a program's cycles are its ins
 cycles one after another; run alone, an instruction's cycles also count the controller's
 fetch of it. The JSON gives each instruction's unit, its sizes (no addresses) and cycles, the
 totals per unit and operation, and each program's cycles against the sum of its instructions'.
-It is what an exact cycle model of the accelerator has to reproduce.
+It is what an exact cycle model of the accelerator has to reproduce: each instruction's
+``model`` is its unit's cycle model (vector, copy, RoPE; None for GEMV and attention, not yet
+modeled) beside its ``unit_cycles`` measured, and each program's ``controller_model`` is
+:func:`~ternforge.hdl.accelerator.controller.program_cycles` of the instructions' measured
+unit cycles, beside the program's cycles.
 
 Run: ``python benchmarks/instruction_cycles_bench.py [--json FILE]``; results in
 ``benchmarks/results/instruction_cycles.json``.
@@ -34,6 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tb.controller_tb import ACCELERATOR, MEMORY_BYTES, WORD, build  # noqa: E402
 from ternforge.hdl.accelerator.model import preset  # noqa: E402
 from ternforge.hdl.accelerator.parameters import VectorOp  # noqa: E402
+from ternforge.hdl.accelerator.controller import program_cycles  # noqa: E402
+from ternforge.hdl.common.timing import MemoryTiming  # noqa: E402
 from ternforge.sim import machine, verilator  # noqa: E402
 from ternforge.sim.checkpoint import load_checkpoint, shipped_weights  # noqa: E402
 from ternforge.sim.memory import plusargs, write_image  # noqa: E402
@@ -42,6 +48,7 @@ from ternforge.sim.runtime import decode_instruction, generation  # noqa: E402
 
 PROMPT = list(b"ROMEO:\nI ")
 MEMORY = {"latency": 20, "write_latency": 10, "bytes_per_cycle": ACCELERATOR.data_bits // 8}
+TIMING = MemoryTiming(latency=MEMORY["latency"], write_latency=MEMORY["write_latency"])
 #: the fields that say how much an instruction does (the rest are addresses and strides)
 SIZES = ("op", "tokens", "length", "n", "k", "weight_beats", "descriptor_count", "rows",
          "keys", "append", "heads", "half", "words")
@@ -53,6 +60,23 @@ def _describe(raw: bytes) -> dict:
     if unit == "vector":
         sizes["op"] = VectorOp(sizes["op"]).name.lower()
     return {"unit": unit, **sizes}
+
+
+def _model(raw: bytes) -> int | None:
+    """The instruction's cycles by its unit's cycle model, for the units that have one."""
+    unit, _, f = decode_instruction(raw)
+    memory = TIMING
+    if unit == "vector":
+        return ACCELERATOR.vector.cycles(f["op"], f["tokens"], f["length"], a=f["a"], b=f["b"],
+                                         y=f["y"], z=f["z"], memory=memory)
+    if unit == "copy":
+        return ACCELERATOR.copy.cycles(f["source"], f["destination"], f["words"],
+                                       memory=memory)
+    if unit == "rope":
+        return ACCELERATOR.rope.cycles(f["tokens"], f["heads"], f["half"], x=f["x"],
+                                       stride=f["stride"], cos=f["cos"], sin=f["sin"],
+                                       y=f["y"], memory=memory)
+    return None  # GEMV and attention: not yet
 
 
 def measure() -> dict:
@@ -75,19 +99,30 @@ def measure() -> dict:
         verilator.run(build(), toplevel=machine.TOPLEVEL, test_module="tb.controller_tb",
                       work_dir=work, env={"TERNFORGE_TB": json.dumps(tb_job)},
                       plusargs=plusargs(image=work / "image.hex", **MEMORY))
-        cycles = [run["cycles"] for run in json.loads((work / "cycles.json").read_text())]
+        runs = json.loads((work / "cycles.json").read_text())
     result = {"memory": MEMORY, "prompt_tokens": len(PROMPT)}
     for name, (address, length) in phases.items():
-        whole, alone, cycles = cycles[0], cycles[1:1 + length], cycles[1 + length:]
-        instructions = [{**_describe(image.get(address + i * step, step)), "cycles": c}
-                        for i, c in enumerate(alone)]
+        whole, alone, runs = runs[0]["cycles"], runs[1:1 + length], runs[1 + length:]
+        raw = [image.get(address + i * step, step) for i in range(length)]
+        instructions = [{**_describe(r), "cycles": run["cycles"],
+                         "unit_cycles": sum(run["units"].values()), "model": _model(r)}
+                        for r, run in zip(raw, alone)]
         by_unit = {}
         for instruction in instructions:
             key = instruction["unit"] + (f".{instruction['op']}" if "op" in instruction else "")
             entry = by_unit.setdefault(key, {"count": 0, "cycles": 0})
             entry["count"] += 1
             entry["cycles"] += instruction["cycles"]
-        result[name] = {"cycles": whole, "instructions_alone": sum(alone),
+        modeled = [i for i in instructions if i["model"] is not None]
+        result[name] = {"cycles": whole,
+                        "instructions_alone": sum(i["cycles"] for i in instructions),
+                        "modeled": {"instructions": len(modeled),
+                                    "exact": sum(i["model"] == i["unit_cycles"]
+                                                 for i in modeled),
+                                    "unit_cycles": sum(i["unit_cycles"] for i in modeled)},
+                        "controller_model": program_cycles(
+                            [i["unit_cycles"] for i in instructions], memory=TIMING,
+                            address=address, word_bytes=WORD),
                         "by_unit": dict(sorted(by_unit.items(), key=lambda kv: -kv[1]["cycles"])),
                         "instructions": instructions}
     return result
@@ -103,6 +138,10 @@ def main(argv=None):
         entry = result[phase]
         print(f"{phase}: {entry['cycles']:,} cycles as one program, {entry['instructions_alone']:,}"
               f" as {len(entry['instructions'])} programs of one instruction")
+        m = entry["modeled"]
+        print(f"  cycle models: {m['exact']} of {m['instructions']} modeled instructions exact "
+              f"({m['unit_cycles']:,} unit cycles); the controller's model of the program "
+              f"from its instructions' unit cycles: {entry['controller_model']:,}")
         for key, unit in entry["by_unit"].items():
             print(f"  {key:22} {unit['count']:5} instructions {unit['cycles']:>10,} cycles "
                   f"({unit['cycles'] / entry['instructions_alone']:6.1%})")

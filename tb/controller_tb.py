@@ -71,7 +71,7 @@ def measure(built, work, programs, *, memory) -> list[dict]:
     <ternforge.sim.runtime.Program.add>`'s, every one waiting for the one before), one after
     another, on a build, the memory deterministic with ``memory``'s timing (a
     :class:`~ternforge.hdl.common.timing.MemoryTiming`; one word a cycle); return each
-    program's ``cycles`` and ``units`` busy cycles."""
+    program's ``cycles``, ``units`` busy cycles and ``address``."""
     from ternforge.sim import verilator
     from ternforge.sim.memory import plusargs, write_image
     from ternforge.sim.runtime import LAYOUTS, Image
@@ -90,7 +90,8 @@ def measure(built, work, programs, *, memory) -> list[dict]:
                   plusargs=plusargs(image=work / "image.hex", latency=memory.latency,
                                     write_latency=memory.write_latency,
                                     bytes_per_cycle=WORD))
-    return json.loads((work / "cycles.json").read_text())
+    runs = json.loads((work / "cycles.json").read_text())
+    return [{**run, "address": address} for run, (address, _) in zip(runs, addresses)]
 
 
 if os.environ.get("TERNFORGE_TB"):  # in the simulator

@@ -38,6 +38,7 @@ from amaranth.lib.wiring import In, Out
 from ..common.axi import RegisterFile, axi4_lite_members, axi4_read_members, forward_ports
 from ..common.checks import check_int
 from ..common.dma import BufferedReader
+from ..common.timing import bursts
 
 __all__ = ["REGISTER_MAP", "REGISTERS", "register_map", "Controller", "instruction_layout",
            "program_cycles"]
@@ -69,26 +70,32 @@ def instruction_layout(payload_bits: int) -> data.StructLayout:
     return data.StructLayout({"unit": UNIT_BITS, "wait": 1, "payload": payload_bits})
 
 
-def program_cycles(instructions, *, memory, depth: int = 16, instruction_words: int = 2) -> int:
+def program_cycles(instructions, *, memory, address: int = 0, word_bytes: int = 64,
+                   depth: int = 16, instruction_words: int = 2) -> int:
     """The ``cycles`` register after a program whose every instruction waits for the one
     before it, from its instructions' own cycles (``instructions``: each one's unit's busy
-    cycles, its model's), on a deterministic DDR of ``memory``'s timing (a
+    cycles, its model's), the program at byte ``address`` on a bus of ``word_bytes``, on a
+    deterministic DDR of ``memory``'s timing (a
     :class:`~ternforge.hdl.common.timing.MemoryTiming`).
 
-    The controller reads ``depth`` words at a time, only while no unit works (so its reads
-    never delay a unit's); measured on Verilator at two memory timings, it adds to the
+    The controller reads the program a burst at a time (``depth`` words, or up to a 4 KiB
+    boundary), each once the last is used up and only while no unit works, so its reads
+    never delay a unit's. Measured on Verilator at two memory timings, it adds to the
     instructions' cycles ``latency + 5`` for the start, the first read and the end,
-    ``latency + 4`` for each later read, and between instructions 2 cycles after a read's
-    first and 3 after every other (the next instruction's dispatch and its unit's start)."""
-    per_read = depth // instruction_words
-    total = 0
-    for i, cycles in enumerate(instructions):
-        position = i % per_read
-        if position == 0:
-            total += memory.latency + (5 if i == 0 else 4)
-        else:
-            total += 2 if position == 1 else 3
-        total += cycles
+    ``latency + 4`` for each later read, and between the instructions of a read 2 cycles
+    after its first and 3 after every other (the next instruction's dispatch and its unit's
+    start)."""
+    reads = bursts(address, len(instructions) * instruction_words, word_bytes=word_bytes,
+                   max_burst=depth)
+    total, i = 0, 0
+    for read, words in enumerate(reads):
+        for position in range(words // instruction_words):
+            if position == 0:
+                total += memory.latency + (5 if read == 0 else 4)
+            else:
+                total += 2 if position == 1 else 3
+            total += instructions[i]
+            i += 1
     return total
 
 

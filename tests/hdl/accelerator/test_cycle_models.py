@@ -55,11 +55,12 @@ def predicted(unit, f, memory):
 
 @pytest.fixture(scope="module", params=TIMINGS, ids=lambda m: f"latency{m.latency}")
 def runs(request, tmp_path_factory):
-    """Every instruction alone, then a program of 20 of them (the controller reads it in
-    three parts)."""
+    """Every instruction alone, then a program of 20 of them (placed after the 123 alone, it
+    crosses a 4 KiB boundary after ten instructions: the controller reads it in four parts,
+    of 8, 2, 8 and 2 instructions)."""
     memory = request.param
     rng = random.Random(memory.latency)
-    instructions = [make(rng) for _ in range(30) for make in (_vector, _copy, _rope)]
+    instructions = [make(rng) for _ in range(41) for make in (_vector, _copy, _rope)]
     program = rng.sample(instructions, 20)
     measured = machine.measure(machine.build(), tmp_path_factory.mktemp("cycles"),
                                [[i] for i in instructions] + [program], memory=memory)
@@ -72,7 +73,7 @@ def test_units_cycles_are_their_models(runs, unit):
     memory, instructions, measured, _, _ = runs
     pairs = [(run["units"][unit], predicted(unit, fields, memory))
              for (name, fields), run in zip(instructions, measured) if name == unit]
-    assert len(pairs) == 30 and all(got for got, _ in pairs)
+    assert len(pairs) == 41 and all(got for got, _ in pairs)
     assert [got for got, _ in pairs] == [model for _, model in pairs]
 
 
@@ -81,10 +82,12 @@ def test_a_programs_cycles_are_its_instructions_and_the_controllers(runs):
     """Run together, each instruction takes its cycles alone, and the controller adds what
     its model says."""
     memory, _, _, program, run = runs
+    assert 4096 - run["address"] % 4096 == 10 * 2 * machine.WORD
     cycles = [predicted(unit, fields, memory) for unit, fields in program]
     for unit in ("vector", "copy", "rope"):
         assert run["units"][unit] == sum(c for (u, _), c in zip(program, cycles) if u == unit)
-    assert run["cycles"] == program_cycles(cycles, memory=memory)
+    assert run["cycles"] == program_cycles(cycles, memory=memory, address=run["address"],
+                                           word_bytes=machine.WORD)
 
 
 def test_cycle_models_refuse_what_they_do_not_follow():
