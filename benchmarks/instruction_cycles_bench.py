@@ -64,19 +64,8 @@ def _describe(raw: bytes) -> dict:
 
 def _model(raw: bytes) -> int | None:
     """The instruction's cycles by its unit's cycle model, for the units that have one."""
-    unit, _, f = decode_instruction(raw)
-    memory = TIMING
-    if unit == "vector":
-        return ACCELERATOR.vector.cycles(f["op"], f["tokens"], f["length"], a=f["a"], b=f["b"],
-                                         y=f["y"], z=f["z"], memory=memory)
-    if unit == "copy":
-        return ACCELERATOR.copy.cycles(f["source"], f["destination"], f["words"],
-                                       memory=memory)
-    if unit == "rope":
-        return ACCELERATOR.rope.cycles(f["tokens"], f["heads"], f["half"], x=f["x"],
-                                       stride=f["stride"], cos=f["cos"], sin=f["sin"],
-                                       y=f["y"], memory=memory)
-    return None  # GEMV and attention: not yet
+    unit, _, fields = decode_instruction(raw)
+    return ACCELERATOR.instruction_cycles(unit, fields, memory=TIMING)
 
 
 def measure() -> dict:

@@ -16,7 +16,7 @@ from ..attention.parameters import AttentionParameters, AttentionUnitParameters
 from ..common.axi import check_data_bits
 from ..common.checks import check_int
 from ..common.timing import (MemoryTiming, ReadStream, Schedule, WriteChannel, bursts,
-                             first_arrivals, writes_done)
+                             first_arrivals, write_bursts)
 from ..eltwise.parameters import (ACTIVATIONS, DequantiseParameters,
                                   GatedActivationParameters, QuantiseParameters,
                                   ResidualParameters, RmsNormParameters, RopeParameters)
@@ -124,7 +124,7 @@ class VectorUnitParameters:
         round-robin (:func:`~ternforge.hdl.common.timing.first_arrivals`); the stage takes
         an element a cycle once its data is there (its own cycle model: latency, or the
         two-pass stages' token period and scalar phase); its results' bursts are written one
-        at a time as they fill (:func:`~ternforge.hdl.common.timing.writes_done`).
+        at a time as they fill (:class:`~ternforge.hdl.common.timing.WriteChannel`).
         """
         op = VectorOp(op)
         self.check_job(op, tokens, length)
@@ -166,11 +166,15 @@ class VectorUnitParameters:
             taken = Schedule(needs, tokens * length)
             results = (tokens * length, lambda i: taken.time(i) + stage.latency)
             scales = None
-        writes = self._words_written(results, word * 8 // (8 if op == VectorOp.QUANTISE else 32),
-                                     y)
+        quantise = op == VectorOp.QUANTISE
+        count, time = results
+        # the writers in the unit's port order: y, codes, z
+        writes = write_bursts(y, count, word if quantise else per_word, time, word_bytes=word,
+                              max_burst=self.max_burst, writer=1 if quantise else 0)
         if scales is not None:
-            writes += self._words_written((tokens, scales.__getitem__), per_word, z)
-        return writes_done(writes, memory) + self.REGISTER_CYCLES
+            writes += write_bursts(z, tokens, per_word, scales.__getitem__, word_bytes=word,
+                                   max_burst=self.max_burst, writer=2)
+        return max(WriteChannel(3, memory).write(writes)) + self.REGISTER_CYCLES
 
     @staticmethod
     def _two_pass(stage, tokens, length, a_words, per_word):
@@ -191,18 +195,6 @@ class VectorUnitParameters:
                   if "to_scale" in stage.units else None)
         return (tokens * length,
                 lambda i: ends[i // length] + scalar + pass2 + i % length), scales
-
-    def _words_written(self, results, per_word, address):
-        """``(ready, words)`` of each write burst of ``results`` (``(count, cycle of result
-        i)``), ``per_word`` to a word, from ``address``."""
-        count, time = results
-        words = -(-count // per_word)
-        out, w = [], 0
-        for length in bursts(address, words, word_bytes=self.data_bits // 8,
-                             max_burst=self.max_burst):
-            w += length
-            out.append((time(min(count, w * per_word) - 1), length))
-        return out
 
     def check_job(self, op: VectorOp, tokens: int, length: int) -> None:
         """Refuse (``ValueError``) a job the unit cannot run."""
@@ -247,11 +239,9 @@ class CopyUnitParameters:
         word = self.data_bits // 8
         arrived = first_arrivals([ReadStream(0, [bursts(
             source, words, word_bytes=word, max_burst=256)], self.depth)], memory)[0]
-        writes, w = [], 0
-        for length in bursts(destination, words, word_bytes=word, max_burst=256):
-            w += length
-            writes.append((arrived[w - 1], length))
-        return writes_done(writes, memory) + self.REGISTER_CYCLES
+        writes = write_bursts(destination, words, 1, arrived.__getitem__, word_bytes=word,
+                              max_burst=256)
+        return max(WriteChannel(1, memory).write(writes)) + self.REGISTER_CYCLES
 
 
 @dataclass(frozen=True)
@@ -329,18 +319,12 @@ class RopeUnitParameters:
                         max(taken + latency, out + 1, accepted)
                     taken = out - latency
                     results.append(out)
-                pending = []
-                for writer, address in enumerate((out_row, out_row + 4 * half)):
-                    filled = 0
-                    for length in bursts(address, words, word_bytes=word,
-                                         max_burst=self.max_burst):
-                        filled += length
-                        pending.append((results[min(half, filled * per_word) - 1], length,
-                                        writer))
-                answered = channel.write(pending)
-                done = max(answered)
-                accepted = max(max(a for a, (_, _, w) in zip(answered, pending) if w == writer)
-                               for writer in (0, 1)) + self.WRITER_GAP
+                pending = [burst for writer, address in enumerate((out_row, out_row + 4 * half))
+                           for burst in write_bursts(address, half, per_word,
+                                                     results.__getitem__, word_bytes=word,
+                                                     max_burst=self.max_burst, writer=writer)]
+                done = max(channel.write(pending))
+                accepted = done + self.WRITER_GAP  # both writers have taken the next row
         return done + self.REGISTER_CYCLES
 
 
@@ -381,6 +365,22 @@ class AcceleratorParameters:
     @property
     def copy(self) -> CopyUnitParameters:
         return CopyUnitParameters(data_bits=self.data_bits)
+
+    def instruction_cycles(self, unit: str, fields: dict, *, memory: MemoryTiming):
+        """An instruction's cycles by its unit's cycle model (``fields`` as
+        :func:`~ternforge.sim.runtime.decode_instruction` gives them), or None for the units
+        without one yet (GEMV, attention)."""
+        f = fields
+        if unit == "vector":
+            return self.vector.cycles(f["op"], f["tokens"], f["length"], a=f["a"], b=f["b"],
+                                      y=f["y"], z=f["z"], memory=memory)
+        if unit == "copy":
+            return self.copy.cycles(f["source"], f["destination"], f["words"], memory=memory)
+        if unit == "rope":
+            return self.rope.cycles(f["tokens"], f["heads"], f["half"], x=f["x"],
+                                    stride=f["stride"], cos=f["cos"], sin=f["sin"], y=f["y"],
+                                    memory=memory)
+        return None
 
     @property
     def context(self) -> int:

@@ -16,7 +16,7 @@ deterministic DDR (:class:`MemoryTiming`) cycle for cycle:
   (a FIFO of ``depth`` words holds many cycles of elements), so later words are never late;
 - a write burst is offered once all its words are in its writer's FIFO, and DDR takes one
   burst at a time: the next address only after the previous burst's response, which comes
-  ``write_latency`` cycles after its last word (:func:`writes_done`).
+  ``write_latency`` cycles after its last word (:class:`WriteChannel`).
 
 Times are cycles from an origin of the caller's choosing; a unit's model adds its own
 constant, the registers between its instruction and its first request and between its last
@@ -29,8 +29,8 @@ from dataclasses import dataclass
 
 from .checks import check_int
 
-__all__ = ["MemoryTiming", "ReadStream", "bursts", "first_arrivals", "writes_done",
-           "Schedule", "WriteChannel"]
+__all__ = ["MemoryTiming", "ReadStream", "bursts", "first_arrivals", "Schedule",
+           "write_bursts", "WriteChannel"]
 
 #: bursts a read master has in flight at most (its :class:`~ternforge.hdl.common.axi.
 #: BurstReader`'s ``outstanding``)
@@ -166,18 +166,17 @@ class Schedule:
         return self.time(self.count - 1)
 
 
-def writes_done(bursts_ready: list[tuple[int, int]], memory: MemoryTiming) -> int:
-    """The cycle the last response of a unit's write bursts arrives: ``(ready, words)`` each,
-    ``ready`` the cycle its last word is in its writer's FIFO. DDR takes one burst at a time,
-    in the order they are ready (ties in the caller's order)."""
-    order = sorted(range(len(bursts_ready)), key=lambda k: bursts_ready[k][0])
-    free, done = None, None
-    for k in order:
-        ready, words = bursts_ready[k]
-        address = ready if free is None else max(ready, free)
-        done = address + words + memory.write_latency + 1
-        free = done + 1
-    return done
+def write_bursts(address: int, count: int, per_word: int, time, *, word_bytes: int,
+                 max_burst: int, writer: int = 0) -> list[tuple[int, int, int]]:
+    """The write bursts of ``count`` results, ``per_word`` to a word, from ``address``, as
+    :meth:`WriteChannel.write` takes them: ``(ready, words, writer)``, ``ready`` the cycle
+    its last word is in the writer's FIFO (``time(i)``: the cycle result ``i`` is)."""
+    out, filled = [], 0
+    for words in bursts(address, -(-count // per_word), word_bytes=word_bytes,
+                        max_burst=max_burst):
+        filled += words
+        out.append((time(min(count, filled * per_word) - 1), words, writer))
+    return out
 
 
 class WriteChannel:

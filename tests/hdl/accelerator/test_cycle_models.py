@@ -43,16 +43,6 @@ def _rope(rng):
                      "sin": _address(rng, 8), "y": rng.choice([x, _address(rng, 9)])})
 
 
-def predicted(unit, f, memory):
-    if unit == "vector":
-        return P.vector.cycles(f["op"], f["tokens"], f["length"], a=f["a"], b=f["b"],
-                               y=f["y"], z=f["z"], memory=memory)
-    if unit == "rope":
-        return P.rope.cycles(f["tokens"], f["heads"], f["half"], x=f["x"], stride=f["stride"],
-                             cos=f["cos"], sin=f["sin"], y=f["y"], memory=memory)
-    return P.copy.cycles(f["source"], f["destination"], f["words"], memory=memory)
-
-
 @pytest.fixture(scope="module", params=TIMINGS, ids=lambda m: f"latency{m.latency}")
 def runs(request, tmp_path_factory):
     """Every instruction alone, then a program of 20 of them (placed after the 123 alone, it
@@ -71,7 +61,7 @@ def runs(request, tmp_path_factory):
 @pytest.mark.parametrize("unit", ["vector", "copy", "rope"])
 def test_units_cycles_are_their_models(runs, unit):
     memory, instructions, measured, _, _ = runs
-    pairs = [(run["units"][unit], predicted(unit, fields, memory))
+    pairs = [(run["units"][unit], P.instruction_cycles(unit, fields, memory=memory))
              for (name, fields), run in zip(instructions, measured) if name == unit]
     assert len(pairs) == 41 and all(got for got, _ in pairs)
     assert [got for got, _ in pairs] == [model for _, model in pairs]
@@ -83,7 +73,7 @@ def test_a_programs_cycles_are_its_instructions_and_the_controllers(runs):
     its model says."""
     memory, _, _, program, run = runs
     assert 4096 - run["address"] % 4096 == 10 * 2 * machine.WORD
-    cycles = [predicted(unit, fields, memory) for unit, fields in program]
+    cycles = [P.instruction_cycles(unit, fields, memory=memory) for unit, fields in program]
     for unit in ("vector", "copy", "rope"):
         assert run["units"][unit] == sum(c for (u, _), c in zip(program, cycles) if u == unit)
     assert run["cycles"] == program_cycles(cycles, memory=memory, address=run["address"],
