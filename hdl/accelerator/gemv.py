@@ -28,6 +28,7 @@ from ..common.interconnect import AxiInterconnect
 from ..common.vectors import VectorReader, VectorWriter
 from ..common.words import WordPacker, WordSplitter
 from ..gemv.top import GemvPath
+from .parameters import GemvUnitParameters
 
 __all__ = ["GEMV_INSTRUCTION", "GemvUnit"]
 
@@ -56,7 +57,8 @@ class GemvUnit(wiring.Component):
     def __init__(self, parameters, *, payload_bits=None):
         self._parameters = p = parameters
         payload_bits = payload_bits or GEMV_INSTRUCTION.size
-        options = {"data_bits": p.data_bits, "max_burst": 16, "depth": 64}
+        options = {"data_bits": p.data_bits, "max_burst": GemvUnitParameters.MAX_BURST,
+                   "depth": GemvUnitParameters.FIFO_DEPTH}
         self._path = GemvPath(p, gate_reads=True)
         self._acts = VectorReader(8, **options)
         self._packer = WordPacker(word_bits=p.act_bits, beat_bits=8)

@@ -15,18 +15,18 @@ from amaranth.lib import data
 from ..attention.parameters import AttentionParameters, AttentionUnitParameters
 from ..common.axi import check_data_bits
 from ..common.checks import check_int
-from ..common.timing import (MemoryTiming, ReadStream, Schedule, WriteChannel, bursts,
-                             first_arrivals, write_bursts)
+from ..common.timing import (OUTSTANDING, MemoryTiming, ReadStream, Schedule, WriteChannel,
+                             bursts, first_arrivals, write_bursts)
 from ..eltwise.parameters import (ACTIVATIONS, DequantiseParameters,
                                   GatedActivationParameters, QuantiseParameters,
                                   ResidualParameters, RmsNormParameters, RopeParameters)
 from ..fp.format import float_format
-from ..gemv.parameters import GemvParameters
+from ..gemv.parameters import DESCRIPTOR_BITS, DESCRIPTOR_BYTES, GemvParameters
 from ..matmul.parameters import EngineKind, TlmmParameters
 from .model import ModelConfig
 
 __all__ = ["VectorOp", "VectorUnitParameters", "VECTOR_INSTRUCTION", "CopyUnitParameters",
-           "RopeUnitParameters", "AcceleratorParameters"]
+           "RopeUnitParameters", "GemvUnitParameters", "AcceleratorParameters"]
 
 
 class VectorOp(enum.IntEnum):
@@ -329,6 +329,112 @@ class RopeUnitParameters:
 
 
 @dataclass(frozen=True)
+class GemvUnitParameters:
+    """The GEMV unit (:class:`~ternforge.hdl.accelerator.gemv.GemvUnit`): the GEMV path on a
+    shared port, an activation reader and a result writer.
+
+    Parameters
+    ----------
+    path : GemvParameters
+        Its path's engine, buffer and bus.
+    """
+
+    path: GemvParameters
+
+    #: words of a burst of the activation reader and the result writer at most, and of their
+    #: FIFOs (four bursts)
+    MAX_BURST = 16
+    FIFO_DEPTH = 64
+    #: cycles from taking the instruction to the activations' first request, and to the
+    #: descriptor table's
+    ACTS_REQUEST, TABLE_REQUEST = 2, 3
+    #: cycles from the table's first word to the first weight request (the first descriptor
+    #: parsed and issued), and from a weight beat's last word to the engine taking it
+    DESCRIPTOR_CYCLES, BEAT_CYCLES = 3, 3
+    #: cycles from the first activation word to the engine taking the first chunk, past the
+    #: chunk's codes (one a cycle); then its tables take ``table_entries - 1`` more
+    CHUNK_CYCLES = 2
+    #: cycles from the last result write's response to ``done``
+    DONE_CYCLES = 9
+
+    def cycles(self, n: int, k: int, *, descriptors: int, descriptor_count: int, acts: int,
+               results: int, memory: MemoryTiming = MemoryTiming()) -> int:
+        """Cycles from the unit taking a GEMV of an ``n`` x ``k`` layer to its ``done`` (the
+        controller's ``gemv_cycles``), on a DDR of ``memory``'s timing, with the runtime's
+        loads (every load but the last whole words, so that the weights are one run of
+        words). Where the results are written does not depend on the weights' addresses.
+
+        The reads begin round-robin: the activations' first bursts (those their FIFO holds),
+        the descriptor table (its words as fast as the parser takes them, a descriptor a
+        cycle). The first weight burst is asked for once the first descriptor is in; from
+        then on DDR is never idle (the buffer's reservation covers the latency), so the weight
+        words arrive one a cycle after the first reads, with the activations' later bursts
+        among them. The engine takes a beat a cycle once its words are in and the first
+        chunk's tables are written; its results come out one a cycle from the first beat of
+        the last chunk (the engine's results after it) and are written in bursts as they
+        fill. The model follows the unit where the engine is bound by DDR: at least
+        ``acts_per_beat`` row blocks (a chunk's codes take a cycle each), and a latency the
+        buffer covers; it refuses the rest."""
+        path, engine = self.path, self.path.engine
+        check_int("Rows N of the GEMV cycle model", n, engine.acts_per_beat * engine.rows,
+                  engine.max_n)
+        check_int("K of the GEMV cycle model", k, 1, engine.max_k)
+        words = path.buffer_depth * path.beat_bits // path.data_bits
+        check_int("Read latency of the GEMV cycle model", memory.latency, 1,
+                  words - 2 * path.shared_burst_words)
+        word = path.word_bytes
+        table = bursts(descriptors, -(-descriptor_count * DESCRIPTOR_BYTES // word),
+                       word_bytes=word, max_burst=path.shared_burst_words)
+        act_bursts = bursts(acts, -(-k // word), word_bytes=word, max_burst=self.MAX_BURST)
+        first_acts, room = [], self.FIFO_DEPTH
+        for length in act_bursts:
+            if length > room or len(first_acts) == OUTSTANDING:
+                break
+            first_acts.append(length)
+            room -= length
+        table_rate = max(1, path.data_bits // DESCRIPTOR_BITS)  # cycles a table word
+        served = self._first_reads(table, first_acts, table_rate, memory)
+        first_weights = max(served["table"] + self.DESCRIPTOR_CYCLES + memory.latency,
+                            served["free"])
+        last_chunk = (engine.chunks(k) - 1) * engine.row_blocks(n)  # its first beat
+        arrived = (first_weights + sum(act_bursts[len(first_acts):]) - 1
+                   + -(-(last_chunk + 1) * path.beat_bits // path.data_bits))
+        tables = (served["acts"] + min(k, engine.acts_per_beat) + self.CHUNK_CYCLES
+                  + engine.table_entries - 1)
+        taken = max(arrived + self.BEAT_CYCLES, tables + last_chunk)
+        writes = write_bursts(results, n, word // 4, lambda i: taken + i, word_bytes=word,
+                              max_burst=self.MAX_BURST)
+        return max(WriteChannel(1, memory).write(writes)) + self.DONE_CYCLES
+
+    def _first_reads(self, table, acts, table_rate, memory) -> dict:
+        """The first word of the table and of the activations, and the cycle DDR is free of
+        them: the activations ask from :attr:`ACTS_REQUEST`, the table from
+        :attr:`TABLE_REQUEST`, one address a cycle, round-robin (the path's port first);
+        the parser takes a table word every ``table_rate`` cycles, across bursts too."""
+        queues = [[(length, table_rate) for length in table], [(length, 1) for length in acts]]
+        ready, position, last, cycle = [self.TABLE_REQUEST, self.ACTS_REQUEST], [0, 0], 1, 0
+        free, table_word, first = None, None, {}
+        while any(p < len(q) for p, q in zip(position, queues)):
+            port = next((i for i in (1 - last, last)
+                         if position[i] < len(queues[i]) and ready[i] <= cycle), None)
+            if port is None:
+                cycle += 1
+                continue
+            length, rate = queues[port][position[port]]
+            position[port] += 1
+            ready[port], last = cycle + 1, port
+            start = cycle + memory.latency if free is None else max(cycle + memory.latency, free)
+            if port == 0 and table_word is not None:
+                start = max(start, table_word + rate)
+            first.setdefault(port, start)
+            if port == 0:
+                table_word = start + rate * (length - 1)
+            free = start + rate * (length - 1) + 1
+            cycle += 1
+        return {"table": first[0], "acts": first[1], "free": free}
+
+
+@dataclass(frozen=True)
 class AcceleratorParameters:
     """The accelerator's units for a model (:func:`~ternforge.hdl.accelerator.top.accelerator`
     takes them).
@@ -359,6 +465,10 @@ class AcceleratorParameters:
                               buffer_depth=self.buffer_depth)
 
     @property
+    def gemv_unit(self) -> GemvUnitParameters:
+        return GemvUnitParameters(self.gemv)
+
+    @property
     def rope(self) -> RopeUnitParameters:
         return RopeUnitParameters(data_bits=self.data_bits)
 
@@ -369,13 +479,17 @@ class AcceleratorParameters:
     def instruction_cycles(self, unit: str, fields: dict, *, memory: MemoryTiming):
         """An instruction's cycles by its unit's cycle model (``fields`` as
         :func:`~ternforge.sim.runtime.decode_instruction` gives them), or None for the units
-        without one yet (GEMV, attention)."""
+        without one yet (attention)."""
         f = fields
         if unit == "vector":
             return self.vector.cycles(f["op"], f["tokens"], f["length"], a=f["a"], b=f["b"],
                                       y=f["y"], z=f["z"], memory=memory)
         if unit == "copy":
             return self.copy.cycles(f["source"], f["destination"], f["words"], memory=memory)
+        if unit == "gemv":
+            return self.gemv_unit.cycles(f["n"], f["k"], descriptors=f["descriptors"],
+                                         descriptor_count=f["descriptor_count"], acts=f["acts"],
+                                         results=f["results"], memory=memory)
         if unit == "rope":
             return self.rope.cycles(f["tokens"], f["heads"], f["half"], x=f["x"],
                                     stride=f["stride"], cos=f["cos"], sin=f["sin"], y=f["y"],
