@@ -13,11 +13,12 @@ Every instruction waits for the one before it, so a program's cycles are its ins
 cycles one after another; run alone, an instruction's cycles also count the controller's
 fetch of it. The JSON gives each instruction's unit, its sizes (no addresses) and cycles, the
 totals per unit and operation, and each program's cycles against the sum of its instructions'.
-It is what an exact cycle model of the accelerator has to reproduce: each instruction's
-``model`` is its unit's cycle model (vector, copy, RoPE; None for GEMV and attention, not yet
-modeled) beside its ``unit_cycles`` measured, and each program's ``controller_model`` is
-:func:`~ternforge.hdl.accelerator.controller.program_cycles` of the instructions' measured
-unit cycles, beside the program's cycles.
+It is what the accelerator's cycle model has to reproduce: each instruction's ``model`` is its
+unit's cycle model (:meth:`AcceleratorParameters.instruction_cycles
+<ternforge.hdl.accelerator.parameters.AcceleratorParameters.instruction_cycles>`) beside its
+``unit_cycles`` measured, and each program's ``controller_model`` is
+:func:`~ternforge.hdl.accelerator.controller.program_cycles` of the instructions' modeled
+cycles, beside the program's cycles.
 
 Run: ``python benchmarks/instruction_cycles_bench.py [--json FILE]``; results in
 ``benchmarks/results/instruction_cycles.json``.
@@ -102,15 +103,15 @@ def measure() -> dict:
             entry = by_unit.setdefault(key, {"count": 0, "cycles": 0})
             entry["count"] += 1
             entry["cycles"] += instruction["cycles"]
-        modeled = [i for i in instructions if i["model"] is not None]
         result[name] = {"cycles": whole,
                         "instructions_alone": sum(i["cycles"] for i in instructions),
-                        "modeled": {"instructions": len(modeled),
+                        "modeled": {"instructions": len(instructions),
                                     "exact": sum(i["model"] == i["unit_cycles"]
-                                                 for i in modeled),
-                                    "unit_cycles": sum(i["unit_cycles"] for i in modeled)},
+                                                 for i in instructions),
+                                    "unit_cycles": sum(i["unit_cycles"]
+                                                       for i in instructions)},
                         "controller_model": program_cycles(
-                            [i["unit_cycles"] for i in instructions], memory=TIMING,
+                            [i["model"] for i in instructions], memory=TIMING,
                             address=address, word_bytes=WORD),
                         "by_unit": dict(sorted(by_unit.items(), key=lambda kv: -kv[1]["cycles"])),
                         "instructions": instructions}
@@ -128,9 +129,9 @@ def main(argv=None):
         print(f"{phase}: {entry['cycles']:,} cycles as one program, {entry['instructions_alone']:,}"
               f" as {len(entry['instructions'])} programs of one instruction")
         m = entry["modeled"]
-        print(f"  cycle models: {m['exact']} of {m['instructions']} modeled instructions exact "
-              f"({m['unit_cycles']:,} unit cycles); the controller's model of the program "
-              f"from its instructions' unit cycles: {entry['controller_model']:,}")
+        print(f"  cycle models: {m['exact']} of {m['instructions']} instructions exact "
+              f"({m['unit_cycles']:,} unit cycles); the model of the program: "
+              f"{entry['controller_model']:,}")
         for key, unit in entry["by_unit"].items():
             print(f"  {key:22} {unit['count']:5} instructions {unit['cycles']:>10,} cycles "
                   f"({unit['cycles'] / entry['instructions_alone']:6.1%})")

@@ -14,13 +14,16 @@ from pathlib import Path
 
 from amaranth.back import verilog
 
+from ..hdl.common.timing import MemoryTiming
 from . import verilator
 from .memory import MEMORY_VERILOG, WithMemory, plusargs, write_image
-from .runtime import generation
+from .runtime import generation, predicted_cycles
 
 __all__ = ["TOPLEVEL", "build", "generate"]
 
 TOPLEVEL = "ternforge_accelerator_sim"
+#: cycles from a write burst's last word to its response in a run
+WRITE_LATENCY = 10
 
 
 def build(parameters, *, memory_bytes: int) -> Path:
@@ -40,7 +43,10 @@ def generate(built: Path, parameters, weights, checkpoint: Path, prompt, new_tok
              seed: int = 1) -> dict:
     """Prefill ``prompt`` and decode ``new_tokens`` greedy tokens of ``weights`` (loaded from
     ``checkpoint``, which the simulation's host side reads again) on the build; returns
-    ``tokens``, ``hidden`` (hex), ``prefill_cycles`` and ``decode_cycles``."""
+    ``tokens``, ``hidden`` (hex), ``prefill_cycles`` and ``decode_cycles``, and
+    ``predicted_prefill_cycles`` and ``predicted_decode_cycles``: the accelerator's cycle model
+    of the same programs (:func:`~ternforge.sim.runtime.predicted_cycles`) on the memory
+    without stalls (with ``stall``, the runs take longer)."""
     image, job = generation(weights, prompt_tokens=len(prompt), new_tokens=new_tokens,
                             gemv=parameters.gemv, attention=parameters.attention,
                             data_bits=parameters.data_bits, memory_bytes=memory_bytes)
@@ -51,6 +57,18 @@ def generate(built: Path, parameters, weights, checkpoint: Path, prompt, new_tok
     verilator.run(built, toplevel=TOPLEVEL, test_module="ternforge.sim.cocotb.model",
                   work_dir=work, env={"TERNFORGE_JOB": str(work / "job.json")},
                   plusargs=plusargs(image=work / "image.hex", latency=latency,
+                                    write_latency=WRITE_LATENCY,
                                     bytes_per_cycle=parameters.data_bits // 8, stall=stall,
                                     seed=seed))
-    return json.loads((work / "result.json").read_text())
+    result = json.loads((work / "result.json").read_text())
+    memory = MemoryTiming(latency=latency, write_latency=WRITE_LATENCY)
+    step = 2 * parameters.data_bits // 8  # bytes of an instruction
+
+    def predicted(program):
+        address, length = program
+        return predicted_cycles(parameters, image.get(address, length * step),
+                                address=address, memory=memory)
+
+    return {**result, "predicted_prefill_cycles": predicted(job["prefill"]),
+            "predicted_decode_cycles": [predicted(program) for program in
+                                        job["decode"][:len(result["decode_cycles"])]]}

@@ -131,6 +131,28 @@ def decode_instruction(raw: bytes) -> tuple[str, bool, dict]:
                                          for name, offset, width in _fields(LAYOUTS[unit])}
 
 
+def predicted_cycles(parameters, program: bytes, *, address: int, memory) -> int:
+    """The cycles the accelerator's cycle model gives ``program`` (instructions as
+    :meth:`Program.add` packs them, each waiting for the one before) at byte ``address``:
+    each instruction's by its unit's model
+    (:meth:`~ternforge.hdl.accelerator.parameters.AcceleratorParameters.instruction_cycles`),
+    and the controller's own (:func:`~ternforge.hdl.accelerator.controller.program_cycles`),
+    on a deterministic DDR of ``memory``'s timing (a
+    :class:`~ternforge.hdl.common.timing.MemoryTiming`)."""
+    from ..hdl.accelerator.controller import program_cycles
+
+    word = parameters.data_bits // 8
+    step = 2 * word
+    cycles = []
+    for start in range(0, len(program), step):
+        unit, wait, fields = decode_instruction(program[start:start + step])
+        if not wait and start:
+            raise ValueError(f"Instructions of a predicted program must wait for the one "
+                             f"before, not instruction {start // step} ({unit})")
+        cycles.append(parameters.instruction_cycles(unit, fields, memory=memory))
+    return program_cycles(cycles, memory=memory, address=address, word_bytes=word)
+
+
 @functools.cache
 def _fields(layout) -> tuple:
     """``(name, offset, width)`` of each field of an instruction's ``StructLayout``."""

@@ -26,6 +26,7 @@ import os
 
 from ternforge.hdl.accelerator.model import preset
 from ternforge.hdl.accelerator.parameters import AcceleratorParameters
+from ternforge.hdl.common.timing import MemoryTiming
 from ternforge.sim import machine
 from ternforge.sim.runtime import Program
 
@@ -35,6 +36,8 @@ ACCELERATOR = AcceleratorParameters.for_simulation(preset("tiny"), context=32)
 MEMORY_BYTES = 1 << 21
 DATA_BITS = ACCELERATOR.data_bits
 WORD = DATA_BITS // 8
+#: the memory's timing in :func:`run` (before its stalls)
+TIMING = MemoryTiming(latency=6, write_latency=10)
 
 
 def program(*instructions) -> bytes:
@@ -56,27 +59,31 @@ def build():
 
 def run(built, work, job: dict, *, stall: float, seed: int) -> None:
     """Run ``job`` (its program in the image ``work / "image.hex"``) on a build, the memory
-    with a latency of 6 and random stalls of ``stall``."""
+    of :data:`TIMING` with random stalls of ``stall``."""
     from ternforge.sim import verilator
     from ternforge.sim.memory import plusargs
 
     verilator.run(built, toplevel=machine.TOPLEVEL, test_module="tb.controller_tb",
                   work_dir=work, env={"TERNFORGE_TB": json.dumps(job)},
-                  plusargs=plusargs(image=work / "image.hex", stall=stall, latency=6,
-                                    seed=seed))
+                  plusargs=plusargs(image=work / "image.hex", stall=stall,
+                                    latency=TIMING.latency,
+                                    write_latency=TIMING.write_latency, seed=seed))
 
 
-def measure(built, work, programs, *, memory) -> list[dict]:
+def measure(built, work, programs, *, memory, writes=()) -> list[dict]:
     """Run ``programs`` (each a list of ``(unit, fields)`` instructions, :meth:`Program.add
     <ternforge.sim.runtime.Program.add>`'s, every one waiting for the one before), one after
     another, on a build, the memory deterministic with ``memory``'s timing (a
-    :class:`~ternforge.hdl.common.timing.MemoryTiming`; one word a cycle); return each
-    program's ``cycles``, ``units`` busy cycles and ``address``."""
+    :class:`~ternforge.hdl.common.timing.MemoryTiming`; one word a cycle) and holding
+    ``writes`` (``(address, bytes)``: the GEMV instructions' descriptor tables, say); return
+    each program's ``cycles``, ``units`` busy cycles and ``address``."""
     from ternforge.sim import verilator
     from ternforge.sim.memory import plusargs, write_image
     from ternforge.sim.runtime import LAYOUTS, Image
 
     image = Image(MEMORY_BYTES, start=MEMORY_BYTES // 2)
+    for address, data in writes:
+        image.put(data, address)
     addresses = []
     for instructions in programs:
         words = Program(words=2, word_bytes=WORD)

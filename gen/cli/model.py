@@ -89,6 +89,8 @@ def run_model(name, weights, text, ids, new_tokens, out):
                   "golden_tokens": golden, "exact": result["tokens"] == golden,
                   "prefill_cycles": result["prefill_cycles"],
                   "decode_cycles": result["decode_cycles"],
+                  "predicted_prefill_cycles": result["predicted_prefill_cycles"],
+                  "predicted_decode_cycles": result["predicted_decode_cycles"],
                   "prefill_unit_cycles": result["prefill_unit_cycles"],
                   "decode_unit_cycles": result["decode_unit_cycles"],
                   "simulated_cycles_per_s": round(
@@ -100,8 +102,10 @@ def run_model(name, weights, text, ids, new_tokens, out):
         out.parent.mkdir(parents=True, exist_ok=True)
         (work / "report.json").replace(out)
     console.print(f"tokens {'match' if report['exact'] else 'DIFFER from'} the golden model; "
-                  f"prefill {report['prefill_cycles']:,} cycles, decode "
-                  f"{sum(report['decode_cycles']):,} cycles; build and run "
+                  f"prefill {report['prefill_cycles']:,} cycles (predicted "
+                  f"{report['predicted_prefill_cycles']:,}), decode "
+                  f"{sum(report['decode_cycles']):,} cycles (predicted "
+                  f"{sum(report['predicted_decode_cycles']):,}); build and run "
                   f"{finished - started:.0f} s; wrote {out}")
     if "text" in report:
         console.print(report["text"], markup=False)

@@ -25,6 +25,7 @@ from ..attention.unit import CachedAttention
 from ..common.axi import axi4_read_members, axi4_write_members, forward_ports
 from ..common.interconnect import AxiInterconnect
 from ..common.vectors import VectorReader, VectorWriter
+from .parameters import AttentionInstructionParameters
 
 __all__ = ["ATTENTION_INSTRUCTION", "AttentionUnit"]
 
@@ -54,7 +55,8 @@ class AttentionUnit(wiring.Component):
         self._parameters = p = parameters
         payload_bits = payload_bits or ATTENTION_INSTRUCTION.size
         beat = p.engine.beat_bits
-        options = {"data_bits": p.data_bits, "max_burst": 16, "depth": 64}
+        options = {"data_bits": p.data_bits, "max_burst": AttentionInstructionParameters.MAX_BURST,
+                   "depth": AttentionInstructionParameters.FIFO_DEPTH}
         self._cached = CachedAttention(p)
         self._queries = VectorReader(beat, **options)
         self._appended = VectorReader(beat, **options)

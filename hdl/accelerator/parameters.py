@@ -26,7 +26,8 @@ from ..matmul.parameters import EngineKind, TlmmParameters
 from .model import ModelConfig
 
 __all__ = ["VectorOp", "VectorUnitParameters", "VECTOR_INSTRUCTION", "CopyUnitParameters",
-           "RopeUnitParameters", "GemvUnitParameters", "AcceleratorParameters"]
+           "RopeUnitParameters", "GemvUnitParameters", "AttentionInstructionParameters",
+           "AcceleratorParameters"]
 
 
 class VectorOp(enum.IntEnum):
@@ -435,6 +436,112 @@ class GemvUnitParameters:
 
 
 @dataclass(frozen=True)
+class AttentionInstructionParameters:
+    """The accelerator's attention unit (:class:`~ternforge.hdl.accelerator.attention.
+    AttentionUnit`): a :class:`~ternforge.hdl.attention.unit.CachedAttention` command a
+    instruction, with readers of its query rows and appended row and a writer of its output
+    rows.
+
+    Parameters
+    ----------
+    cached : AttentionUnitParameters
+        The cached attention unit's engine, bus and cache layout.
+    """
+
+    cached: AttentionUnitParameters
+
+    #: words of a burst of the readers and the writer at most, and of their FIFOs
+    MAX_BURST = 16
+    FIFO_DEPTH = 64
+    #: cycles from taking the instruction to the engine's job, the first query row's request
+    #: and the appended key's
+    JOB, QUERY_REQUEST, APPEND_REQUEST = 2, 2, 3
+    #: cycles from a row's last element out to its reader's request for the next row, and
+    #: from a word's arrival to its first element out (the reader's FIFO and splitter)
+    ROW_GAP, ELEMENT_CYCLES = 2, 2
+    #: cycles from the cache's first word to its first key beat (the splitter)
+    KEY_CYCLES = 1
+    #: cycles from a row's last write response to the next output row (the writer takes its
+    #: next row once the last is answered), and from the last to ``done``
+    WRITER_GAP, DONE_CYCLES = 5, 4
+
+    def cycles(self, rows: int, keys: int, append: int, *, q: int, q_stride: int, k: int,
+               v: int, out: int, out_stride: int,
+               memory: MemoryTiming = MemoryTiming()) -> int:
+        """Cycles from the unit taking the instruction to its ``done`` (the controller's
+        ``attention_cycles``), on a DDR of ``memory``'s timing, for a job with cached rows
+        (``keys`` more than ``append``: every job of a prefill or decode step).
+
+        The query rows and (appending) the key and value rows are read a row at a time by
+        their readers, round-robin on DDR, a reader asking for its next row once its last
+        row's elements are out; the engine takes a query beat a cycle, the appended row's
+        writer a word's beats then a cycle to pass the word on. Once all are in, the cache is
+        read (a beat a cycle through the splitter), and the engine's job follows its own
+        cycle model (:meth:`AttentionParameters.cycles
+        <ternforge.hdl.attention.parameters.AttentionParameters.cycles>`) from its first
+        key; its output rows go out a beat a cycle, each once the writer has answered the row
+        before, and are written in bursts as they fill. The appended row's write is answered
+        long before the outputs (its words are written as they come)."""
+        engine = self.cached.engine
+        check_int("Rows of the attention cycle model", rows, 1, engine.rows)
+        check_int("Appended rows of the attention cycle model", append, 0, 1)
+        check_int("Keys of the attention cycle model", keys, append + 1, engine.max_keys)
+        beats = engine.elements_per_lane  # of a D-element row
+        per_word = self.cached.data_bits // engine.beat_bits
+        readers = [[q + r * q_stride for r in range(rows)], [k, v] if append else []]
+        done, free = self._rows_in(readers, beats, per_word, memory)
+        released = max(done) + 1
+        first_key = max(released + memory.latency, free) + self.KEY_CYCLES - self.JOB
+        row_out = self.JOB + engine.cycles(rows, keys, first_key=first_key) - rows * beats
+        channel, word = WriteChannel(1, memory), self.cached.data_bits // 8
+        answered = None
+        for r in range(rows):
+            if r:
+                row_out = max(row_out + beats, answered + self.WRITER_GAP)
+            answered = max(channel.write(write_bursts(
+                out + r * out_stride, beats, per_word, lambda i: row_out + i,
+                word_bytes=word, max_burst=self.MAX_BURST)))
+        return answered + self.DONE_CYCLES
+
+    def _rows_in(self, readers, beats, per_word, memory) -> tuple[list, int]:
+        """The cycle each reader's last element is taken, and the cycle DDR is free of them:
+        the readers' rows (addresses), each read whole, round-robin with the cache's port
+        (idle) first; the appended row's elements (the second reader) a word's beats then a
+        cycle."""
+        word = self.cached.data_bits // 8
+        rows = [list(addresses) for addresses in readers]
+        pending = [bursts(r[0], beats // per_word, word_bytes=word, max_burst=self.MAX_BURST)
+                   if r else [] for r in rows]
+        ready = [self.QUERY_REQUEST, self.APPEND_REQUEST]
+        words_in, taken = [[], []], [None, None]
+        free, last, cycle = None, 0, 0  # the bus's ports: the cache's (idle here), these two
+        while any(pending):
+            port = next((i for step in range(1, 4) if 0 <= (i := (last + step) % 3 - 1)
+                         and pending[i] and ready[i] <= cycle), None)
+            if port is None:
+                cycle += 1
+                continue
+            length = pending[port].pop(0)
+            first = cycle + memory.latency if free is None else max(cycle + memory.latency, free)
+            words_in[port] += range(first, first + length)
+            free, last, ready[port] = first + length, port + 1, cycle + 1
+            if not pending[port]:  # the row's words are known: its elements, the next row
+                t = taken[port]
+                for j in range(beats):
+                    need = words_in[port][j // per_word] + self.ELEMENT_CYCLES
+                    gap = 2 if port == 1 and j % per_word == 0 else 1
+                    t = need if t is None else max(need, t + gap)
+                taken[port], words_in[port] = t, []
+                rows[port].pop(0)
+                if rows[port]:
+                    pending[port] = bursts(rows[port][0], beats // per_word, word_bytes=word,
+                                           max_burst=self.MAX_BURST)
+                    ready[port] = t + self.ROW_GAP
+            cycle += 1
+        return [t for t in taken if t is not None], free
+
+
+@dataclass(frozen=True)
 class AcceleratorParameters:
     """The accelerator's units for a model (:func:`~ternforge.hdl.accelerator.top.accelerator`
     takes them).
@@ -469,6 +576,10 @@ class AcceleratorParameters:
         return GemvUnitParameters(self.gemv)
 
     @property
+    def attention_unit(self) -> AttentionInstructionParameters:
+        return AttentionInstructionParameters(self.attention)
+
+    @property
     def rope(self) -> RopeUnitParameters:
         return RopeUnitParameters(data_bits=self.data_bits)
 
@@ -478,8 +589,7 @@ class AcceleratorParameters:
 
     def instruction_cycles(self, unit: str, fields: dict, *, memory: MemoryTiming):
         """An instruction's cycles by its unit's cycle model (``fields`` as
-        :func:`~ternforge.sim.runtime.decode_instruction` gives them), or None for the units
-        without one yet (attention)."""
+        :func:`~ternforge.sim.runtime.decode_instruction` gives them)."""
         f = fields
         if unit == "vector":
             return self.vector.cycles(f["op"], f["tokens"], f["length"], a=f["a"], b=f["b"],
@@ -490,11 +600,16 @@ class AcceleratorParameters:
             return self.gemv_unit.cycles(f["n"], f["k"], descriptors=f["descriptors"],
                                          descriptor_count=f["descriptor_count"], acts=f["acts"],
                                          results=f["results"], memory=memory)
+        if unit == "attention":
+            return self.attention_unit.cycles(
+                f["rows"], f["keys"], f["append"], q=f["q"], q_stride=f["q_stride"], k=f["k"],
+                v=f["v"], out=f["out"], out_stride=f["out_stride"], memory=memory)
         if unit == "rope":
             return self.rope.cycles(f["tokens"], f["heads"], f["half"], x=f["x"],
                                     stride=f["stride"], cos=f["cos"], sin=f["sin"], y=f["y"],
                                     memory=memory)
-        return None
+        raise ValueError(f"Unit must be one of copy, vector, gemv, attention, rope, not "
+                         f"{unit!r}")
 
     @property
     def context(self) -> int:

@@ -1,7 +1,12 @@
 """The units' cycle models against the accelerator on Verilator: each instruction run alone
 on a deterministic memory takes exactly the cycles its unit's model says (the controller's
 busy counter of that unit), at random sizes and addresses (4 KiB boundaries crossed anywhere)
-and at two memory timings. One simulation a timing runs every unit's instructions."""
+and at two memory timings. One simulation a timing runs every unit's instructions.
+
+Memory: ten operand regions from 64 KiB; the programs from 1 MiB; the GEMV instructions'
+descriptor tables from :data:`TABLES`, the weights they name (one run for all: the cycles do
+not depend on the codes) from :data:`WEIGHTS`; the attention instructions' KV cache at
+:data:`CACHE`."""
 
 import random
 
@@ -11,12 +16,15 @@ import tb.controller_tb as machine
 from ternforge.hdl.accelerator.controller import program_cycles
 from ternforge.hdl.accelerator.parameters import VectorOp
 from ternforge.hdl.common.timing import MemoryTiming
+from ternforge.sim.models.weight_plan import descriptor_table, pass_descriptors
 
 TIMINGS = [MemoryTiming(latency=20, write_latency=10), MemoryTiming(latency=6, write_latency=3)]
 #: operand regions, each 96 KiB: 64 KiB of start addresses, 32 KiB of data at most (ten
 #: of them below the programs, at 1 MiB)
 REGION = 0x18000
+TABLES, WEIGHTS, CACHE = 0x180000, 0x1A0000, 0x1F0000
 P = machine.ACCELERATOR
+UNITS = ("vector", "copy", "rope", "gemv", "attention")
 
 
 def _address(rng, region):
@@ -43,27 +51,60 @@ def _rope(rng):
                      "sin": _address(rng, 8), "y": rng.choice([x, _address(rng, 9)])})
 
 
+def _gemv(rng, tables):
+    """A GEMV of at least the rows its model follows, on a table of the runtime's loads."""
+    g, engine = P.gemv, P.engine
+    n = rng.randint(engine.acts_per_beat * engine.rows, engine.max_n)
+    k = rng.randint(1, engine.max_k)
+    beats = g.weight_beats(n, k)
+    loads = pass_descriptors(beats, beat_bits=g.beat_bits, load_beats=g.load_beats(beats),
+                             word_bytes=machine.WORD)
+    table = TABLES + 0x400 * len(tables) + machine.WORD * rng.randrange(32)
+    tables.append((table, descriptor_table(loads, base=WEIGHTS, word_bytes=machine.WORD)))
+    return ("gemv", {"descriptors": table, "descriptor_count": len(loads),
+                     "weight_beats": beats, "row_blocks": engine.row_blocks(n),
+                     "acts": _address(rng, 0), "k": k, "results": _address(rng, 2), "n": n})
+
+
+def _attention(rng):
+    """A prefill tile (causal rows) or a decode group appending its row, of cached rows."""
+    engine, append = P.attention.engine, rng.random() < 0.5
+    keys, row = rng.randint(2, engine.max_keys), 4 * engine.head_dim
+    return ("attention", {
+        "rows": rng.randint(1, engine.rows), "keys": keys, "append": int(append),
+        "position": keys - 1, "row_step": int(not append), "base": CACHE,
+        "q": _address(rng, 1), "q_stride": rng.choice([row, 4 * row]),
+        "k": _address(rng, 4) if append else 0, "v": _address(rng, 7) if append else 0,
+        "out": _address(rng, 9), "out_stride": rng.choice([row, 4 * row])})
+
+
 @pytest.fixture(scope="module", params=TIMINGS, ids=lambda m: f"latency{m.latency}")
 def runs(request, tmp_path_factory):
-    """Every instruction alone, then a program of 20 of them (placed after the 123 alone, it
+    """Every instruction alone, and a program of 20 (placed after the first 123 alone, it
     crosses a 4 KiB boundary after ten instructions: the controller reads it in four parts,
     of 8, 2, 8 and 2 instructions)."""
     memory = request.param
     rng = random.Random(memory.latency)
-    instructions = [make(rng) for _ in range(41) for make in (_vector, _copy, _rope)]
-    program = rng.sample(instructions, 20)
+    tables = []
+    first = [make(rng) for _ in range(41) for make in (_vector, _copy, _rope)]
+    program = rng.sample(first, 18) + [_gemv(rng, tables), _attention(rng)]
+    rng.shuffle(program)
+    then = [_gemv(rng, tables) for _ in range(12)] + [_attention(rng) for _ in range(12)]
     measured = machine.measure(machine.build(), tmp_path_factory.mktemp("cycles"),
-                               [[i] for i in instructions] + [program], memory=memory)
-    return memory, instructions, measured[:-1], program, measured[-1]
+                               [[i] for i in first] + [program] + [[i] for i in then],
+                               memory=memory, writes=tables)
+    alone = measured[:len(first)] + measured[len(first) + 1:]
+    return memory, first + then, alone, program, measured[len(first)]
 
 
 @pytest.mark.verilator
-@pytest.mark.parametrize("unit", ["vector", "copy", "rope"])
+@pytest.mark.parametrize("unit", UNITS)
 def test_units_cycles_are_their_models(runs, unit):
     memory, instructions, measured, _, _ = runs
     pairs = [(run["units"][unit], P.instruction_cycles(unit, fields, memory=memory))
              for (name, fields), run in zip(instructions, measured) if name == unit]
-    assert len(pairs) == 41 and all(got for got, _ in pairs)
+    assert len(pairs) == (12 if unit in ("gemv", "attention") else 41)
+    assert all(got for got, _ in pairs)
     assert [got for got, _ in pairs] == [model for _, model in pairs]
 
 
@@ -74,7 +115,7 @@ def test_a_programs_cycles_are_its_instructions_and_the_controllers(runs):
     memory, _, _, program, run = runs
     assert 4096 - run["address"] % 4096 == 10 * 2 * machine.WORD
     cycles = [P.instruction_cycles(unit, fields, memory=memory) for unit, fields in program]
-    for unit in ("vector", "copy", "rope"):
+    for unit in UNITS:
         assert run["units"][unit] == sum(c for (u, _), c in zip(program, cycles) if u == unit)
     assert run["cycles"] == program_cycles(cycles, memory=memory, address=run["address"],
                                            word_bytes=machine.WORD)

@@ -1,6 +1,7 @@
 """The shipped tiny model on the accelerator in Verilator: a prefill of a 9-token prompt and
 greedy decode to 16 tokens, the host doing the embedding and the LM head; the tokens and every
-final hidden state identical to the golden model's."""
+final hidden state identical to the golden model's, and without stalls the prefill's and each
+decode step's cycles those the accelerator's cycle model predicts."""
 
 import numpy as np
 import pytest
@@ -31,6 +32,12 @@ def test_tiny_generates_the_golden_models_text(tmp_path, stall):
     assert [bytes.fromhex(h) for h in result["hidden"]] == \
         [np.asarray(s, "<u4").tobytes() for s in states]
     assert len(result["decode_cycles"]) == NEW - 1 and result["prefill_cycles"] > 0
+    measured = [result["prefill_cycles"], *result["decode_cycles"]]
+    predicted = [result["predicted_prefill_cycles"], *result["predicted_decode_cycles"]]
+    if stall:
+        assert all(got > model for got, model in zip(measured, predicted))
+    else:
+        assert measured == predicted
     # every unit works in a prefill, all but the copy in a decode step; one at a time
     steps = [(result["prefill_cycles"], result["prefill_unit_cycles"])] + list(zip(
         result["decode_cycles"], result["decode_unit_cycles"]))
