@@ -78,15 +78,21 @@ def program_cycles(instructions, *, memory, address: int = 0, word_bytes: int = 
     deterministic DDR of ``memory``'s timing (a
     :class:`~ternforge.hdl.common.timing.MemoryTiming`).
 
-    The controller reads the program a burst at a time (``depth`` words, or up to a 4 KiB
-    boundary), each once the last is used up and only while no unit works, so its reads
-    never delay a unit's. Measured on Verilator at two memory timings, it adds to the
-    instructions' cycles ``latency + 5`` for the start, the first read and the end,
-    ``latency + 4`` for each later read, and between the instructions of a read 2 cycles
-    after its first and 3 after every other (the next instruction's dispatch and its unit's
-    start)."""
-    reads = bursts(address, len(instructions) * instruction_words, word_bytes=word_bytes,
-                   max_burst=depth)
+    The controller reads the program into its FIFO of ``depth`` words once the last read is
+    used up, and only while no unit works, so its reads never delay a unit's: a read is the
+    bursts (``depth`` words at most, none across 4 KiB) that fit the empty FIFO together
+    (after a 4 KiB boundary cut a burst short, the next may fit beside it). Measured on
+    Verilator at two memory timings, it adds to the instructions' cycles ``latency + 5`` for
+    the start, the first read and the end, ``latency + 4`` for each later read, and between
+    the instructions of a read 2 cycles after its first and 3 after every other (the next
+    instruction's dispatch and its unit's start)."""
+    reads = []
+    for words in bursts(address, len(instructions) * instruction_words,
+                        word_bytes=word_bytes, max_burst=depth):
+        if reads and reads[-1] + words <= depth:
+            reads[-1] += words
+        else:
+            reads.append(words)
     total, i = 0, 0
     for read, words in enumerate(reads):
         for position in range(words // instruction_words):

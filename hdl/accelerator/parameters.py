@@ -466,7 +466,7 @@ class AttentionInstructionParameters:
     WRITER_GAP, DONE_CYCLES = 5, 4
 
     def cycles(self, rows: int, keys: int, append: int, *, q: int, q_stride: int, k: int,
-               v: int, out: int, out_stride: int,
+               v: int, out: int, out_stride: int, base: int = 0, position: int = 0,
                memory: MemoryTiming = MemoryTiming()) -> int:
         """Cycles from the unit taking the instruction to its ``done`` (the controller's
         ``attention_cycles``), on a DDR of ``memory``'s timing, for a job with cached rows
@@ -475,7 +475,9 @@ class AttentionInstructionParameters:
         The query rows and (appending) the key and value rows are read a row at a time by
         their readers, round-robin on DDR, a reader asking for its next row once its last
         row's elements are out; the engine takes a query beat a cycle, the appended row's
-        writer a word's beats then a cycle to pass the word on. Once all are in, the cache is
+        writer a word's beats then a cycle to pass the word on, to its row at ``base`` +
+        ``position`` rows (a burst at a time: a burst's words wait for the response to the
+        burst before, when the row crosses 4 KiB). Once all are in, the cache is
         read (a beat a cycle through the splitter), and the engine's job follows its own
         cycle model (:meth:`AttentionParameters.cycles
         <ternforge.hdl.attention.parameters.AttentionParameters.cycles>`) from its first
@@ -489,7 +491,8 @@ class AttentionInstructionParameters:
         beats = engine.elements_per_lane  # of a D-element row
         per_word = self.cached.data_bits // engine.beat_bits
         readers = [[q + r * q_stride for r in range(rows)], [k, v] if append else []]
-        done, free = self._rows_in(readers, beats, per_word, memory)
+        row = base + position * self.cached.row_bytes
+        done, free = self._rows_in(readers, beats, per_word, row, memory)
         released = max(done) + 1
         first_key = max(released + memory.latency, free) + self.KEY_CYCLES - self.JOB
         row_out = self.JOB + engine.cycles(rows, keys, first_key=first_key) - rows * beats
@@ -503,12 +506,15 @@ class AttentionInstructionParameters:
                 word_bytes=word, max_burst=self.MAX_BURST)))
         return answered + self.DONE_CYCLES
 
-    def _rows_in(self, readers, beats, per_word, memory) -> tuple[list, int]:
+    def _rows_in(self, readers, beats, per_word, row, memory) -> tuple[list, int]:
         """The cycle each reader's last element is taken, and the cycle DDR is free of them:
         the readers' rows (addresses), each read whole, round-robin with the cache's port
-        (idle) first; the appended row's elements (the second reader) a word's beats then a
-        cycle."""
+        (idle) first; the appended row's elements (the second reader), a word's beats then a
+        cycle for the writer to take the word, written to ``row`` as they come."""
         word = self.cached.data_bits // 8
+        writes = bursts(row, self.cached.row_words, word_bytes=word, max_burst=256)
+        burst_of = [b for b, length in enumerate(writes) for _ in range(length)]
+        accepted, opened = None, {0: 0}  # the last word's acceptance; each burst's opening
         rows = [list(addresses) for addresses in readers]
         pending = [bursts(r[0], beats // per_word, word_bytes=word, max_burst=self.MAX_BURST)
                    if r else [] for r in rows]
@@ -529,8 +535,15 @@ class AttentionInstructionParameters:
                 t = taken[port]
                 for j in range(beats):
                     need = words_in[port][j // per_word] + self.ELEMENT_CYCLES
-                    gap = 2 if port == 1 and j % per_word == 0 else 1
-                    t = need if t is None else max(need, t + gap)
+                    t = need if t is None else max(need, t + 1)
+                    if port == 1 and j % per_word == 0 and accepted is not None:
+                        t = max(t, accepted + 1)  # the writer took the word before
+                    if port == 1 and j % per_word == per_word - 1:  # a word for the writer
+                        w = (len(readers[1]) - len(rows[1])) * (beats // per_word) + \
+                            j // per_word
+                        if burst_of[w] not in opened:  # after the response to the burst before
+                            opened[burst_of[w]] = accepted + memory.write_latency + 3
+                        accepted = max(t + 1, opened[burst_of[w]])
                 taken[port], words_in[port] = t, []
                 rows[port].pop(0)
                 if rows[port]:
@@ -603,7 +616,8 @@ class AcceleratorParameters:
         if unit == "attention":
             return self.attention_unit.cycles(
                 f["rows"], f["keys"], f["append"], q=f["q"], q_stride=f["q_stride"], k=f["k"],
-                v=f["v"], out=f["out"], out_stride=f["out_stride"], memory=memory)
+                v=f["v"], out=f["out"], out_stride=f["out_stride"], base=f["base"],
+                position=f["position"], memory=memory)
         if unit == "rope":
             return self.rope.cycles(f["tokens"], f["heads"], f["half"], x=f["x"],
                                     stride=f["stride"], cos=f["cos"], sin=f["sin"], y=f["y"],

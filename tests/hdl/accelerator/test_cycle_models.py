@@ -72,7 +72,8 @@ def _attention(rng):
     keys, row = rng.randint(2, engine.max_keys), 4 * engine.head_dim
     return ("attention", {
         "rows": rng.randint(1, engine.rows), "keys": keys, "append": int(append),
-        "position": keys - 1, "row_step": int(not append), "base": CACHE,
+        "position": keys - 1, "row_step": int(not append),
+        "base": CACHE + machine.WORD * rng.randrange(256),  # an appended row may cross 4 KiB
         "q": _address(rng, 1), "q_stride": rng.choice([row, 4 * row]),
         "k": _address(rng, 4) if append else 0, "v": _address(rng, 7) if append else 0,
         "out": _address(rng, 9), "out_stride": rng.choice([row, 4 * row])})

@@ -19,8 +19,15 @@ CASES = [(op, fmt) for op in OPERATIONS for fmt in FLOAT_FORMATS
          if op in ("add", "mul", "fma") or fmt != "bfloat16"]
 
 
+#: by default every operator in float32 and one further format each for the three
+#: arithmetic ones, one function in float16; the rest with ``-m extended``
+DEFAULT = {("add", "float16"), ("mul", "bfloat16"), ("fma", "float16"), ("exp", "float16")}
+
+
 @pytest.mark.verilator
-@pytest.mark.parametrize("op, fmt", CASES, ids=[f"{op}-{fmt}" for op, fmt in CASES])
+@pytest.mark.parametrize("op, fmt", [
+    pytest.param(op, fmt, id=f"{op}-{fmt}", marks=() if fmt == "float32" or (op, fmt) in DEFAULT
+                 else pytest.mark.extended) for op, fmt in CASES])
 def test_float_unit_on_verilator(op, fmt, tmp_path):
     parameters = FloatUnitParameters(op, fmt)
     name = parameters.module_name

@@ -170,8 +170,20 @@ def engine_id(parameters):
     return f"{parameters.arch}-{parameters.variant}-{parameters.size}x{kind}{parameters.width}"
 
 
+def _default(parameters):
+    """Every architecture and variant at the first point; at the second, each architecture
+    once (the variants in turn) by default, the rest with ``-m extended``."""
+    if parameters == MacArrayParameters(arch=parameters.arch, variant=parameters.variant,
+                                        **POINTS[0]):
+        return True
+    arch = sorted(ARCHITECTURES).index(parameters.arch)
+    return parameters.variant == VARIANTS[arch % len(VARIANTS)]
+
+
 @pytest.mark.verilator
-@pytest.mark.parametrize("parameters", ENGINES, ids=[engine_id(p) for p in ENGINES])
+@pytest.mark.parametrize("parameters", [
+    pytest.param(p, id=engine_id(p), marks=() if _default(p) else pytest.mark.extended)
+    for p in ENGINES])
 def test_mac_array_on_verilator(parameters, tmp_path):
     name = parameters.module_name
     build = verilator.build(verilog.convert(mac_array(parameters), name=name), toplevel=name)

@@ -174,8 +174,16 @@ def point_id(p):
     return f"{p.kind}-G{p.group_size}P{p.groups_per_cycle}R{p.rows}T{p.max_tokens}"
 
 
+#: one point of each engine, and every LUT-RAM point (the accelerator's), by default; the rest
+#: with ``-m extended``
+DEFAULT = {"tlmm-G3P4R4T4", "adder-G3P4R4T4"}
+
+
 @pytest.mark.verilator
-@pytest.mark.parametrize("parameters", POINTS, ids=[point_id(point) for point in POINTS])
+@pytest.mark.parametrize("parameters", [
+    pytest.param(point, id=point_id(point), marks=() if point_id(point) in DEFAULT or
+                 point.kind is EngineKind.TLMM_LUTRAM else pytest.mark.extended)
+    for point in POINTS])
 def test_engine_on_verilator(parameters, tmp_path):
     toplevel = MODULE_NAMES[parameters.kind]
     build = verilator.build(verilog.convert(matmul_engine(parameters), name=toplevel),
