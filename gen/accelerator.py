@@ -29,7 +29,8 @@ from .reports.design import power_estimate
 from .synthesis import SOURCE, synthesize
 
 __all__ = ["TOP", "DATA_BITS", "PORTS", "PROMPT_TOKENS", "accelerator_parameters",
-           "accelerator_verilog", "accelerator_report", "check_memory", "check_resources"]
+           "accelerator_verilog", "accelerator_resources", "accelerator_report", "check_memory",
+           "check_resources"]
 
 #: the Verilog module name of the accelerator's top
 TOP = "ternforge_accelerator"
@@ -93,16 +94,11 @@ def check_memory(parameters: AcceleratorParameters, board: Board, *,
     return memory
 
 
-def accelerator_report(config: DesignConfig, parameters: AcceleratorParameters, board: Board,
-                       *, memory: dict, jobs: int | None = None,
-                       advance=lambda name: None) -> dict:
-    """The ``report.json`` of the accelerator of ``parameters`` (from ``config``, by
-    :func:`accelerator_parameters`) on ``board``: its parameters, its parts' resources (each
-    synthesised with Yosys, ``jobs`` at once, default one a core), their total and its
-    utilisation, a power estimate, the DDR memory map ``memory`` (:func:`check_memory`'s),
-    the registers and the ports. ``advance(name)`` is called as each part is done (for
-    progress)."""
-    model = parameters.model
+def accelerator_resources(parameters: AcceleratorParameters, *, jobs: int | None = None,
+                          advance=lambda name: None) -> dict:
+    """The resources of each part of the accelerator of ``parameters``, in the top's order:
+    each part synthesised alone with Yosys (cached by content), ``jobs`` at once (default one
+    a core); ``advance(name)`` is called as each is done."""
     jobs = (os.cpu_count() or 1) if jobs is None else jobs
     check_int("Jobs", jobs, 1, 256)
     designs = {name: rtlil.convert(part, name=f"{TOP}_{name}", emit_src=False)
@@ -115,7 +111,20 @@ def accelerator_report(config: DesignConfig, parameters: AcceleratorParameters, 
             name = futures[future]
             modules[name] = {key: future.result()[key] for key in RESOURCE_KEYS}
             advance(name)
-    modules = {name: modules[name] for name in designs}  # in the top's order
+    return {name: modules[name] for name in designs}
+
+
+def accelerator_report(config: DesignConfig, parameters: AcceleratorParameters, board: Board,
+                       *, memory: dict, jobs: int | None = None,
+                       advance=lambda name: None) -> dict:
+    """The ``report.json`` of the accelerator of ``parameters`` (from ``config``, by
+    :func:`accelerator_parameters`) on ``board``: its parameters, its parts' resources (each
+    synthesised with Yosys, ``jobs`` at once, default one a core), their total and its
+    utilisation, a power estimate, the DDR memory map ``memory`` (:func:`check_memory`'s),
+    the registers and the ports. ``advance(name)`` is called as each part is done (for
+    progress)."""
+    model = parameters.model
+    modules = accelerator_resources(parameters, jobs=jobs, advance=advance)
     total = {key: sum(resources[key] for resources in modules.values()) for key in RESOURCE_KEYS}
     check_resources(total, model, board)
     return {

@@ -19,11 +19,13 @@ from . import verilator
 from .memory import MEMORY_VERILOG, WithMemory, plusargs, write_image
 from .runtime import generation, predicted_cycles
 
-__all__ = ["TOPLEVEL", "build", "generate"]
+__all__ = ["TOPLEVEL", "SIMULATED", "build", "generate"]
 
 TOPLEVEL = "ternforge_accelerator_sim"
 #: cycles from a write burst's last word to its response in a run
 WRITE_LATENCY = 10
+#: the models the simulator runs whole, and the KV cache (tokens) their accelerator has
+SIMULATED = {"tiny": 256}
 
 
 def build(parameters, *, memory_bytes: int) -> Path:

@@ -16,7 +16,7 @@ import click
 
 from ...boards import BoardPluginWarning
 
-from . import attention, cache, design, eltwise, fp, mac, model, tlmm
+from . import attention, cache, design, eltwise, fp, mac, model, perf, tlmm
 
 __all__ = ["cli", "main"]
 
@@ -37,7 +37,8 @@ def report():
     """Synthesise and compare generated units."""
 
 
-for _command in (design.boards, design.generate, design.plan, design.sweep, cache.cache):
+for _command in (design.boards, design.generate, design.plan, design.sweep, cache.cache,
+                 perf.perf):
     cli.add_command(_command)
 for _command in (tlmm.run_tlmm, tlmm.run_gemv, mac.run_mac, fp.run_fp, eltwise.run_eltwise,
                  attention.run_attention, model.run_model):

@@ -14,8 +14,6 @@ from ._common import check_out_file, console, staging
 
 __all__ = ["run_model"]
 
-#: the models the simulator runs whole, and the KV cache it gives them
-_SIMULATED = {"tiny": 256}
 #: the simulated DDR
 _MEMORY = 1 << 22
 
@@ -61,13 +59,14 @@ def run_model(name, weights, text, ids, new_tokens, out):
     from ...sim.models.bitnet import Golden, greedy
 
     config = preset(name)
-    if name not in _SIMULATED:
-        raise ValueError(f"Model must be one the simulator runs whole ({', '.join(_SIMULATED)}),"
+    if name not in machine.SIMULATED:
+        raise ValueError(f"Model must be one the simulator runs whole "
+                         f"({', '.join(machine.SIMULATED)}),"
                          f" not {name!r}")
     path = weights if weights is not None else shipped_weights(name)
     check_out_file(out, (path,))
     tokens = _prompt(config, text, ids)
-    context = _SIMULATED[name]
+    context = machine.SIMULATED[name]
     if len(tokens) + new_tokens > context:
         raise ValueError(f"Prompt and new tokens must fit the context of {context} tokens, not "
                          f"{len(tokens)} + {new_tokens}")

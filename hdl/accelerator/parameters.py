@@ -152,20 +152,24 @@ class VectorUnitParameters:
         if op in (VectorOp.RMSNORM, VectorOp.QUANTISE):
             results, scales = self._two_pass(stage, tokens, length, a_words, per_word)
         else:
+            # (past element ``latest - first``, no word's arrival can hold the stage up: it
+            # takes an element a cycle from no earlier than the first word)
+            cut = max(a_words + b_words) - min(a_words + b_words) + 1
             if op == VectorOp.DEQUANTISE:  # each token's scale beside its accumulators
                 b_words = [b_words[t // per_word] for t in range(tokens)
                            if t // per_word < len(b_words)]
-                b_needs = [w for t, w in enumerate(b_words) for _ in range(length)]
+                b_needs = [w for t, w in enumerate(b_words[:-(-cut // length)])
+                           for _ in range(length)]
             elif op == VectorOp.RESIDUAL:
                 b_needs = [w for w in b_words for _ in range(per_word)]
             else:  # the gated activation takes ``up`` late; its first burst comes first
                 b_needs = []
             a_needs = [w for w in a_words for _ in range(per_word)]
-            count = max(len(a_needs), len(b_needs))
+            count = min(cut, max(len(a_needs), len(b_needs)))
             needs = [max((x[i] for x in (a_needs, b_needs) if i < len(x)), default=None)
                      for i in range(count)]
-            taken = Schedule(needs, tokens * length)
-            results = (tokens * length, lambda i: taken.time(i) + stage.latency)
+            taken, latency = Schedule(needs, tokens * length), stage.latency
+            results = (tokens * length, lambda i: taken.time(i) + latency)
             scales = None
         quantise = op == VectorOp.QUANTISE
         count, time = results

@@ -25,6 +25,7 @@ response and ``done``.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 from .checks import check_int
@@ -191,17 +192,18 @@ class WriteChannel:
     def write(self, pending: list[tuple[int, int, int]]) -> list[int]:
         """The cycle each burst's response arrives, of bursts ``(ready, words, writer)``,
         each writer's in order."""
-        queues = {w: [k for k, burst in enumerate(pending) if burst[2] == w]
-                  for w in range(self.writers)}
+        queues = [deque() for _ in range(self.writers)]
+        for k, burst in enumerate(pending):
+            queues[burst[2]].append(k)
         answered = [0] * len(pending)
-        while any(queues.values()):
+        while any(queues):
             heads = [w for w in range(self.writers) if queues[w]]
             soonest = min(pending[queues[w][0]][0] for w in heads)
             now = soonest if self.free is None else max(soonest, self.free)
             ready = [w for w in heads if pending[queues[w][0]][0] <= now]
             writer = next(w for step in range(1, self.writers + 1)
                           if (w := (self.last + step) % self.writers) in ready)
-            k = queues[writer].pop(0)
+            k = queues[writer].popleft()
             _, words, _ = pending[k]
             answered[k] = now + words + self.memory.write_latency + 1
             self.free, self.last = answered[k] + 1, writer

@@ -1,0 +1,151 @@
+"""``ternforge perf``: a model's decode tokens per second and time to the first token on a
+board, from the accelerator's cycle model (:mod:`ternforge.gen.perf`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from rich.progress import Progress
+from rich.table import Table
+
+from ...hdl.accelerator.model import PRESETS, preset
+from ...hdl.accelerator.parameters import AcceleratorParameters
+from ...boards import RESOURCE_KEYS
+from ...hdl.accelerator.top import UNIT_NAMES
+from ...sim.machine import SIMULATED
+from ..accelerator import accelerator_parameters, accelerator_resources, check_memory
+from ..perf import CONTEXTS, LATENCY, PROMPTS, UNIT_GROUPS, performance
+from ._common import check_out_file, console, design, staging
+
+__all__ = ["perf"]
+
+_PARTS = (*UNIT_GROUPS, "controller", "lm_head", "host")
+
+
+def _numbers(text: str | None, what: str) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        return [int(part) for part in text.split(",")]
+    except ValueError:
+        raise ValueError(f"{what} must be integers separated by commas, not {text!r}") from None
+
+
+@click.command()
+@click.option("--model", "model_name", default="bitnet-0.7b", show_default=True,
+              help=f"The model ({', '.join(PRESETS)}).")
+@click.option("--board", default=None, help="Target board (default: the configuration's, kv260).")
+@click.option("--config", "config_file", type=click.Path(path_type=Path), default=None,
+              help="Design configuration, TOML or JSON.")
+@click.option("--contexts", default=None,
+              help=f"Decode contexts, comma-separated (default: those of "
+                   f"{', '.join(map(str, CONTEXTS))} the design's KV cache holds).")
+@click.option("--prompts", default=",".join(map(str, PROMPTS)), show_default=True,
+              help="Prompt lengths for the time to the first token, comma-separated.")
+@click.option("--latency", default=LATENCY, show_default=True, type=int,
+              help="DDR read latency in cycles that the cycle model assumes.")
+@click.option("--synthesis/--no-synthesis", default=True, show_default=True,
+              help="Synthesise the accelerator's parts (cached by content) to say whether it "
+                   "fits the board; without, fits is null.")
+@click.option("--json", "json_file", type=click.Path(path_type=Path), default=None,
+              help="Write the figures as JSON.")
+@click.option("--plot", "plot_file", type=click.Path(path_type=Path), default=None,
+              help="Draw time per token against context, by part, as PNG.")
+def perf(model_name, board, config_file, contexts, prompts, latency, synthesis, json_file,
+         plot_file):
+    """Decode tokens per second and time to the first token of a model on a board, broken
+    down by part, with the DDR bytes per token against the memory roofline: from the
+    accelerator's cycle model of the runtime's programs (modeled, not measured)."""
+    config, target = design(board, config_file)
+    model = preset(model_name)
+    for out in (json_file, plot_file):
+        if out is not None:
+            check_out_file(out, (config_file,))
+    if plot_file is not None and plot_file.suffix.lower() != ".png":
+        raise ValueError(f"Plot must be a .png file, not {str(plot_file)!r}")
+    if model_name in SIMULATED:  # on the accelerator ``run model`` simulates
+        parameters = AcceleratorParameters.for_simulation(model,
+                                                          context=SIMULATED[model_name])
+    else:
+        parameters = accelerator_parameters(config, model)
+        check_memory(parameters, target)
+    with console.status("modeling") as status:
+        result = performance(parameters, target, contexts=_numbers(contexts, "Contexts"),
+                             prompts=_numbers(prompts, "Prompts"), latency=latency,
+                             progress=lambda what: status.update(f"modeling the {what}"))
+    result["accelerator"] = "simulation" if model_name in SIMULATED else "design"
+    result.update(fits=None, resources=None, utilization=None)
+    if synthesis:
+        with Progress(console=console, transient=True) as progress:
+            parts = len(UNIT_NAMES) + 2  # and the controller and the interconnect
+            task = progress.add_task(f"synthesising {parts} parts (Yosys)", total=parts)
+            modules = accelerator_resources(parameters, advance=lambda name: progress.advance(
+                task))
+        total = {key: sum(m[key] for m in modules.values()) for key in RESOURCE_KEYS}
+        result.update(fits=not target.fits(total), resources=total,
+                      utilization=target.utilization(total))
+    for out, write in ((json_file, _write_json), (plot_file, _write_plot)):
+        if out is not None:
+            with staging(out.parent) as folder:
+                write(result, folder / out.name)
+                (folder / out.name).replace(out)
+    console.print(_table(result))
+    if result["fits"] is not None:
+        console.print(f"the accelerator {'fits' if result['fits'] else 'does NOT fit'} "
+                      f"{target.name}: " + ", ".join(
+                          f"{key} {share:.1f} %" for key, share in result["utilization"].items()))
+    for out in (json_file, plot_file):
+        if out is not None:
+            console.print(f"wrote {out}")
+
+
+def _write_json(result: dict, path: Path) -> None:
+    path.write_text(json.dumps(result, indent=2) + "\n")
+
+
+def _write_plot(result: dict, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    contexts = list(result["breakdown"]["decode"])
+    figure, axes = pyplot.subplots(figsize=(7, 4.5))
+    bottom = [0.0] * len(contexts)
+    labels = [str(c) for c in contexts]
+    for part in _PARTS:
+        values = [1e3 * result["breakdown"]["decode"][c][part] for c in contexts]
+        axes.bar(labels, values, bottom=bottom, label=part.replace("_", " "))
+        bottom = [b + v for b, v in zip(bottom, values)]
+    bound = [1e3 * result["ddr_bytes_per_token"][c] / result["bandwidth_bytes_per_s"]
+             for c in contexts]
+    axes.plot(labels, bound, "k--", marker="o",
+              label=f"DDR bound ({result['bandwidth_bytes_per_s'] / 1e9:.1f} GB/s)")
+    axes.set_xlabel("context (tokens)")
+    axes.set_ylabel("time per decoded token (ms)")
+    axes.set_title(f"{result['model']} on {result['board']} (modeled, "
+                   f"{result['clock_hz'] / 1e6:.0f} MHz)")
+    axes.legend(fontsize="small")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    pyplot.close(figure)
+
+
+def _table(result: dict) -> Table:
+    table = Table(title=f"{result['model']} on {result['board']}: modeled from the cycle "
+                        f"model, DDR latency {result['memory']['latency']} cycles")
+    for column in ("", "tokens/s", "roofline tokens/s", "MB/token",
+                   *(p.replace("_", " ") + " ms" for p in _PARTS)):
+        table.add_column(column, justify="right")
+    for context, speed in result["decode_tokens_per_s"].items():
+        parts = result["breakdown"]["decode"][context]
+        table.add_row(f"decode, context {context:,}", f"{speed:,.2f}",
+                      f"{result['roofline_tokens_per_s'][context]:,.2f}",
+                      f"{result['ddr_bytes_per_token'][context] / 1e6:,.1f}",
+                      *(f"{1e3 * parts[p]:,.2f}" for p in _PARTS))
+    for prompt, seconds in result["ttft_s"].items():
+        parts = result["breakdown"]["prefill"][prompt]
+        table.add_row(f"first token, prompt {prompt}", f"{seconds:,.3f} s", "", "",
+                      *(f"{1e3 * parts[p]:,.1f}" for p in _PARTS))
+    return table

@@ -1,0 +1,154 @@
+"""How fast a model runs on the accelerator: decode tokens per second and time to the first
+token, from the accelerator's own cycle model.
+
+Nothing here is a separate estimate. The runtime lays the model out (from its shapes alone, a
+dry image) and writes the programs the host would start: a decode step at each context, a
+prefill of each prompt. Each program's cycles are :func:`~ternforge.sim.runtime.
+predicted_cycles`, the units' and the controller's cycle models that the tests check on
+Verilator to the cycle (the tiny model's prefill and decode steps, a 0.7B-shaped layer). The
+memory those models assume is deterministic: ``latency`` cycles to a read burst's first word,
+one bus word a cycle each way (:class:`~ternforge.hdl.common.timing.MemoryTiming`); writes
+are answered half the read latency after their last word.
+
+Around the programs the host does what TeLLMe's ARM cores do: the embedding lookup and the LM
+head (the tied or separate output matrix in bfloat16, ``vocab x hidden``). Its time is the
+matrix's bytes at :data:`HOST_BANDWIDTH_SHARE` of the board's DDR bandwidth: an optimistic
+bound, stated as such (no measured figure of the board's cores stands behind it).
+
+The DDR bytes of a token are those its instructions read and write (:func:`instruction_bytes`)
+and the host's LM head; the roofline is the port's bandwidth (the smaller of the board's DDR
+and one bus word a cycle at the clock) over them.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from ..hdl.accelerator.controller import program_cycles
+from ..hdl.accelerator.parameters import AcceleratorParameters, VectorOp
+from ..hdl.common.checks import check_int
+from ..hdl.common.timing import MemoryTiming
+from ..sim.models.bitnet import shaped_weights
+from ..sim.runtime import Image, ModelLayout, decode_instruction
+
+__all__ = ["CONTEXTS", "PROMPTS", "LATENCY", "HOST_BANDWIDTH_SHARE", "UNIT_GROUPS",
+           "instruction_bytes", "performance"]
+
+#: the decode contexts and prompt lengths reported by default (TeLLMe's)
+CONTEXTS = (128, 512, 1024, 2048)
+PROMPTS = (64, 128)
+#: cycles from a read burst's address to its first word that the figures assume: 128 ns at
+#: 250 MHz, about what a Zynq UltraScale+ HP port sees of its DDR4 (an assumption)
+LATENCY = 32
+#: the share of the board's DDR bandwidth the host's LM head streams at: all of it (an
+#: optimistic bound)
+HOST_BANDWIDTH_SHARE = 1.0
+#: the breakdown's parts: the units whose instructions make each
+UNIT_GROUPS = {"linear": ("gemv",), "attention": ("attention", "copy"),
+               "element_wise": ("vector", "rope")}
+
+
+def instruction_bytes(parameters: AcceleratorParameters, unit: str, fields: dict) -> int:
+    """The DDR bytes an instruction reads and writes (``fields`` as
+    :func:`~ternforge.sim.runtime.decode_instruction` gives them)."""
+    f, word = fields, parameters.data_bits // 8
+    if unit == "gemv":
+        g = parameters.gemv
+        weights = -(-f["weight_beats"] * g.beat_bits // g.data_bits) * word
+        return weights + 8 * f["descriptor_count"] + f["k"] + 4 * f["n"]
+    if unit == "attention":
+        a = parameters.attention
+        row = a.engine.head_dim * a.engine.format.width // 8  # a query or output row
+        cached = (f["keys"] - f["append"]) * a.row_bytes
+        appended = f["append"] * 2 * a.row_bytes  # read, then written to the cache
+        return 2 * f["rows"] * row + cached + appended
+    if unit == "vector":
+        op, elements = VectorOp(f["op"]), f["tokens"] * f["length"]
+        b = {VectorOp.QUANTISE: 0, VectorOp.DEQUANTISE: 4 * f["tokens"]}.get(op, 4 * elements)
+        out = elements + 4 * f["tokens"] if op == VectorOp.QUANTISE else 4 * elements
+        return 4 * elements + b + out
+    if unit == "rope":
+        x = 8 * f["tokens"] * f["heads"] * f["half"]
+        return 2 * x + 2 * 4 * f["tokens"] * f["half"]
+    if unit == "copy":
+        return 2 * f["words"] * word
+    raise ValueError(f"Unit must be one of copy, vector, gemv, attention, rope, not {unit!r}")
+
+
+def performance(parameters: AcceleratorParameters, board, *, contexts=None, prompts=PROMPTS,
+                latency: int = LATENCY, progress=lambda what: None) -> dict:
+    """The model's decode speed at ``contexts`` (default: those of :data:`CONTEXTS` its KV
+    cache holds) and its time to the first token of ``prompts``, each broken down by part,
+    with its DDR bytes and roofline; see the module documentation and the README for the
+    keys. ``progress(what)`` is called before each program is modeled."""
+    model = parameters.model
+    if contexts is None:
+        contexts = [c for c in CONTEXTS if c <= parameters.context] or [parameters.context]
+    for context in contexts:
+        check_int(f"Context of {model.name} on this design", context, 2, parameters.context)
+    for prompt in prompts:
+        check_int(f"Prompt tokens of {model.name} on this design", prompt, 1,
+                  parameters.context)
+    check_int("Memory latency", latency, 1, 1 << 16)
+    memory = MemoryTiming(latency=latency, write_latency=latency // 2)
+    word = parameters.data_bits // 8
+    image = Image(1 << 40, dry=True)
+    layout = ModelLayout(image, shaped_weights(model), gemv=parameters.gemv,
+                         attention=parameters.attention, max_tokens=max(prompts),
+                         word_bytes=word)
+    clock = board.clock_hz
+    bandwidth = min(board.ddr_bytes_per_s, word * clock)
+    head_bytes = 2 * model.vocab * model.hidden  # bfloat16
+    host_bandwidth = HOST_BANDWIDTH_SHARE * board.ddr_bytes_per_s
+    head_s = head_bytes / host_bandwidth
+    embedding_s = 2 * model.hidden / host_bandwidth  # a bfloat16 row a token
+
+    cycles_of = functools.lru_cache(maxsize=None)(
+        lambda unit, items: parameters.instruction_cycles(unit, dict(items), memory=memory))
+
+    def step(tokens, position):
+        program = layout.program(tokens=tokens, position=position)
+        raw = program.bytes()
+        address = image.alloc(len(raw), "program")
+        size = program.words * program.word_bytes
+        units, bytes_, cycles = {}, 0, []
+        for start in range(0, len(raw), size):
+            unit, _, fields = decode_instruction(raw[start:start + size])
+            c = cycles_of(unit, tuple(sorted(fields.items())))
+            cycles.append(c)
+            units[unit] = units.get(unit, 0) + c
+            bytes_ += instruction_bytes(parameters, unit, fields)
+        total = program_cycles(cycles, memory=memory, address=address, word_bytes=word)
+        parts = {group: sum(units.get(u, 0) for u in members) / clock
+                 for group, members in UNIT_GROUPS.items()}
+        parts["controller"] = (total - sum(cycles)) / clock
+        parts["lm_head"] = head_s  # the host's, once a step: for its last token
+        parts["host"] = tokens * embedding_s  # the embeddings the host writes
+        return {"cycles": total, "seconds": total / clock + head_s + tokens * embedding_s,
+                "breakdown_s": parts, "ddr_bytes": bytes_ + head_bytes + 2 * model.hidden,
+                "instructions": len(cycles)}
+
+    decode, prefill = {}, {}
+    for context in contexts:
+        progress(f"decode step at context {context:,}")
+        decode[context] = step(1, context - 1)
+    for prompt in prompts:
+        progress(f"prefill of {prompt} tokens")
+        prefill[prompt] = step(prompt, 0)
+    return {
+        "model": model.name, "board": board.name, "clock_hz": clock,
+        "memory": {"latency": memory.latency, "write_latency": memory.write_latency,
+                   "bytes_per_cycle": word},
+        "bandwidth_bytes_per_s": bandwidth,
+        "host_bytes_per_s": host_bandwidth,
+        "decode_tokens_per_s": {c: 1 / d["seconds"] for c, d in decode.items()},
+        "ttft_s": {p: d["seconds"] for p, d in prefill.items()},
+        "ddr_bytes_per_token": {c: d["ddr_bytes"] for c, d in decode.items()},
+        "roofline_tokens_per_s": {c: bandwidth / d["ddr_bytes"] for c, d in decode.items()},
+        "breakdown": {"decode": {c: d["breakdown_s"] for c, d in decode.items()},
+                      "prefill": {p: d["breakdown_s"] for p, d in prefill.items()}},
+        "cycles": {"decode": {c: d["cycles"] for c, d in decode.items()},
+                   "prefill": {p: d["cycles"] for p, d in prefill.items()}},
+        "instructions": {"decode": {c: d["instructions"] for c, d in decode.items()},
+                         "prefill": {p: d["instructions"] for p, d in prefill.items()}},
+    }
