@@ -16,8 +16,9 @@ matrix's bytes at :data:`HOST_BANDWIDTH_SHARE` of the board's DDR bandwidth: an 
 bound, stated as such (no measured figure of the board's cores stands behind it).
 
 The DDR bytes of a token are those its instructions read and write (:func:`instruction_bytes`)
-and the host's LM head; the roofline is the port's bandwidth (the smaller of the board's DDR
-and one bus word a cycle at the clock) over them.
+and the host's (the LM head's matrix, the embeddings). The roofline is the time those bytes
+take at full bandwidth: the accelerator's at its port's (the smaller of the board's DDR and
+one bus word a cycle at the clock), the host's at the host's.
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ from ..hdl.common.timing import MemoryTiming
 from ..sim.models.bitnet import shaped_weights
 from ..sim.runtime import Image, ModelLayout, decode_instruction
 
-__all__ = ["CONTEXTS", "PROMPTS", "LATENCY", "HOST_BANDWIDTH_SHARE", "UNIT_GROUPS",
-           "instruction_bytes", "performance"]
+__all__ = ["CONTEXTS", "PROMPTS", "LATENCY", "HOST_BANDWIDTH_SHARE", "UNIT_GROUPS", "PARTS",
+           "instruction_bytes", "performance", "plot_performance"]
 
 #: the decode contexts and prompt lengths reported by default (TeLLMe's)
 CONTEXTS = (128, 512, 1024, 2048)
@@ -46,6 +47,8 @@ HOST_BANDWIDTH_SHARE = 1.0
 #: the breakdown's parts: the units whose instructions make each
 UNIT_GROUPS = {"linear": ("gemv",), "attention": ("attention", "copy"),
                "element_wise": ("vector", "rope")}
+#: every part of the breakdown: the units', the controller's, the host's
+PARTS = (*UNIT_GROUPS, "controller", "lm_head", "host")
 
 
 def instruction_bytes(parameters: AcceleratorParameters, unit: str, fields: dict) -> int:
@@ -124,8 +127,10 @@ def performance(parameters: AcceleratorParameters, board, *, contexts=None, prom
         parts["controller"] = (total - sum(cycles)) / clock
         parts["lm_head"] = head_s  # the host's, once a step: for its last token
         parts["host"] = tokens * embedding_s  # the embeddings the host writes
+        host_bytes = head_bytes + 2 * tokens * model.hidden
         return {"cycles": total, "seconds": total / clock + head_s + tokens * embedding_s,
-                "breakdown_s": parts, "ddr_bytes": bytes_ + head_bytes + 2 * model.hidden,
+                "breakdown_s": parts, "ddr_bytes": bytes_ + host_bytes,
+                "bound_s": bytes_ / bandwidth + host_bytes / host_bandwidth,
                 "instructions": len(cycles)}
 
     decode, prefill = {}, {}
@@ -144,7 +149,7 @@ def performance(parameters: AcceleratorParameters, board, *, contexts=None, prom
         "decode_tokens_per_s": {c: 1 / d["seconds"] for c, d in decode.items()},
         "ttft_s": {p: d["seconds"] for p, d in prefill.items()},
         "ddr_bytes_per_token": {c: d["ddr_bytes"] for c, d in decode.items()},
-        "roofline_tokens_per_s": {c: bandwidth / d["ddr_bytes"] for c, d in decode.items()},
+        "roofline_tokens_per_s": {c: 1 / d["bound_s"] for c, d in decode.items()},
         "breakdown": {"decode": {c: d["breakdown_s"] for c, d in decode.items()},
                       "prefill": {p: d["breakdown_s"] for p, d in prefill.items()}},
         "cycles": {"decode": {c: d["cycles"] for c, d in decode.items()},
@@ -152,3 +157,32 @@ def performance(parameters: AcceleratorParameters, board, *, contexts=None, prom
         "instructions": {"decode": {c: d["instructions"] for c, d in decode.items()},
                          "prefill": {p: d["instructions"] for p, d in prefill.items()}},
     }
+
+
+def plot_performance(result: dict, path) -> None:
+    """Draw :func:`performance`'s decode time per token against context, stacked by part,
+    with the DDR bound, as a PNG at ``path``."""
+    import matplotlib
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    contexts = list(result["breakdown"]["decode"])
+    figure, axes = pyplot.subplots(figsize=(7, 4.5))
+    bottom = [0.0] * len(contexts)
+    labels = [str(c) for c in contexts]
+    for part in PARTS:
+        values = [1e3 * result["breakdown"]["decode"][c][part] for c in contexts]
+        axes.bar(labels, values, bottom=bottom, label=part.replace("_", " "))
+        bottom = [b + v for b, v in zip(bottom, values)]
+    bound = [1e3 / result["roofline_tokens_per_s"][c] for c in contexts]
+    axes.plot(labels, bound, "k--", marker="o",
+              label=f"DDR bound (port {result['bandwidth_bytes_per_s'] / 1e9:.1f} GB/s, host "
+                    f"{result['host_bytes_per_s'] / 1e9:.1f} GB/s)")
+    axes.set_xlabel("context (tokens)")
+    axes.set_ylabel("time per decoded token (ms)")
+    axes.set_title(f"{result['model']} on {result['board']} (modeled, "
+                   f"{result['clock_hz'] / 1e6:.0f} MHz)")
+    axes.legend(fontsize="small")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    pyplot.close(figure)

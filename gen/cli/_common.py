@@ -10,6 +10,7 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
+import click
 import numpy as np
 from rich.console import Console
 
@@ -17,12 +18,28 @@ from ...boards import get_board
 from ...hdl.fp.format import float_format
 from ..config import DesignConfig, load_config
 
-__all__ = ["console", "design", "check_out_folder", "check_out_file", "staging", "publish",
+__all__ = ["console", "model_design_options", "design", "check_out_folder", "check_out_file", "staging", "publish",
            "read_npy",
            "load_array", "load_float_array", "float_array", "simulate"]
 
 #: piped output is not wrapped at 80 columns, so tables stay whole in logs
 console = Console() if sys.stdout.isatty() else Console(width=200)
+
+
+def model_design_options(command):
+    """The ``--model``, ``--board`` and ``--config`` options of a command on a model's
+    accelerator (its ``model_name``, ``board`` and ``config_file``)."""
+    from ...hdl.accelerator.model import PRESETS
+
+    for option in reversed((
+            click.option("--model", "model_name", default="bitnet-0.7b", show_default=True,
+                         help=f"The model ({', '.join(PRESETS)})."),
+            click.option("--board", default=None,
+                         help="Target board (default: the configuration's, kv260)."),
+            click.option("--config", "config_file", type=click.Path(path_type=Path),
+                         default=None, help="Design configuration, TOML or JSON."))):
+        command = option(command)
+    return command
 
 
 def design(board: str, config_file: Path | None) -> tuple[DesignConfig, object]:

@@ -13,7 +13,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from ...boards import RESOURCE_KEYS, all_boards, get_board
-from ...hdl.accelerator.model import PRESETS, preset
+from ...hdl.accelerator.model import preset
 from ...hdl.accelerator.top import UNIT_NAMES
 from ...hdl.common.checks import check_int
 from ..accelerator import (TOP, accelerator_parameters, accelerator_report,
@@ -21,7 +21,8 @@ from ..accelerator import (TOP, accelerator_parameters, accelerator_report,
 from ..elaborate import ATTENTION_UNITS, ELTWISE_UNIT, GEMV_TOP, MODULE_NAMES, gemv_top, to_verilog
 from ..reports.design import accelerator_table, check_fits, design_report, resource_table
 from ..sweep import sweep_line, sweep_tables, swept_sections
-from ._common import check_out_file, check_out_folder, console, design, publish
+from ._common import (check_out_file, check_out_folder, console, design,
+                      model_design_options, publish)
 from ._common import staging as staging_folder  # (``staging`` names the folder itself)
 
 __all__ = ["boards", "generate", "report_units", "plan", "sweep"]
@@ -41,11 +42,7 @@ def boards():
 
 
 @click.command()
-@click.option("--model", "model_name", default="bitnet-0.7b", show_default=True,
-              help=f"The model ({', '.join(PRESETS)}).")
-@click.option("--board", default=None, help="Target board (default: the configuration's, kv260).")
-@click.option("--config", "config_file", type=click.Path(path_type=Path), default=None,
-              help="Design configuration, TOML or JSON.")
+@model_design_options
 @click.option("--jobs", default=None, type=int, help="Parts synthesised at once (default: one "
               "a core).")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Output folder.")

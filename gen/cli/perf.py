@@ -10,18 +10,17 @@ import click
 from rich.progress import Progress
 from rich.table import Table
 
-from ...hdl.accelerator.model import PRESETS, preset
+from ...hdl.accelerator.model import preset
 from ...hdl.accelerator.parameters import AcceleratorParameters
 from ...boards import RESOURCE_KEYS
 from ...hdl.accelerator.top import UNIT_NAMES
 from ...sim.machine import SIMULATED
 from ..accelerator import accelerator_parameters, accelerator_resources, check_memory
-from ..perf import CONTEXTS, LATENCY, PROMPTS, UNIT_GROUPS, performance
-from ._common import check_out_file, console, design, staging
+from ..perf import CONTEXTS, LATENCY, PARTS, PROMPTS, performance, plot_performance
+from ._common import check_out_file, console, design, model_design_options, staging
 
 __all__ = ["perf"]
 
-_PARTS = (*UNIT_GROUPS, "controller", "lm_head", "host")
 
 
 def _numbers(text: str | None, what: str) -> list[int] | None:
@@ -34,11 +33,7 @@ def _numbers(text: str | None, what: str) -> list[int] | None:
 
 
 @click.command()
-@click.option("--model", "model_name", default="bitnet-0.7b", show_default=True,
-              help=f"The model ({', '.join(PRESETS)}).")
-@click.option("--board", default=None, help="Target board (default: the configuration's, kv260).")
-@click.option("--config", "config_file", type=click.Path(path_type=Path), default=None,
-              help="Design configuration, TOML or JSON.")
+@model_design_options
 @click.option("--contexts", default=None,
               help=f"Decode contexts, comma-separated (default: those of "
                    f"{', '.join(map(str, CONTEXTS))} the design's KV cache holds).")
@@ -86,7 +81,7 @@ def perf(model_name, board, config_file, contexts, prompts, latency, synthesis, 
         total = {key: sum(m[key] for m in modules.values()) for key in RESOURCE_KEYS}
         result.update(fits=not target.fits(total), resources=total,
                       utilization=target.utilization(total))
-    for out, write in ((json_file, _write_json), (plot_file, _write_plot)):
+    for out, write in ((json_file, _write_json), (plot_file, plot_performance)):
         if out is not None:
             with staging(out.parent) as folder:
                 write(result, folder / out.name)
@@ -105,47 +100,20 @@ def _write_json(result: dict, path: Path) -> None:
     path.write_text(json.dumps(result, indent=2) + "\n")
 
 
-def _write_plot(result: dict, path: Path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    from matplotlib import pyplot
-
-    contexts = list(result["breakdown"]["decode"])
-    figure, axes = pyplot.subplots(figsize=(7, 4.5))
-    bottom = [0.0] * len(contexts)
-    labels = [str(c) for c in contexts]
-    for part in _PARTS:
-        values = [1e3 * result["breakdown"]["decode"][c][part] for c in contexts]
-        axes.bar(labels, values, bottom=bottom, label=part.replace("_", " "))
-        bottom = [b + v for b, v in zip(bottom, values)]
-    bound = [1e3 * result["ddr_bytes_per_token"][c] / result["bandwidth_bytes_per_s"]
-             for c in contexts]
-    axes.plot(labels, bound, "k--", marker="o",
-              label=f"DDR bound ({result['bandwidth_bytes_per_s'] / 1e9:.1f} GB/s)")
-    axes.set_xlabel("context (tokens)")
-    axes.set_ylabel("time per decoded token (ms)")
-    axes.set_title(f"{result['model']} on {result['board']} (modeled, "
-                   f"{result['clock_hz'] / 1e6:.0f} MHz)")
-    axes.legend(fontsize="small")
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    pyplot.close(figure)
-
-
 def _table(result: dict) -> Table:
     table = Table(title=f"{result['model']} on {result['board']}: modeled from the cycle "
                         f"model, DDR latency {result['memory']['latency']} cycles")
     for column in ("", "tokens/s", "roofline tokens/s", "MB/token",
-                   *(p.replace("_", " ") + " ms" for p in _PARTS)):
+                   *(p.replace("_", " ") + " ms" for p in PARTS)):
         table.add_column(column, justify="right")
     for context, speed in result["decode_tokens_per_s"].items():
         parts = result["breakdown"]["decode"][context]
         table.add_row(f"decode, context {context:,}", f"{speed:,.2f}",
                       f"{result['roofline_tokens_per_s'][context]:,.2f}",
                       f"{result['ddr_bytes_per_token'][context] / 1e6:,.1f}",
-                      *(f"{1e3 * parts[p]:,.2f}" for p in _PARTS))
+                      *(f"{1e3 * parts[p]:,.2f}" for p in PARTS))
     for prompt, seconds in result["ttft_s"].items():
         parts = result["breakdown"]["prefill"][prompt]
         table.add_row(f"first token, prompt {prompt}", f"{seconds:,.3f} s", "", "",
-                      *(f"{1e3 * parts[p]:,.1f}" for p in _PARTS))
+                      *(f"{1e3 * parts[p]:,.1f}" for p in PARTS))
     return table

@@ -1,0 +1,60 @@
+"""Modeled tokens per second and time to the first token of BitNet b1.58 0.7B and 2B4T on the
+kv260 and the zcu104, with the default design (``ternforge perf`` of each), beside TeLLMe's
+published figures.
+
+Every figure comes from the accelerator's cycle model (:mod:`ternforge.gen.perf`), which the
+tests check on Verilator to the cycle (the tiny model's prefill and decode steps, a
+0.7B-shaped layer); the memory is assumed deterministic, :data:`~ternforge.gen.perf.LATENCY`
+cycles to a read's first word. Modeled, not measured on a board.
+
+Run: ``python benchmarks/perf_bench.py [--json FILE] [--plot FILE]``; results in
+``benchmarks/results/perf.json`` and the 0.7B-on-kv260 plot in
+``benchmarks/results/perf_bitnet-0.7b_kv260.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from ternforge.boards import get_board  # noqa: E402
+from ternforge.gen.accelerator import accelerator_parameters  # noqa: E402
+from ternforge.gen.config import DesignConfig  # noqa: E402
+from ternforge.gen.perf import performance, plot_performance  # noqa: E402
+from ternforge.hdl.accelerator.model import preset  # noqa: E402
+
+POINTS = [(model, board) for model in ("bitnet-0.7b", "bitnet-2b4t")
+          for board in ("kv260", "zcu104")]
+#: TeLLMe v2 (arXiv 2510.15926) on the kv260: decode tokens/s, time to the first token
+TELLME = {"decode_tokens_per_s": 25, "ttft_s": "0.45-0.96 s (64-128-token prompts)"}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    results = Path(__file__).parent / "results"
+    parser.add_argument("--json", type=Path, default=results / "perf.json")
+    parser.add_argument("--plot", type=Path, default=results / "perf_bitnet-0.7b_kv260.png")
+    args = parser.parse_args(argv)
+    runs = []
+    for model, board in POINTS:
+        target = get_board(board)
+        parameters = accelerator_parameters(DesignConfig().replace("board", board),
+                                            preset(model))
+        result = performance(parameters, target)
+        runs.append(result)
+        speeds = ", ".join(f"{c}: {s:.2f}" for c, s in result["decode_tokens_per_s"].items())
+        ttft = ", ".join(f"{p}: {s:.2f} s" for p, s in result["ttft_s"].items())
+        print(f"{model} on {board}: decode tokens/s by context {speeds}; first token {ttft}")
+        if (model, board) == ("bitnet-0.7b", "kv260"):
+            args.plot.parent.mkdir(parents=True, exist_ok=True)
+            plot_performance(result, args.plot)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps({"tellme_v2": TELLME, "runs": runs}, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
