@@ -83,12 +83,15 @@ def test_run_attention_rejects_bad_lanes(capsys, tmp_path):
 
 @pytest.mark.yosys
 def test_attention_report_counts_the_loop_order():
-    report = attention_report(get_board("kv260"), head_dim=8, heads=2, kv_heads=1, rows=4,
-                              cols=4, prefill=(8,), decode=(16,))
+    """(The units of ``report units``' test configuration: one synthesis serves both.)"""
+    report = attention_report(get_board("kv260"), head_dim=16, heads=2, kv_heads=1,
+                              fmt="bfloat16", rows=2, cols=4, lanes=2, prefill=(8,),
+                              decode=(256,))
     prefill, decode = report["cases"]
-    row_bytes = 2 * 8 * 4
-    assert prefill["ddr_bytes_read"] == 2 * (4 + 8) * row_bytes  # per head: tiles of 4, 8
+    row_bytes = 2 * 16 * 2
+    # per head: tiles of 2, 4, 6 and 8 keys
+    assert prefill["ddr_bytes_read"] == 2 * (2 + 4 + 6 + 8) * row_bytes
     assert prefill["naive_ddr_bytes_read"] == 2 * 8 * 8 * row_bytes
-    assert decode["ddr_bytes_read"] == 15 * row_bytes and decode["commands"] == 1
-    assert report["units"]["decode"]["rows"] == 2 and report["units"]["decode"]["cols"] == 4
+    assert decode["ddr_bytes_read"] == 255 * row_bytes and decode["commands"] == 1
+    assert report["units"]["decode"]["rows"] == 2 and report["units"]["decode"]["cols"] == 8
     assert report["units"]["prefill"]["resources"]["LUT"] > 1000
