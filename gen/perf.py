@@ -3,8 +3,9 @@ token, from the accelerator's own cycle model.
 
 Nothing here is a separate estimate. The runtime lays the model out (from its shapes alone, a
 dry image) and writes the programs the host would start: a decode step at each context, a
-prefill of each prompt. Each program's cycles are :func:`~ternforge.sim.runtime.
-predicted_cycles`, the units' and the controller's cycle models that the tests check on
+prefill of each prompt. Each program's cycles are those of :func:`~ternforge.sim.runtime.
+predicted_cycles` (here with each unit's share, and the repeated instructions of the layers
+modeled once), the units' and the controller's cycle models that the tests check on
 Verilator to the cycle (the tiny model's prefill and decode steps, a 0.7B-shaped layer). The
 memory those models assume is deterministic: ``latency`` cycles to a read burst's first word,
 one bus word a cycle each way (:class:`~ternforge.hdl.common.timing.MemoryTiming`); writes
@@ -30,7 +31,7 @@ from ..hdl.accelerator.parameters import AcceleratorParameters, VectorOp
 from ..hdl.common.checks import check_int
 from ..hdl.common.timing import MemoryTiming
 from ..sim.models.bitnet import shaped_weights
-from ..sim.runtime import Image, ModelLayout, decode_instruction
+from ..sim.runtime import Image, ModelLayout, waiting_instructions
 
 __all__ = ["CONTEXTS", "PROMPTS", "LATENCY", "HOST_BANDWIDTH_SHARE", "UNIT_GROUPS", "PARTS",
            "instruction_bytes", "performance", "plot_performance"]
@@ -110,13 +111,10 @@ def performance(parameters: AcceleratorParameters, board, *, contexts=None, prom
         lambda unit, items: parameters.instruction_cycles(unit, dict(items), memory=memory))
 
     def step(tokens, position):
-        program = layout.program(tokens=tokens, position=position)
-        raw = program.bytes()
+        raw = layout.program(tokens=tokens, position=position).bytes()
         address = image.alloc(len(raw), "program")
-        size = program.words * program.word_bytes
         units, bytes_, cycles = {}, 0, []
-        for start in range(0, len(raw), size):
-            unit, _, fields = decode_instruction(raw[start:start + size])
+        for unit, fields in waiting_instructions(raw, word_bytes=word):
             c = cycles_of(unit, tuple(sorted(fields.items())))
             cycles.append(c)
             units[unit] = units.get(unit, 0) + c

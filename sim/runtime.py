@@ -131,6 +131,21 @@ def decode_instruction(raw: bytes) -> tuple[str, bool, dict]:
                                          for name, offset, width in _fields(LAYOUTS[unit])}
 
 
+def waiting_instructions(program: bytes, *, word_bytes: int) -> list[tuple[str, dict]]:
+    """``(unit, fields)`` of each instruction of ``program`` (as :meth:`Program.add` packs
+    them, on a bus of ``word_bytes``); refuses (``ValueError``) one that does not wait for
+    the one before, which the controller's cycle model does not follow."""
+    step = 2 * word_bytes
+    instructions = []
+    for start in range(0, len(program), step):
+        unit, wait, fields = decode_instruction(program[start:start + step])
+        if not wait and start:
+            raise ValueError(f"Instructions of a predicted program must wait for the one "
+                             f"before, not instruction {start // step} ({unit})")
+        instructions.append((unit, fields))
+    return instructions
+
+
 def predicted_cycles(parameters, program: bytes, *, address: int, memory) -> int:
     """The cycles the accelerator's cycle model gives ``program`` (instructions as
     :meth:`Program.add` packs them, each waiting for the one before) at byte ``address``:
@@ -142,14 +157,8 @@ def predicted_cycles(parameters, program: bytes, *, address: int, memory) -> int
     from ..hdl.accelerator.controller import program_cycles
 
     word = parameters.data_bits // 8
-    step = 2 * word
-    cycles = []
-    for start in range(0, len(program), step):
-        unit, wait, fields = decode_instruction(program[start:start + step])
-        if not wait and start:
-            raise ValueError(f"Instructions of a predicted program must wait for the one "
-                             f"before, not instruction {start // step} ({unit})")
-        cycles.append(parameters.instruction_cycles(unit, fields, memory=memory))
+    cycles = [parameters.instruction_cycles(unit, fields, memory=memory)
+              for unit, fields in waiting_instructions(program, word_bytes=word)]
     return program_cycles(cycles, memory=memory, address=address, word_bytes=word)
 
 

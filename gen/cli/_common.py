@@ -18,9 +18,9 @@ from ...boards import get_board
 from ...hdl.fp.format import float_format
 from ..config import DesignConfig, load_config
 
-__all__ = ["console", "model_design_options", "design", "check_out_folder", "check_out_file", "staging", "publish",
-           "read_npy",
-           "load_array", "load_float_array", "float_array", "simulate"]
+__all__ = ["console", "model_design_options", "design", "check_out_folder", "check_out_file",
+           "staging", "publish", "read_npy", "load_array", "load_float_array", "float_array",
+           "simulate"]
 
 #: piped output is not wrapped at 80 columns, so tables stay whole in logs
 console = Console() if sys.stdout.isatty() else Console(width=200)

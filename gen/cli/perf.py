@@ -10,9 +10,9 @@ import click
 from rich.progress import Progress
 from rich.table import Table
 
+from ...boards import RESOURCE_KEYS
 from ...hdl.accelerator.model import preset
 from ...hdl.accelerator.parameters import AcceleratorParameters
-from ...boards import RESOURCE_KEYS
 from ...hdl.accelerator.top import UNIT_NAMES
 from ...sim.machine import SIMULATED
 from ..accelerator import accelerator_parameters, accelerator_resources, check_memory
@@ -20,7 +20,6 @@ from ..perf import CONTEXTS, LATENCY, PARTS, PROMPTS, performance, plot_performa
 from ._common import check_out_file, console, design, model_design_options, staging
 
 __all__ = ["perf"]
-
 
 
 def _numbers(text: str | None, what: str) -> list[int] | None:
