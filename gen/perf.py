@@ -34,7 +34,7 @@ from ..sim.models.bitnet import shaped_weights
 from ..sim.runtime import Image, ModelLayout, waiting_instructions
 
 __all__ = ["CONTEXTS", "PROMPTS", "LATENCY", "HOST_BANDWIDTH_SHARE", "UNIT_GROUPS", "PARTS",
-           "instruction_bytes", "performance", "plot_performance"]
+           "instruction_bytes", "memory_timing", "performance", "plot_performance"]
 
 #: the decode contexts and prompt lengths reported by default (TeLLMe's)
 CONTEXTS = (128, 512, 1024, 2048)
@@ -79,6 +79,13 @@ def instruction_bytes(parameters: AcceleratorParameters, unit: str, fields: dict
     raise ValueError(f"Unit must be one of copy, vector, gemv, attention, rope, not {unit!r}")
 
 
+def memory_timing(latency: int) -> MemoryTiming:
+    """The DDR the figures assume: ``latency`` cycles to a read burst's first word, writes
+    answered half as long after their last word."""
+    check_int("Memory latency", latency, 1, 1 << 16)
+    return MemoryTiming(latency=latency, write_latency=latency // 2)
+
+
 def performance(parameters: AcceleratorParameters, board, *, contexts=None, prompts=PROMPTS,
                 latency: int = LATENCY, progress=lambda what: None) -> dict:
     """The model's decode speed at ``contexts`` (default: those of :data:`CONTEXTS` its KV
@@ -93,12 +100,11 @@ def performance(parameters: AcceleratorParameters, board, *, contexts=None, prom
     for prompt in prompts:
         check_int(f"Prompt tokens of {model.name} on this design", prompt, 1,
                   parameters.context)
-    check_int("Memory latency", latency, 1, 1 << 16)
-    memory = MemoryTiming(latency=latency, write_latency=latency // 2)
+    memory = memory_timing(latency)
     word = parameters.data_bits // 8
     image = Image(1 << 40, dry=True)
     layout = ModelLayout(image, shaped_weights(model), gemv=parameters.gemv,
-                         attention=parameters.attention, max_tokens=max(prompts),
+                         attention=parameters.attention, max_tokens=max(prompts, default=1),
                          word_bytes=word)
     clock = board.clock_hz
     bandwidth = min(board.ddr_bytes_per_s, word * clock)

@@ -1,12 +1,14 @@
 """ternforge's on-disk cache: where it lives, how an entry is locked and published, what it
 holds and how it is cleared.
 
-The cache (``$TERNFORGE_CACHE``, else ``~/.cache/ternforge``) keeps three kinds of entry:
+The cache (``$TERNFORGE_CACHE``, else ``~/.cache/ternforge``) keeps four kinds of entry:
 
 - ``verilator/<top>-<key>/``: a Verilator build, named by a hash of everything that decides
   it and published by a manifest (:mod:`ternforge.sim.verilator`);
 - ``synth/<key>.json``: a Yosys resource report, named by a hash of its inputs
   (:mod:`ternforge.gen.synthesis`);
+- ``sweep/<key>.json``: a point of a sweep of a model's accelerator, named by a hash of the
+  point and of ternforge's sources (:mod:`ternforge.gen.sweep`);
 - ``logs/``: the log of every tool run that failed, named in its error message.
 
 An entry is written under a temporary name and renamed when complete, and built under a lock
@@ -29,6 +31,7 @@ __all__ = ["KINDS", "cache_root", "locked", "write_atomically", "log_path", "cac
 
 #: folder of the cache -> what its entries are
 KINDS = {"verilator": "Verilator builds", "synth": "Yosys resource reports",
+         "sweep": "points of design sweeps",
          "logs": "logs of failed tool runs"}
 
 
@@ -103,7 +106,7 @@ def _entries(kind: str) -> list[Path]:
         return []
     if kind == "verilator":
         return sorted(item for item in folder.iterdir() if item.is_dir())
-    pattern = "*.json" if kind == "synth" else "*.log"
+    pattern = "*.log" if kind == "logs" else "*.json"
     return sorted(folder.glob(pattern))
 
 

@@ -1,9 +1,8 @@
 """The design-wide commands: ``boards``, ``generate`` (the accelerator of a model),
-``report units`` (the separate units side by side), ``plan`` and ``sweep``."""
+``report units`` (the separate units side by side) and ``plan``."""
 
 from __future__ import annotations
 
-import itertools
 import json
 from pathlib import Path
 
@@ -20,12 +19,11 @@ from ..accelerator import (TOP, accelerator_parameters, accelerator_report,
                            accelerator_verilog, check_memory)
 from ..elaborate import ATTENTION_UNITS, ELTWISE_UNIT, GEMV_TOP, MODULE_NAMES, gemv_top, to_verilog
 from ..reports.design import accelerator_table, check_fits, design_report, resource_table
-from ..sweep import sweep_line, sweep_tables, swept_sections
 from ._common import (check_out_file, check_out_folder, console, design,
                       model_design_options, publish)
 from ._common import staging as staging_folder  # (``staging`` names the folder itself)
 
-__all__ = ["boards", "generate", "report_units", "plan", "sweep"]
+__all__ = ["boards", "generate", "report_units", "plan"]
 
 
 @click.command()
@@ -170,52 +168,3 @@ def plan(layer, tokens, board, config_file, mem_latency, mem_bytes_per_cycle, js
                           isinstance(value, bool) else str(value))
     table.add_row("descriptors", str(len(values["descriptors"])))
     console.print(table)
-
-
-def _parse_params(params: tuple[str, ...]) -> dict[str, list]:
-    grid = {}
-    for param in params:
-        name, sep, values = param.partition("=")
-        if not sep or not values:
-            raise ValueError(f"--param must be NAME=V1,V2,..., not {param!r}")
-        if name in grid:
-            raise ValueError(f"--param names must differ, not {name!r} twice")
-        grid[name] = [int(v) if v.strip().lstrip("-").isdigit() else v.strip()
-                      for v in values.split(",")]
-    return grid
-
-
-@click.command()
-@click.option("--param", "params", multiple=True, required=True,
-              help="A swept parameter, e.g. tlmm.group_size=2,3,4 (repeat for a grid).")
-@click.option("--board", default=None, help="Target board (default kv260).")
-@click.option("--config", "config_file", type=click.Path(path_type=Path), default=None,
-              help="Base design configuration, TOML or JSON.")
-@click.option("--out", required=True, type=click.Path(path_type=Path), help="Output folder.")
-def sweep(params, board, config_file, out):
-    """Synthesise every point of a parameter grid: the units of the swept sections (TLMM
-    engines and baseline side by side, the element-wise unit, the attention units)."""
-    base, target = design(board, config_file)
-    check_out_folder(out)
-    grid = _parse_params(params)
-    points = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
-    configs = []
-    for point in points:
-        config = base
-        for name, value in point.items():
-            config = config.replace(name, value)
-        get_board(config.board)  # every point is valid before any is synthesised
-        configs.append(config)
-    sections = swept_sections(grid)
-    lines = []
-    with Progress(console=console) as progress:
-        task = progress.add_task("sweeping", total=len(points))
-        for point, config in zip(points, configs):
-            progress.update(task, description=f"synthesising {point}")
-            lines.append(sweep_line(point, config, sections))
-            progress.advance(task)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "sweep.jsonl").write_text("".join(json.dumps(line, sort_keys=True) + "\n"
-                                             for line in lines))
-    for table in sweep_tables(lines, sections, target.name):
-        console.print(table)

@@ -362,6 +362,18 @@ class GemvUnitParameters:
     #: cycles from the last result write's response to ``done``
     DONE_CYCLES = 9
 
+    def check_layer(self, n: int, k: int, *, memory: MemoryTiming = MemoryTiming()) -> None:
+        """Refuse (``ValueError``) a layer or a memory outside :meth:`cycles`'s domain: fewer
+        than ``acts_per_beat`` row blocks, a ``k`` the engine does not take, or a latency
+        the weight buffer does not cover."""
+        path, engine = self.path, self.path.engine
+        check_int("Rows N of the GEMV cycle model", n, engine.acts_per_beat * engine.rows,
+                  engine.max_n)
+        check_int("K of the GEMV cycle model", k, 1, engine.max_k)
+        words = path.buffer_depth * path.beat_bits // path.data_bits
+        check_int("Read latency of the GEMV cycle model", memory.latency, 1,
+                  words - 2 * path.shared_burst_words)
+
     def cycles(self, n: int, k: int, *, descriptors: int, descriptor_count: int, acts: int,
                results: int, memory: MemoryTiming = MemoryTiming()) -> int:
         """Cycles from the unit taking a GEMV of an ``n`` x ``k`` layer to its ``done`` (the
@@ -380,13 +392,8 @@ class GemvUnitParameters:
         fill. The model follows the unit where the engine is bound by DDR: at least
         ``acts_per_beat`` row blocks (a chunk's codes take a cycle each), and a latency the
         buffer covers; it refuses the rest."""
+        self.check_layer(n, k, memory=memory)
         path, engine = self.path, self.path.engine
-        check_int("Rows N of the GEMV cycle model", n, engine.acts_per_beat * engine.rows,
-                  engine.max_n)
-        check_int("K of the GEMV cycle model", k, 1, engine.max_k)
-        words = path.buffer_depth * path.beat_bits // path.data_bits
-        check_int("Read latency of the GEMV cycle model", memory.latency, 1,
-                  words - 2 * path.shared_burst_words)
         word = path.word_bytes
         table = bursts(descriptors, -(-descriptor_count * DESCRIPTOR_BYTES // word),
                        word_bytes=word, max_burst=path.shared_burst_words)

@@ -20,6 +20,8 @@ def _fill(root):
     (root / "synth" / "def.lock").touch()
     (root / "logs").mkdir()
     (root / "logs" / "yosys-top.log").write_text("ERROR\n")
+    (root / "sweep").mkdir()
+    (root / "sweep" / "0123.json").write_text("{}\n")
     return build
 
 
@@ -27,9 +29,9 @@ def test_info_counts_each_kind(monkeypatch, tmp_path):
     monkeypatch.setenv("TERNFORGE_CACHE", str(tmp_path))
     _fill(tmp_path)
     facts = cache.cache_info()
-    assert facts["root"] == str(tmp_path) and facts["bytes"] == 1000 + 2 + 6
+    assert facts["root"] == str(tmp_path) and facts["bytes"] == 1000 + 2 + 6 + 3
     assert {kind: (entry["entries"], entry["bytes"]) for kind, entry in facts["kinds"].items()} \
-        == {"verilator": (1, 1000), "synth": (1, 2), "logs": (1, 6)}
+        == {"verilator": (1, 1000), "synth": (1, 2), "sweep": (1, 3), "logs": (1, 6)}
 
 
 def _hold(lock, started, release):
@@ -47,7 +49,7 @@ def test_clear_leaves_what_a_running_build_holds(monkeypatch, tmp_path):
     holder.start()
     try:
         assert started.wait(30)
-        assert cache.clear() == {"removed": 2, "bytes": 2 + 6, "busy": 1}
+        assert cache.clear() == {"removed": 3, "bytes": 2 + 6 + 3, "busy": 1}
         assert build.exists() and sorted(p.name for p in (tmp_path / "synth").iterdir()) == []
     finally:
         release.set()
@@ -95,5 +97,5 @@ def test_cache_commands(capsys, monkeypatch, tmp_path):
     assert (code, err) == (0, "") and "Verilator builds" in out
     assert json.loads((tmp_path / "info.json").read_text()) == cache.cache_info()
     code, out, err = invoke(capsys, "cache", "clear")
-    assert (code, err) == (0, "") and out.startswith("removed 3 entries")
+    assert (code, err) == (0, "") and out.startswith("removed 4 entries")
     assert cache.cache_info()["bytes"] == 0

@@ -92,6 +92,8 @@ def _write_files(root: Path) -> None:
     (root / "locked").mkdir()  # read-only (see `read_only`)
     configs = {
         "good.toml": 'board = "kv260"\n',
+        # an engine whose GEMV cycle model takes the tiny model's projections
+        "tiny.toml": "[tlmm]\ngroups_per_cycle = 4\nrows = 8\n",
         "garbage.toml": "this is = = not TOML\n",
         "five.json": "5",
         "attention_rows_0.toml": "[attention]\nrows = 0\n",
@@ -283,6 +285,13 @@ BASES = {
         "--json": "out-file"}, runs_tool=False),
     "sweep": Base("sweep", _argv("sweep", "--param", "tlmm.rows=4", "--out", "sweep"), {
         "--param": "param", "--board": "board", "--config": "config", "--out": "out-folder"}),
+    "sweep objectives": Base("sweep-objectives", _argv(
+        "sweep", "--model", "tiny", "--config", "tiny.toml", "--param",
+        "attention.decode_lanes=2", "--objective", "tokens_per_s@128", "--objective", "LUT",
+        "--out", "sweep"), {
+        "--param": "param", "--objective": "objective", "--model": "choice", "--jobs": "int",
+        "--latency": "int", "--board": "board", "--config": "config", "--out": "out-folder",
+        "--synthesis": "flag"}),
     "boards": Base("boards", _argv("boards"), {}, runs_tool=False),
 }
 
@@ -329,6 +338,9 @@ MUTATIONS = {
     "flag": [("yes", None)],  # --flag=yes: a flag takes no value
     "layer": [("0,64", "0,64"), ("-1,64", "-1,64"), ("abc", "abc"), ("64", "64"),
               ("10**9,10**9", "1000000000,1000000000")],
+    "objective": [("nosuch", "nosuch"), ("no-context", "tokens_per_s"),
+                  ("context-0", "tokens_per_s@0"), ("past-the-cache", "tokens_per_s@100000"),
+                  ("prompt-past-the-cache", "ttft@100000"), ("LUT@8", "LUT@8")],
     "param": [("attention.rows=0", "attention.rows=0"), ("tlmm.rows=abc", "tlmm.rows=abc"),
               ("nosuch.x=1", "nosuch.x=1"), ("tlmm.rows=", "tlmm.rows=")],
 }
