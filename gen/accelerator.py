@@ -21,8 +21,8 @@ from ..hdl.accelerator.controller import register_map
 from ..hdl.accelerator.model import ModelConfig
 from ..hdl.accelerator.parameters import AcceleratorParameters
 from ..hdl.accelerator.top import UNIT_NAMES, accelerator
+from ..hdl.attention.parameters import MAX_ROWS
 from ..hdl.common.checks import check_int
-from ..hdl.fp.format import float_format
 from ..sim.runtime import memory_map
 from .config import DesignConfig
 from .reports.design import power_estimate
@@ -55,17 +55,19 @@ PORTS = {
 
 def accelerator_parameters(config: DesignConfig, model: ModelConfig) -> AcceleratorParameters:
     """The accelerator for ``model`` with ``config``'s microarchitecture: the engine's group
-    size, groups per cycle and rows (``[tlmm]``), the attention's format, tile and decode
-    lanes (``[attention]``: at most the elements one bus word carries, its context the
-    smaller of ``max_keys`` and the model's), on a :data:`DATA_BITS` bus. The model sets
-    every size (the ``[eltwise]`` and ``[attention]`` model shapes are those of the separate
-    units of ``ternforge report units``)."""
-    a, t = config.attention, config.tlmm
-    lanes = min(a.decode_lanes, DATA_BITS // float_format(a.format).width)
+    size, groups per cycle and rows (``[tlmm]``), the attention engine's tile (its rows by
+    default the model's query heads per KV head), lanes and context (``[accelerator]``; the
+    context at most the model's), on a :data:`DATA_BITS`
+    bus. The model sets every size (the ``[eltwise]`` and ``[attention]`` sections are the
+    separate units of ``ternforge report units``)."""
+    a, t = config.accelerator, config.tlmm
+    rows = model.group if a.attention_rows is None else a.attention_rows
+    check_int(f"Attention rows (at least {model.name}'s query heads per KV head)", rows,
+              model.group, MAX_ROWS)
     return AcceleratorParameters.for_model(
-        model, context=min(a.max_keys, model.max_context), group_size=t.group_size,
-        groups_per_cycle=t.groups_per_cycle, rows=t.rows, lanes=lanes,
-        tile_rows=a.rows, tile_cols=a.cols, attention_format=a.format, data_bits=DATA_BITS)
+        model, context=min(a.context, model.max_context), group_size=t.group_size,
+        groups_per_cycle=t.groups_per_cycle, rows=t.rows, lanes=a.attention_lanes,
+        tile_rows=rows, tile_cols=a.attention_cols, data_bits=DATA_BITS)
 
 
 def accelerator_verilog(parameters: AcceleratorParameters) -> str:

@@ -23,15 +23,16 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..hdl.attention.parameters import AttentionUnitParameters, Phase, check_heads
+from ..hdl.attention.parameters import (MAX_COLS, MAX_KEYS, MAX_ROWS, AttentionUnitParameters,
+                                        Phase, check_heads)
 from ..hdl.common.checks import check_int
 from ..hdl.eltwise.parameters import EltwiseParameters
 from ..hdl.eltwise.unit import ElementwiseUnit
 from ..hdl.matmul.parameters import LIMITS, EngineKind, TlmmParameters
 from ..sim.jobs.attention import AttentionJob
 
-__all__ = ["EngineConfig", "EltwiseConfig", "AttentionConfig", "DesignConfig", "ENGINES",
-           "load_config"]
+__all__ = ["EngineConfig", "EltwiseConfig", "AttentionConfig", "AcceleratorConfig",
+           "DesignConfig", "ENGINES", "load_config"]
 
 #: the engine kinds by name (the ``--engine`` choices and the reports' keys)
 ENGINES = {kind.value: kind for kind in EngineKind}
@@ -162,8 +163,48 @@ class AttentionConfig:
                 for phase in Phase}
 
 
+@dataclass(frozen=True)
+class AcceleratorConfig:
+    """The ``[accelerator]`` section: what the accelerator of a model (``ternforge generate``,
+    ``perf``) has of its own. Its GEMV engine is the ``[tlmm]`` section's group size, groups
+    per cycle and rows; its one attention engine serves both prefill and decode, in float32
+    (the vector and RoPE units' format), with the tile and lanes below. The defaults are the
+    fastest BitNet b1.58 0.7B decode on kv260 of ``benchmarks/sweep_bench.py``: a tile of
+    the query heads one KV head serves (one, for 0.7B) by 32 keys.
+
+    Members
+    -------
+    attention_rows : int or None
+        Query rows of the attention engine's tile (1 to 64): a prefill tile's tokens, and at
+        least a decode job's, the query heads of one KV head. None (the default): the
+        model's query heads per KV head.
+    attention_cols : int
+        Keys per tile (1 to 64, a multiple of the lanes).
+    attention_lanes : int
+        Parallel fmas (at most the float32 elements a bus word carries: 4 on 128 bits).
+    context : int
+        Tokens the KV cache holds (2 to 1,048,576; at most the model's own).
+    """
+
+    attention_rows: int | None = None
+    attention_cols: int = 32
+    attention_lanes: int = 4
+    context: int = 2048
+
+    def __post_init__(self):
+        if self.attention_rows is not None:
+            check_int("Attention rows", self.attention_rows, 1, MAX_ROWS)
+        check_int("Attention columns", self.attention_cols, 1, MAX_COLS)
+        check_int("Attention lanes", self.attention_lanes, 1, MAX_COLS)
+        if self.attention_cols % self.attention_lanes:
+            raise ValueError(f"Attention columns must be a multiple of the "
+                             f"{self.attention_lanes} lanes, not {self.attention_cols!r}")
+        check_int("Context", self.context, 2, MAX_KEYS)
+
+
 #: configuration section -> its parameters' class
-SECTIONS = {"tlmm": EngineConfig, "eltwise": EltwiseConfig, "attention": AttentionConfig}
+SECTIONS = {"tlmm": EngineConfig, "eltwise": EltwiseConfig, "attention": AttentionConfig,
+            "accelerator": AcceleratorConfig}
 
 
 @dataclass(frozen=True)
@@ -180,12 +221,15 @@ class DesignConfig:
         Parameters of the element-wise unit.
     attention : AttentionConfig
         Parameters of the prefill and decode attention units.
+    accelerator : AcceleratorConfig
+        What the accelerator of a model has of its own.
     """
 
     board: str = "kv260"
     tlmm: EngineConfig = field(default_factory=EngineConfig)
     eltwise: EltwiseConfig = field(default_factory=EltwiseConfig)
     attention: AttentionConfig = field(default_factory=AttentionConfig)
+    accelerator: AcceleratorConfig = field(default_factory=AcceleratorConfig)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -197,8 +241,9 @@ class DesignConfig:
         lines = [f'board = "{self.board}"']
         for section in SECTIONS:
             lines += ["", f"[{section}]"]
-            lines += [f"{key} = {json.dumps(value)}"
-                      for key, value in dataclasses.asdict(getattr(self, section)).items()]
+            lines += [f"{key} = {json.dumps(value)}"  # (None is a default TOML cannot say)
+                      for key, value in dataclasses.asdict(getattr(self, section)).items()
+                      if value is not None]
         return "\n".join(lines) + "\n"
 
     @classmethod

@@ -47,7 +47,12 @@ __all__ = ["swept_sections", "sweep_line", "sweep_tables", "ModelPoint", "check_
 
 def swept_sections(names) -> list[str]:
     """The configuration sections the parameter ``names`` belong to (``tlmm`` for a sweep
-    of the board alone)."""
+    of the board alone); refuses the ``accelerator`` section's, which only a sweep of a
+    model's accelerator against objectives measures."""
+    for name in names:
+        if name.startswith("accelerator."):
+            raise ValueError(f"Parameter {name} must be swept against an --objective (it is "
+                             f"the accelerator's), not {name!r} alone")
     return [s for s in SECTIONS if any(n.startswith(f"{s}.") for n in names)] or ["tlmm"]
 
 

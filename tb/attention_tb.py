@@ -7,7 +7,8 @@ Model: :func:`ternforge.sim.models.attention.multi_head` (bit-exact) and
 :meth:`~ternforge.hdl.attention.parameters.AttentionUnitParameters.cycles`; float64 attention
 for the error.
 Checker: outputs bit-exact, the appended rows in the cache, DDR bytes read as the loop order
-says, cycles exact without stalls.
+says, cycles exact without stalls (wherever the cycle model applies: every job but a decode
+against an empty cache).
 
 The unit is described by ``TERNFORGE_TB`` (JSON: an
 :class:`~ternforge.sim.jobs.attention.AttentionJob`'s :meth:`~ternforge.sim.jobs.attention
@@ -28,6 +29,9 @@ from ternforge.sim.cocotb.attention import run_attention
 JOB = AttentionJob.from_dict(json.loads(os.environ.get("TERNFORGE_TB", "{}")))
 ENGINE = JOB.unit.engine
 FMT = ENGINE.format
+#: query heads per KV head of the decode cases: two, or one on a unit of one-row tiles (a
+#: decode job's rows are the group's heads)
+GROUP = min(2, ENGINE.rows)
 
 
 def inputs(seed, heads, kv_heads, tokens, keys, scale=1.0):
@@ -51,7 +55,7 @@ async def check(dut, phase, q, k, v, *, stall=0.0, seed=0):
         cache = np.frombuffer(result["image"], dtype=q.dtype).reshape(
             k.shape[0], ENGINE.max_keys, 2 * ENGINE.head_dim)
         assert (cache[:, k.shape[1] - 1] == np.concatenate([k[:, -1], v[:, -1]], 1)).all()
-    if not stall:
+    if not stall and JOB.unit.modeled(commands):  # (not a decode of an empty cache)
         assert result["cycles"] == JOB.cycles(commands), (result["cycles"],
                                                            JOB.cycles(commands))
     error = np.abs(fm.from_bits(result["o"], FMT).astype(np.float64)
@@ -70,8 +74,9 @@ async def prefill_exact(dut, tokens):
 @cocotb.test()
 @cocotb.parametrize(context=[1, 11, 37])
 async def decode_exact(dut, context):
-    """Decode with grouped queries (4 heads over 2 KV heads), appending the newest token."""
-    await check(dut, "decode", *inputs(context, 4, 2, 1, context))
+    """Decode with grouped queries (:data:`GROUP` heads a KV head, two KV heads), appending
+    the newest token."""
+    await check(dut, "decode", *inputs(context, 2 * GROUP, 2, 1, context))
 
 
 @cocotb.test()
@@ -85,10 +90,10 @@ async def extreme_logits(dut):
 @cocotb.parametrize(stall=[0.3, 0.7])
 async def nothing_lost_under_stalls(dut, stall):
     await check(dut, "prefill", *inputs(21, 1, 1, 7, 7), stall=stall, seed=int(stall * 10))
-    await check(dut, "decode", *inputs(22, 2, 1, 1, 10), stall=stall, seed=int(stall * 10))
+    await check(dut, "decode", *inputs(22, GROUP, 1, 1, 10), stall=stall, seed=int(stall * 10))
 
 
 @cocotb.test()
 async def long_context_decode(dut):
     """One KV head at a context of 1,024 keys."""
-    await check(dut, "decode", *inputs(5, 2, 1, 1, 1024))
+    await check(dut, "decode", *inputs(5, GROUP, 1, 1, 1024))

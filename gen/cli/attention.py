@@ -74,8 +74,9 @@ def run_attention(phase, q_file, k_file, v_file, out, dtype, rows, cols, lanes):
                       output=lambda r: fm.from_bits(r["o"], dtype).astype(np.float32))
     commands = job.commands(q, k, v, phase)[0]
     engine = job.unit.engine
+    model = job.cycles(commands) if job.unit.modeled(commands) else "n/a: an empty cache"
     console.print(f"unit: {engine.lanes} lanes, tiles {engine.rows} x {engine.cols}; "
-                  f"cycles: {int(result['cycles'])} (cycle model {job.cycles(commands)}); "
+                  f"cycles: {int(result['cycles'])} (cycle model {model}); "
                   f"DDR bytes read: {int(result['bytes_read'])}; wrote {out}")
 
 

@@ -590,6 +590,12 @@ class AcceleratorParameters:
     data_bits: int = 128
     buffer_depth: int = 64
 
+    def __post_init__(self):
+        if self.attention.engine.format.name != "float32":
+            # the vector and RoPE units write the queries, keys and values it reads
+            raise ValueError(f"Attention format of the accelerator must be float32, not "
+                             f"{self.attention.engine.format.name!r}")
+
     @property
     def gemv(self) -> GemvParameters:
         return GemvParameters(engine=self.engine, data_bits=self.data_bits,
@@ -644,21 +650,25 @@ class AcceleratorParameters:
     @classmethod
     def for_model(cls, model: ModelConfig, *, context: int, group_size: int = 3,
                   groups_per_cycle: int = 8, rows: int = 16, lanes: int = 4, tile_rows: int = 8,
-                  tile_cols: int = 8, attention_format: str = "float32", data_bits: int = 128,
+                  tile_cols: int = 8, data_bits: int = 128,
                   buffer_depth: int = 4096) -> "AcceleratorParameters":
         """The accelerator for ``model``: an engine of ``group_size`` x ``groups_per_cycle``
-        x ``rows`` (its depths the model's widest projection), attention of ``lanes`` fmas on
-        tiles of ``tile_rows`` x ``tile_cols`` with a KV cache of ``context`` tokens, the
-        vector unit at the model's widest vector and activation, every unit on a
-        ``data_bits`` bus, and a weight buffer of ``buffer_depth`` beats."""
+        x ``rows`` (its depths the model's widest projection), float32 attention of ``lanes``
+        fmas (at most the elements a bus word carries) on tiles of ``tile_rows`` x
+        ``tile_cols`` with a KV cache of ``context`` tokens, the vector unit at the model's
+        widest vector and activation, every unit on a ``data_bits`` bus, and a weight buffer
+        of ``buffer_depth`` beats."""
         check_int("Context", context, 1, model.max_context)
+        check_data_bits(data_bits)
+        check_int(f"Attention lanes (float32 elements of a {data_bits}-bit word)", lanes, 1,
+                  data_bits // 32)
         widest = max(model.hidden, model.ffn)
         depth = 1 << (widest - 1).bit_length()
         engine = TlmmParameters(kind=EngineKind.TLMM_LUTRAM, group_size=group_size,
                                 groups_per_cycle=groups_per_cycle, rows=rows, max_k=depth,
                                 max_n=depth, max_tokens=1)
         attention = AttentionUnitParameters(engine=AttentionParameters(
-            format=attention_format, head_dim=model.head_dim, rows=tile_rows, cols=tile_cols,
+            format="float32", head_dim=model.head_dim, rows=tile_rows, cols=tile_cols,
             lanes=lanes, max_keys=context), data_bits=data_bits)
         vector = VectorUnitParameters(data_bits=data_bits, max_length=widest,
                                       activation=str(model.activation))

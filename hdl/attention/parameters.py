@@ -305,7 +305,21 @@ class AttentionUnitParameters:
         command, the engine's job and two cycles to hand over (the first one's only one).
         The first cached key reaches the engine :meth:`first_key_cycle` cycles after its
         job starts; an appended row's write is answered before the job ends (at any
-        realistic head dimension); the sequencer adds a cycle before the first command."""
+        realistic head dimension); the sequencer adds a cycle before the first command.
+
+        Every command must read a cached row (``keys`` more than ``append``): a job whose
+        only key is the appended one takes that row's beats at the pace its writer packs
+        them into words, which the model does not follow (the accelerator never runs one:
+        a decode step follows a prefill)."""
+        for c in commands:
+            if c["keys"] <= c["append"]:
+                raise ValueError(f"Keys of the attention unit's cycle model must be more than "
+                                 f"the appended row, not {c['keys']!r}")
         first_key = self.first_key_cycle(read_latency)
-        return sum(2 + self.engine.cycles(c["rows"], c["keys"], first_key=first_key * (
-            c["keys"] > c["append"])) for c in commands) - 1 + sequenced
+        return sum(2 + self.engine.cycles(c["rows"], c["keys"], first_key=first_key)
+                   for c in commands) - 1 + sequenced
+
+    @staticmethod
+    def modeled(commands) -> bool:
+        """:meth:`cycles` follows ``commands``: each reads a cached row."""
+        return all(c["keys"] > c["append"] for c in commands)

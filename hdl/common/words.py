@@ -1,7 +1,7 @@
 """Words of a bus and the narrower items they carry: splitting words into items and packing
 items into words, least significant first."""
 
-from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -51,16 +51,20 @@ class WordSplitter(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         count = self._word_bits // self._beat_bits
-        word, slot, full = Signal(self._word_bits), Signal(range(count)), Signal()
+        word, full = Signal(self._word_bits), Signal()
+        slot = _slot(count)
         emit = self.beats.valid & self.beats.ready
         last_slot = slot == count - 1
         m.d.comb += [
             self.beats.valid.eq(full),
-            self.beats.payload.eq(word.word_select(slot, self._beat_bits)),
+            self.beats.payload.eq(word.word_select(slot, self._beat_bits) if count > 1
+                                  else word),
             self.words.ready.eq(~full | (emit & last_slot)),
         ]
         with m.If(emit):
-            m.d.sync += [slot.eq(Mux(last_slot, 0, slot + 1)), full.eq(~last_slot)]
+            m.d.sync += full.eq(~last_slot)
+            if count > 1:
+                m.d.sync += slot.eq(Mux(last_slot, 0, slot + 1))
         with m.If(self.words.valid & self.words.ready):
             m.d.sync += [word.eq(self.words.payload.data), full.eq(1)]
         return m
@@ -94,7 +98,8 @@ class WordPacker(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         count = self._word_bits // self._beat_bits
-        word, slot, full = Signal(self._word_bits), Signal(range(count)), Signal()
+        word, full = Signal(self._word_bits), Signal()
+        slot = _slot(count)
         ends = Signal()
         take = self.beats.valid & self.beats.ready
         m.d.comb += [self.words.valid.eq(full), self.words.payload.data.eq(word),
@@ -109,7 +114,16 @@ class WordPacker(wiring.Component):
                          Mux(slot > i, word.word_select(i, self._beat_bits), 0)
                          if i < count - 1 else 0)
                      for i in range(count)]
-            m.d.sync += [word.eq(Cat(*lanes)), slot.eq(Mux(closes, 0, slot + 1)),
-                         full.eq(closes), ends.eq(self.beats.payload.last)]
+            m.d.sync += [word.eq(Cat(*lanes)), full.eq(closes),
+                         ends.eq(self.beats.payload.last)]
+            if count > 1:
+                m.d.sync += slot.eq(Mux(closes, 0, slot + 1))
         return m
+
+
+def _slot(count):
+    """The register of the slot of a word's ``count`` beats, or (one beat a word) the
+    constant slot 0: a register of no bits would be a zero-width wire in the Verilog, which
+    Verilator refuses."""
+    return Signal(range(count), name="slot") if count > 1 else Const(0, 1)
 

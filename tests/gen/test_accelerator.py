@@ -3,6 +3,7 @@ map (the runtime's layout from the model's shapes alone), its report and ``gener
 
 import dataclasses
 import json
+import re
 
 import pytest
 
@@ -12,7 +13,7 @@ from ternforge.boards import RESOURCE_KEYS
 from ternforge.boards.builtin import KV260
 from ternforge.gen.accelerator import (TOP, accelerator_parameters, check_memory,
                                        check_resources)
-from ternforge.gen.config import AttentionConfig, DesignConfig
+from ternforge.gen.config import AcceleratorConfig, AttentionConfig, DesignConfig
 from ternforge.hdl.accelerator.controller import REGISTERS
 from ternforge.hdl.accelerator.model import preset
 from ternforge.sim.models.bitnet import random_weights
@@ -25,12 +26,42 @@ def test_the_default_configuration_gives_the_07b_accelerator_on_one_hp_port():
     p = accelerator_parameters(DesignConfig(), preset("bitnet-0.7b"))
     assert (p.data_bits, p.context, p.engine.macs_per_cycle) == (128, 2048, 384)
     assert (p.engine.max_k, p.engine.max_n) == (4096, 4096)  # the FFN's 4,096
-    # eight decode lanes of float32 would need 256-bit cache beats: four fit the port
-    assert p.attention.engine.lanes == 4 and p.attention.engine.head_dim == 96
+    # four float32 lanes fill the port; a tile of one query row (0.7B's group) by 64 keys
+    engine = p.attention.engine
+    assert (engine.lanes, engine.rows, engine.cols, engine.head_dim) == (4, 1, 64, 96)
     assert (p.vector.max_length, p.vector.activation) == (4096, "silu")
-    short = accelerator_parameters(DesignConfig(attention=AttentionConfig(max_keys=1024)),
+    short = accelerator_parameters(DesignConfig(accelerator=AcceleratorConfig(context=1024)),
                                    preset("bitnet-0.7b"))
     assert short.context == 1024
+    # the separate attention units' section is not the accelerator's
+    assert accelerator_parameters(DesignConfig(attention=AttentionConfig(
+        format="bfloat16", rows=8, decode_lanes=8)), preset("bitnet-0.7b")) == p
+
+
+@pytest.mark.parametrize("accelerator, message", [
+    (AcceleratorConfig(attention_lanes=8, attention_cols=64),
+     "Attention lanes (float32 elements of a 128-bit word) must be an integer from 1 to 4, "
+     "not 8"),
+    (AcceleratorConfig(attention_rows=1, attention_cols=4, attention_lanes=4),
+     "Rows times columns per lane must be at least the fma latency (7), not 1"),
+    (AcceleratorConfig(attention_rows=3),
+     "Attention rows (at least bitnet-2b4t's query heads per KV head) must be an integer from "
+     "4 to 64, not 3"),
+])
+def test_an_accelerator_the_port_or_model_cannot_take_is_refused(accelerator, message):
+    model = preset("bitnet-2b4t" if accelerator.attention_rows == 3 else "bitnet-0.7b")
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        accelerator_parameters(DesignConfig(accelerator=accelerator), model)
+    # by default a tile holds a decode job's query heads
+    assert accelerator_parameters(DesignConfig(), preset("bitnet-2b4t")).attention.engine.rows == 4
+
+
+def test_the_accelerators_attention_is_float32():
+    p = accelerator_parameters(DesignConfig(), TINY)
+    engine = dataclasses.replace(p.attention.engine, format="bfloat16")
+    with pytest.raises(ValueError, match="^Attention format of the accelerator must be "
+                                         "float32, not 'bfloat16'$"):
+        dataclasses.replace(p, attention=dataclasses.replace(p.attention, engine=engine))
 
 
 def test_the_memory_map_is_the_runtimes_layout():

@@ -1,10 +1,13 @@
 """Design configurations: round trips and validation messages."""
 
 import json
+import re
+import tomllib
 
 import pytest
 
-from ternforge.gen.config import ENGINES, DesignConfig, EltwiseConfig, EngineConfig, load_config
+from ternforge.gen.config import (ENGINES, AcceleratorConfig, DesignConfig, EltwiseConfig,
+                                  EngineConfig, load_config)
 from ternforge.hdl.matmul.parameters import TlmmParameters
 
 
@@ -22,7 +25,7 @@ def test_replace_by_dotted_name():
     config = DesignConfig().replace("tlmm.rows", 4).replace("board", "zcu104")
     assert config.tlmm.rows == 4 and config.board == "zcu104"
     with pytest.raises(ValueError, match=r"Parameter must be board or <section>.<name> of "
-                                         r"tlmm, eltwise, attention, not 'rows'"):
+                                         r"tlmm, eltwise, attention, accelerator, not 'rows'"):
         config.replace("rows", 4)
 
 
@@ -31,7 +34,7 @@ def test_replace_by_dotted_name():
     ({"eltwise": {"format": "float8"}},
      r"Float format must be one of float16, bfloat16, float32, not 'float8'"),
     ({"eltwise": {"hidden": 1}}, r"Maximum length must be an integer from 2 to 65536, not 1"),
-    ({"engine": {}}, r"Configuration keys must be board, tlmm, eltwise, attention, not "
+    ({"engine": {}}, r"Configuration keys must be board, tlmm, eltwise, attention, accelerator, not "
                    r"\['engine'\]"),
     ({"attention": {"decode_lanes": 16}}, r"Lanes must be a power of two dividing the head "
                                    r"dimension \(96\) into parts of more than 7, not 16"),
@@ -57,3 +60,16 @@ def test_engine_section_yields_each_engines_parameters():
     with pytest.raises(ValueError, match=r"^Engine must be one of tlmm, tlmm-lutram, adder, "
                                          r"not 'fast'$"):
         config.parameters("fast")
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"attention_cols": 6}, "Attention columns must be a multiple of the 4 lanes, not 6"),
+    ({"attention_rows": 0}, "Attention rows must be an integer from 1 to 64, not 0"),
+    ({"context": 1}, "Context must be an integer from 2 to 1048576, not 1"),
+])
+def test_the_accelerator_section_checks_its_parameters(values, message):
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        AcceleratorConfig(**values)
+    for config in (DesignConfig(), DesignConfig(accelerator=AcceleratorConfig(
+            attention_rows=2, context=1024))):
+        assert DesignConfig.from_dict(tomllib.loads(config.to_toml())) == config

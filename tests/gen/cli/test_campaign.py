@@ -287,7 +287,7 @@ BASES = {
         "--param": "param", "--board": "board", "--config": "config", "--out": "out-folder"}),
     "sweep objectives": Base("sweep-objectives", _argv(
         "sweep", "--model", "tiny", "--config", "tiny.toml", "--param",
-        "attention.decode_lanes=2", "--objective", "tokens_per_s@128", "--objective", "LUT",
+        "accelerator.attention_lanes=2", "--objective", "tokens_per_s@128", "--objective", "LUT",
         "--out", "sweep"), {
         "--param": "param", "--objective": "objective", "--model": "choice", "--jobs": "int",
         "--latency": "int", "--board": "board", "--config": "config", "--out": "out-folder",

@@ -258,7 +258,7 @@ def test_sweep_rejects_unknown_parameter(capsys, tmp_path):
     code, _, err = invoke(capsys, "sweep", "--param", "tlmm.speed=1,2", "--out",
                           str(tmp_path / "s"))
     assert code == 2
-    assert ("Parameter must be board or <section>.<name> of tlmm, eltwise, attention, not "
+    assert ("Parameter must be board or <section>.<name> of tlmm, eltwise, attention, accelerator, not "
             "'tlmm.speed'") in err
     assert not (tmp_path / "s").exists()
 

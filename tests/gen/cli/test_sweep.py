@@ -11,9 +11,10 @@ from ternforge.gen.sweep import ModelPoint, evaluate_point
 
 #: an engine whose GEMV cycle model takes the tiny model's projections (P = 4, R = 8)
 TINY = DesignConfig(tlmm=EngineConfig(groups_per_cycle=4, rows=8))
-#: 24 points: lanes x format x tile rows x tile columns
-GRID = ("attention.decode_lanes=1,2,4", "attention.format=float32,bfloat16",
-        "attention.rows=4,8", "attention.cols=8,16")
+#: 27 points: the attention engine's lanes x tile rows (at least tiny's group of two) x
+#: tile columns
+GRID = ("accelerator.attention_lanes=1,2,4", "accelerator.attention_rows=2,4,8",
+        "accelerator.attention_cols=16,32,64")
 OBJECTIVES = ("tokens_per_s@128", "ttft@64")
 
 
@@ -62,8 +63,8 @@ def test_a_sweep_runs_on_a_dask_cluster_and_a_rerun_comes_from_the_cache(capsys,
                                                cluster.scheduler_address))
     assert code == 0, err
     lines, pareto = _read(tmp_path / "dask")
-    assert len(lines) == 24 and pareto["points"] == 24 and "0 of 24 points from the cache" in out
-    assert [line["params"]["attention.decode_lanes"] for line in lines[:8]] == [1] * 8
+    assert len(lines) == 27 and pareto["points"] == 27 and "0 of 27 points from the cache" in out
+    assert [line["params"]["accelerator.attention_lanes"] for line in lines[:9]] == [1] * 9
     assert pareto["objectives"] == [{"name": "tokens_per_s@128", "sense": "max",
                                      "unit": "tokens/s"},
                                     {"name": "ttft@64", "sense": "min", "unit": "s"}]
@@ -74,13 +75,13 @@ def test_a_sweep_runs_on_a_dask_cluster_and_a_rerun_comes_from_the_cache(capsys,
                        contexts=(128,), prompts=(64,), latency=32, synthesis=False)
     assert evaluate_point(point) == {k: v for k, v in lines[5].items() if k != "objectives"}
     # more lanes decode faster, the rest alike
-    slow, fast = lines[0], lines[16]
-    assert slow["params"] | {"attention.decode_lanes": 4} == fast["params"]
+    slow, fast = lines[0], lines[18]
+    assert slow["params"] | {"accelerator.attention_lanes": 4} == fast["params"]
     assert fast["decode_tokens_per_s"]["128"] > slow["decode_tokens_per_s"]["128"]
     # the rerun (no cluster now) evaluates nothing and writes the same lines
     code, out, err = invoke(capsys, *_argv(tmp_path, "again"))
     assert code == 0, err
-    assert "24 of 24 points from the cache" in out
+    assert "27 of 27 points from the cache" in out
     assert _read(tmp_path / "again") == (lines, pareto)
 
 
@@ -108,15 +109,22 @@ def test_a_changed_point_is_not_answered_from_the_cache(cache):
     keys = {point.key(), ModelPoint(**{**point.__dict__, "latency": 33}).key(),
             ModelPoint(**{**point.__dict__, "contexts": (64,)}).key(),
             ModelPoint(**{**point.__dict__, "config": _config(
-                {"params": {"attention.decode_lanes": 2}})}).key()}
+                {"params": {"accelerator.attention_lanes": 2}})}).key()}
     assert len(keys) == 4
+
+
+def test_the_accelerators_parameters_need_an_objective(capsys, tmp_path):
+    code, _, err = invoke(capsys, "sweep", "--param", "accelerator.attention_rows=1,2",
+                          "--out", str(tmp_path / "s"))
+    assert code == 2 and "must be swept against an --objective" in err
+    assert not (tmp_path / "s").exists()
 
 
 @pytest.mark.parametrize("extra, message", [
     (["--objective", "speed"], "Objective must be tokens_per_s@<context>, ttft@<prompt>"),
     (["--objective", "tokens_per_s@4096"],
-     "Context of tiny on {'attention.decode_lanes': 1, 'attention.format': 'float32', "
-     "'attention.rows': 4, 'attention.cols': 8} must be an integer from 2 to 256, not 4096"),
+     "Context of tiny on {'accelerator.attention_lanes': 1, 'accelerator.attention_rows': 2, "
+     "'accelerator.attention_cols': 16} must be an integer from 2 to 256, not 4096"),
     (["--objective", "LUT"], "Objective LUT must be synthesised, not swept with --no-synthesis"),
     (["--objective", "ttft@64"], "Objectives must differ"),
     (["--model", "gpt-5"], "Model must be one of"),
@@ -133,7 +141,7 @@ def test_bad_input_is_one_line(capsys, tmp_path, cache, extra, message):
 def test_the_default_design_is_outside_the_tiny_models_gemv_cycle_model(capsys, tmp_path,
                                                                         cache):
     code, _, err = invoke(capsys, "sweep", "--model", "tiny", "--param",
-                          "attention.decode_lanes=2", "--objective", "tokens_per_s@128",
+                          "accelerator.attention_lanes=2", "--objective", "tokens_per_s@128",
                           "--no-synthesis", "--out", str(tmp_path / "s"))
     assert code == 2 and "Rows N of the GEMV cycle model must be an integer from" in err
     assert not (tmp_path / "s").exists()

@@ -133,8 +133,16 @@ def test_unit_cycle_model_is_the_engine_jobs_and_the_handovers():
                                                               max_keys=64))
     first_key = unit.first_key_cycle(20)
     assert first_key == 22
-    commands = [{"rows": 4, "keys": 4, "append": 0}, {"rows": 1, "keys": 1, "append": 1}]
+    commands = [{"rows": 4, "keys": 4, "append": 0}, {"rows": 1, "keys": 3, "append": 1}]
     engine = unit.engine
-    expected = (2 + engine.cycles(4, 4, first_key=first_key)) + (2 + engine.cycles(1, 1)) - 1
+    expected = (2 + engine.cycles(4, 4, first_key=first_key)) + \
+        (2 + engine.cycles(1, 3, first_key=first_key)) - 1
+    assert unit.modeled(commands)
     assert unit.cycles(commands, read_latency=20) == expected
     assert unit.cycles(commands, read_latency=20, sequenced=True) == expected + 1
+    # a decode against an empty cache (its only key the appended row) is not modeled
+    empty = [{"rows": 1, "keys": 1, "append": 1}]
+    assert not unit.modeled(empty)
+    with pytest.raises(ValueError, match="^Keys of the attention unit's cycle model must be "
+                                         "more than the appended row, not 1$"):
+        unit.cycles(empty, read_latency=20)

@@ -6,8 +6,13 @@ import json
 import pytest
 from amaranth.back import verilog
 
+from ternforge.gen.accelerator import accelerator_parameters
+from ternforge.gen.config import DesignConfig
+from ternforge.hdl.accelerator.model import preset
 from ternforge.sim import verilator
 from ternforge.sim.jobs.attention import AttentionJob
+
+ACCELERATOR_07B = accelerator_parameters(DesignConfig(), preset("bitnet-0.7b"))
 
 # the build `ternforge run attention` makes for prefill at D = 16 (tests/gen/cli/
 # test_attention.py), and the generated top (sequencer and unit: one start a layer) with
@@ -15,7 +20,10 @@ from ternforge.sim.jobs.attention import AttentionJob
 JOBS = [AttentionJob.from_dict(dict(format="float32", head_dim=16, rows=8, cols=8,
                                     max_keys=1024, lanes=2, data_bits=512)),
         AttentionJob.from_dict(dict(format="float32", head_dim=64, rows=2, cols=32,
-                                    max_keys=1024, lanes=8, data_bits=512, sequenced=True))]
+                                    max_keys=1024, lanes=8, data_bits=512, sequenced=True)),
+        # the engine of the 0.7B accelerator's default design (tiles of one query row by 32
+        # keys, four lanes, D = 96, on its 128-bit port)
+        AttentionJob(ACCELERATOR_07B.attention)]
 
 
 @pytest.mark.verilator
