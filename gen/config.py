@@ -192,13 +192,12 @@ class AcceleratorConfig:
     context: int = 2048
 
     def __post_init__(self):
+        # (the tile and lanes against each other and the model's head dimension are the
+        # engine's rules, checked when the accelerator of a model is built)
+        for name in ("attention_cols", "attention_lanes"):
+            check_int(name.replace("_", " ").capitalize(), getattr(self, name), 1, MAX_COLS)
         if self.attention_rows is not None:
             check_int("Attention rows", self.attention_rows, 1, MAX_ROWS)
-        check_int("Attention columns", self.attention_cols, 1, MAX_COLS)
-        check_int("Attention lanes", self.attention_lanes, 1, MAX_COLS)
-        if self.attention_cols % self.attention_lanes:
-            raise ValueError(f"Attention columns must be a multiple of the "
-                             f"{self.attention_lanes} lanes, not {self.attention_cols!r}")
         check_int("Context", self.context, 2, MAX_KEYS)
 
 

@@ -215,11 +215,12 @@ def check_point(point: ModelPoint):
     return parameters, board
 
 
-def evaluate_point(point: ModelPoint) -> dict:
+def evaluate_point(point: ModelPoint, synthesis_jobs: int | None = 1) -> dict:
     """``point``'s line: ``params``, ``model``, ``board``, the modeled ``decode_tokens_per_s``,
     ``roofline_tokens_per_s``, ``ddr_bytes_per_token`` (by context) and ``ttft_s`` (by
     prompt), and ``fits``, ``resources``, ``utilization`` and ``power_w`` (None without
-    synthesis), as JSON gives them back (keys are strings)."""
+    synthesis), as JSON gives them back (keys are strings). Its parts are synthesised
+    ``synthesis_jobs`` at once (None: one a core)."""
     parameters, board = check_point(point)
     result = performance(parameters, board, contexts=list(point.contexts),
                          prompts=list(point.prompts), latency=point.latency)
@@ -228,7 +229,7 @@ def evaluate_point(point: ModelPoint) -> dict:
                                             "ddr_bytes_per_token", "ttft_s")},
             "fits": None, "resources": None, "utilization": None, "power_w": None}
     if point.synthesis:
-        modules = accelerator_resources(parameters, jobs=1)
+        modules = accelerator_resources(parameters, jobs=synthesis_jobs)
         total = {key: sum(m[key] for m in modules.values()) for key in RESOURCE_KEYS}
         dynamic = power_estimate(modules, board)["dynamic_w"]
         line.update(fits=not board.fits(total), resources=total,
@@ -277,8 +278,8 @@ def run_points(points: list[ModelPoint], *, jobs: int = 1, scheduler: str | None
             for future in as_completed(futures):
                 done(futures[future], future.result())
     else:
-        for index in todo:
-            done(index, evaluate_point(points[index]))
+        for index in todo:  # one point at a time: its parts synthesised in parallel
+            done(index, evaluate_point(points[index], synthesis_jobs=None))
     return lines
 
 

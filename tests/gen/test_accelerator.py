@@ -26,9 +26,9 @@ def test_the_default_configuration_gives_the_07b_accelerator_on_one_hp_port():
     p = accelerator_parameters(DesignConfig(), preset("bitnet-0.7b"))
     assert (p.data_bits, p.context, p.engine.macs_per_cycle) == (128, 2048, 384)
     assert (p.engine.max_k, p.engine.max_n) == (4096, 4096)  # the FFN's 4,096
-    # four float32 lanes fill the port; a tile of one query row (0.7B's group) by 64 keys
+    # four float32 lanes fill the port; a tile of one query row (0.7B's group) by 32 keys
     engine = p.attention.engine
-    assert (engine.lanes, engine.rows, engine.cols, engine.head_dim) == (4, 1, 64, 96)
+    assert (engine.lanes, engine.rows, engine.cols, engine.head_dim) == (4, 1, 32, 96)
     assert (p.vector.max_length, p.vector.activation) == (4096, "silu")
     short = accelerator_parameters(DesignConfig(accelerator=AcceleratorConfig(context=1024)),
                                    preset("bitnet-0.7b"))
@@ -42,6 +42,7 @@ def test_the_default_configuration_gives_the_07b_accelerator_on_one_hp_port():
     (AcceleratorConfig(attention_lanes=8, attention_cols=64),
      "Attention lanes (float32 elements of a 128-bit word) must be an integer from 1 to 4, "
      "not 8"),
+    (AcceleratorConfig(attention_cols=6), "Columns must be a multiple of the 4 lanes, not 6"),
     (AcceleratorConfig(attention_rows=1, attention_cols=4, attention_lanes=4),
      "Rows times columns per lane must be at least the fma latency (7), not 1"),
     (AcceleratorConfig(attention_rows=3),

@@ -63,7 +63,7 @@ def test_engine_section_yields_each_engines_parameters():
 
 
 @pytest.mark.parametrize("values, message", [
-    ({"attention_cols": 6}, "Attention columns must be a multiple of the 4 lanes, not 6"),
+    ({"attention_cols": 0}, "Attention cols must be an integer from 1 to 64, not 0"),
     ({"attention_rows": 0}, "Attention rows must be an integer from 1 to 64, not 0"),
     ({"context": 1}, "Context must be an integer from 2 to 1048576, not 1"),
 ])

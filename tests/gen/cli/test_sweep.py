@@ -5,8 +5,11 @@ import json
 
 import pytest
 
+import ternforge.gen.sweep as sweep
 from cli_support import invoke
+from ternforge.boards import RESOURCE_KEYS, get_board
 from ternforge.gen.config import DesignConfig, EngineConfig
+from ternforge.gen.pareto import objective_value, parse_objective
 from ternforge.gen.sweep import ModelPoint, evaluate_point
 
 #: an engine whose GEMV cycle model takes the tiny model's projections (P = 4, R = 8)
@@ -145,3 +148,25 @@ def test_the_default_design_is_outside_the_tiny_models_gemv_cycle_model(capsys, 
                           "--no-synthesis", "--out", str(tmp_path / "s"))
     assert code == 2 and "Rows N of the GEMV cycle model must be an integer from" in err
     assert not (tmp_path / "s").exists()
+
+
+def test_a_synthesised_point_has_its_resources_fit_and_power(monkeypatch, cache):
+    """The plumbing of synthesis into a line (Yosys stood in for: the parts' counts fixed)."""
+    parts = {"controller": dict.fromkeys(RESOURCE_KEYS, 10),
+             "attention": {**dict.fromkeys(RESOURCE_KEYS, 0), "LUT": 500_000}}
+    seen = []
+    monkeypatch.setattr(sweep, "accelerator_resources",
+                        lambda parameters, jobs: seen.append(jobs) or parts)
+    point = ModelPoint(params={}, model="tiny", config=TINY.to_dict(), contexts=(128,),
+                       prompts=(), latency=32, synthesis=True)
+    line = evaluate_point(point)
+    assert evaluate_point(point, synthesis_jobs=None) == line and seen == [1, None]
+    board = get_board("kv260")
+    assert line["resources"] == {key: 10 + parts["attention"][key] for key in RESOURCE_KEYS}
+    assert line["fits"] is False  # half a million LUTs
+    dynamic = sum(sum(used[k] * board.dynamic_power_w_per_mhz[k] for k in RESOURCE_KEYS)
+                  for used in parts.values()) * board.clock_mhz * 0.125
+    assert line["power_w"] == pytest.approx(board.static_power_w + dynamic, abs=2e-3)
+    assert line["utilization"]["LUT"] > 100
+    assert objective_value(parse_objective("power"), line) == line["power_w"]
+    assert objective_value(parse_objective("LUT"), line) == 500_010
