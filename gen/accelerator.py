@@ -29,7 +29,8 @@ from .reports.design import power_estimate
 from .synthesis import SOURCE, synthesize
 
 __all__ = ["TOP", "DATA_BITS", "PORTS", "PROMPT_TOKENS", "accelerator_parameters",
-           "accelerator_verilog", "accelerator_resources", "accelerator_report", "check_memory",
+           "accelerator_verilog", "accelerator_resources", "accelerator_fit",
+           "accelerator_report", "check_memory",
            "check_resources"]
 
 #: the Verilog module name of the accelerator's top
@@ -116,6 +117,17 @@ def accelerator_resources(parameters: AcceleratorParameters, *, jobs: int | None
     return {name: modules[name] for name in designs}
 
 
+def accelerator_fit(modules: dict, board: Board) -> dict:
+    """The whole accelerator of ``modules`` (each part's resources, as
+    :func:`accelerator_resources` gives them) on ``board``: ``resources`` (their total),
+    ``fits``, ``utilization`` (percent of the board) and ``power_w`` (the total of
+    ``report.json``'s estimate)."""
+    total = {key: sum(resources[key] for resources in modules.values()) for key in RESOURCE_KEYS}
+    return {"resources": total, "fits": not board.fits(total),
+            "utilization": board.utilization(total),
+            "power_w": power_estimate({TOP: total}, board)["total_w"][TOP]}
+
+
 def accelerator_report(config: DesignConfig, parameters: AcceleratorParameters, board: Board,
                        *, memory: dict, jobs: int | None = None,
                        advance=lambda name: None) -> dict:
@@ -127,7 +139,7 @@ def accelerator_report(config: DesignConfig, parameters: AcceleratorParameters, 
     progress)."""
     model = parameters.model
     modules = accelerator_resources(parameters, jobs=jobs, advance=advance)
-    total = {key: sum(resources[key] for resources in modules.values()) for key in RESOURCE_KEYS}
+    total = accelerator_fit(modules, board)["resources"]
     check_resources(total, model, board)
     return {
         "top": TOP,

@@ -34,12 +34,13 @@ from ..boards import RESOURCE_KEYS, Board, get_board
 from ..hdl.accelerator.model import PROJECTIONS, preset
 from ..hdl.common.checks import check_int
 from ..sim.cache import cache_root, write_atomically
-from .accelerator import accelerator_parameters, accelerator_resources, check_memory
+from .accelerator import (accelerator_fit, accelerator_parameters, accelerator_resources,
+                          check_memory)
 from .reports.attention import attention_entry
 from .config import ENGINES, SECTIONS, DesignConfig
 from .elaborate import ELTWISE_UNIT
 from .perf import memory_timing, performance
-from .reports.design import eltwise_entry, engine_entry, power_estimate
+from .reports.design import eltwise_entry, engine_entry
 
 __all__ = ["swept_sections", "sweep_line", "sweep_tables", "ModelPoint", "check_point",
            "evaluate_point", "run_points"]
@@ -229,12 +230,8 @@ def evaluate_point(point: ModelPoint, synthesis_jobs: int | None = 1) -> dict:
                                             "ddr_bytes_per_token", "ttft_s")},
             "fits": None, "resources": None, "utilization": None, "power_w": None}
     if point.synthesis:
-        modules = accelerator_resources(parameters, jobs=synthesis_jobs)
-        total = {key: sum(m[key] for m in modules.values()) for key in RESOURCE_KEYS}
-        dynamic = power_estimate(modules, board)["dynamic_w"]
-        line.update(fits=not board.fits(total), resources=total,
-                    utilization=board.utilization(total),
-                    power_w=round(board.static_power_w + sum(dynamic.values()), 3))
+        line.update(accelerator_fit(accelerator_resources(parameters, jobs=synthesis_jobs),
+                                    board))
     return json.loads(json.dumps(line))
 
 

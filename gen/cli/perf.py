@@ -10,12 +10,12 @@ import click
 from rich.progress import Progress
 from rich.table import Table
 
-from ...boards import RESOURCE_KEYS
 from ...hdl.accelerator.model import preset
 from ...hdl.accelerator.parameters import AcceleratorParameters
 from ...hdl.accelerator.top import UNIT_NAMES
 from ...sim.machine import SIMULATED
-from ..accelerator import accelerator_parameters, accelerator_resources, check_memory
+from ..accelerator import (accelerator_fit, accelerator_parameters, accelerator_resources,
+                           check_memory)
 from ..perf import CONTEXTS, LATENCY, PARTS, PROMPTS, performance, plot_performance
 from ._common import check_out_file, console, design, model_design_options, staging
 
@@ -77,9 +77,8 @@ def perf(model_name, board, config_file, contexts, prompts, latency, synthesis, 
             task = progress.add_task(f"synthesising {parts} parts (Yosys)", total=parts)
             modules = accelerator_resources(parameters, advance=lambda name: progress.advance(
                 task))
-        total = {key: sum(m[key] for m in modules.values()) for key in RESOURCE_KEYS}
-        result.update(fits=not target.fits(total), resources=total,
-                      utilization=target.utilization(total))
+        fit = accelerator_fit(modules, target)
+        result.update({key: fit[key] for key in ("fits", "resources", "utilization")})
     for out, write in ((json_file, _write_json), (plot_file, plot_performance)):
         if out is not None:
             with staging(out.parent) as folder:
