@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from amaranth.hdl import (ClockDomain, ClockSignal, DomainRenamer, Instance, Module, ResetSignal,
-                          Signal)
+from amaranth.hdl import (Cat, ClockDomain, ClockSignal, DomainRenamer, Instance, Module,
+                          ResetSignal, Signal)
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In
 
@@ -34,7 +34,10 @@ class WithMemory(wiring.Component):
     Parameters
     ----------
     inner : wiring.Component
-        Its ``m_axi_*`` members (read channels, write channels or both) go to the memory.
+        Its ``m_axi_*`` members (read channels, write channels or both) go to the memory; or
+        its ports ``m_axi0_*`` ... ``m_axi<n-1>_*``, each with its reads and its own timing
+        and stalls, the writes on ``m_axi0`` (:class:`~ternforge.hdl.common.striper.
+        AxiStriper`'s).
     addr_bits, data_bits : int
         The port's widths.
     words : int
@@ -53,7 +56,8 @@ class WithMemory(wiring.Component):
             raise ValueError(f"Memory words must be a power of two, not {words!r}")
         self._inner, self._addr_bits, self._data_bits, self._words = \
             inner, addr_bits, data_bits, words
-        self._axi = {name for name in inner.signature.members if name.startswith("m_axi_")}
+        self._axi = {name for name in inner.signature.members if _is_axi(name)}
+        self._prefixes = _prefixes(self._axi)
         super().__init__({name: member for name, member in inner.signature.members.items()
                           if name not in self._axi})
 
@@ -77,22 +81,47 @@ class WithMemory(wiring.Component):
                 wiring.connect(m, getattr(inner, name), wiring.flipped(getattr(self, name)))
         ports = {}
         widths = {"addr_bits": self._addr_bits, "data_bits": self._data_bits}
-        for name, member in {**axi4_read_members("m_axi", **widths),
-                             **axi4_write_members("m_axi", **widths)}.items():
+        channels = {**axi4_read_members("m_axi", **widths),
+                    **axi4_write_members("m_axi", **widths)}
+        for name, member in channels.items():
             channel = name.removeprefix("m_axi_")
             if channel in ("arsize", "arburst", "awsize", "awburst"):
                 continue  # the model serves INCR bursts of whole words
-            if name in self._axi:
-                ports[f"{'o' if member.flow == In else 'i'}_s_axi_{channel}"] = \
-                    getattr(inner, name)
-            elif member.flow == wiring.Out:  # a channel the design does not have: idle
-                ports[f"i_s_axi_{channel}"] = 0
-            else:
-                ports[f"o_s_axi_{channel}"] = Signal(member.shape, name=f"unused_{channel}")
+            # every port's read channels (port 0 in the low bits), port 0's write channels
+            prefixes = self._prefixes if channel[0] in "ar" else self._prefixes[:1]
+            signals = []
+            for k, prefix in enumerate(prefixes):
+                if f"{prefix}_{channel}" in self._axi:
+                    signals.append(getattr(inner, f"{prefix}_{channel}"))
+                elif member.flow == wiring.Out:  # a channel the design does not have: idle
+                    signals.append(Signal(member.shape, name=f"idle{k}_{channel}"))
+                else:
+                    signals.append(Signal(member.shape, name=f"unused{k}_{channel}"))
+            ports[f"{'o' if member.flow == In else 'i'}_s_axi_{channel}"] = Cat(*signals)
         m.submodules.memory = Instance(
             "ternforge_axi_memory", p_ADDR_BITS=self._addr_bits, p_DATA_BITS=self._data_bits,
-            p_WORDS=self._words, i_clk=ClockSignal(), i_rst=reset, **ports)
+            p_WORDS=self._words, p_PORTS=len(self._prefixes), i_clk=ClockSignal(),
+            i_rst=reset, **ports)
         return m
+
+
+def _is_axi(name: str) -> bool:
+    """Whether ``name`` is a member of a DDR port: ``m_axi_*`` or ``m_axi<k>_*``."""
+    head = name.split("_")[:2]
+    return len(head) == 2 and head[0] == "m" and (head[1] == "axi" or (
+        head[1].startswith("axi") and head[1][3:].isdigit()))
+
+
+def _prefixes(names) -> list[str]:
+    """The DDR ports of members ``names``: ``["m_axi"]``, or ``m_axi0`` ... ``m_axi<n-1>``
+    (reads on each, writes on the first)."""
+    prefixes = sorted({"_".join(name.split("_")[:2]) for name in names})
+    if prefixes in ([], ["m_axi"]):
+        return ["m_axi"]
+    numbered = [f"m_axi{k}" for k in range(len(prefixes))]
+    if prefixes != sorted(numbered):
+        raise ValueError(f"DDR ports must be m_axi or m_axi0 to m_axi<n-1>, not {prefixes!r}")
+    return numbered
 
 
 def plusargs(*, latency: int = 20, write_latency: int = 10, bytes_per_cycle: float = 64.0,

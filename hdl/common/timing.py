@@ -16,7 +16,11 @@ deterministic DDR (:class:`MemoryTiming`) cycle for cycle:
   (a FIFO of ``depth`` words holds many cycles of elements), so later words are never late;
 - a write burst is offered once all its words are in its writer's FIFO, and DDR takes one
   burst at a time: the next address only after the previous burst's response, which comes
-  ``write_latency`` cycles after its last word (:class:`WriteChannel`).
+  ``write_latency`` cycles after its last word (:class:`WriteChannel`; through a striper
+  later, :meth:`MemoryTiming.write_answer`);
+- a bus striped over several DDR ports (:class:`~ternforge.hdl.common.striper.AxiStriper`)
+  behaves as one port of a longer latency that takes a written word in several cycles
+  (:meth:`MemoryTiming.striped`).
 
 Times are cycles from an origin of the caller's choosing; a unit's model adds its own
 constant, the registers between its instruction and its first request and between its last
@@ -48,14 +52,46 @@ class MemoryTiming:
         Cycles from a read burst's address to its first word.
     write_latency : int
         Cycles from a write burst's last word to its response.
+    write_word_cycles : int
+        Cycles the port takes a written word in, after the burst's last word is taken (1: a
+        port as wide as the words; ``ports`` behind an
+        :class:`~ternforge.hdl.common.striper.AxiStriper`, which writes a buffered burst on
+        one of its narrow ports).
     """
 
     latency: int = 20
     write_latency: int = 10
+    write_word_cycles: int = 1
 
     def __post_init__(self):
         check_int("Read latency", self.latency, 1, 1 << 16)
         check_int("Write latency", self.write_latency, 1, 1 << 16)
+        check_int("Write word cycles", self.write_word_cycles, 1, 64)
+
+    #: cycles a word read through an :class:`~ternforge.hdl.common.striper.AxiStriper`
+    #: arrives after one port of the same latency would deliver it (its request FIFO, the
+    #: narrow words' gathering and its register), measured on Verilator
+    STRIPED_READ_CYCLES = 5
+    #: cycles a striped write's response comes after a single port's, besides the narrow
+    #: port's extra cycles a word (its buffer's register), measured on Verilator
+    STRIPED_WRITE_CYCLES = 1
+
+    def write_answer(self, words: int) -> int:
+        """Cycles from a write burst of ``words`` words' last word to its response."""
+        return self.write_latency + (self.write_word_cycles - 1) * words
+
+    def striped(self, ports: int) -> "MemoryTiming":
+        """The timing of one wide port striped over ``ports`` DDR ports of this timing by an
+        :class:`~ternforge.hdl.common.striper.AxiStriper`, cycle for cycle: reads arrive
+        :attr:`STRIPED_READ_CYCLES` later, and a write burst, buffered whole and written on
+        one narrow port, is answered :attr:`STRIPED_WRITE_CYCLES` later plus ``ports - 1``
+        cycles a word."""
+        check_int("HP ports", ports, 1, 8)
+        if ports == 1:
+            return self
+        return MemoryTiming(latency=self.latency + self.STRIPED_READ_CYCLES,
+                            write_latency=self.write_latency + self.STRIPED_WRITE_CYCLES,
+                            write_word_cycles=ports * self.write_word_cycles)
 
 
 def bursts(address: int, words: int, *, word_bytes: int, max_burst: int) -> list[int]:
@@ -205,6 +241,6 @@ class WriteChannel:
                           if (w := (self.last + step) % self.writers) in ready)
             k = queues[writer].popleft()
             _, words, _ = pending[k]
-            answered[k] = now + words + self.memory.write_latency + 1
+            answered[k] = now + words + self.memory.write_answer(words) + 1
             self.free, self.last = answered[k] + 1, writer
         return answered
