@@ -9,7 +9,9 @@ modeled once), the units' and the controller's cycle models that the tests check
 Verilator to the cycle (the tiny model's prefill and decode steps, a 0.7B-shaped layer). The
 memory those models assume is deterministic: ``latency`` cycles to a read burst's first word,
 one bus word a cycle each way (:class:`~ternforge.hdl.common.timing.MemoryTiming`); writes
-are answered half the read latency after their last word.
+are answered half the read latency after their last word. A bus striped over several HP ports
+sees each port's timing through the striper's
+(:meth:`~ternforge.hdl.common.timing.MemoryTiming.striped`, measured on Verilator).
 
 Around the programs the host does what TeLLMe's ARM cores do: the embedding lookup and the LM
 head (the tied or separate output matrix in bfloat16, ``vocab x hidden``). Its time is the
@@ -18,8 +20,8 @@ bound, stated as such (no measured figure of the board's cores stands behind it)
 
 The DDR bytes of a token are those its instructions read and write (:func:`instruction_bytes`)
 and the host's (the LM head's matrix, the embeddings). The roofline is the time those bytes
-take at full bandwidth: the accelerator's at its port's (the smaller of the board's DDR and
-one bus word a cycle at the clock), the host's at the host's.
+take at full bandwidth: the accelerator's at its ports' (the smaller of the board's DDR and
+one bus word a cycle at the clock: a word of all its HP ports'), the host's at the host's.
 """
 
 from __future__ import annotations
@@ -100,7 +102,8 @@ def performance(parameters: AcceleratorParameters, board, *, contexts=None, prom
     for prompt in prompts:
         check_int(f"Prompt tokens of {model.name} on this design", prompt, 1,
                   parameters.context)
-    memory = memory_timing(latency)
+    ddr = memory_timing(latency)
+    memory = parameters.bus_timing(ddr)  # the units' bus, on hp_ports DDR ports of ddr's
     word = parameters.data_bits // 8
     image = Image(1 << 40, dry=True)
     layout = ModelLayout(image, shaped_weights(model), gemv=parameters.gemv,
@@ -146,8 +149,8 @@ def performance(parameters: AcceleratorParameters, board, *, contexts=None, prom
         prefill[prompt] = step(prompt, 0)
     return {
         "model": model.name, "board": board.name, "clock_hz": clock,
-        "memory": {"latency": memory.latency, "write_latency": memory.write_latency,
-                   "bytes_per_cycle": word},
+        "memory": {"latency": ddr.latency, "write_latency": ddr.write_latency,
+                   "bytes_per_cycle": word, "hp_ports": parameters.hp_ports},
         "bandwidth_bytes_per_s": bandwidth,
         "host_bytes_per_s": host_bandwidth,
         "decode_tokens_per_s": {c: 1 / d["seconds"] for c, d in decode.items()},

@@ -31,11 +31,12 @@ SIMULATED = {"tiny": 256}
 def build(parameters, *, memory_bytes: int) -> Path:
     """The Verilator build of the accelerator of ``parameters``
     (:class:`~ternforge.hdl.accelerator.parameters.AcceleratorParameters`) on a memory of
-    ``memory_bytes``."""
+    ``memory_bytes`` (words of a DDR port's width; one port, or ``hp_ports`` each with its
+    timing and stalls)."""
     from ..hdl.accelerator.top import accelerator
 
-    words = memory_bytes // (parameters.data_bits // 8)
-    top = WithMemory(accelerator(parameters), data_bits=parameters.data_bits, words=words)
+    words = memory_bytes // (parameters.port_bits // 8)
+    top = WithMemory(accelerator(parameters), data_bits=parameters.port_bits, words=words)
     return verilator.build(verilog.convert(top, name=TOPLEVEL) + MEMORY_VERILOG,
                            toplevel=TOPLEVEL)
 
@@ -48,19 +49,20 @@ def generate(built: Path, parameters, weights, checkpoint: Path, prompt, new_tok
     ``tokens``, ``hidden`` (hex), ``prefill_cycles`` and ``decode_cycles``, and
     ``predicted_prefill_cycles`` and ``predicted_decode_cycles``: the accelerator's cycle model
     of the same programs (:func:`~ternforge.sim.runtime.predicted_cycles`) on the memory
-    without stalls (with ``stall``, the runs take longer)."""
+    without stalls (with ``stall``, the runs take longer; each DDR port its own)."""
     image, job = generation(weights, prompt_tokens=len(prompt), new_tokens=new_tokens,
                             gemv=parameters.gemv, attention=parameters.attention,
                             data_bits=parameters.data_bits, memory_bytes=memory_bytes)
     work.mkdir(parents=True, exist_ok=True)
-    write_image(work / "image.hex", bytes(image.data), data_bits=parameters.data_bits)
+    write_image(work / "image.hex", bytes(image.data), data_bits=parameters.port_bits)
     (work / "job.json").write_text(json.dumps({**job, "checkpoint": str(checkpoint),
+                                               "memory_bits": parameters.port_bits,
                                                "prompt": [int(t) for t in prompt]}))
     verilator.run(built, toplevel=TOPLEVEL, test_module="ternforge.sim.cocotb.model",
                   work_dir=work, env={"TERNFORGE_JOB": str(work / "job.json")},
                   plusargs=plusargs(image=work / "image.hex", latency=latency,
                                     write_latency=WRITE_LATENCY,
-                                    bytes_per_cycle=parameters.data_bits // 8, stall=stall,
+                                    bytes_per_cycle=parameters.port_bits // 8, stall=stall,
                                     seed=seed))
     result = json.loads((work / "result.json").read_text())
     memory = MemoryTiming(latency=latency, write_latency=WRITE_LATENCY)

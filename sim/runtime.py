@@ -153,10 +153,10 @@ def predicted_cycles(parameters, program: bytes, *, address: int, memory) -> int
     (:meth:`~ternforge.hdl.accelerator.parameters.AcceleratorParameters.instruction_cycles`),
     and the controller's own (:func:`~ternforge.hdl.accelerator.controller.program_cycles`),
     on a deterministic DDR of ``memory``'s timing (a
-    :class:`~ternforge.hdl.common.timing.MemoryTiming`)."""
+    :class:`~ternforge.hdl.common.timing.MemoryTiming`; each port's, if several)."""
     from ..hdl.accelerator.controller import program_cycles
 
-    word = parameters.data_bits // 8
+    word, memory = parameters.data_bits // 8, parameters.bus_timing(memory)
     cycles = [parameters.instruction_cycles(unit, fields, memory=memory)
               for unit, fields in waiting_instructions(program, word_bytes=word)]
     return program_cycles(cycles, memory=memory, address=address, word_bytes=word)

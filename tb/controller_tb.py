@@ -32,6 +32,8 @@ from ternforge.sim.runtime import Program
 
 #: the accelerator every machine test runs on
 ACCELERATOR = AcceleratorParameters.for_simulation(preset("tiny"), context=32)
+#: the same bus striped over two 64-bit DDR ports (the model's run and the cycle models on it)
+STRIPED = AcceleratorParameters.for_simulation(preset("tiny"), context=32, hp_ports=2)
 #: its memory
 MEMORY_BYTES = 1 << 21
 DATA_BITS = ACCELERATOR.data_bits
@@ -51,10 +53,11 @@ def program(*instructions) -> bytes:
 
 
 @functools.cache
-def build():
-    """The Verilator build of :data:`ACCELERATOR` on :data:`MEMORY_BYTES` (cached on disk by
-    content, and its path in this process: elaborating the accelerator takes seconds)."""
-    return machine.build(ACCELERATOR, memory_bytes=MEMORY_BYTES)
+def build(parameters: AcceleratorParameters = ACCELERATOR):
+    """The Verilator build of ``parameters``' accelerator on :data:`MEMORY_BYTES` (cached on
+    disk by content, and its path in this process: elaborating the accelerator takes
+    seconds)."""
+    return machine.build(parameters, memory_bytes=MEMORY_BYTES)
 
 
 def run(built, work, job: dict, *, stall: float, seed: int) -> None:
@@ -70,13 +73,15 @@ def run(built, work, job: dict, *, stall: float, seed: int) -> None:
                                     write_latency=TIMING.write_latency, seed=seed))
 
 
-def measure(built, work, programs, *, memory, writes=()) -> list[dict]:
+def measure(built, work, programs, *, memory, writes=(), memory_bits: int = DATA_BITS
+            ) -> list[dict]:
     """Run ``programs`` (each a list of ``(unit, fields)`` instructions, :meth:`Program.add
     <ternforge.sim.runtime.Program.add>`'s, every one waiting for the one before), one after
     another, on a build, the memory deterministic with ``memory``'s timing (a
-    :class:`~ternforge.hdl.common.timing.MemoryTiming`; one word a cycle) and holding
-    ``writes`` (``(address, bytes)``: the GEMV instructions' descriptor tables, say); return
-    each program's ``cycles``, ``units`` busy cycles and ``address``."""
+    :class:`~ternforge.hdl.common.timing.MemoryTiming`; one word a cycle; words of
+    ``memory_bits``: a DDR port's, the build's ``port_bits``) and holding ``writes``
+    (``(address, bytes)``: the GEMV instructions' descriptor tables, say); return each
+    program's ``cycles``, ``units`` busy cycles and ``address``."""
     from ternforge.sim import verilator
     from ternforge.sim.memory import plusargs, write_image
     from ternforge.sim.runtime import LAYOUTS, Image
@@ -90,13 +95,14 @@ def measure(built, work, programs, *, memory, writes=()) -> list[dict]:
         for unit, fields in instructions:
             words.add(unit, LAYOUTS[unit], fields)
         addresses.append([image.put(words.bytes()), len(words)])
-    write_image(work / "image.hex", bytes(image.data), data_bits=DATA_BITS)
-    job = {"programs": addresses, "result": str(work / "cycles.json"), "timeout_ms": 500}
+    write_image(work / "image.hex", bytes(image.data), data_bits=memory_bits)
+    job = {"programs": addresses, "result": str(work / "cycles.json"), "timeout_ms": 500,
+           "memory_bits": memory_bits}
     verilator.run(built, toplevel=machine.TOPLEVEL, test_module="tb.controller_tb",
                   work_dir=work, env={"TERNFORGE_TB": json.dumps(job)},
                   plusargs=plusargs(image=work / "image.hex", latency=memory.latency,
                                     write_latency=memory.write_latency,
-                                    bytes_per_cycle=WORD))
+                                    bytes_per_cycle=memory_bits // 8))
     runs = json.loads((work / "cycles.json").read_text())
     return [{**run, "address": address} for run, (address, _) in zip(runs, addresses)]
 
@@ -115,7 +121,7 @@ if os.environ.get("TERNFORGE_TB"):  # in the simulator
     async def program_runs_from_one_start(dut):
         Clock(dut.clk, 10, "ns").start()
         dut.rst.value = 1
-        backend = SimulatorBackend(dut, data_bits=DATA_BITS)
+        backend = SimulatorBackend(dut, data_bits=JOB.get("memory_bits", DATA_BITS))
         await ClockCycles(dut.clk, 3)
         dut.rst.value = 0
         for address, data in JOB.get("writes", ()):

@@ -27,7 +27,7 @@ from .model import ModelConfig
 
 __all__ = ["VectorOp", "VectorUnitParameters", "VECTOR_INSTRUCTION", "CopyUnitParameters",
            "RopeUnitParameters", "GemvUnitParameters", "AttentionInstructionParameters",
-           "AcceleratorParameters"]
+           "AcceleratorParameters", "check_hp_ports"]
 
 
 class VectorOp(enum.IntEnum):
@@ -206,6 +206,16 @@ class VectorUnitParameters:
         check_int("Tokens", tokens, 1, (1 << 16) - 1)
         limit = self.max_length if op in (VectorOp.RMSNORM, VectorOp.QUANTISE) else (1 << 16) - 1
         check_int("Length", length, 1, limit)
+
+
+def check_hp_ports(hp_ports, data_bits: int) -> None:
+    """Refuse (``ValueError``) DDR ports other than 1, 2 or 4 of at least 32 bits each of a
+    ``data_bits`` bus."""
+    if hp_ports not in (1, 2, 4):
+        raise ValueError(f"HP ports must be 1, 2 or 4, not {hp_ports!r}")
+    if data_bits // hp_ports < 32:
+        raise ValueError(f"HP ports must each be at least 32 bits of the {data_bits}-bit "
+                         f"bus, not {hp_ports!r}")
 
 
 @dataclass(frozen=True)
@@ -553,7 +563,9 @@ class AttentionInstructionParameters:
                         w = (len(readers[1]) - len(rows[1])) * (beats // per_word) + \
                             j // per_word
                         if burst_of[w] not in opened:  # after the response to the burst before
-                            opened[burst_of[w]] = accepted + memory.write_latency + 3
+                            # (its words came slower than DDR takes them: only the last's
+                            # cycles remain)
+                            opened[burst_of[w]] = accepted + memory.write_answer(1) + 3
                         accepted = max(t + 1, opened[burst_of[w]])
                 taken[port], words_in[port] = t, []
                 rows[port].pop(0)
@@ -581,6 +593,10 @@ class AcceleratorParameters:
         The AXI data width of every unit.
     buffer_depth : int
         Weight beats the GEMV unit's buffer holds.
+    hp_ports : int
+        DDR ports the units' bus is striped over (an
+        :class:`~ternforge.hdl.common.striper.AxiStriper`'s; 1: the bus is the port), each
+        :attr:`port_bits` wide: 1, 2 or 4, the HP ports of a Zynq UltraScale+.
     """
 
     model: ModelConfig
@@ -589,12 +605,25 @@ class AcceleratorParameters:
     vector: VectorUnitParameters
     data_bits: int = 128
     buffer_depth: int = 64
+    hp_ports: int = 1
 
     def __post_init__(self):
         if self.attention.engine.format.name != "float32":
             # the vector and RoPE units write the queries, keys and values it reads
             raise ValueError(f"Attention format of the accelerator must be float32, not "
                              f"{self.attention.engine.format.name!r}")
+        check_hp_ports(self.hp_ports, self.data_bits)
+
+    @property
+    def port_bits(self) -> int:
+        """The data width of each DDR port."""
+        return self.data_bits // self.hp_ports
+
+    def bus_timing(self, memory: MemoryTiming) -> MemoryTiming:
+        """The timing the units see on their bus, their DDR ports each of ``memory``'s
+        timing (:meth:`MemoryTiming.striped
+        <ternforge.hdl.common.timing.MemoryTiming.striped>`)."""
+        return memory.striped(self.hp_ports)
 
     @property
     def gemv(self) -> GemvParameters:
@@ -650,14 +679,14 @@ class AcceleratorParameters:
     @classmethod
     def for_model(cls, model: ModelConfig, *, context: int, group_size: int = 3,
                   groups_per_cycle: int = 8, rows: int = 16, lanes: int = 4, tile_rows: int = 8,
-                  tile_cols: int = 8, data_bits: int = 128,
-                  buffer_depth: int = 4096) -> "AcceleratorParameters":
+                  tile_cols: int = 8, data_bits: int = 128, buffer_depth: int = 4096,
+                  hp_ports: int = 1) -> "AcceleratorParameters":
         """The accelerator for ``model``: an engine of ``group_size`` x ``groups_per_cycle``
         x ``rows`` (its depths the model's widest projection), float32 attention of ``lanes``
         fmas (at most the elements a bus word carries) on tiles of ``tile_rows`` x
         ``tile_cols`` with a KV cache of ``context`` tokens, the vector unit at the model's
-        widest vector and activation, every unit on a ``data_bits`` bus, and a weight buffer
-        of ``buffer_depth`` beats."""
+        widest vector and activation, every unit on a ``data_bits`` bus striped over
+        ``hp_ports`` DDR ports, and a weight buffer of ``buffer_depth`` beats."""
         check_int("Context", context, 1, model.max_context)
         check_data_bits(data_bits)
         check_int(f"Attention lanes (float32 elements of a {data_bits}-bit word)", lanes, 1,
@@ -673,12 +702,14 @@ class AcceleratorParameters:
         vector = VectorUnitParameters(data_bits=data_bits, max_length=widest,
                                       activation=str(model.activation))
         return cls(model, engine, attention, vector, data_bits=data_bits,
-                   buffer_depth=buffer_depth)
+                   buffer_depth=buffer_depth, hp_ports=hp_ports)
 
     @classmethod
-    def for_simulation(cls, model: ModelConfig, *, context: int) -> "AcceleratorParameters":
-        """A small accelerator for ``model`` that the simulator runs whole: a 128-bit bus, an
-        engine of 96 MACs a cycle (G = 3, P = 4, R = 8), two attention lanes, tiles of 4 x 4,
-        a KV cache of ``context`` tokens, a weight buffer of 64 beats."""
+    def for_simulation(cls, model: ModelConfig, *, context: int,
+                       hp_ports: int = 1) -> "AcceleratorParameters":
+        """A small accelerator for ``model`` that the simulator runs whole: a 128-bit bus
+        (on ``hp_ports`` DDR ports of ``128 // hp_ports`` bits), an engine of 96 MACs a cycle
+        (G = 3, P = 4, R = 8), two attention lanes, tiles of 4 x 4, a KV cache of ``context``
+        tokens, a weight buffer of 64 beats."""
         return cls.for_model(model, context=context, groups_per_cycle=4, rows=8, lanes=2,
-                             tile_rows=4, tile_cols=4, buffer_depth=64)
+                             tile_rows=4, tile_cols=4, buffer_depth=64, hp_ports=hp_ports)

@@ -13,10 +13,11 @@ four 128-bit ports) and spreads them:
   words arrive one a cycle, a few cycles later than a single wide port of the same latency
   would deliver them: the units' cycle models hold unchanged on
   :meth:`MemoryTiming.striped <ternforge.hdl.common.timing.MemoryTiming.striped>`'s timing;
-- **writes** (rare in a decode: activations and a KV row) go on port 0 alone: a wide burst
-  is taken whole into a buffer (one 4 KiB page: a burst never crosses one), so the writer
-  above empties at a word a cycle, and leaves as one narrow burst of ``ports`` times its
-  words, whose response is the wide burst's; the next wide address is taken after it.
+- **writes** (rare in a decode: activations and a KV row) go on port 0 alone: a wide burst's
+  words, from the cycle after its address as a single port takes them, go into a buffer of
+  one 4 KiB page (a burst never crosses one), so the writer above empties at a word a cycle,
+  and leave as one narrow burst of ``ports`` times its words, whose response is the wide
+  burst's; the next wide address is taken after it.
 
 Requests must be wide-word aligned (the burst masters only move whole words). The wide port
 takes ``outstanding`` read bursts before its first word; with the
@@ -176,6 +177,7 @@ class AxiStriper(wiring.Component):
                                                 depth=_PAGE_BYTES // wide_bytes)
         address, length = Signal(self.addr_bits), Signal(8)
         sent, piece = Signal(8), Signal(range(max(n, 2)))
+        taking, closed = Signal(), Signal()  # a burst's words are taken, until its last
         with m.FSM(name="write"):
             with m.State("IDLE"):
                 m.d.comb += self.s_axi_awready.eq(1)
@@ -183,11 +185,13 @@ class AxiStriper(wiring.Component):
                     m.d.sync += [address.eq(self.s_axi_awaddr), length.eq(self.s_axi_awlen)]
                     m.next = "ADDRESS"
             with m.State("ADDRESS"):
-                m.d.comb += [self.m_axi0_awvalid.eq(1), self.m_axi0_awaddr.eq(address),
+                m.d.comb += [taking.eq(1), self.m_axi0_awvalid.eq(1),
+                             self.m_axi0_awaddr.eq(address),
                              self.m_axi0_awlen.eq((length + 1) * n - 1)]
                 with m.If(self.m_axi0_awready):
                     m.next = "DATA"
             with m.State("DATA"):
+                m.d.comb += taking.eq(1)
                 data = buffer.r_data[:self.wide_bits]
                 strobes = buffer.r_data[self.wide_bits:]
                 with m.Switch(piece):
@@ -207,10 +211,13 @@ class AxiStriper(wiring.Component):
                              self.s_axi_bresp.eq(self.m_axi0_bresp),
                              self.m_axi0_bready.eq(self.s_axi_bready)]
                 with m.If(self.s_axi_bvalid & self.s_axi_bready):
-                    m.d.sync += sent.eq(0)
+                    m.d.sync += [sent.eq(0), closed.eq(0)]
                     m.next = "IDLE"
         m.d.comb += [self.m_axi0_awsize.eq(narrow_bytes.bit_length() - 1),
                      self.m_axi0_awburst.eq(_INCR),
                      buffer.w_data.eq(Cat(self.s_axi_wdata, self.s_axi_wstrb)),
-                     self.s_axi_wready.eq(buffer.w_rdy),
+                     # a burst's words only after its address, as one port takes them
+                     self.s_axi_wready.eq(buffer.w_rdy & taking & ~closed),
                      buffer.w_en.eq(self.s_axi_wvalid & self.s_axi_wready)]
+        with m.If(buffer.w_en & self.s_axi_wlast):
+            m.d.sync += closed.eq(1)

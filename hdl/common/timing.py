@@ -69,9 +69,10 @@ class MemoryTiming:
         check_int("Write word cycles", self.write_word_cycles, 1, 64)
 
     #: cycles a word read through an :class:`~ternforge.hdl.common.striper.AxiStriper`
-    #: arrives after one port of the same latency would deliver it (its request FIFO, the
-    #: narrow words' gathering and its register), measured on Verilator
-    STRIPED_READ_CYCLES = 5
+    #: arrives after one port of the same latency would deliver it, besides ``ports - 1``
+    #: cycles of gathering its narrow words (its request FIFO and its register), measured
+    #: on Verilator
+    STRIPED_READ_CYCLES = 2
     #: cycles a striped write's response comes after a single port's, besides the narrow
     #: port's extra cycles a word (its buffer's register), measured on Verilator
     STRIPED_WRITE_CYCLES = 1
@@ -83,13 +84,13 @@ class MemoryTiming:
     def striped(self, ports: int) -> "MemoryTiming":
         """The timing of one wide port striped over ``ports`` DDR ports of this timing by an
         :class:`~ternforge.hdl.common.striper.AxiStriper`, cycle for cycle: reads arrive
-        :attr:`STRIPED_READ_CYCLES` later, and a write burst, buffered whole and written on
+        :attr:`STRIPED_READ_CYCLES` plus ``ports - 1`` cycles later, and a write burst, buffered whole and written on
         one narrow port, is answered :attr:`STRIPED_WRITE_CYCLES` later plus ``ports - 1``
         cycles a word."""
         check_int("HP ports", ports, 1, 8)
         if ports == 1:
             return self
-        return MemoryTiming(latency=self.latency + self.STRIPED_READ_CYCLES,
+        return MemoryTiming(latency=self.latency + self.STRIPED_READ_CYCLES + ports - 1,
                             write_latency=self.write_latency + self.STRIPED_WRITE_CYCLES,
                             write_word_cycles=ports * self.write_word_cycles)
 

@@ -75,7 +75,7 @@ async def model_job(dut):
     weights = load_checkpoint(job["checkpoint"], ModelConfig(**job["model"]))
     Clock(dut.clk, 4, unit="ns").start()
     dut.rst.value = 1
-    backend = SimulatorBackend(dut, data_bits=job["data_bits"])
+    backend = SimulatorBackend(dut, data_bits=job.get("memory_bits", job["data_bits"]))
     await ClockCycles(dut.clk, 3)
     dut.rst.value = 0
     result = await generate(backend, weights, job, log=dut._log.info)

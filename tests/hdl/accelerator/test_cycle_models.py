@@ -79,29 +79,46 @@ def _attention(rng):
         "out": _address(rng, 9), "out_stride": rng.choice([row, 4 * row])})
 
 
-@pytest.fixture(scope="module", params=TIMINGS, ids=lambda m: f"latency{m.latency}")
+#: the builds and timings run: the machine tests' build at both, the striped one at one
+RUNS = [(P, TIMINGS[0]), (P, TIMINGS[1]), (machine.STRIPED, TIMINGS[0])]
+
+
+@pytest.fixture(scope="module", params=RUNS,
+                ids=lambda r: f"latency{r[1].latency}-ports{r[0].hp_ports}")
 def runs(request, tmp_path_factory):
     """Every instruction alone, and a program of 20 (placed after the first 123 alone, it
     crosses a 4 KiB boundary after ten instructions: the controller reads it in four parts,
-    of 8, 2, 8 and 2 instructions)."""
-    memory = request.param
-    rng = random.Random(memory.latency)
+    of 8, 2, 8 and 2 instructions); the models' memory is the units' bus's timing (through
+    the striper, on a striped build)."""
+    parameters, ddr = request.param
+    memory = parameters.bus_timing(ddr)
+    rng = random.Random(ddr.latency)
     tables = []
     first = [make(rng) for _ in range(41) for make in (_vector, _copy, _rope)]
     program = rng.sample(first, 18) + [_gemv(rng, tables), _attention(rng)]
     rng.shuffle(program)
     then = [_gemv(rng, tables) for _ in range(12)] + [_attention(rng) for _ in range(12)]
-    measured = machine.measure(machine.build(), tmp_path_factory.mktemp("cycles"),
+    measured = machine.measure(machine.build(parameters), tmp_path_factory.mktemp("cycles"),
                                [[i] for i in first] + [program] + [[i] for i in then],
-                               memory=memory, writes=tables)
+                               memory=ddr, writes=tables, memory_bits=parameters.port_bits)
     alone = measured[:len(first)] + measured[len(first) + 1:]
     return memory, first + then, alone, program, measured[len(first)]
 
 
+#: the RoPE model's known gap: a row whose second half crosses 4 KiB, its writes answered
+#: late (here the write latency twice the read's), takes 3 cycles more than the model says
+ROPE_GAP = ("rope", {"tokens": 2, "heads": 1, "half": 64, "x": 0xAD000 + 2800, "stride": 1024,
+                     "cos": 0xBC000 + 2576, "sin": 0xD9000 + 2464, "y": 0xEC000 + 2016})
+ROPE_GAP_REASON = ("the RoPE model is 3 cycles short on a row split at 4 KiB when writes are "
+                   "answered late (seen from a write latency of about the read latency - 8)")
+
+
 @pytest.mark.verilator
 @pytest.mark.parametrize("unit", UNITS)
-def test_units_cycles_are_their_models(runs, unit):
+def test_units_cycles_are_their_models(request, runs, unit):
     memory, instructions, measured, _, _ = runs
+    if unit == "rope" and memory.write_word_cycles > 1:  # writes answered late: the gap
+        request.node.add_marker(pytest.mark.xfail(strict=True, reason=ROPE_GAP_REASON))
     pairs = [(run["units"][unit], P.instruction_cycles(unit, fields, memory=memory))
              for (name, fields), run in zip(instructions, measured) if name == unit]
     assert len(pairs) == (12 if unit in ("gemv", "attention") else 41)
@@ -120,6 +137,14 @@ def test_a_programs_cycles_are_its_instructions_and_the_controllers(runs):
         assert run["units"][unit] == sum(c for (u, _), c in zip(program, cycles) if u == unit)
     assert run["cycles"] == program_cycles(cycles, memory=memory, address=run["address"],
                                            word_bytes=machine.WORD)
+
+
+@pytest.mark.verilator
+@pytest.mark.xfail(strict=True, reason=ROPE_GAP_REASON)
+def test_the_rope_model_follows_late_write_answers(tmp_path):
+    memory = MemoryTiming(latency=6, write_latency=20)
+    run, = machine.measure(machine.build(), tmp_path, [[ROPE_GAP]], memory=memory)
+    assert run["units"]["rope"] == P.instruction_cycles(*ROPE_GAP, memory=memory)
 
 
 def test_cycle_models_refuse_what_they_do_not_follow():

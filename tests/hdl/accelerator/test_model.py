@@ -1,12 +1,13 @@
 """The shipped tiny model on the accelerator in Verilator: a prefill of a 9-token prompt and
 greedy decode to 16 tokens, the host doing the embedding and the LM head; the tokens and every
 final hidden state identical to the golden model's, and without stalls the prefill's and each
-decode step's cycles those the accelerator's cycle model predicts."""
+decode step's cycles those the accelerator's cycle model predicts. On one DDR port, and on a
+bus striped over two DDR ports of half its width (each port with its own random stalls)."""
 
 import numpy as np
 import pytest
 
-from tb.controller_tb import ACCELERATOR, MEMORY_BYTES, build
+from tb.controller_tb import ACCELERATOR, MEMORY_BYTES, STRIPED, build
 from ternforge.hdl.accelerator.model import preset
 from ternforge.sim import machine
 from ternforge.sim.checkpoint import load_checkpoint, shipped_weights
@@ -14,20 +15,20 @@ from ternforge.sim.models.bitnet import Golden, greedy
 
 MEMORY = MEMORY_BYTES
 CONFIG = preset("tiny")
-PARAMETERS = ACCELERATOR  # the machine tests' build
-ATTENTION = PARAMETERS.attention
 PROMPT, NEW = list(b"ROMEO:\nI "), 16
 
 
 @pytest.mark.verilator
+@pytest.mark.parametrize("parameters", [ACCELERATOR, STRIPED], ids=["one-port", "two-ports"])
 @pytest.mark.parametrize("stall", [0.0, 0.3])
-def test_tiny_generates_the_golden_models_text(tmp_path, stall):
+def test_tiny_generates_the_golden_models_text(tmp_path, parameters, stall):
     path = shipped_weights("tiny")
     weights = load_checkpoint(path, CONFIG)
-    built = build()  # the machine tests' build
-    result = machine.generate(built, PARAMETERS, weights, path, PROMPT, NEW, work=tmp_path,
+    built = build(parameters)  # the machine tests' build, or the striped one
+    result = machine.generate(built, parameters, weights, path, PROMPT, NEW, work=tmp_path,
                               memory_bytes=MEMORY, stall=stall)
-    tokens, states = greedy(Golden(weights, cols=ATTENTION.engine.cols), PROMPT, NEW)
+    cols = parameters.attention.engine.cols
+    tokens, states = greedy(Golden(weights, cols=cols), PROMPT, NEW)
     assert result["tokens"] == tokens
     assert [bytes.fromhex(h) for h in result["hidden"]] == \
         [np.asarray(s, "<u4").tobytes() for s in states]
