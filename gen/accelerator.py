@@ -28,7 +28,7 @@ from .config import DesignConfig
 from .reports.design import power_estimate
 from .synthesis import SOURCE, synthesize
 
-__all__ = ["TOP", "DATA_BITS", "PORTS", "PROMPT_TOKENS", "accelerator_parameters",
+__all__ = ["TOP", "PORT_BITS", "PROMPT_TOKENS", "ports", "part_names", "accelerator_parameters",
            "accelerator_verilog", "accelerator_resources", "accelerator_fit",
            "accelerator_report", "check_memory",
            "check_resources"]
@@ -36,30 +36,48 @@ __all__ = ["TOP", "DATA_BITS", "PORTS", "PROMPT_TOKENS", "accelerator_parameters
 #: the Verilog module name of the accelerator's top
 TOP = "ternforge_accelerator"
 
-#: the AXI data width of the accelerator's DDR port: one 128-bit HP port of a Zynq
-#: UltraScale+ (the widest its HP ports are)
-DATA_BITS = 128
+#: the AXI data width of each of the accelerator's DDR ports: a 128-bit HP port of a Zynq
+#: UltraScale+ (the widest its HP ports are); the units' bus is ``[accelerator] hp_ports``
+#: of them wide
+PORT_BITS = 128
 
 #: the longest prompt the DDR image has scratch rows for (TeLLMe's prompts are 64 to 128)
 PROMPT_TOKENS = 128
 
-#: the top's ports (Vivado's names) and what each connects to on a Zynq UltraScale+ board
-PORTS = {
-    "m_axi": f"AXI4 master, {DATA_BITS}-bit data, 32-bit addresses: to DDR through the PS's "
-             "S_AXI_HP0_FPD port (programs, weights, KV cache, activations)",
-    "s_axil": "AXI4-Lite slave, 32-bit: the registers, from the PS's M_AXI_HPM0_FPD port",
-    "done": "level, high once the last program has completed: an interrupt (pl_ps_irq0)",
-    "clk": "the fabric clock (pl_clk0)",
-    "rst": "synchronous reset, active high",
-}
+def ports(parameters: AcceleratorParameters) -> dict:
+    """The top's ports (Vivado's names) and what each connects to on a Zynq UltraScale+
+    board: the DDR masters (``m_axi``, or ``m_axi0`` ... on as many HP ports), the
+    registers, the interrupt, the clock and the reset."""
+    width = f"{parameters.port_bits}-bit data, 32-bit addresses"
+    if parameters.hp_ports == 1:
+        ddr = {"m_axi": f"AXI4 master, {width}: to DDR through the PS's S_AXI_HP0_FPD port "
+                        "(programs, weights, KV cache, activations)"}
+    else:
+        ddr = {f"m_axi{k}": f"AXI4 master, {width}: to DDR through the PS's S_AXI_HP{k}_FPD "
+                            f"port ({'reads and every write' if k == 0 else 'reads'}; every "
+                            f"{parameters.data_bits}-bit word a burst on the next port)"
+               for k in range(parameters.hp_ports)}
+    return {**ddr,
+            "s_axil": "AXI4-Lite slave, 32-bit: the registers, from the PS's M_AXI_HPM0_FPD port",
+            "done": "level, high once the last program has completed: an interrupt (pl_ps_irq0)",
+            "clk": "the fabric clock (pl_clk0)",
+            "rst": "synchronous reset, active high"}
+
+
+def part_names(parameters: AcceleratorParameters) -> tuple:
+    """The parts of the top that :func:`accelerator_resources` synthesises one at a time, in
+    its order: the controller, the interconnect, the striper (on several HP ports) and the
+    units of :data:`~ternforge.hdl.accelerator.top.UNIT_NAMES`."""
+    return ("controller", "interconnect", *("striper",) * (parameters.hp_ports > 1),
+            *UNIT_NAMES)
 
 
 def accelerator_parameters(config: DesignConfig, model: ModelConfig) -> AcceleratorParameters:
     """The accelerator for ``model`` with ``config``'s microarchitecture: the engine's group
     size, groups per cycle and rows (``[tlmm]``), the attention engine's tile (its rows by
     default the model's query heads per KV head), lanes and context (``[accelerator]``; the
-    context at most the model's), on a :data:`DATA_BITS`
-    bus. The model sets every size (the ``[eltwise]`` and ``[attention]`` sections are the
+    context at most the model's), on a bus of ``hp_ports`` HP ports of :data:`PORT_BITS`.
+    The model sets every size (the ``[eltwise]`` and ``[attention]`` sections are the
     separate units of ``ternforge report units``)."""
     a, t = config.accelerator, config.tlmm
     rows = model.group if a.attention_rows is None else a.attention_rows
@@ -68,7 +86,8 @@ def accelerator_parameters(config: DesignConfig, model: ModelConfig) -> Accelera
     return AcceleratorParameters.for_model(
         model, context=min(a.context, model.max_context), group_size=t.group_size,
         groups_per_cycle=t.groups_per_cycle, rows=t.rows, lanes=a.attention_lanes,
-        tile_rows=rows, tile_cols=a.attention_cols, data_bits=DATA_BITS)
+        tile_rows=rows, tile_cols=a.attention_cols, data_bits=PORT_BITS * a.hp_ports,
+        hp_ports=a.hp_ports)
 
 
 def accelerator_verilog(parameters: AcceleratorParameters) -> str:
@@ -157,7 +176,7 @@ def accelerator_report(config: DesignConfig, parameters: AcceleratorParameters, 
         "registers": [{"offset": 4 * index, "name": name, "access": access, "meaning": meaning}
                       for index, (name, (access, meaning))
                       in enumerate(register_map(UNIT_NAMES).items())],
-        "ports": PORTS,
+        "ports": ports(parameters),
         "units": list(UNIT_NAMES),
         "source": SOURCE,
         "synthesis": "each part of the top alone (the top between them is wires)",
@@ -175,7 +194,7 @@ def check_resources(total: dict, model: ModelConfig, board: Board) -> None:
 
 def _facts(p: AcceleratorParameters) -> dict:
     e, a = p.engine, p.attention.engine
-    return {"data_bits": p.data_bits, "context": p.context,
+    return {"data_bits": p.data_bits, "hp_ports": p.hp_ports, "context": p.context,
             "engine": {"group_size": e.group_size, "groups_per_cycle": e.groups_per_cycle,
                        "rows": e.rows, "macs_per_cycle": e.macs_per_cycle, "max_k": e.max_k,
                        "max_n": e.max_n},

@@ -168,9 +168,11 @@ class AcceleratorConfig:
     """The ``[accelerator]`` section: what the accelerator of a model (``ternforge generate``,
     ``perf``) has of its own. Its GEMV engine is the ``[tlmm]`` section's group size, groups
     per cycle and rows; its one attention engine serves both prefill and decode, in float32
-    (the vector and RoPE units' format), with the tile and lanes below. The defaults are the
-    fastest BitNet b1.58 0.7B decode on kv260 of ``benchmarks/sweep_bench.py``: a tile of
-    the query heads one KV head serves (one, for 0.7B) by 32 keys.
+    (the vector and RoPE units' format), with the tile and lanes below, on ``hp_ports`` HP
+    ports. The defaults are the fastest BitNet b1.58 0.7B decode on kv260 of
+    ``benchmarks/sweep_bench.py``: all four HP ports, a tile of the query heads one KV head
+    serves (one, for 0.7B) by 64 keys, and eight lanes (the most that 0.7B's head dimension
+    of 96 takes).
 
     Members
     -------
@@ -181,15 +183,21 @@ class AcceleratorConfig:
     attention_cols : int
         Keys per tile (1 to 64, a multiple of the lanes).
     attention_lanes : int
-        Parallel fmas (at most the float32 elements a bus word carries: 4 on 128 bits).
+        Parallel fmas (at most the float32 elements a bus word carries: 4 a 128-bit HP
+        port; a power of two dividing the head dimension into parts of more than the fma's
+        latency).
     context : int
         Tokens the KV cache holds (2 to 1,048,576; at most the model's own).
+    hp_ports : int
+        The board's 128-bit HP ports the accelerator reads DDR through (1, 2 or 4): its bus
+        is as many times 128 bits wide, striped over them.
     """
 
     attention_rows: int | None = None
-    attention_cols: int = 32
-    attention_lanes: int = 4
+    attention_cols: int = 64
+    attention_lanes: int = 8
     context: int = 2048
+    hp_ports: int = 4
 
     def __post_init__(self):
         # (the tile and lanes against each other and the model's head dimension are the
@@ -199,6 +207,8 @@ class AcceleratorConfig:
         if self.attention_rows is not None:
             check_int("Attention rows", self.attention_rows, 1, MAX_ROWS)
         check_int("Context", self.context, 2, MAX_KEYS)
+        if self.hp_ports not in (1, 2, 4):
+            raise ValueError(f"HP ports must be 1, 2 or 4, not {self.hp_ports!r}")
 
 
 #: configuration section -> its parameters' class

@@ -13,10 +13,9 @@ from rich.table import Table
 
 from ...boards import RESOURCE_KEYS, all_boards, get_board
 from ...hdl.accelerator.model import preset
-from ...hdl.accelerator.top import UNIT_NAMES
 from ...hdl.common.checks import check_int
 from ..accelerator import (TOP, accelerator_parameters, accelerator_report,
-                           accelerator_verilog, check_memory)
+                           accelerator_verilog, check_memory, part_names)
 from ..elaborate import ATTENTION_UNITS, ELTWISE_UNIT, GEMV_TOP, MODULE_NAMES, gemv_top, to_verilog
 from ..reports.design import accelerator_table, check_fits, design_report, resource_table
 from ._common import (check_out_file, check_out_folder, console, design,
@@ -57,7 +56,7 @@ def generate(model_name, board, config_file, jobs, out):
     memory = check_memory(parameters, target)  # before any work: it fits the board's DDR
     with staging_folder(out.parent) as staging:
         (staging / "verilog").mkdir()
-        parts = len(UNIT_NAMES) + 2  # and the controller and the interconnect
+        parts = len(part_names(parameters))
         with Progress(console=console, transient=True) as progress:
             task = progress.add_task(f"elaborating {TOP}", total=parts + 1)
             (staging / "verilog" / f"{TOP}.v").write_text(accelerator_verilog(parameters))

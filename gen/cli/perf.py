@@ -12,10 +12,9 @@ from rich.table import Table
 
 from ...hdl.accelerator.model import preset
 from ...hdl.accelerator.parameters import AcceleratorParameters
-from ...hdl.accelerator.top import UNIT_NAMES
 from ...sim.machine import SIMULATED
 from ..accelerator import (accelerator_fit, accelerator_parameters, accelerator_resources,
-                           check_memory)
+                           check_memory, part_names)
 from ..perf import CONTEXTS, LATENCY, PARTS, PROMPTS, performance, plot_performance
 from ._common import check_out_file, console, design, model_design_options, staging
 
@@ -73,7 +72,7 @@ def perf(model_name, board, config_file, contexts, prompts, latency, synthesis, 
     result.update(fits=None, resources=None, utilization=None)
     if synthesis:
         with Progress(console=console, transient=True) as progress:
-            parts = len(UNIT_NAMES) + 2  # and the controller and the interconnect
+            parts = len(part_names(parameters))
             task = progress.add_task(f"synthesising {parts} parts (Yosys)", total=parts)
             modules = accelerator_resources(parameters, advance=lambda name: progress.advance(
                 task))

@@ -22,13 +22,15 @@ from ternforge.sim.runtime import Image, ModelLayout, generation, memory_map
 TINY = preset("tiny")
 
 
-def test_the_default_configuration_gives_the_07b_accelerator_on_one_hp_port():
+def test_the_default_configuration_gives_the_07b_accelerator_on_four_hp_ports():
     p = accelerator_parameters(DesignConfig(), preset("bitnet-0.7b"))
-    assert (p.data_bits, p.context, p.engine.macs_per_cycle) == (128, 2048, 384)
+    assert (p.data_bits, p.hp_ports, p.port_bits) == (512, 4, 128)
+    assert (p.context, p.engine.macs_per_cycle) == (2048, 384)
     assert (p.engine.max_k, p.engine.max_n) == (4096, 4096)  # the FFN's 4,096
-    # four float32 lanes fill the port; a tile of one query row (0.7B's group) by 32 keys
+    # eight float32 lanes (96 / 8 elements each); a tile of one query row (0.7B's group)
+    # by 64 keys
     engine = p.attention.engine
-    assert (engine.lanes, engine.rows, engine.cols, engine.head_dim) == (4, 1, 32, 96)
+    assert (engine.lanes, engine.rows, engine.cols, engine.head_dim) == (8, 1, 64, 96)
     assert (p.vector.max_length, p.vector.activation) == (4096, "silu")
     short = accelerator_parameters(DesignConfig(accelerator=AcceleratorConfig(context=1024)),
                                    preset("bitnet-0.7b"))
@@ -39,10 +41,10 @@ def test_the_default_configuration_gives_the_07b_accelerator_on_one_hp_port():
 
 
 @pytest.mark.parametrize("accelerator, message", [
-    (AcceleratorConfig(attention_lanes=8, attention_cols=64),
+    (AcceleratorConfig(attention_lanes=8, attention_cols=64, hp_ports=1),
      "Attention lanes (float32 elements of a 128-bit word) must be an integer from 1 to 4, "
      "not 8"),
-    (AcceleratorConfig(attention_cols=6), "Columns must be a multiple of the 4 lanes, not 6"),
+    (AcceleratorConfig(attention_cols=6), "Columns must be a multiple of the 8 lanes, not 6"),
     (AcceleratorConfig(attention_rows=1, attention_cols=4, attention_lanes=4),
      "Rows times columns per lane must be at least the fma latency (7), not 1"),
     (AcceleratorConfig(attention_rows=3),
@@ -55,6 +57,13 @@ def test_an_accelerator_the_port_or_model_cannot_take_is_refused(accelerator, me
         accelerator_parameters(DesignConfig(accelerator=accelerator), model)
     # by default a tile holds a decode job's query heads
     assert accelerator_parameters(DesignConfig(), preset("bitnet-2b4t")).attention.engine.rows == 4
+
+
+@pytest.mark.parametrize("hp_ports", [1, 4])
+def test_part_names_are_the_tops_parts(hp_ports):
+    accelerator = AcceleratorConfig(hp_ports=hp_ports, attention_lanes=4)
+    p = accelerator_parameters(DesignConfig(accelerator=accelerator), TINY)
+    assert generator.part_names(p) == tuple(generator.accelerator(p).parts)
 
 
 def test_the_accelerators_attention_is_float32():
@@ -132,18 +141,22 @@ def test_generate_writes_one_top_and_its_report(capsys, tmp_path, monkeypatch):
     assert [path.name for path in verilog] == [f"{TOP}.v"]
     assert f"module {TOP}(" in verilog[0].read_text()
     report = json.loads((tmp_path / "build" / "report.json").read_text())
-    parts = ["controller", "interconnect", "copy", "vector", "gemv", "rope", "attention"]
+    parts = ["controller", "interconnect", "striper", "copy", "vector", "gemv", "rope",
+             "attention"]
     assert report["top"] == TOP and report["model"]["name"] == "tiny"
     assert sorted(report["modules"]) == sorted(parts)  # (the JSON's keys are sorted)
     assert sorted(seen) == sorted(f"{TOP}_{name}" for name in parts)
-    assert report["total"] == dict.fromkeys(RESOURCE_KEYS, 7) | {"LUT": 70}
+    assert report["total"] == dict.fromkeys(RESOURCE_KEYS, 8) | {"LUT": 80}
     assert [r["name"] for r in report["registers"]] == list(REGISTERS) + [
         f"{unit}_cycles" for unit in ("copy", "vector", "gemv", "rope", "attention")]
     assert [r["offset"] for r in report["registers"]] == list(range(0, 40, 4))
     assert report["memory_map"]["context"] == TINY.max_context
     assert report["accelerator"]["engine"]["macs_per_cycle"] == 384
     assert set(report["power"]["total_w"]) == {TOP}
-    assert {"ports", "utilization"} <= set(report)
+    assert "utilization" in report
+    assert list(report["ports"]) == ["clk", "done", "m_axi0", "m_axi1", "m_axi2", "m_axi3",
+                                     "rst", "s_axil"]  # (sorted)
+    assert "S_AXI_HP3_FPD" in report["ports"]["m_axi3"]
     assert (tmp_path / "build" / "config.toml").exists() and TOP in out
 
 

@@ -93,7 +93,7 @@ def _write_files(root: Path) -> None:
     configs = {
         "good.toml": 'board = "kv260"\n',
         # an engine whose GEMV cycle model takes the tiny model's projections
-        "tiny.toml": "[tlmm]\ngroups_per_cycle = 4\nrows = 8\n",
+        "tiny.toml": "[tlmm]\ngroups_per_cycle = 4\nrows = 8\n[accelerator]\nhp_ports = 1\n",
         "garbage.toml": "this is = = not TOML\n",
         "five.json": "5",
         "attention_rows_0.toml": "[attention]\nrows = 0\n",

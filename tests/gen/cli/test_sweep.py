@@ -8,12 +8,14 @@ import pytest
 import ternforge.gen.sweep as sweep
 from cli_support import invoke
 from ternforge.boards import RESOURCE_KEYS, get_board
-from ternforge.gen.config import DesignConfig, EngineConfig
+from ternforge.gen.config import AcceleratorConfig, DesignConfig, EngineConfig
 from ternforge.gen.pareto import objective_value, parse_objective
 from ternforge.gen.sweep import ModelPoint, evaluate_point
 
-#: an engine whose GEMV cycle model takes the tiny model's projections (P = 4, R = 8)
-TINY = DesignConfig(tlmm=EngineConfig(groups_per_cycle=4, rows=8))
+#: an engine whose GEMV cycle model takes the tiny model's projections (P = 4, R = 8), on
+#: one HP port (its weight beats are narrower than four)
+TINY = DesignConfig(tlmm=EngineConfig(groups_per_cycle=4, rows=8),
+                    accelerator=AcceleratorConfig(hp_ports=1, attention_lanes=4))
 #: 27 points: the attention engine's lanes x tile rows (at least tiny's group of two) x
 #: tile columns
 GRID = ("accelerator.attention_lanes=1,2,4", "accelerator.attention_rows=2,4,8",
