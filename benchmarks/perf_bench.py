@@ -42,9 +42,9 @@ def main(argv=None):
     runs = []
     for model, board in POINTS:
         target = get_board(board)
-        parameters = accelerator_parameters(DesignConfig().replace("board", board),
-                                            preset(model))
-        result = performance(parameters, target)
+        config = DesignConfig().replace("board", board)
+        parameters = accelerator_parameters(config, preset(model))
+        result = performance(parameters, target, lm_head=config.accelerator.lm_head)
         runs.append(result)
         speeds = ", ".join(f"{c}: {s:.2f}" for c, s in result["decode_tokens_per_s"].items())
         ttft = ", ".join(f"{p}: {s:.2f} s" for p, s in result["ttft_s"].items())

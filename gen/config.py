@@ -30,6 +30,7 @@ from ..hdl.eltwise.parameters import EltwiseParameters
 from ..hdl.eltwise.unit import ElementwiseUnit
 from ..hdl.matmul.parameters import LIMITS, EngineKind, TlmmParameters
 from ..sim.jobs.attention import AttentionJob
+from ..sim.models.bitnet import check_head_format
 
 __all__ = ["EngineConfig", "EltwiseConfig", "AttentionConfig", "AcceleratorConfig",
            "DesignConfig", "ENGINES", "load_config"]
@@ -191,6 +192,10 @@ class AcceleratorConfig:
     hp_ports : int
         The board's 128-bit HP ports the accelerator reads DDR through (1, 2 or 4): its bus
         is as many times 128 bits wide, striped over them.
+    lm_head : str
+        The format the host holds the LM head's matrix in (it runs on the board's cores, as
+        TeLLMe's does): ``float32``, ``bfloat16`` or ``int8``
+        (:func:`~ternforge.sim.models.bitnet.head_logits`; its accuracy in the README).
     """
 
     attention_rows: int | None = None
@@ -198,6 +203,7 @@ class AcceleratorConfig:
     attention_lanes: int = 8
     context: int = 2048
     hp_ports: int = 4
+    lm_head: str = "bfloat16"
 
     def __post_init__(self):
         # (the tile and lanes against each other and the model's head dimension are the
@@ -209,6 +215,7 @@ class AcceleratorConfig:
         check_int("Context", self.context, 2, MAX_KEYS)
         if self.hp_ports not in (1, 2, 4):
             raise ValueError(f"HP ports must be 1, 2 or 4, not {self.hp_ports!r}")
+        check_head_format(self.lm_head)
 
 
 #: configuration section -> its parameters' class

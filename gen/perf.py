@@ -14,9 +14,10 @@ sees each port's timing through the striper's
 (:meth:`~ternforge.hdl.common.timing.MemoryTiming.striped`, measured on Verilator).
 
 Around the programs the host does what TeLLMe's ARM cores do: the embedding lookup and the LM
-head (the tied or separate output matrix in bfloat16, ``vocab x hidden``). Its time is the
-matrix's bytes at :data:`HOST_BANDWIDTH_SHARE` of the board's DDR bandwidth: an optimistic
-bound, stated as such (no measured figure of the board's cores stands behind it).
+head (the tied or separate output matrix, ``vocab x hidden``, in the format ``lm_head`` says:
+:func:`~ternforge.sim.models.bitnet.head_bytes`). Its time is the matrix's bytes at
+:data:`HOST_BANDWIDTH_SHARE` of the board's DDR bandwidth: an optimistic bound, stated as such
+(no measured figure of the board's cores stands behind it).
 
 The DDR bytes of a token are those its instructions read and write (:func:`instruction_bytes`)
 and the host's (the LM head's matrix, the embeddings). The roofline is the time those bytes
@@ -32,7 +33,7 @@ from ..hdl.accelerator.controller import program_cycles
 from ..hdl.accelerator.parameters import AcceleratorParameters, VectorOp
 from ..hdl.common.checks import check_int
 from ..hdl.common.timing import MemoryTiming
-from ..sim.models.bitnet import shaped_weights
+from ..sim.models.bitnet import head_bytes, shaped_weights
 from ..sim.runtime import Image, ModelLayout, waiting_instructions
 
 __all__ = ["CONTEXTS", "PROMPTS", "LATENCY", "HOST_BANDWIDTH_SHARE", "UNIT_GROUPS", "PARTS",
@@ -89,11 +90,13 @@ def memory_timing(latency: int) -> MemoryTiming:
 
 
 def performance(parameters: AcceleratorParameters, board, *, contexts=None, prompts=PROMPTS,
-                latency: int = LATENCY, progress=lambda what: None) -> dict:
+                latency: int = LATENCY, lm_head: str = "bfloat16",
+                progress=lambda what: None) -> dict:
     """The model's decode speed at ``contexts`` (default: those of :data:`CONTEXTS` its KV
     cache holds) and its time to the first token of ``prompts``, each broken down by part,
     with its DDR bytes and roofline; see the module documentation and the README for the
-    keys. ``progress(what)`` is called before each program is modeled."""
+    keys. The host holds the LM head in ``lm_head``'s format. ``progress(what)`` is called
+    before each program is modeled."""
     model = parameters.model
     if contexts is None:
         contexts = [c for c in CONTEXTS if c <= parameters.context] or [parameters.context]
@@ -111,9 +114,9 @@ def performance(parameters: AcceleratorParameters, board, *, contexts=None, prom
                          word_bytes=word)
     clock = board.clock_hz
     bandwidth = min(board.ddr_bytes_per_s, word * clock)
-    head_bytes = 2 * model.vocab * model.hidden  # bfloat16
+    head = head_bytes(model, lm_head)
     host_bandwidth = HOST_BANDWIDTH_SHARE * board.ddr_bytes_per_s
-    head_s = head_bytes / host_bandwidth
+    head_s = head / host_bandwidth
     embedding_s = 2 * model.hidden / host_bandwidth  # a bfloat16 row a token
 
     cycles_of = functools.lru_cache(maxsize=None)(
@@ -134,7 +137,7 @@ def performance(parameters: AcceleratorParameters, board, *, contexts=None, prom
         parts["controller"] = (total - sum(cycles)) / clock
         parts["lm_head"] = head_s  # the host's, once a step: for its last token
         parts["host"] = tokens * embedding_s  # the embeddings the host writes
-        host_bytes = head_bytes + 2 * tokens * model.hidden
+        host_bytes = head + 2 * tokens * model.hidden
         return {"cycles": total, "seconds": total / clock + head_s + tokens * embedding_s,
                 "breakdown_s": parts, "ddr_bytes": bytes_ + host_bytes,
                 "bound_s": bytes_ / bandwidth + host_bytes / host_bandwidth,
@@ -148,7 +151,7 @@ def performance(parameters: AcceleratorParameters, board, *, contexts=None, prom
         progress(f"prefill of {prompt} tokens")
         prefill[prompt] = step(prompt, 0)
     return {
-        "model": model.name, "board": board.name, "clock_hz": clock,
+        "model": model.name, "board": board.name, "clock_hz": clock, "lm_head": lm_head,
         "memory": {"latency": ddr.latency, "write_latency": ddr.write_latency,
                    "bytes_per_cycle": word, "hp_ports": parameters.hp_ports},
         "bandwidth_bytes_per_s": bandwidth,

@@ -223,8 +223,10 @@ def evaluate_point(point: ModelPoint, synthesis_jobs: int | None = 1) -> dict:
     synthesis), as JSON gives them back (keys are strings). Its parts are synthesised
     ``synthesis_jobs`` at once (None: one a core)."""
     parameters, board = check_point(point)
+    config = DesignConfig.from_dict(point.config)
     result = performance(parameters, board, contexts=list(point.contexts),
-                         prompts=list(point.prompts), latency=point.latency)
+                         prompts=list(point.prompts), latency=point.latency,
+                         lm_head=config.accelerator.lm_head)
     line = {"params": point.params, "model": point.model, "board": board.name,
             **{key: result[key] for key in ("decode_tokens_per_s", "roofline_tokens_per_s",
                                             "ddr_bytes_per_token", "ttft_s")},

@@ -67,6 +67,7 @@ def perf(model_name, board, config_file, contexts, prompts, latency, synthesis, 
     with console.status("modeling") as status:
         result = performance(parameters, target, contexts=_numbers(contexts, "Contexts"),
                              prompts=_numbers(prompts, "Prompts"), latency=latency,
+                             lm_head=config.accelerator.lm_head,
                              progress=lambda what: status.update(f"modeling the {what}"))
     result["accelerator"] = "simulation" if model_name in SIMULATED else "design"
     result.update(fits=None, resources=None, utilization=None)

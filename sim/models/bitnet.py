@@ -32,7 +32,8 @@ from .attention import multi_head
 from .eltwise import BitNetLayer, bitnet_layer, rmsnorm
 
 __all__ = ["NORMS", "Projection", "LayerWeights", "ModelWeights", "quantise_weights",
-           "quantise_activations", "random_weights", "Reference", "Golden", "lm_head",
+           "quantise_activations", "random_weights", "Reference", "Golden", "HEAD_FORMATS",
+           "check_head_format", "head_bytes", "head_logits", "lm_head",
            "layer_parameters", "greedy"]
 
 #: a layer's RMSNorm gains, in the order a layer applies them
@@ -40,6 +41,9 @@ NORMS = ("input", "attention_sub", "post_attention", "ffn_sub")
 
 #: the smallest absmax and absmean the quantisers divide by (as the reference's ``clamp``)
 FLOOR = 1e-5
+
+#: the formats the host may hold the LM head's matrix in (see :func:`head_logits`)
+HEAD_FORMATS = ("float32", "bfloat16", "int8")
 
 
 @dataclass(frozen=True)
@@ -323,11 +327,52 @@ class Golden:
         return lm_head(hidden, self.weights, self.fmt)
 
 
-def lm_head(hidden, weights: ModelWeights, fmt: str = "float32") -> np.ndarray:
+def lm_head(hidden, weights: ModelWeights, fmt: str = "float32",
+            head_format: str = "float32") -> np.ndarray:
     """The host's LM head: logits in float64 from final hidden states (bit patterns of
-    ``fmt``), as the accelerator's runtime computes them."""
+    ``fmt``), the matrix held in ``head_format`` (:func:`head_logits`); the simulated
+    runtime's is float32, exact."""
     values = fm.from_bits(np.asarray(hidden), fmt).astype(np.float64)
-    return values @ weights.head.T.astype(np.float64)
+    return head_logits(values, weights.head, head_format)
+
+
+def check_head_format(head_format) -> None:
+    """Refuse an LM head format not in :data:`HEAD_FORMATS`."""
+    if head_format not in HEAD_FORMATS:
+        raise ValueError(f"LM head format must be one of {', '.join(HEAD_FORMATS)}, not "
+                         f"{head_format!r}")
+
+
+def head_bytes(config: ModelConfig, head_format: str) -> int:
+    """The bytes the host reads of the LM head's matrix for one token's logits, in
+    ``head_format`` (int8: a float32 scale a row besides the codes)."""
+    check_head_format(head_format)
+    size, rows = config.vocab * config.hidden, config.vocab
+    return {"float32": 4 * size, "bfloat16": 2 * size, "int8": size + 4 * rows}[head_format]
+
+
+def head_logits(values, head, head_format: str = "float32") -> np.ndarray:
+    """Logits of float64 hidden ``values`` ``(tokens, hidden)`` against the LM head
+    ``head`` ``(vocab, hidden)``, held in ``head_format``:
+
+    - ``float32``: the matrix as it is, in float64 (exact);
+    - ``bfloat16``: every weight rounded once to bfloat16 (ties to even), in float64;
+    - ``int8``: W8A8 as an ARM core's integer dot products do it: each row of the matrix
+      absmax-quantised to int8 with its own scale, each token's values as BitNet's
+      activations (:func:`quantise_activations`), the integer products exact, then both
+      scales divided out.
+    """
+    check_head_format(head_format)
+    head = np.asarray(head, dtype=np.float64)
+    values = np.asarray(values, dtype=np.float64)
+    if head_format == "float32":
+        return values @ head.T
+    if head_format == "bfloat16":
+        return values @ fm.from_bits(fm.to_bits(head, "bfloat16"), "bfloat16").astype(
+            np.float64).T
+    codes, row_scales = quantise_activations(head)  # (the same absmax rule, a row each)
+    x_codes, x_scales = quantise_activations(values)
+    return (x_codes @ codes.T) / (x_scales * row_scales.T)
 
 
 def layer_parameters(weights: ModelWeights, fmt: str = "float32") -> list:

@@ -14,7 +14,7 @@ from ternforge.gen.perf import UNIT_GROUPS
 KEYS = {"model", "board", "clock_hz", "memory", "bandwidth_bytes_per_s", "host_bytes_per_s",
         "decode_tokens_per_s", "ttft_s", "ddr_bytes_per_token", "roofline_tokens_per_s",
         "breakdown", "cycles", "instructions", "accelerator", "fits", "resources",
-        "utilization"}
+        "utilization", "lm_head"}
 
 
 def test_tiny_figures_come_from_the_cycle_model(capsys, tmp_path):
@@ -45,6 +45,25 @@ def test_tiny_figures_come_from_the_cycle_model(capsys, tmp_path):
     assert result["decode_tokens_per_s"]["128"] < result["roofline_tokens_per_s"]["128"]
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "decode, context 128" in stdout and "first token, prompt 64" in stdout
+
+
+def test_an_int8_lm_head_reads_half_the_host_bytes(capsys, tmp_path):
+    results = {}
+    for head in ("bfloat16", "int8"):
+        config, out = tmp_path / f"{head}.toml", tmp_path / f"{head}.json"
+        config.write_text(f'[accelerator]\nlm_head = "{head}"\n')
+        code, _, err = invoke(capsys, "perf", "--model", "tiny", "--no-synthesis",
+                              "--config", str(config), "--json", str(out))
+        assert (code, err) == (0, "")
+        results[head] = json.loads(out.read_text())
+    bf16, int8 = results["bfloat16"], results["int8"]
+    assert (bf16["lm_head"], int8["lm_head"]) == ("bfloat16", "int8")
+    # tiny's head: 256 x 256 weights, two bytes each or one and a float32 scale a row
+    assert bf16["ddr_bytes_per_token"]["128"] - int8["ddr_bytes_per_token"]["128"] == \
+        256 * 256 - 4 * 256
+    seconds = {h: r["breakdown"]["decode"]["128"]["lm_head"] for h, r in results.items()}
+    assert seconds["int8"] / seconds["bfloat16"] == pytest.approx((256 + 4) / 512)
+    assert int8["cycles"] == bf16["cycles"]  # the accelerator's programs are the same
 
 
 @pytest.mark.parametrize("argv,message", [

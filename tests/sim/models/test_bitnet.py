@@ -1,14 +1,15 @@
 """The whole-model golden model against the float64 reference, and both against themselves
 (a KV-cached decode step equals a prefill of the whole sequence)."""
 
+import ml_dtypes
 import numpy as np
 import pytest
 
 from ternforge.hdl.accelerator.model import preset
 from ternforge.sim.checkpoint import load_checkpoint, shipped_weights
 from ternforge.sim.models import fp as fm
-from ternforge.sim.models.bitnet import (Golden, Projection, Reference, greedy,
-                                         quantise_activations, quantise_weights,
+from ternforge.sim.models.bitnet import (Golden, Projection, Reference, greedy, head_bytes,
+                                         head_logits, quantise_activations, quantise_weights,
                                          random_weights)
 
 
@@ -83,3 +84,35 @@ def test_the_shipped_tiny_model_writes_text_and_the_golden_model_agrees():
     assert bytes(tokens) == b"I will not the s"  # what benchmarks/train_tiny.py reported
     assert golden_tokens == tokens
     assert _relative_rms(golden_states, states) < 1e-2  # measured 3.7e-4 over 48 tokens
+
+
+def test_the_lm_heads_formats_compute_what_they_say():
+    rng = np.random.default_rng(3)
+    head = rng.normal(size=(40, 16)).astype(np.float32)
+    values = rng.normal(size=(3, 16))
+    assert np.array_equal(head_logits(values, head), values @ head.astype(np.float64).T)
+    # bfloat16: each float32 weight rounded once, ties to even (ml_dtypes rounds float32
+    # to bfloat16 once)
+    rounded = head.astype(ml_dtypes.bfloat16).astype(np.float64)
+    assert np.array_equal(head_logits(values, head, "bfloat16"), values @ rounded.T)
+    # int8: codes of each row and of each token, integer products, both scales divided out
+    small = np.array([[1.0, -0.5], [0.25, 2.0]])
+    x = np.array([[2.0, 1.0]])
+    row_codes = np.array([[127, -64], [16, 127]])  # 63.5 to even; 15.875 to 16
+    x_codes = np.array([[127, 64]])  # 63.5 to even
+    expected = (x_codes @ row_codes.T) / ((127 / 2) * np.array([127 / 1, 127 / 2]))
+    assert np.array_equal(head_logits(x, small, "int8"), expected)
+    # on a random head the int8 logits stay close and pick the same token
+    int8 = head_logits(values, head, "int8")
+    exact = head_logits(values, head)
+    assert np.abs(int8 - exact).max() < 0.02 * np.abs(exact).max()
+
+
+def test_the_lm_heads_bytes_and_formats_are_checked():
+    tiny = preset("tiny")
+    assert head_bytes(tiny, "bfloat16") == 2 * tiny.vocab * tiny.hidden
+    assert head_bytes(tiny, "int8") == tiny.vocab * tiny.hidden + 4 * tiny.vocab
+    assert head_bytes(tiny, "float32") == 4 * tiny.vocab * tiny.hidden
+    with pytest.raises(ValueError, match="^LM head format must be one of float32, bfloat16, "
+                                         "int8, not 'fp8'$"):
+        head_logits(np.zeros((1, 2)), np.zeros((2, 2)), "fp8")
