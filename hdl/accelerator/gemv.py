@@ -7,19 +7,23 @@ gets its activations and gives its results through DDR:
 ::
 
     acts ─► VectorReader (int8) ─► WordPacker ─► engine acts    (one token: a tile of one)
-    weights (descriptor table) ──► GemvPath ──► result beats ─► WordSplitter ─► int32 ─► y
+    weights (descriptor table) ──► GemvPath ──► result beats ─► WordSplitter ─► lanes x int32 ─► y
 
 An instruction (:data:`GEMV_INSTRUCTION`) names the layer's descriptor table and weight
 beats (the planner's, :func:`ternforge.sim.models.weight_plan.descriptor_table`), the token's
 ``k`` int8 codes at ``acts`` and where its ``n`` int32 accumulators go. The codes are read one
 a cycle, so a chunk of ``acts_per_beat`` codes takes that many cycles: no more than the
 engine's ``row_blocks`` cycles a chunk when ``n >= acts_per_beat * rows``, as for every
-projection of the supported models. A prefill runs one instruction a token.
+projection of the supported models. The results leave ``result_lanes`` accumulators a cycle
+(:attr:`~ternforge.hdl.accelerator.parameters.GemvUnitParameters.result_lanes`: a whole row
+block a cycle on a 512-bit bus), so that the last chunk's row blocks are not held up behind
+them; the last row block's rows past ``n`` are dropped, or written as zeros in the word that
+pads the vector. A prefill runs one instruction a token.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -62,8 +66,10 @@ class GemvUnit(wiring.Component):
         self._path = GemvPath(p, gate_reads=True)
         self._acts = VectorReader(8, **options)
         self._packer = WordPacker(word_bits=p.act_bits, beat_bits=8)
-        self._splitter = WordSplitter(word_bits=p.result_bits, beat_bits=p.engine.acc_width)
-        self._results = VectorWriter(32, **options)
+        self._lanes = lanes = GemvUnitParameters(p).result_lanes
+        self._splitter = WordSplitter(word_bits=p.result_bits,
+                                      beat_bits=lanes * p.engine.acc_width)
+        self._results = VectorWriter(32 * lanes, **options)
         self._bus = AxiInterconnect([("weights", True, False), ("acts", True, False),
                                      ("results", False, True)], data_bits=p.data_bits)
         widths = {"addr_bits": 32, "data_bits": p.data_bits}
@@ -108,18 +114,22 @@ class GemvUnit(wiring.Component):
                      acts.valid.eq(packer.words.valid), packer.words.ready.eq(acts.ready)]
 
     def _results_out(self, m, left):
-        """Result beats split into accumulators, sign-extended to 32 bits; ``left`` counts
-        those still to write, and the ones past it (the last row block's spare rows) are
-        dropped."""
-        beats, splitter = self._path.results, self._splitter
+        """Result beats split into pieces of ``result_lanes`` accumulators, each sign-extended
+        to 32 bits; ``left`` counts the rows still to write: a lane at or past it (the last
+        row block's spare rows) is written as zero, and a piece wholly past it is dropped."""
+        beats, splitter, lanes = self._path.results, self._splitter, self._lanes
         values, out = splitter.beats, self._results.elements
+        piece = data.View(data.ArrayLayout(signed(self._parameters.engine.acc_width), lanes),
+                          values.payload)
+        wide = data.View(data.ArrayLayout(signed(32), lanes), Signal(32 * lanes))
+        m.d.comb += [wide[lane].eq(Mux(lane < left, piece[lane], 0)) for lane in range(lanes)]
         m.d.comb += [splitter.words.payload.data.eq(beats.payload),
                      splitter.words.valid.eq(beats.valid), beats.ready.eq(splitter.words.ready),
-                     out.payload.eq(values.payload.as_signed()),
+                     out.payload.eq(wide.as_value()),
                      out.valid.eq(values.valid & (left != 0)),
                      values.ready.eq(out.ready | (left == 0))]
         with m.If(values.valid & values.ready & (left != 0)):
-            m.d.sync += left.eq(left - 1)
+            m.d.sync += left.eq(Mux(left > lanes, left - lanes, 0))
 
     def _sequence(self, m, held, left):
         """One instruction at a time: configure and start the path, issue the activation
@@ -136,7 +146,9 @@ class GemvUnit(wiring.Component):
                      acts.payload.address.eq(held.acts), acts.payload.elements.eq(held.k),
                      acts.payload.length.eq(held.k), acts.valid.eq(pending_acts),
                      results.payload.address.eq(held.results),
-                     results.payload.elements.eq(held.n), results.valid.eq(pending_results),
+                     results.payload.elements.eq(
+                         (held.n + self._lanes - 1) >> (self._lanes.bit_length() - 1)),
+                     results.valid.eq(pending_results),
                      self._results.done.ready.eq(self.done.ready),
                      # (and the last row block's spare rows dropped, and the weights' last
                      # words in, before the next job)

@@ -369,8 +369,21 @@ class GemvUnitParameters:
     #: cycles from the first activation word to the engine taking the first chunk, past the
     #: chunk's codes (one a cycle); then its tables take ``table_entries - 1`` more
     CHUNK_CYCLES = 2
-    #: cycles from the last result write's response to ``done``
-    DONE_CYCLES = 9
+    #: cycles from the last result write's response to ``done``, and of the registers from the
+    #: engine presenting a result to its word in the writer's FIFO (the model counts a
+    #: result's write from the cycle the engine presents it)
+    DONE_CYCLES = 5
+
+    @property
+    def result_lanes(self) -> int:
+        """Accumulators the unit writes a cycle: the most of a result beat's ``rows`` that a
+        bus word holds as int32, a power of two dividing ``rows`` (16 of 16 rows on a 512-bit
+        bus, 4 on 128 bits; 1 for an odd ``rows``). A row block's results leave in
+        ``rows / result_lanes`` cycles, so that those of the last chunk keep pace with its
+        weights."""
+        rows, most = self.path.engine.rows, self.path.data_bits // 32
+        lanes = rows & -rows  # the largest power of two dividing rows
+        return min(lanes, most)
 
     def check_layer(self, n: int, k: int, *, memory: MemoryTiming = MemoryTiming()) -> None:
         """Refuse (``ValueError``) a layer or a memory outside :meth:`cycles`'s domain: fewer
@@ -397,11 +410,13 @@ class GemvUnitParameters:
         then on DDR is never idle (the buffer's reservation covers the latency), so the weight
         words arrive one a cycle after the first reads, with the activations' later bursts
         among them. The engine takes a beat a cycle once its words are in and the first
-        chunk's tables are written; its results come out one a cycle from the first beat of
-        the last chunk (the engine's results after it) and are written in bursts as they
-        fill. The model follows the unit where the engine is bound by DDR: at least
+        chunk's tables are written; its results come out from the first beat of the last
+        chunk (the engine's results after it) and are written in bursts as they fill. The model follows the unit where the engine is bound by DDR: at least
         ``acts_per_beat`` row blocks (a chunk's codes take a cycle each), and a latency the
-        buffer covers; it refuses the rest."""
+        buffer covers; it refuses the rest. The engine presents a row block's results of the
+        last chunk its ``latency`` cycles after taking the block's beat, and they leave
+        :attr:`result_lanes` a cycle once those of the block before have left (while they
+        have not, the engine waits)."""
         self.check_layer(n, k, memory=memory)
         path, engine = self.path, self.path.engine
         word = path.word_bytes
@@ -419,13 +434,22 @@ class GemvUnitParameters:
         first_weights = max(served["table"] + self.DESCRIPTOR_CYCLES + memory.latency,
                             served["free"])
         last_chunk = (engine.chunks(k) - 1) * engine.row_blocks(n)  # its first beat
-        arrived = (first_weights + sum(act_bursts[len(first_acts):]) - 1
-                   + -(-(last_chunk + 1) * path.beat_bits // path.data_bits))
+        weights_from = first_weights + sum(act_bursts[len(first_acts):]) - 1
         tables = (served["acts"] + min(k, engine.acts_per_beat) + self.CHUNK_CYCLES
                   + engine.table_entries - 1)
-        taken = max(arrived + self.BEAT_CYCLES, tables + last_chunk)
-        writes = write_bursts(results, n, word // 4, lambda i: taken + i, word_bytes=word,
-                              max_burst=self.MAX_BURST)
+        lanes = self.result_lanes
+        split, pieces = engine.rows // lanes, -(-n // lanes)
+        times, taken = [], None
+        for block in range(-(-pieces // split)):
+            # the last chunk's beat of this row block: its words in, the engine past the
+            # block before, and the block before split into pieces
+            arrived = weights_from + -(-(last_chunk + block + 1) * path.beat_bits
+                                       // path.data_bits)
+            taken = max(arrived + self.BEAT_CYCLES, tables + last_chunk + block,
+                        -1 if taken is None else taken + split)
+            times += [taken + engine.latency + piece for piece in range(split)]
+        writes = write_bursts(results, pieces, word // (4 * lanes), times.__getitem__,
+                              word_bytes=word, max_burst=self.MAX_BURST)
         return max(WriteChannel(1, memory).write(writes)) + self.DONE_CYCLES
 
     def _first_reads(self, table, acts, table_rate, memory) -> dict:

@@ -14,7 +14,8 @@ import pytest
 
 import tb.controller_tb as machine
 from ternforge.hdl.accelerator.controller import program_cycles
-from ternforge.hdl.accelerator.parameters import VectorOp
+from ternforge.hdl.accelerator.model import preset
+from ternforge.hdl.accelerator.parameters import AcceleratorParameters, VectorOp
 from ternforge.hdl.common.timing import MemoryTiming
 from ternforge.sim.models.weight_plan import descriptor_table, pass_descriptors
 
@@ -51,9 +52,9 @@ def _rope(rng):
                      "sin": _address(rng, 8), "y": rng.choice([x, _address(rng, 9)])})
 
 
-def _gemv(rng, tables):
+def _gemv(rng, tables, parameters=P):
     """A GEMV of at least the rows its model follows, on a table of the runtime's loads."""
-    g, engine = P.gemv, P.engine
+    g, engine = parameters.gemv, parameters.engine
     n = rng.randint(engine.acts_per_beat * engine.rows, engine.max_n)
     k = rng.randint(1, engine.max_k)
     beats = g.weight_beats(n, k)
@@ -137,6 +138,26 @@ def test_a_programs_cycles_are_its_instructions_and_the_controllers(runs):
         assert run["units"][unit] == sum(c for (u, _), c in zip(program, cycles) if u == unit)
     assert run["cycles"] == program_cycles(cycles, memory=memory, address=run["address"],
                                            word_bytes=machine.WORD)
+
+
+#: an accelerator whose GEMV unit writes a row block's results in one cycle (4 accumulators
+#: on a 128-bit bus, as the default design's 16 on 512 bits), so that the last chunk's
+#: weight beats (1.25 words each, as the default's), not the results, pace its end
+WIDE_RESULTS = AcceleratorParameters.for_model(preset("tiny"), context=32, groups_per_cycle=8,
+                                               rows=4, lanes=2, tile_rows=4, tile_cols=4,
+                                               buffer_depth=64)
+
+
+@pytest.mark.verilator
+def test_gemv_results_of_a_row_block_a_cycle_take_the_models_cycles(tmp_path):
+    p, memory = WIDE_RESULTS, TIMINGS[0]
+    assert p.gemv_unit.result_lanes == p.engine.rows and p.gemv.beat_bits == 160
+    rng, tables = random.Random(7), []
+    gemvs = [_gemv(rng, tables, p) for _ in range(12)]
+    runs = machine.measure(machine.build(p), tmp_path, [[gemv] for gemv in gemvs],
+                           memory=memory, writes=tables)
+    assert [run["units"]["gemv"] for run in runs] == [
+        p.instruction_cycles(*gemv, memory=memory) for gemv in gemvs]
 
 
 @pytest.mark.verilator
