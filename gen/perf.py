@@ -19,7 +19,8 @@ head (the tied or separate output matrix, ``vocab x hidden``, in the format ``lm
 :data:`HOST_BANDWIDTH_SHARE` of the board's DDR bandwidth: an optimistic bound, stated as such
 (no measured figure of the board's cores stands behind it).
 
-The DDR bytes of a token are those its instructions read and write (:func:`instruction_bytes`)
+The DDR bytes of a token are those its instructions read and write (each unit's ``ddr_bytes``,
+:meth:`~ternforge.hdl.accelerator.parameters.AcceleratorParameters.instruction_bytes`)
 and the host's (the LM head's matrix, the embeddings). The roofline is the time those bytes
 take at full bandwidth: the accelerator's at its ports' (the smaller of the board's DDR and
 one bus word a cycle at the clock: a word of all its HP ports'), the host's at the host's.
@@ -30,14 +31,14 @@ from __future__ import annotations
 import functools
 
 from ..hdl.accelerator.controller import program_cycles
-from ..hdl.accelerator.parameters import AcceleratorParameters, VectorOp
+from ..hdl.accelerator.parameters import AcceleratorParameters
 from ..hdl.common.checks import check_int
 from ..hdl.common.timing import MemoryTiming
 from ..sim.models.bitnet import head_bytes, shaped_weights
 from ..sim.runtime import Image, ModelLayout, waiting_instructions
 
 __all__ = ["CONTEXTS", "PROMPTS", "LATENCY", "HOST_BANDWIDTH_SHARE", "UNIT_GROUPS", "PARTS",
-           "instruction_bytes", "memory_timing", "performance", "plot_performance"]
+           "memory_timing", "performance", "plot_performance"]
 
 #: the decode contexts and prompt lengths reported by default (TeLLMe's)
 CONTEXTS = (128, 512, 1024, 2048)
@@ -53,33 +54,6 @@ UNIT_GROUPS = {"linear": ("gemv",), "attention": ("attention", "copy"),
                "element_wise": ("vector", "rope")}
 #: every part of the breakdown: the units', the controller's, the host's
 PARTS = (*UNIT_GROUPS, "controller", "lm_head", "host")
-
-
-def instruction_bytes(parameters: AcceleratorParameters, unit: str, fields: dict) -> int:
-    """The DDR bytes an instruction reads and writes (``fields`` as
-    :func:`~ternforge.sim.runtime.decode_instruction` gives them)."""
-    f, word = fields, parameters.data_bits // 8
-    if unit == "gemv":
-        g = parameters.gemv
-        weights = -(-f["weight_beats"] * g.beat_bits // g.data_bits) * word
-        return weights + 8 * f["descriptor_count"] + f["k"] + 4 * f["n"]
-    if unit == "attention":
-        a = parameters.attention
-        row = a.engine.head_dim * a.engine.format.width // 8  # a query or output row
-        cached = (f["keys"] - f["append"]) * a.row_bytes
-        appended = f["append"] * 2 * a.row_bytes  # read, then written to the cache
-        return 2 * f["rows"] * row + cached + appended
-    if unit == "vector":
-        op, elements = VectorOp(f["op"]), f["tokens"] * f["length"]
-        b = {VectorOp.QUANTISE: 0, VectorOp.DEQUANTISE: 4 * f["tokens"]}.get(op, 4 * elements)
-        out = elements + 4 * f["tokens"] if op == VectorOp.QUANTISE else 4 * elements
-        return 4 * elements + b + out
-    if unit == "rope":
-        x = 8 * f["tokens"] * f["heads"] * f["half"]
-        return 2 * x + 2 * 4 * f["tokens"] * f["half"]
-    if unit == "copy":
-        return 2 * f["words"] * word
-    raise ValueError(f"Unit must be one of copy, vector, gemv, attention, rope, not {unit!r}")
 
 
 def memory_timing(latency: int) -> MemoryTiming:
@@ -130,7 +104,7 @@ def performance(parameters: AcceleratorParameters, board, *, contexts=None, prom
             c = cycles_of(unit, tuple(sorted(fields.items())))
             cycles.append(c)
             units[unit] = units.get(unit, 0) + c
-            bytes_ += instruction_bytes(parameters, unit, fields)
+            bytes_ += parameters.instruction_bytes(unit, fields)
         total = program_cycles(cycles, memory=memory, address=address, word_bytes=word)
         parts = {group: sum(units.get(u, 0) for u in members) / clock
                  for group, members in UNIT_GROUPS.items()}
@@ -188,6 +162,8 @@ def plot_performance(result: dict, path) -> None:
     axes.plot(labels, bound, "k--", marker="o",
               label=f"DDR bound (port {result['bandwidth_bytes_per_s'] / 1e9:.1f} GB/s, host "
                     f"{result['host_bytes_per_s'] / 1e9:.1f} GB/s)")
+    # room above the tallest bar for the legend (upper left, above the shortest bars)
+    axes.set_ylim(0, 1.45 * max(bottom + bound))
     axes.set_xlabel("context (tokens)")
     axes.set_ylabel("time per decoded token (ms)")
     axes.set_title(f"{result['model']} on {result['board']} (modeled, "

@@ -140,9 +140,7 @@ class VectorUnitParameters:
         if op == VectorOp.QUANTISE:
             streams = [ReadStream(0, a_load, self.fifo_depth)]
         else:
-            b_load = {VectorOp.DEQUANTISE: [load(b, tokens)],
-                      VectorOp.RMSNORM: [load(b, length)] * tokens}.get(
-                op, [load(b, tokens * length)])
+            b_load = [load(b, elements) for elements in self._b_loads(op, tokens, length)]
             streams = [ReadStream(1, a_load, self.fifo_depth),
                        ReadStream(0, b_load, self.fifo_depth)]
         arrivals = first_arrivals(streams, memory)
@@ -180,6 +178,29 @@ class VectorUnitParameters:
             writes += write_bursts(z, tokens, per_word, scales.__getitem__, word_bytes=word,
                                    max_burst=self.max_burst, writer=2)
         return max(WriteChannel(3, memory).write(writes)) + self.REGISTER_CYCLES
+
+    @staticmethod
+    def _b_loads(op: VectorOp, tokens: int, length: int) -> list:
+        """The elements of each of reader ``b``'s loads: none for quantisation, one scale a
+        token for dequantisation, the gain again for each token of RMSNorm, else a vector a
+        token."""
+        if op == VectorOp.QUANTISE:
+            return []
+        return {VectorOp.DEQUANTISE: [tokens],
+                VectorOp.RMSNORM: [length] * tokens}.get(op, [tokens * length])
+
+    def ddr_bytes(self, op: VectorOp, tokens: int, length: int) -> int:
+        """Bytes an instruction moves on DDR, in the whole words :meth:`cycles` reads and
+        writes: ``a``, ``b``'s loads, and ``y`` (int8 codes and ``z``, a scale a token, for
+        quantisation)."""
+        op = VectorOp(op)
+        word = self.data_bits // 8
+        words = lambda elements, per_word=word // 4: -(-elements // per_word)  # noqa: E731
+        elements = tokens * length
+        reads = words(elements) + sum(words(n) for n in self._b_loads(op, tokens, length))
+        writes = (words(elements, word) + words(tokens) if op == VectorOp.QUANTISE
+                  else words(elements))
+        return word * (reads + writes)
 
     @staticmethod
     def _two_pass(stage, tokens, length, a_words, per_word):
@@ -257,6 +278,10 @@ class CopyUnitParameters:
         writes = write_bursts(destination, words, 1, arrived.__getitem__, word_bytes=word,
                               max_burst=256)
         return max(WriteChannel(1, memory).write(writes)) + self.REGISTER_CYCLES
+
+    def ddr_bytes(self, words: int) -> int:
+        """Bytes a copy of ``words`` words moves on DDR: each read and written."""
+        return 2 * words * (self.data_bits // 8)
 
 
 @dataclass(frozen=True)
@@ -341,6 +366,13 @@ class RopeUnitParameters:
                 done = max(channel.write(pending))
                 accepted = done + self.WRITER_GAP  # both writers have taken the next row
         return done + self.REGISTER_CYCLES
+
+    def ddr_bytes(self, tokens: int, heads: int, half: int) -> int:
+        """Bytes an instruction moves on DDR, as :meth:`cycles` reads and writes them: each
+        row (a token's head) reads its two halves and its token's cosines and sines, and
+        writes its two halves, in whole words."""
+        word = self.data_bits // 8
+        return tokens * heads * 6 * -(-half // (word // 4)) * word
 
 
 @dataclass(frozen=True)
@@ -452,6 +484,16 @@ class GemvUnitParameters:
                               word_bytes=word, max_burst=self.MAX_BURST)
         return max(WriteChannel(1, memory).write(writes)) + self.DONE_CYCLES
 
+    def ddr_bytes(self, n: int, k: int, *, descriptor_count: int, weight_beats: int) -> int:
+        """Bytes a GEMV of an ``n`` x ``k`` layer moves on DDR, in whole words: its descriptor
+        table, its ``weight_beats`` beats of weights (one run of words), its ``k`` int8
+        codes, its ``n`` int32 results."""
+        path, word = self.path, self.path.word_bytes
+        words = (-(-descriptor_count * DESCRIPTOR_BYTES // word)
+                 + -(-weight_beats * path.beat_bits // path.data_bits)
+                 + -(-k // word) + -(-4 * n // word))
+        return word * words
+
     def _first_reads(self, table, acts, table_rate, memory) -> dict:
         """The first word of the table and of the activations, and the cycle DDR is free of
         them: the activations ask from :attr:`ACTS_REQUEST`, the table from
@@ -550,6 +592,15 @@ class AttentionInstructionParameters:
                 out + r * out_stride, beats, per_word, lambda i: row_out + i,
                 word_bytes=word, max_burst=self.MAX_BURST)))
         return answered + self.DONE_CYCLES
+
+    def ddr_bytes(self, rows: int, keys: int, append: int) -> int:
+        """Bytes an instruction moves on DDR: its query rows read and output rows written,
+        its cached rows read, and (appending) the new key and value read and written to the
+        cache."""
+        engine = self.cached.engine
+        row = engine.head_dim * engine.format.width // 8  # a query or output row
+        cache_row = self.cached.row_bytes
+        return 2 * rows * row + (keys - append) * cache_row + append * 2 * cache_row
 
     def _rows_in(self, readers, beats, per_word, row, memory) -> tuple[list, int]:
         """The cycle each reader's last element is taken, and the cycle DDR is free of them:
@@ -692,6 +743,24 @@ class AcceleratorParameters:
             return self.rope.cycles(f["tokens"], f["heads"], f["half"], x=f["x"],
                                     stride=f["stride"], cos=f["cos"], sin=f["sin"], y=f["y"],
                                     memory=memory)
+        raise ValueError(f"Unit must be one of copy, vector, gemv, attention, rope, not "
+                         f"{unit!r}")
+
+    def instruction_bytes(self, unit: str, fields: dict) -> int:
+        """The DDR bytes an instruction reads and writes, by its unit's ``ddr_bytes``
+        (``fields`` as :func:`~ternforge.sim.runtime.decode_instruction` gives them)."""
+        f = fields
+        if unit == "vector":
+            return self.vector.ddr_bytes(f["op"], f["tokens"], f["length"])
+        if unit == "copy":
+            return self.copy.ddr_bytes(f["words"])
+        if unit == "gemv":
+            return self.gemv_unit.ddr_bytes(f["n"], f["k"], weight_beats=f["weight_beats"],
+                                            descriptor_count=f["descriptor_count"])
+        if unit == "attention":
+            return self.attention_unit.ddr_bytes(f["rows"], f["keys"], f["append"])
+        if unit == "rope":
+            return self.rope.ddr_bytes(f["tokens"], f["heads"], f["half"])
         raise ValueError(f"Unit must be one of copy, vector, gemv, attention, rope, not "
                          f"{unit!r}")
 
