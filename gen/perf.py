@@ -134,6 +134,7 @@ def performance(parameters: AcceleratorParameters, board, *, contexts=None, prom
         "ttft_s": {p: d["seconds"] for p, d in prefill.items()},
         "ddr_bytes_per_token": {c: d["ddr_bytes"] for c, d in decode.items()},
         "roofline_tokens_per_s": {c: 1 / d["bound_s"] for c, d in decode.items()},
+        "roofline_fraction": {c: d["bound_s"] / d["seconds"] for c, d in decode.items()},
         "breakdown": {"decode": {c: d["breakdown_s"] for c, d in decode.items()},
                       "prefill": {p: d["breakdown_s"] for p, d in prefill.items()}},
         "cycles": {"decode": {c: d["cycles"] for c, d in decode.items()},

@@ -101,17 +101,18 @@ def _write_json(result: dict, path: Path) -> None:
 def _table(result: dict) -> Table:
     table = Table(title=f"{result['model']} on {result['board']}: modeled from the cycle "
                         f"model, DDR latency {result['memory']['latency']} cycles")
-    for column in ("", "tokens/s", "roofline tokens/s", "MB/token",
+    for column in ("", "tokens/s", "roofline tokens/s", "of roofline", "MB/token",
                    *(p.replace("_", " ") + " ms" for p in PARTS)):
         table.add_column(column, justify="right")
     for context, speed in result["decode_tokens_per_s"].items():
         parts = result["breakdown"]["decode"][context]
         table.add_row(f"decode, context {context:,}", f"{speed:,.2f}",
                       f"{result['roofline_tokens_per_s'][context]:,.2f}",
+                      f"{result['roofline_fraction'][context]:.0%}",
                       f"{result['ddr_bytes_per_token'][context] / 1e6:,.1f}",
                       *(f"{1e3 * parts[p]:,.2f}" for p in PARTS))
     for prompt, seconds in result["ttft_s"].items():
         parts = result["breakdown"]["prefill"][prompt]
-        table.add_row(f"first token, prompt {prompt}", f"{seconds:,.3f} s", "", "",
+        table.add_row(f"first token, prompt {prompt}", f"{seconds:,.3f} s", "", "", "",
                       *(f"{1e3 * parts[p]:,.1f}" for p in PARTS))
     return table

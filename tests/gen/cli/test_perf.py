@@ -14,7 +14,7 @@ from ternforge.gen.perf import UNIT_GROUPS
 KEYS = {"model", "board", "clock_hz", "memory", "bandwidth_bytes_per_s", "host_bytes_per_s",
         "decode_tokens_per_s", "ttft_s", "ddr_bytes_per_token", "roofline_tokens_per_s",
         "breakdown", "cycles", "instructions", "accelerator", "fits", "resources",
-        "utilization", "lm_head"}
+        "utilization", "lm_head", "roofline_fraction"}
 
 
 def test_tiny_figures_come_from_the_cycle_model(capsys, tmp_path):
@@ -43,6 +43,8 @@ def test_tiny_figures_come_from_the_cycle_model(capsys, tmp_path):
         (result["ddr_bytes_per_token"]["128"] - host) / result["bandwidth_bytes_per_s"]
         + host / result["host_bytes_per_s"]))
     assert result["decode_tokens_per_s"]["128"] < result["roofline_tokens_per_s"]["128"]
+    assert result["roofline_fraction"]["128"] == pytest.approx(
+        result["decode_tokens_per_s"]["128"] / result["roofline_tokens_per_s"]["128"])
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "decode, context 128" in stdout and "first token, prompt 64" in stdout
 
