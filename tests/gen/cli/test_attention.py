@@ -82,6 +82,8 @@ def test_run_attention_rejects_bad_lanes(capsys, tmp_path):
 
 
 @pytest.mark.yosys
+# (one worker for both: they synthesise the same units, and the second finds them cached)
+@pytest.mark.xdist_group("units-synthesis")
 def test_attention_report_counts_the_loop_order():
     """(The units of ``report units``' test configuration: one synthesis serves both.)"""
     report = attention_report(get_board("kv260"), head_dim=16, heads=2, kv_heads=1,

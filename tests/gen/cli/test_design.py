@@ -181,6 +181,8 @@ def test_generate_rejects_bad_config(capsys, tmp_path):
 
 
 @pytest.mark.yosys
+# (one worker for both: they synthesise the same units, and the second finds them cached)
+@pytest.mark.xdist_group("units-synthesis")
 def test_report_units_writes_verilog_and_report(capsys, tmp_path):
     config = tmp_path / "small.toml"
     eltwise = EltwiseConfig(format="bfloat16", hidden=64)
