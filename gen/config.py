@@ -23,6 +23,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..hdl.accelerator.parameters import check_hp_ports
 from ..hdl.attention.parameters import (MAX_COLS, MAX_KEYS, MAX_ROWS, AttentionUnitParameters,
                                         Phase, check_heads)
 from ..hdl.common.checks import check_int
@@ -213,8 +214,7 @@ class AcceleratorConfig:
         if self.attention_rows is not None:
             check_int("Attention rows", self.attention_rows, 1, MAX_ROWS)
         check_int("Context", self.context, 2, MAX_KEYS)
-        if self.hp_ports not in (1, 2, 4):
-            raise ValueError(f"HP ports must be 1, 2 or 4, not {self.hp_ports!r}")
+        check_hp_ports(self.hp_ports)  # (the bus's width is the accelerator's, from them)
         check_head_format(self.lm_head)
 
 

@@ -196,9 +196,10 @@ class ModelPoint:
 
 
 def check_point(point: ModelPoint):
-    """The accelerator parameters and board of ``point``; refuses (``ValueError``) a design
-    that is not one, a model that does not fit the board's DDR, a projection outside the
-    GEMV cycle model's domain, and a context or prompt longer than its KV cache holds."""
+    """The configuration, accelerator parameters and board of ``point``; refuses
+    (``ValueError``) a design that is not one, a model that does not fit the board's DDR, a
+    projection outside the GEMV cycle model's domain, and a context or prompt longer than its
+    KV cache holds."""
     config = DesignConfig.from_dict(point.config)
     board = get_board(config.board)
     model = preset(point.model)
@@ -213,7 +214,7 @@ def check_point(point: ModelPoint):
     for prompt in point.prompts:
         check_int(f"Prompt tokens of {point.model} on {point.params}", prompt, 1,
                   parameters.context)
-    return parameters, board
+    return config, parameters, board
 
 
 def evaluate_point(point: ModelPoint, synthesis_jobs: int | None = 1) -> dict:
@@ -222,8 +223,7 @@ def evaluate_point(point: ModelPoint, synthesis_jobs: int | None = 1) -> dict:
     prompt), and ``fits``, ``resources``, ``utilization`` and ``power_w`` (None without
     synthesis), as JSON gives them back (keys are strings). Its parts are synthesised
     ``synthesis_jobs`` at once (None: one a core)."""
-    parameters, board = check_point(point)
-    config = DesignConfig.from_dict(point.config)
+    config, parameters, board = check_point(point)
     result = performance(parameters, board, contexts=list(point.contexts),
                          prompts=list(point.prompts), latency=point.latency,
                          lm_head=config.accelerator.lm_head)

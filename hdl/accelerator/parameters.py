@@ -229,12 +229,12 @@ class VectorUnitParameters:
         check_int("Length", length, 1, limit)
 
 
-def check_hp_ports(hp_ports, data_bits: int) -> None:
-    """Refuse (``ValueError``) DDR ports other than 1, 2 or 4 of at least 32 bits each of a
-    ``data_bits`` bus."""
+def check_hp_ports(hp_ports, data_bits: int | None = None) -> None:
+    """Refuse (``ValueError``) DDR ports other than 1, 2 or 4, and (given the bus's
+    ``data_bits``) ports of fewer than 32 bits each."""
     if hp_ports not in (1, 2, 4):
         raise ValueError(f"HP ports must be 1, 2 or 4, not {hp_ports!r}")
-    if data_bits // hp_ports < 32:
+    if data_bits is not None and data_bits // hp_ports < 32:
         raise ValueError(f"HP ports must each be at least 32 bits of the {data_bits}-bit "
                          f"bus, not {hp_ports!r}")
 
@@ -443,7 +443,8 @@ class GemvUnitParameters:
         words arrive one a cycle after the first reads, with the activations' later bursts
         among them. The engine takes a beat a cycle once its words are in and the first
         chunk's tables are written; its results come out from the first beat of the last
-        chunk (the engine's results after it) and are written in bursts as they fill. The model follows the unit where the engine is bound by DDR: at least
+        chunk (the engine's results after it) and are written in bursts as they fill. The
+        model follows the unit where the engine is bound by DDR: at least
         ``acts_per_beat`` row blocks (a chunk's codes take a cycle each), and a latency the
         buffer covers; it refuses the rest. The engine presents a row block's results of the
         last chunk its ``latency`` cycles after taking the block's beat, and they leave
