@@ -30,8 +30,8 @@ phase        operations                                          cycles (no stal
 ============ =================================================== ===========================
 load Q       ``q' = fma(q, 1/sqrt(D), 0)`` per element            ``rows * E + L + 1``
 per key tile (``nk`` keys), once its keys and values are in:
-scores       ``S = fma(q'[d], k[d], S)`` for d in order, every    ``D * R * C / P + L + 2``
-             (row, column group) of the ``R x C`` tile
+scores       ``S = fma(q'[d], k[d], S)`` for d in order, every    ``D * R' * C / P + L + 2``
+             (row, column group) of the ``R' x C`` tile
              interleaved
 maximum      ``m_new = max(m, visible scores)``, P columns of a   ``rows * C / P + 1``
              row per cycle
@@ -44,9 +44,11 @@ reciprocal   ``1 / l``                                            ``rows + Rc + 
 output       ``o = fma(acc, 1/l, 0)``, streamed out               ``rows * E + L + 1``
 ============ =================================================== ===========================
 
-(``R``, ``C`` are the parameters ``rows`` and ``cols``: the score phase always runs the full
-tile, so that every score accumulator is reused no sooner than ``R * C / P >= L`` cycles
-later, and an accumulator no sooner than ``E + 1 >= L + 2``; ``A``, ``X``, ``Rc`` are the
+(``R``, ``C`` are the parameters ``rows`` and ``cols``: the score phase runs the job's rows,
+or more of the tile's, ``R' = max(rows, ceil(L * P / C))``
+(:meth:`~ternforge.hdl.attention.parameters.AttentionParameters.score_rows`), so that every
+score accumulator is reused no sooner than ``R' * C / P >= L`` cycles later (``R * C / P >= L``
+makes ``R' <= R``), and an accumulator no sooner than ``E + 1 >= L + 2``; ``A``, ``X``, ``Rc`` are the
 adder's, exponential's and reciprocal's latencies.)
 
 Loading runs beside all of this: from the job's acceptance a loader takes each key's ``E``
@@ -206,6 +208,7 @@ class _Core:
         big_r, big_c, width = self.big_r, self.big_c, self.width
         # job registers
         self.rows = Signal(range(1, big_r + 1), name="job_rows")
+        self.score_rows = Signal(range(1, big_r + 1), name="score_rows")
         self.keys = Signal(range(1, max_keys + 1), name="job_keys")
         self.position = Signal(range(max_keys), name="job_position")
         self.row_step = Signal(name="job_row_step")
@@ -345,7 +348,9 @@ class _Core:
         m.d.comb += job.ready.eq(1)
         with m.If(job.valid):
             payload = job.payload
+            fewest = self.engine.parameters.score_rows(1)
             m.d.sync += [self.rows.eq(payload.rows), self.keys.eq(payload.keys),
+                         self.score_rows.eq(Mux(payload.rows < fewest, fewest, payload.rows)),
                          self.position.eq(payload.position), self.row_step.eq(payload.row_step),
                          self.key_base.eq(0), self.first_tile.eq(1), self.half.eq(0),
                          *self.loader.begin(payload.keys),
@@ -376,7 +381,7 @@ class _Core:
         loader = self.loader
         with m.If(loader.loaded[self.half]):
             m.d.sync += self.tile_keys.eq(loader.tile_size[self.half])
-            self.loop.start(m, self.d_max, self.big_r, self.groups)
+            self.loop.start(m, self.d_max, self.score_rows, self.groups)
             m.next = "SCORES"
 
     def scores_phase(self):

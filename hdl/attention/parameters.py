@@ -134,6 +134,12 @@ class AttentionParameters:
         """Column groups of a tile (``cols / lanes``): one column of each per lane."""
         return self.cols // self.lanes
 
+    def score_rows(self, rows: int) -> int:
+        """Rows the score phase of a job of ``rows`` runs: its own, or as many more of the
+        tile's as keep every score accumulator from being reused sooner than the fma's
+        latency (``score_rows * C / P >= L``; never more than ``R``)."""
+        return max(rows, -(-self.fma_latency // self.column_groups))
+
     @property
     def beat_bits(self) -> int:
         """Bits of a query, key, value or output beat (``lanes`` elements)."""
@@ -171,7 +177,7 @@ class AttentionParameters:
         module documentation)."""
         fma, add, exp, reciprocal = (self._latency(op)
                                      for op in ("fma", "add", "exp", "reciprocal"))
-        d, big_r, c, lanes = self.head_dim, self.rows, self.cols, self.lanes
+        d, c, lanes = self.head_dim, self.cols, self.lanes
         e = self.elements_per_lane
         tile_at = [rows * e + fma + 2]  # the cycles the computation waits for each tile
         load_at = max(1, first_key)  # the cycle the loader takes its next beat
@@ -180,7 +186,7 @@ class AttentionParameters:
             if n >= 2:  # the tile's half is free once tile n - 2 is computed
                 load_at = max(load_at, tile_at[n - 1])
             load_at += 2 * nk * e  # then the tile is in
-            compute = (d * big_r * c // lanes + fma + 2) + (rows * c // lanes + 1) \
+            compute = (d * self.score_rows(rows) * c // lanes + fma + 2) + (rows * c // lanes + 1) \
                 + (rows * (c + 1) + add + exp + 2) + (rows * (e + 1) + fma + 2) \
                 + (nk * rows * (e + 1) + fma + 2)
             tile_at.append(max(tile_at[n], load_at) + compute)
