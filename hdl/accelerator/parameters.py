@@ -547,8 +547,6 @@ class AttentionInstructionParameters:
     #: cycles from a row's last element out to its reader's request for the next row, and
     #: from a word's arrival to its first element out (the reader's FIFO and splitter)
     ROW_GAP, ELEMENT_CYCLES = 2, 2
-    #: cycles from the cache's first word to its first key beat (the splitter)
-    KEY_CYCLES = 1
     #: cycles from a row's last write response to the next output row (the writer takes its
     #: next row once the last is answered), and from the last to ``done``
     WRITER_GAP, DONE_CYCLES = 5, 4
@@ -582,8 +580,9 @@ class AttentionInstructionParameters:
         row = base + position * self.cached.row_bytes
         done, free = self._rows_in(readers, beats, per_word, row, memory)
         released = max(done) + 1
-        first_key = max(released + memory.latency, free) + self.KEY_CYCLES - self.JOB
-        row_out = self.JOB + engine.cycles(rows, keys, first_key=first_key) - rows * beats
+        first_key = max(released + memory.latency, free) + self.cached.key_cycles - self.JOB
+        row_out = self.JOB + engine.cycles(rows, keys, first_key=first_key,
+                                           paired=self.cached.paired) - rows * beats
         channel, word = WriteChannel(1, memory), self.cached.data_bits // 8
         answered = None
         for r in range(rows):

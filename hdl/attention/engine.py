@@ -51,17 +51,20 @@ score accumulator is reused no sooner than ``R' * C / P >= L`` cycles later (``R
 makes ``R' <= R``), and an accumulator no sooner than ``E + 1 >= L + 2``; ``A``, ``X``, ``Rc`` are the
 adder's, exponential's and reciprocal's latencies.)
 
-Loading runs beside all of this: from the job's acceptance a loader takes each key's ``E``
-key beats then its ``E`` value beats, a beat a cycle, into one half of the (double) key and
-value buffers while the tile in the other half is computed, so a tile costs ``2 * nk * E``
-load cycles only when they outlast the previous tile's computation (never at ``rows = 1``,
-where the computation takes ``2 * nk * E + C`` cycles and more).
+Loading runs beside all of this: from the job's acceptance a loader takes the key stream's
+beats into the key banks and the value stream's into the value banks of one half of the
+(double) buffers, while the tile in the other half is computed; each stream a beat a cycle,
+independently, so a tile's ``nk`` keys take ``nk * E`` cycles when the streams come
+together (a key beat and a value beat a cycle: *paired*) and ``2 * nk * E`` when a key's
+``E`` key beats come before its ``E`` value beats on one bus (*sequential*). A tile costs its
+load cycles only when they outlast the previous tile's computation (never at ``rows = 1``
+sequential, where the computation takes ``2 * nk * E + C`` cycles and more).
 :meth:`~ternforge.hdl.attention.parameters.AttentionParameters.cycles` follows both exactly.
 
 Streams: ``job`` (``rows``, ``keys``, the ``position`` of row 0 and ``row_step``, 1 for causal
 prefill rows at consecutive positions and 0 for decode rows at one position; key ``j`` is
 visible to row ``r`` when ``j <= position + r * row_step``), then ``query`` (``rows * E``
-beats), ``key`` and ``value`` (``keys * E`` beats each, taken a key's row of each in turn),
+beats), ``key`` and ``value`` (``keys * E`` beats each, each stream in key order),
 and ``output`` (``rows * E`` beats, ``last`` on the job's last).
 """
 
@@ -552,9 +555,11 @@ class _LoopNest:
 
 
 class _KeyValueLoader:
-    """The engine's loader: per key, its ``E`` key beats then its ``E`` value beats, a beat
-    a cycle, into the free half of the double key and value banks; ``loaded[h]`` rises when
-    half ``h`` holds a tile (of ``tile_size[h]`` keys) and the computation lowers it."""
+    """The engine's loader: the key stream's beats into the key banks and the value stream's
+    into the value banks of the free half of the double buffers, each stream a beat a cycle
+    at its own pace (a key's ``E`` beats, key by key); ``loaded[h]`` rises when half ``h``
+    holds a tile (of ``tile_size[h]`` keys) of both, and the computation lowers it. A stream
+    that has filled its part of the tile waits for the other."""
 
     def __init__(self, m, engine, k_write, v_write, keys_shape):
         p = engine.parameters
@@ -567,32 +572,42 @@ class _KeyValueLoader:
         self.total = Signal(keys_shape, name="load_total")
         self.base = Signal(keys_shape, name="load_base")
         self.active, self.half = Signal(name="load_active"), Signal(name="load_half")
-        key, part = Signal(range(cols), name="load_key"), Signal(range(2 * e), name="load_part")
         remaining = self.total - self.base
         tile = Mux(remaining > cols, cols, remaining)
         can_load = self.active & ~loaded[self.half]
-        is_key = part < e
-        beat = can_load & Mux(is_key, engine.key.valid, engine.value.valid)
-        m.d.comb += [engine.key.ready.eq(can_load & is_key),
-                     engine.value.ready.eq(can_load & ~is_key)]
-        for lane in range(lanes):  # a key to its column's bank, a value to each lane
-            m.d.comb += [
-                k_write[lane].addr.eq(self.key_address(self.half, key >> shift, part)),
-                k_write[lane].data.eq(engine.key.payload),
-                k_write[lane].en.eq(beat & is_key & ((key & (lanes - 1)) == lane)),
-                v_write[lane].addr.eq(self.value_address(self.half, key, part - e)),
-                v_write[lane].data.eq(_element(engine.value.payload, lane, width)),
-                v_write[lane].en.eq(beat & ~is_key)]
-        with m.If(beat):
-            m.d.sync += part.eq(part + 1)
-            with m.If(part == 2 * e - 1):
-                m.d.sync += [part.eq(0), key.eq(key + 1)]
-                with m.If(key == tile - 1):
-                    m.d.sync += [key.eq(0), loaded[self.half].eq(1),
-                                 self.tile_size[self.half].eq(tile), self.half.eq(~self.half),
-                                 self.base.eq(self.base + tile)]
-                    with m.If(self.base + tile >= self.total):
-                        m.d.sync += self.active.eq(0)
+        ends = {}
+        for name, port in (("key", engine.key), ("value", engine.value)):
+            key = Signal(range(cols), name=f"load_{name}_key")
+            part = Signal(range(e), name=f"load_{name}_part")
+            full = Signal(name=f"load_{name}_full")  # its part of the tile is in
+            m.d.comb += port.ready.eq(can_load & ~full)
+            beat = port.valid & port.ready
+            ends[name] = (full, beat & (part == e - 1) & (key == tile - 1))
+            if name == "key":  # a key beat to its column's bank
+                for lane in range(lanes):
+                    m.d.comb += [
+                        k_write[lane].addr.eq(self.key_address(self.half, key >> shift, part)),
+                        k_write[lane].data.eq(port.payload),
+                        k_write[lane].en.eq(beat & ((key & (lanes - 1)) == lane))]
+            else:  # a value beat to every lane's bank
+                for lane in range(lanes):
+                    m.d.comb += [
+                        v_write[lane].addr.eq(self.value_address(self.half, key, part)),
+                        v_write[lane].data.eq(_element(port.payload, lane, width)),
+                        v_write[lane].en.eq(beat)]
+            with m.If(beat):
+                m.d.sync += part.eq(part + 1)
+                with m.If(part == e - 1):
+                    m.d.sync += [part.eq(0), key.eq(key + 1)]
+                    with m.If(key == tile - 1):
+                        m.d.sync += [key.eq(0), full.eq(1)]
+        (key_full, key_ends), (value_full, value_ends) = ends["key"], ends["value"]
+        with m.If((key_full | key_ends) & (value_full | value_ends)):
+            m.d.sync += [key_full.eq(0), value_full.eq(0), loaded[self.half].eq(1),
+                         self.tile_size[self.half].eq(tile), self.half.eq(~self.half),
+                         self.base.eq(self.base + tile)]
+            with m.If(self.base + tile >= self.total):
+                m.d.sync += self.active.eq(0)
 
     def key_address(self, half, group, part):
         """Address in a key bank of part ``part`` of the key of column group ``group``."""

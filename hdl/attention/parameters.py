@@ -167,11 +167,12 @@ class AttentionParameters:
         return {"q": r * d, "k": 2 * c * d, "v": 2 * c * d, "scores": r * c,
                 "accumulators": r * (d + self.lanes)}
 
-    def cycles(self, rows: int, keys: int, *, first_key: int = 0) -> int:
+    def cycles(self, rows: int, keys: int, *, first_key: int = 0, paired: bool = False) -> int:
         """Cycles of one job of ``rows`` queries against ``keys`` keys, without stalls, from
         the job accepted to the last output beat, inclusive; the first key beat arrives at
         cycle ``first_key`` (the job's acceptance being cycle 0), or is waiting, and the
-        rest follow one a cycle. The loader fills one half of the key and value buffers
+        rest follow one a cycle: a key's key beats then its value beats, or (``paired``) a
+        key beat and a value beat together (``first_key`` the first value beat's). The loader fills one half of the key and value buffers
         while the tile in the other is computed; a tile's computation starts when both the
         previous tile's is done and its keys and values are in (the phases of the engine's
         module documentation)."""
@@ -185,7 +186,7 @@ class AttentionParameters:
             nk = min(c, keys - start)
             if n >= 2:  # the tile's half is free once tile n - 2 is computed
                 load_at = max(load_at, tile_at[n - 1])
-            load_at += 2 * nk * e  # then the tile is in
+            load_at += (1 if paired else 2) * nk * e  # then the tile is in
             compute = (d * self.score_rows(rows) * c // lanes + fma + 2) + (rows * c // lanes + 1) \
                 + (rows * (c + 1) + add + exp + 2) + (rows * (e + 1) + fma + 2) \
                 + (nk * rows * (e + 1) + fma + 2)
@@ -272,6 +273,22 @@ class AttentionUnitParameters:
         return 2 * self.engine.elements_per_lane
 
     @property
+    def paired(self) -> bool:
+        """Whether the unit streams a key beat and a value beat to the engine a cycle: when a
+        data word holds two beats or more and a key (half a row) is a whole number of words,
+        so that the port's word a cycle keeps both streams going. Otherwise a row's beats
+        go one a cycle (``sequential``)."""
+        return (self.data_bits >= 2 * self.engine.beat_bits
+                and (self.row_bits // 2) % self.data_bits == 0)
+
+    @property
+    def key_cycles(self) -> int:
+        """Cycles from the cache's first word to the engine's first key beat (paired: its
+        first value beat, behind the key's ``row_words / 2`` words): the word splitter's
+        one, and (paired) the value words' FIFO's."""
+        return self.row_words // 2 + 2 if self.paired else 1
+
+    @property
     def command_layout(self) -> data.StructLayout:
         """A command (the unit's ``command`` stream, the sequencer's ``commands``): the
         engine's job, the ``base`` of its KV head's region, and ``append``."""
@@ -296,10 +313,10 @@ class AttentionUnitParameters:
 
     def first_key_cycle(self, read_latency: int) -> int:
         """The cycle, counting from the engine's job (the cycle after the command) as 0, at
-        which the first cached key is offered to the engine without stalls: the read address
-        one cycle after the job, ``read_latency`` cycles from the address to the data, one
-        in the word splitter."""
-        return 1 + read_latency + 1
+        which the first cached key (paired: key and value) is offered to the engine without
+        stalls: the read address one cycle after the job, ``read_latency`` cycles from the
+        address to the data, then :attr:`key_cycles`."""
+        return 1 + read_latency + self.key_cycles
 
     def bytes_read(self, commands) -> int:
         """DDR bytes ``commands`` (dicts of :attr:`command_layout`'s fields) read: an
@@ -322,7 +339,8 @@ class AttentionUnitParameters:
                 raise ValueError(f"Keys of the attention unit's cycle model must be more than "
                                  f"the appended row, not {c['keys']!r}")
         first_key = self.first_key_cycle(read_latency)
-        return sum(2 + self.engine.cycles(c["rows"], c["keys"], first_key=first_key)
+        return sum(2 + self.engine.cycles(c["rows"], c["keys"], first_key=first_key,
+                                          paired=self.paired)
                    for c in commands) - 1 + sequenced
 
     @staticmethod

@@ -15,6 +15,13 @@ is a command per KV head (the query heads sharing it are the job's rows, ``row_s
 ``position = keys - 1``, ``append = 1``); causal prefill is a command per query tile of a
 head, ``keys`` reaching just the tile's last row (the loop order of
 :meth:`ternforge.sim.jobs.attention.AttentionJob.commands`).
+
+The rows reach the engine *paired* when the port's word holds two beats or more and a key is
+a whole number of words (:attr:`~ternforge.hdl.attention.parameters.AttentionUnitParameters.
+paired`): a row's key words and value words go through a FIFO and a word splitter each, so
+the engine takes a key beat and a value beat a cycle, the whole port's word a cycle.
+Otherwise they go *sequentially* through one splitter, a beat a cycle: a key's beats, then
+its value's.
 """
 
 from amaranth.hdl import Module, Mux, Signal
@@ -81,66 +88,115 @@ class CachedAttention(wiring.Component):
         m.submodules.engine = engine = AttentionEngine(p.engine)
         m.submodules.reader = reader = BurstReader(addr_bits=p.addr_bits, data_bits=data_bits)
         m.submodules.writer = writer = BurstWriter(addr_bits=p.addr_bits, data_bits=data_bits)
-        width, beats = p.engine.beat_bits, p.row_beats
-        m.submodules.splitter = splitter = WordSplitter(word_bits=data_bits, beat_bits=width)
         for channel in (reader, writer):
             forward_ports(m, self, channel, [name for name in channel.signature.members
                                              if name.startswith("m_axi_")])
-        wiring.connect(m, reader.data, splitter.words)
         wiring.connect(m, wiring.flipped(self.query), engine.query)
         wiring.connect(m, engine.output, wiring.flipped(self.output))
-
-        newest = self._newest_row(m, writer, width, beats)
-        cached = self._rows_to_engine(m, engine, splitter, newest, beats)
-        self._run_commands(m, engine, reader, writer, cached, beats)
+        newest = self._newest_row(m, writer)
+        rows = self._paired_rows if p.paired else self._sequential_rows
+        counts, beats = rows(m, engine, reader, newest)
+        self._run_commands(m, engine, reader, writer, counts, beats)
         return m
 
-    def _newest_row(self, m, writer, width, beats):
-        """The appended row: packed into words for the writer and, through a FIFO (returned),
-        the job's last key (so it is never read back)."""
-        data_bits = self._parameters.data_bits
+    def _newest_row(self, m, writer):
+        """The appended row: packed into words for the writer and, its key's beats and its
+        value's through a FIFO each (returned), the job's last key (never read back)."""
+        p = self._parameters
+        data_bits, width, e = p.data_bits, p.engine.beat_bits, p.engine.elements_per_lane
         per_word = data_bits // width
-        m.submodules.newest = newest = SyncFIFO(width=width, depth=beats)
+        fifos = [SyncFIFO(width=width, depth=e) for _ in range(2)]
+        m.submodules.newest_key, m.submodules.newest_value = fifos
+        beat = Signal(range(2 * e), name="new_beat")  # of the appended row's 2 E
         word, filled = Signal(data_bits, name="word"), Signal(range(per_word + 1))
+        taken = self.new_kv.valid & self.new_kv.ready
+        fifo = Mux(beat < e, fifos[0].w_rdy, fifos[1].w_rdy)
         m.d.comb += [writer.data.payload.eq(word), writer.data.valid.eq(filled == per_word),
-                     newest.w_data.eq(self.new_kv.payload),
-                     self.new_kv.ready.eq((filled < per_word) & newest.w_rdy),
-                     newest.w_en.eq(self.new_kv.valid & self.new_kv.ready)]
-        with m.If(self.new_kv.valid & self.new_kv.ready):
+                     self.new_kv.ready.eq((filled < per_word) & fifo)]
+        for index, part in enumerate(fifos):
+            m.d.comb += [part.w_data.eq(self.new_kv.payload),
+                         part.w_en.eq(taken & ((beat < e) if index == 0 else (beat >= e)))]
+        with m.If(taken):
             m.d.sync += [word.eq((word >> width) | (self.new_kv.payload
                                                      << (data_bits - width))),
-                         filled.eq(filled + 1)]
+                         filled.eq(filled + 1), beat.eq(Mux(beat == 2 * e - 1, 0, beat + 1))]
         with m.If(writer.data.valid & writer.data.ready):
             m.d.sync += filled.eq(0)
+        return fifos
 
-        return newest
-
-    def _rows_to_engine(self, m, engine, splitter, newest, beats):
-        """The job's rows into the engine: cached ones from the reader, then (appending) the
-        newest from the FIFO; each row's first half is its key, then its value. Returns the
-        count of cached beats still to come."""
+    def _sequential_rows(self, m, engine, reader, newest):
+        """The job's rows into the engine a beat a cycle: cached ones from the reader through
+        one splitter, then (appending) the newest from its FIFOs; a row's first ``E`` beats
+        are its key's, the rest its value's. Returns the count of cached beats still to
+        come and the beats of a row."""
         p = self._parameters
-        cached = Signal(range(p.engine.max_keys * beats + 1), name="cached")
+        e = p.engine.elements_per_lane
+        m.submodules.splitter = splitter = WordSplitter(word_bits=p.data_bits,
+                                                        beat_bits=p.engine.beat_bits)
+        wiring.connect(m, reader.data, splitter.words)
+        cached = Signal(range(p.engine.max_keys * 2 * e + 1), name="cached")
         from_cache = cached != 0
-        valid = Mux(from_cache, splitter.beats.valid, newest.r_rdy)
-        beat = Signal(range(beats), name="beat")
-        payload = Mux(from_cache, splitter.beats.payload, newest.r_data)
-        taken = valid & (engine.key.ready | engine.value.ready)
-        m.d.comb += [engine.key.payload.eq(payload), engine.value.payload.eq(payload),
-                     engine.key.valid.eq(valid & (beat < beats // 2)),
-                     engine.value.valid.eq(valid & (beat >= beats // 2)),
-                     splitter.beats.ready.eq(from_cache & (engine.key.ready
-                                                           | engine.value.ready)),
-                     newest.r_en.eq(~from_cache & taken)]
+        beat = Signal(range(2 * e), name="beat")
+        is_key = beat < e
+        streams = ((engine.key, newest[0], is_key), (engine.value, newest[1], ~is_key))
+        for port, fifo, mine in streams:
+            m.d.comb += [port.payload.eq(Mux(from_cache, splitter.beats.payload, fifo.r_data)),
+                         port.valid.eq(mine & Mux(from_cache, splitter.beats.valid,
+                                                  fifo.r_rdy)),
+                         fifo.r_en.eq(~from_cache & mine & port.ready)]
+        ready = Mux(is_key, engine.key.ready, engine.value.ready)
+        taken = (engine.key.valid & engine.key.ready) | (engine.value.valid & engine.value.ready)
+        m.d.comb += splitter.beats.ready.eq(from_cache & ready)
         with m.If(taken):
-            m.d.sync += beat.eq(Mux(beat == beats - 1, 0, beat + 1))
+            m.d.sync += beat.eq(Mux(beat == 2 * e - 1, 0, beat + 1))
             with m.If(from_cache):
                 m.d.sync += cached.eq(cached - 1)
-        return cached
+        return [cached], 2 * e
 
-    def _run_commands(self, m, engine, reader, writer, cached, beats):
+    def _paired_rows(self, m, engine, reader, newest):
+        """The job's rows into the engine, a key beat and a value beat a cycle: the cached
+        rows' key words (a row's first half) and value words each through a FIFO and a
+        splitter of their own, then (appending) the newest row's from its FIFOs. The value
+        words arrive half a row after the key's, so the key FIFO holds a row and more: the
+        port's word a cycle never waits for it. Returns the count of cached beats still to
+        come on each stream and the beats a row has on each."""
+        p = self._parameters
+        e, half = p.engine.elements_per_lane, p.row_words // 2
+        word = reader.data
+        cached = Signal(range(p.engine.max_keys * e + 1), name="cached")
+        # the key stream may run ahead of the value stream (to its tile's end), so each
+        # counts its own cached beats; they end together
+        value_cached = Signal.like(cached, name="value_cached")
+        position = Signal(range(2 * half), name="row_word")  # of the word in its row
+        in_key = position < half
+        fifos = [SyncFIFO(width=p.data_bits, depth=depth) for depth in (2 * half + 4, half + 2)]
+        splitters = [WordSplitter(word_bits=p.data_bits, beat_bits=p.engine.beat_bits)
+                     for _ in range(2)]
+        m.submodules.key_words, m.submodules.value_words = fifos
+        m.submodules.key_splitter, m.submodules.value_splitter = splitters
+        m.d.comb += word.ready.eq(Mux(in_key, fifos[0].w_rdy, fifos[1].w_rdy))
+        with m.If(word.valid & word.ready):
+            m.d.sync += position.eq(Mux(position == 2 * half - 1, 0, position + 1))
+        streams = ((engine.key, newest[0], cached, in_key),
+                   (engine.value, newest[1], value_cached, ~in_key))
+        for (port, last, count, mine), fifo, splitter in zip(streams, fifos, splitters):
+            from_cache = count != 0
+            m.d.comb += [fifo.w_data.eq(word.payload.data),
+                         fifo.w_en.eq(word.valid & word.ready & mine),
+                         splitter.words.payload.data.eq(fifo.r_data),
+                         splitter.words.valid.eq(fifo.r_rdy), fifo.r_en.eq(splitter.words.ready),
+                         port.payload.eq(Mux(from_cache, splitter.beats.payload, last.r_data)),
+                         port.valid.eq(Mux(from_cache, splitter.beats.valid, last.r_rdy)),
+                         splitter.beats.ready.eq(from_cache & port.ready),
+                         last.r_en.eq(~from_cache & port.ready)]
+            with m.If(port.valid & port.ready & from_cache):
+                m.d.sync += count.eq(count - 1)
+        return [cached, value_cached], e
+
+    def _run_commands(self, m, engine, reader, writer, counts, beats):
         """A command at a time: the engine's job, the reader's and (appending) the writer's
-        commands, until its last output and its write's response."""
+        commands, until its last output and its write's response; ``counts`` (of cached
+        beats still to come on the engine's streams) start at ``beats`` a cached row."""
         p = self._parameters
         command = Signal.like(self.command.payload)
         job_sent, read_sent, write_sent = Signal(), Signal(), Signal()
@@ -153,7 +209,8 @@ class CachedAttention(wiring.Component):
                     m.d.sync += [command.eq(payload), job_sent.eq(0), read_sent.eq(0),
                                  write_sent.eq(~payload.append), written.eq(~payload.append),
                                  finished.eq(0),
-                                 cached.eq((payload.keys - payload.append) * beats)]
+                                 *(count.eq((payload.keys - payload.append) * beats)
+                                   for count in counts)]
                     m.next = "RUN"
             with m.State("RUN"):
                 m.d.comb += [

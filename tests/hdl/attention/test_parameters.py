@@ -114,6 +114,10 @@ def test_engine_cycle_model_adds_its_phases():
         + (4 * 16 + 7 + 1)
     # a second tile loads while the first is computed: it adds its computation only
     assert engine.cycles(4, 8) - engine.cycles(4, 4) == compute
+    # paired (a key beat and a value beat a cycle), the tile's 4 x 16 pairs from cycle 1 are
+    # in before the queries: the computation starts after them
+    assert engine.cycles(4, 4, paired=True) == engine.cycles(4, 4) - (1 + 2 * 4 * 16) \
+        + (4 * 16 + 7 + 2)
 
 
 def test_lanes_divide_the_work_not_the_waiting():
@@ -128,15 +132,33 @@ def test_lanes_divide_the_work_not_the_waiting():
     assert engine.cycles(4, 4, first_key=1) == engine.cycles(4, 4)
 
 
+@pytest.mark.parametrize("lanes, data_bits, paired", [
+    (1, 512, True),   # 16 beats a word, a key a word
+    (8, 512, True),   # two beats a word, a key four words
+    (8, 256, False),  # a beat a word
+    (2, 128, True),
+    (4, 128, False)])
+def test_a_unit_pairs_its_streams_when_a_word_holds_two_beats(lanes, data_bits, paired):
+    unit = AttentionUnitParameters(engine=AttentionParameters(head_dim=64, rows=2, cols=32,
+                                                              lanes=lanes),
+                                   data_bits=data_bits)
+    assert unit.paired == paired
+    assert unit.key_cycles == (unit.row_words // 2 + 2 if paired else 1)
+
+
 def test_unit_cycle_model_is_the_engine_jobs_and_the_handovers():
     unit = AttentionUnitParameters(engine=AttentionParameters(head_dim=16, rows=4, cols=4,
                                                               max_keys=64))
+    # a row of 2 x 16 float32 elements is two 512-bit words, a word 16 one-lane beats: the
+    # key and value stream paired, the first value after the key's word, its FIFO and the
+    # splitter
+    assert unit.paired and unit.key_cycles == 1 + 2
     first_key = unit.first_key_cycle(20)
-    assert first_key == 22
+    assert first_key == 1 + 20 + 3
     commands = [{"rows": 4, "keys": 4, "append": 0}, {"rows": 1, "keys": 3, "append": 1}]
     engine = unit.engine
-    expected = (2 + engine.cycles(4, 4, first_key=first_key)) + \
-        (2 + engine.cycles(1, 3, first_key=first_key)) - 1
+    expected = (2 + engine.cycles(4, 4, first_key=first_key, paired=True)) + \
+        (2 + engine.cycles(1, 3, first_key=first_key, paired=True)) - 1
     assert unit.modeled(commands)
     assert unit.cycles(commands, read_latency=20) == expected
     assert unit.cycles(commands, read_latency=20, sequenced=True) == expected + 1
