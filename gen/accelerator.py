@@ -28,7 +28,7 @@ from .config import DesignConfig
 from .reports.design import power_estimate
 from .synthesis import SOURCE, synthesize
 
-__all__ = ["TOP", "PORT_BITS", "PROMPT_TOKENS", "ports", "part_names", "accelerator_parameters",
+__all__ = ["TOP", "PORT_BITS", "PROMPT_TOKENS", "default_vector_lanes", "ports", "part_names", "accelerator_parameters",
            "accelerator_verilog", "accelerator_resources", "accelerator_fit",
            "accelerator_report", "check_memory",
            "check_resources"]
@@ -72,22 +72,35 @@ def part_names(parameters: AcceleratorParameters) -> tuple:
             *UNIT_NAMES)
 
 
+def default_vector_lanes(model: ModelConfig, data_bits: int) -> int:
+    """The vector unit's lanes when ``[accelerator] vector_lanes`` is left out: two for a model
+    whose widest vector is at most 4,096 elements (BitNet b1.58 0.7B), one for a wider one
+    (2B4T), and no more than the bus takes. A lane costs about 12,000 LUTs (Yosys, the 0.7B's
+    vector unit): two keep the 0.7B's default design within the kv260, and 2B4T's default
+    has no room for a second."""
+    return min(2 if max(model.hidden, model.ffn) <= 4096 else 1, data_bits // 128)
+
+
 def accelerator_parameters(config: DesignConfig, model: ModelConfig) -> AcceleratorParameters:
     """The accelerator for ``model`` with ``config``'s microarchitecture: the engine's group
     size, groups per cycle and rows (``[tlmm]``), the attention engine's tile (its rows by
     default the model's query heads per KV head), lanes and context (``[accelerator]``; the
-    context at most the model's), on a bus of ``hp_ports`` HP ports of :data:`PORT_BITS`.
+    context at most the model's) and the vector unit's lanes (``[accelerator]``; by default
+    :func:`default_vector_lanes`), on a bus of ``hp_ports`` HP ports of :data:`PORT_BITS`.
     The model sets every size (the ``[eltwise]`` and ``[attention]`` sections are the
     separate units of ``ternforge report units``)."""
     a, t = config.accelerator, config.tlmm
     rows = model.group if a.attention_rows is None else a.attention_rows
+    data_bits = PORT_BITS * a.hp_ports
+    vector_lanes = (default_vector_lanes(model, data_bits) if a.vector_lanes is None
+                    else a.vector_lanes)
     check_int(f"Attention rows (at least {model.name}'s query heads per KV head)", rows,
               model.group, MAX_ROWS)
     return AcceleratorParameters.for_model(
         model, context=min(a.context, model.max_context), group_size=t.group_size,
         groups_per_cycle=t.groups_per_cycle, rows=t.rows, lanes=a.attention_lanes,
-        tile_rows=rows, tile_cols=a.attention_cols, data_bits=PORT_BITS * a.hp_ports,
-        hp_ports=a.hp_ports)
+        tile_rows=rows, tile_cols=a.attention_cols, data_bits=data_bits,
+        hp_ports=a.hp_ports, vector_lanes=vector_lanes)
 
 
 def accelerator_verilog(parameters: AcceleratorParameters) -> str:
@@ -202,4 +215,4 @@ def _facts(p: AcceleratorParameters) -> dict:
             "attention": {"format": a.format.name, "head_dim": a.head_dim, "rows": a.rows,
                           "cols": a.cols, "lanes": a.lanes, "max_keys": a.max_keys},
             "vector": {"format": p.vector.format, "max_length": p.vector.max_length,
-                       "activation": p.vector.activation}}
+                       "activation": p.vector.activation, "lanes": p.vector.lanes}}

@@ -173,8 +173,8 @@ class AcceleratorConfig:
     (the vector and RoPE units' format), with the tile and lanes below, on ``hp_ports`` HP
     ports. The defaults are the fastest BitNet b1.58 0.7B decode on kv260 of
     ``benchmarks/sweep_bench.py``: all four HP ports, a tile of the query heads one KV head
-    serves (one, for 0.7B) by 64 keys, and eight lanes (the most that 0.7B's head dimension
-    of 96 takes).
+    serves (one, for 0.7B) by 64 keys, eight lanes (the most that 0.7B's head dimension
+    of 96 takes), and a vector unit of two lanes.
 
     Members
     -------
@@ -197,6 +197,14 @@ class AcceleratorConfig:
         The format the host holds the LM head's matrix in (it runs on the board's cores, as
         TeLLMe's does): ``float32``, ``bfloat16`` or ``int8``
         (:func:`~ternforge.sim.models.bitnet.head_logits`; its accuracy in the README).
+    vector_lanes : int or None
+        Elements the vector unit (the element-wise work) takes a cycle: a power of two, at
+        most a quarter of the float32 elements of a bus word (two operands a cycle in half
+        the bus: one an HP port), dividing the model's hidden and FFN sizes. None (the
+        default): :func:`~ternforge.gen.accelerator.default_vector_lanes`, two for 0.7B and
+        one for 2B4T, so that each default fits the kv260.
+        Its RMSNorm keeps seven partial sums of squares a lane, so the lanes are part of what
+        the accelerator computes (its golden model's ``vector_lanes``).
     """
 
     attention_rows: int | None = None
@@ -205,6 +213,7 @@ class AcceleratorConfig:
     context: int = 2048
     hp_ports: int = 4
     lm_head: str = "bfloat16"
+    vector_lanes: int | None = None
 
     def __post_init__(self):
         # (the tile and lanes against each other and the model's head dimension are the
@@ -216,6 +225,8 @@ class AcceleratorConfig:
         check_int("Context", self.context, 2, MAX_KEYS)
         check_hp_ports(self.hp_ports)  # (the bus's width is the accelerator's, from them)
         check_head_format(self.lm_head)
+        if self.vector_lanes is not None:
+            check_int("Vector lanes", self.vector_lanes, 1, 16)
 
 
 #: configuration section -> its parameters' class

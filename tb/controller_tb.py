@@ -34,6 +34,13 @@ from ternforge.sim.runtime import Program
 ACCELERATOR = AcceleratorParameters.for_simulation(preset("tiny"), context=32)
 #: the same bus striped over two 64-bit DDR ports (the model's run and the cycle models on it)
 STRIPED = AcceleratorParameters.for_simulation(preset("tiny"), context=32, hp_ports=2)
+#: the tiny model's sizes on the default design's bus: 512 bits striped over four 128-bit HP
+#: ports, a vector unit of four lanes, the default's engine (its weight beat at least a bus
+#: word); the vector unit's values and cycle model on it
+WIDE = AcceleratorParameters.for_model(preset("tiny"), context=32, groups_per_cycle=8,
+                                       rows=16, lanes=2, tile_rows=4, tile_cols=4,
+                                       buffer_depth=64, data_bits=512, hp_ports=4,
+                                       vector_lanes=4)
 #: its memory
 MEMORY_BYTES = 1 << 21
 DATA_BITS = ACCELERATOR.data_bits
@@ -42,11 +49,11 @@ WORD = DATA_BITS // 8
 TIMING = MemoryTiming(latency=6, write_latency=10)
 
 
-def program(*instructions) -> bytes:
+def program(*instructions, word_bytes: int = WORD) -> bytes:
     """A program of ``(unit, layout, fields)`` or ``(unit, layout, fields, wait)``
     instructions (:meth:`ternforge.sim.runtime.Program.add`, which waits by default; here an
-    instruction waits only if asked)."""
-    words = Program(words=2, word_bytes=WORD)
+    instruction waits only if asked) on a bus of ``word_bytes`` words."""
+    words = Program(words=2, word_bytes=word_bytes)
     for unit, layout, fields, *wait in instructions:
         words.add(unit, layout, fields, wait=bool(wait and wait[0]))
     return words.bytes()
@@ -73,13 +80,14 @@ def run(built, work, job: dict, *, stall: float, seed: int) -> None:
                                     write_latency=TIMING.write_latency, seed=seed))
 
 
-def measure(built, work, programs, *, memory, writes=(), memory_bits: int = DATA_BITS
-            ) -> list[dict]:
+def measure(built, work, programs, *, memory, writes=(), memory_bits: int = DATA_BITS,
+            word_bytes: int = WORD) -> list[dict]:
     """Run ``programs`` (each a list of ``(unit, fields)`` instructions, :meth:`Program.add
     <ternforge.sim.runtime.Program.add>`'s, every one waiting for the one before), one after
     another, on a build, the memory deterministic with ``memory``'s timing (a
     :class:`~ternforge.hdl.common.timing.MemoryTiming`; one word a cycle; words of
-    ``memory_bits``: a DDR port's, the build's ``port_bits``) and holding ``writes``
+    ``memory_bits``: a DDR port's, the build's ``port_bits``; its bus's words of
+    ``word_bytes``) and holding ``writes``
     (``(address, bytes)``: the GEMV instructions' descriptor tables, say); return each
     program's ``cycles``, ``units`` busy cycles and ``address``."""
     from ternforge.sim import verilator
@@ -91,7 +99,7 @@ def measure(built, work, programs, *, memory, writes=(), memory_bits: int = DATA
         image.put(data, address)
     addresses = []
     for instructions in programs:
-        words = Program(words=2, word_bytes=WORD)
+        words = Program(words=2, word_bytes=word_bytes)
         for unit, fields in instructions:
             words.add(unit, LAYOUTS[unit], fields)
         addresses.append([image.put(words.bytes()), len(words)])

@@ -82,7 +82,8 @@ def run_model(name, weights, text, ids, new_tokens, out):
                                       work=work, memory_bytes=_MEMORY)
             finished = time.perf_counter()
         with console.status("running the golden model"):
-            golden, _ = greedy(Golden(model, cols=parameters.attention.engine.cols), tokens,
+            golden, _ = greedy(Golden(model, cols=parameters.attention.engine.cols,
+                                   vector_lanes=parameters.vector.lanes), tokens,
                                new_tokens)
         report = {"model": name, "prompt": tokens, "tokens": result["tokens"],
                   "golden_tokens": golden, "exact": result["tokens"] == golden,

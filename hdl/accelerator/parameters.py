@@ -73,6 +73,11 @@ class VectorUnitParameters:
         The AXI data width of its readers and writers.
     max_burst : int
         Words of a burst at most (their FIFOs hold four, :attr:`fifo_depth`).
+    lanes : int
+        Elements a cycle: the stages' lanes (a power of two, at most a quarter of a bus
+        word's float32 elements, so that both operands of a beat take at most half the bus;
+        every vector is a whole number of beats). RMSNorm keeps seven partial
+        sums of squares a lane (its golden model's ``partial_sums``).
     """
 
     format: str = "float32"
@@ -80,6 +85,7 @@ class VectorUnitParameters:
     activation: str = "relu2"
     data_bits: int = 512
     max_burst: int = 16
+    lanes: int = 1
 
     def __post_init__(self):
         float_format(self.format)
@@ -92,16 +98,27 @@ class VectorUnitParameters:
                              f"{self.activation!r}")
         check_data_bits(self.data_bits)
         check_int("Burst words", self.max_burst, 1, 256)
+        # two operands' beats in half a word: the bus has room to spare after the readers'
+        # first bursts (where the cycle model follows each word), so no later word is late
+        most = self.data_bits // 128
+        if self.lanes not in [1 << k for k in range(most.bit_length())]:
+            raise ValueError(f"Vector lanes must be a power of two from 1 to {most} (a "
+                             f"quarter of the float32 elements of a {self.data_bits}-bit word), "
+                             f"not {self.lanes!r}")
+        if self.max_length % self.lanes:
+            raise ValueError(f"Maximum length must be a multiple of the {self.lanes} vector "
+                             f"lanes, not {self.max_length!r}")
 
     @property
     def stages(self) -> dict:
         """Each operation's stage parameters."""
-        f, n = self.format, self.max_length
-        return {VectorOp.DEQUANTISE: DequantiseParameters(format=f, acc_width=32),
-                VectorOp.RESIDUAL: ResidualParameters(format=f),
-                VectorOp.RMSNORM: RmsNormParameters(format=f, max_length=n),
-                VectorOp.QUANTISE: QuantiseParameters(format=f, max_length=n),
-                VectorOp.GATED: GatedActivationParameters(format=f, kind=self.activation)}
+        f, n, w = self.format, self.max_length, self.lanes
+        return {VectorOp.DEQUANTISE: DequantiseParameters(format=f, acc_width=32, lanes=w),
+                VectorOp.RESIDUAL: ResidualParameters(format=f, lanes=w),
+                VectorOp.RMSNORM: RmsNormParameters(format=f, max_length=n, lanes=w),
+                VectorOp.QUANTISE: QuantiseParameters(format=f, max_length=n, lanes=w),
+                VectorOp.GATED: GatedActivationParameters(format=f, kind=self.activation,
+                                                          lanes=w)}
 
     @property
     def fifo_depth(self) -> int:
@@ -121,16 +138,25 @@ class VectorUnitParameters:
         ``vector_cycles`` counts), on a DDR of ``memory``'s timing that answers one word a
         cycle.
 
-        Reader ``b``'s first burst is requested first, alone, then ``a``'s and ``b``'s
-        round-robin (:func:`~ternforge.hdl.common.timing.first_arrivals`); the stage takes
-        an element a cycle once its data is there (its own cycle model: latency, or the
-        two-pass stages' token period and scalar phase); its results' bursts are written one
-        at a time as they fill (:class:`~ternforge.hdl.common.timing.WriteChannel`).
+        Reader ``b``'s first burst (dequantisation's: the scales reader's) is requested
+        first, alone, then ``a``'s and ``b``'s round-robin
+        (:func:`~ternforge.hdl.common.timing.first_arrivals`); the stage takes a beat
+        (:attr:`lanes` elements) a cycle once its data is there (its own cycle model:
+        latency, or the two-pass stages' token period and scalar phase); its results' bursts
+        are written one at a time as they fill
+        (:class:`~ternforge.hdl.common.timing.WriteChannel`).
         """
         op = VectorOp(op)
         self.check_job(op, tokens, length)
         word = self.data_bits // 8
         per_word = word // 4  # 32-bit elements
+        lanes = self.lanes
+        beats, per_beat_word = length // lanes, per_word // lanes  # a vector's; a word's
+        if op == VectorOp.QUANTISE and beats < 4:
+            # (a token of one or two beats has its codes ready before its scale's write is
+            # answered, and takes a cycle or two fewer than the model says: none of a model's)
+            raise ValueError(f"Length of the vector unit's quantisation cycle model must be at "
+                             f"least 4 beats ({4 * lanes} elements), not {length!r}")
 
         def load(address, elements):
             return bursts(address, -(-elements // per_word), word_bytes=word,
@@ -139,8 +165,10 @@ class VectorUnitParameters:
         a_load = [load(a, tokens * length)]
         if op == VectorOp.QUANTISE:
             streams = [ReadStream(0, a_load, self.fifo_depth)]
-        else:
-            b_load = [load(b, elements) for elements in self._b_loads(op, tokens, length)]
+        else:  # (``b``, or for dequantisation the scales' reader, requests first; a reader
+            # takes its next command once its last is consumed, RMSNorm's gain a token: only
+            # the first is among the first bursts)
+            b_load = [load(b, elements) for elements in self._b_loads(op, tokens, length)[:1]]
             streams = [ReadStream(1, a_load, self.fifo_depth),
                        ReadStream(0, b_load, self.fifo_depth)]
         arrivals = first_arrivals(streams, memory)
@@ -148,32 +176,34 @@ class VectorUnitParameters:
         b_words = arrivals[1] if len(arrivals) > 1 else []
         stage = self.stages[op]
         if op in (VectorOp.RMSNORM, VectorOp.QUANTISE):
-            results, scales = self._two_pass(stage, tokens, length, a_words, per_word)
+            results, scales = self._two_pass(stage, tokens, beats, a_words, per_beat_word)
         else:
-            # (past element ``latest - first``, no word's arrival can hold the stage up: it
-            # takes an element a cycle from no earlier than the first word)
+            # (past beat ``latest - first``, no word's arrival can hold the stage up: it
+            # takes a beat a cycle from no earlier than the first word)
             cut = max(a_words + b_words) - min(a_words + b_words) + 1
             if op == VectorOp.DEQUANTISE:  # each token's scale beside its accumulators
                 b_words = [b_words[t // per_word] for t in range(tokens)
                            if t // per_word < len(b_words)]
-                b_needs = [w for t, w in enumerate(b_words[:-(-cut // length)])
-                           for _ in range(length)]
+                b_needs = [w for t, w in enumerate(b_words[:-(-cut // beats)])
+                           for _ in range(beats)]
             elif op == VectorOp.RESIDUAL:
-                b_needs = [w for w in b_words for _ in range(per_word)]
-            else:  # the gated activation takes ``up`` late; its first burst comes first
-                b_needs = []
-            a_needs = [w for w in a_words for _ in range(per_word)]
+                b_needs = [w for w in b_words for _ in range(per_beat_word)]
+            else:  # the gated activation takes ``up`` after the activation's latency
+                late = stage.units["activate"].latency
+                b_needs = [w - late for w in b_words for _ in range(per_beat_word)]
+            a_needs = [w for w in a_words for _ in range(per_beat_word)]
             count = min(cut, max(len(a_needs), len(b_needs)))
             needs = [max((x[i] for x in (a_needs, b_needs) if i < len(x)), default=None)
                      for i in range(count)]
-            taken, latency = Schedule(needs, tokens * length), stage.latency
-            results = (tokens * length, lambda i: taken.time(i) + latency)
+            taken, latency = Schedule(needs, tokens * beats), stage.latency
+            results = (tokens * beats, lambda i: taken.time(i) + latency)
             scales = None
         quantise = op == VectorOp.QUANTISE
         count, time = results
         # the writers in the unit's port order: y, codes, z
-        writes = write_bursts(y, count, word if quantise else per_word, time, word_bytes=word,
-                              max_burst=self.max_burst, writer=1 if quantise else 0)
+        writes = write_bursts(y, count, (word if quantise else per_word) // lanes, time,
+                              word_bytes=word, max_burst=self.max_burst,
+                              writer=1 if quantise else 0)
         if scales is not None:
             writes += write_bursts(z, tokens, per_word, scales.__getitem__, word_bytes=word,
                                    max_burst=self.max_burst, writer=2)
@@ -204,9 +234,10 @@ class VectorUnitParameters:
 
     @staticmethod
     def _two_pass(stage, tokens, length, a_words, per_word):
-        """A two-pass stage's results ``(count, cycle of result i)`` and each token's scale's
-        cycle: a token's pass 1 takes an element a cycle as it arrives, no earlier than the
-        scalar phase and pass 2 of the token before allow."""
+        """A two-pass stage's results ``(count, cycle of result i)`` (in beats: ``length`` a
+        vector, ``per_word`` a word) and each token's scale's cycle: a token's pass 1 takes a
+        beat a cycle as it arrives, no earlier than the scalar phase and pass 2 of the token
+        before allow."""
         scalar, pass2 = stage.scalar_cycles, stage.pass2_latency
         ends, earliest = [], 0
         for t in range(tokens):
@@ -227,6 +258,9 @@ class VectorUnitParameters:
         check_int("Tokens", tokens, 1, (1 << 16) - 1)
         limit = self.max_length if op in (VectorOp.RMSNORM, VectorOp.QUANTISE) else (1 << 16) - 1
         check_int("Length", length, 1, limit)
+        if length % self.lanes:
+            raise ValueError(f"Length must be a multiple of the {self.lanes} vector lanes, "
+                             f"not {length!r}")
 
 
 def check_hp_ports(hp_ports, data_bits: int | None = None) -> None:
@@ -773,13 +807,14 @@ class AcceleratorParameters:
     def for_model(cls, model: ModelConfig, *, context: int, group_size: int = 3,
                   groups_per_cycle: int = 8, rows: int = 16, lanes: int = 4, tile_rows: int = 8,
                   tile_cols: int = 8, data_bits: int = 128, buffer_depth: int = 4096,
-                  hp_ports: int = 1) -> "AcceleratorParameters":
+                  hp_ports: int = 1, vector_lanes: int = 1) -> "AcceleratorParameters":
         """The accelerator for ``model``: an engine of ``group_size`` x ``groups_per_cycle``
         x ``rows`` (its depths the model's widest projection), float32 attention of ``lanes``
         fmas (at most the elements a bus word carries) on tiles of ``tile_rows`` x
-        ``tile_cols`` with a KV cache of ``context`` tokens, the vector unit at the model's
-        widest vector and activation, every unit on a ``data_bits`` bus striped over
-        ``hp_ports`` DDR ports, and a weight buffer of ``buffer_depth`` beats."""
+        ``tile_cols`` with a KV cache of ``context`` tokens, the vector unit of
+        ``vector_lanes`` at the model's widest vector and activation, every unit on a
+        ``data_bits`` bus striped over ``hp_ports`` DDR ports, and a weight buffer of
+        ``buffer_depth`` beats."""
         check_int("Context", context, 1, model.max_context)
         check_data_bits(data_bits)
         check_int(f"Attention lanes (float32 elements of a {data_bits}-bit word)", lanes, 1,
@@ -792,8 +827,12 @@ class AcceleratorParameters:
         attention = AttentionUnitParameters(engine=AttentionParameters(
             format="float32", head_dim=model.head_dim, rows=tile_rows, cols=tile_cols,
             lanes=lanes, max_keys=context), data_bits=data_bits)
+        for size in (model.hidden, model.ffn):
+            if size % vector_lanes:
+                raise ValueError(f"Vector lanes must divide {model.name}'s hidden and FFN "
+                                 f"sizes ({model.hidden}, {model.ffn}), not {vector_lanes!r}")
         vector = VectorUnitParameters(data_bits=data_bits, max_length=widest,
-                                      activation=str(model.activation))
+                                      activation=str(model.activation), lanes=vector_lanes)
         return cls(model, engine, attention, vector, data_bits=data_bits,
                    buffer_depth=buffer_depth, hp_ports=hp_ports)
 
@@ -803,6 +842,8 @@ class AcceleratorParameters:
         """A small accelerator for ``model`` that the simulator runs whole: a 128-bit bus
         (on ``hp_ports`` DDR ports of ``128 // hp_ports`` bits), an engine of 96 MACs a cycle
         (G = 3, P = 4, R = 8), two attention lanes, tiles of 4 x 4, a KV cache of ``context``
-        tokens, a weight buffer of 64 beats."""
+        tokens, a weight buffer of 64 beats, a vector unit of one lane (the most a 128-bit
+        bus takes)."""
         return cls.for_model(model, context=context, groups_per_cycle=4, rows=8, lanes=2,
-                             tile_rows=4, tile_cols=4, buffer_depth=64, hp_ports=hp_ports)
+                             tile_rows=4, tile_cols=4, buffer_depth=64, hp_ports=hp_ports,
+                             vector_lanes=1)

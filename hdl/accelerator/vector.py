@@ -2,18 +2,20 @@
 
 One instruction (:data:`~ternforge.hdl.accelerator.parameters.VECTOR_INSTRUCTION`) runs one
 :class:`~ternforge.hdl.accelerator.parameters.VectorOp` over ``tokens`` vectors of
-``length``: two vector readers (``a``, ``b``) feed the operation's stage, and its results go
-to DDR through the 32-bit writer (``y``), or, for quantisation, the int8 writer (``y``) and
-the scale writer (``z``). The stages are those of :mod:`ternforge.hdl.eltwise`, so each
-operation computes exactly its golden model in :mod:`ternforge.sim.models.eltwise`. One
-instruction runs at a time (its scalars are held while its elements pass); ``done`` follows
-when every one of its results is written.
+``length``: the vector readers (``a``, ``b``; dequantisation's scales, one a token, through
+the scalar reader ``s``) feed the operation's stage, and its results go to DDR through the
+32-bit writer (``y``), or, for quantisation, the int8 writer (``y``) and the scale writer
+(``z``). The stages are those of :mod:`ternforge.hdl.eltwise`, so each operation computes
+exactly its golden model in :mod:`ternforge.sim.models.eltwise`. Every stream but the
+scalars' carries ``lanes`` elements a beat (the parameters'), and every stage takes a beat a
+cycle. One instruction runs at a time (its scalars are held while its elements pass);
+``done`` follows when every one of its results is written.
 
 ::
 
-    a ─► VectorReader ─┐                    ┌─► VectorWriter (32 bit) ─► y
-                       ├─► stage of the op ─┼─► VectorWriter (8 bit)  ─► y
-    b ─► VectorReader ─┘                    └─► VectorWriter (32 bit) ─► z
+    a ─► VectorReader (lanes x 32) ─┐                    ┌─► VectorWriter (lanes x 32) ─► y
+    b ─► VectorReader (lanes x 32) ─┼─► stage of the op ─┼─► VectorWriter (lanes x 8)  ─► y
+    s ─► VectorReader (32)        ──┘                    └─► VectorWriter (32)         ─► z
 """
 
 from __future__ import annotations
@@ -34,11 +36,11 @@ __all__ = ["VectorUnit"]
 _STAGES = {VectorOp.DEQUANTISE: Dequantise, VectorOp.RESIDUAL: Residual,
            VectorOp.RMSNORM: RmsNorm, VectorOp.QUANTISE: Quantise,
            VectorOp.GATED: GatedActivation}
-#: each op's stage ports fed by reader a and reader b (None: not read), and its outputs
-_INPUTS = {VectorOp.DEQUANTISE: ("acc", "act_scale"), VectorOp.RESIDUAL: ("input", "residual"),
-           VectorOp.RMSNORM: ("input", "gain"), VectorOp.QUANTISE: ("input", None),
-           VectorOp.GATED: ("gate", "up")}
-_PORTS = ("a", "b", "y", "codes", "z")
+#: each op's stage ports fed by the readers
+_INPUTS = {VectorOp.DEQUANTISE: {"a": "acc", "s": "act_scale"},
+           VectorOp.RESIDUAL: {"a": "input", "b": "residual"},
+           VectorOp.RMSNORM: {"a": "input", "b": "gain"}, VectorOp.QUANTISE: {"a": "input"},
+           VectorOp.GATED: {"a": "gate", "b": "up"}}
 
 
 class VectorUnit(wiring.Component):
@@ -60,13 +62,18 @@ class VectorUnit(wiring.Component):
         self._parameters = p = parameters
         payload_bits = payload_bits or VECTOR_INSTRUCTION.size
         options = {"data_bits": p.data_bits, "max_burst": p.max_burst, "depth": p.fifo_depth}
-        self._readers = {"a": VectorReader(32, **options), "b": VectorReader(32, **options)}
-        self._writers = {"y": VectorWriter(32, **options), "codes": VectorWriter(8, **options),
+        lanes = p.lanes
+        self._readers = {"a": VectorReader(32 * lanes, **options),
+                         "b": VectorReader(32 * lanes, **options),
+                         "s": VectorReader(32, **options)}
+        self._writers = {"y": VectorWriter(32 * lanes, **options),
+                         "codes": VectorWriter(8 * lanes, **options),
                          "z": VectorWriter(32, **options)}
         self._stages = {op: _STAGES[op](stage) for op, stage in p.stages.items()}
         self._bus = AxiInterconnect([("a", True, False), ("b", True, False),
-                                     ("y", False, True), ("codes", False, True),
-                                     ("z", False, True)], data_bits=p.data_bits)
+                                     ("s", True, False), ("y", False, True),
+                                     ("codes", False, True), ("z", False, True)],
+                                    data_bits=p.data_bits)
         widths = {"addr_bits": 32, "data_bits": p.data_bits}
         super().__init__({"instruction": In(stream.Signature(payload_bits)),
                           "done": Out(stream.Signature(1)),
@@ -107,19 +114,17 @@ class VectorUnit(wiring.Component):
         m.d.comb += [stages[VectorOp.DEQUANTISE].weight_scale.eq(held.scalar),
                      stages[VectorOp.RMSNORM].eps.eq(held.scalar),
                      stages[VectorOp.RMSNORM].inv_length.eq(held.inv_length)]
-        for reader_name, index in (("a", 0), ("b", 1)):
-            source = self._readers[reader_name].elements
-            for vop, ports in _INPUTS.items():
-                if ports[index] is None:
-                    continue
-                sink = getattr(stages[vop], ports[index])
+        for vop, ports in _INPUTS.items():
+            for reader_name, port in ports.items():
+                source = self._readers[reader_name].elements
+                sink = getattr(stages[vop], port)
                 selected = op == vop
                 payload = sink.payload
                 m.d.comb += [
-                    (payload.value.eq(source.payload.value) if index == 0 else
+                    (payload.value.eq(source.payload.value) if reader_name == "a" else
                      payload.eq(source.payload.value)),
                     sink.valid.eq(source.valid & selected)]
-                if index == 0:
+                if reader_name == "a":
                     m.d.comb += payload.last.eq(source.payload.last)
                 with m.If(selected):
                     m.d.comb += source.ready.eq(sink.ready)
@@ -143,29 +148,29 @@ class VectorUnit(wiring.Component):
         when its writers are."""
         instruction = data.View(VECTOR_INSTRUCTION,
                                 self.instruction.payload[:VECTOR_INSTRUCTION.size])
-        elements = held.tokens * held.length
-        a, b = self._readers["a"].commands, self._readers["b"].commands
+        shift = (self._parameters.lanes - 1).bit_length()  # elements to beats
+        beats, vector = (held.tokens * held.length) >> shift, held.length >> shift
+        a, b, s = (self._readers[n].commands for n in ("a", "b", "s"))
         y, codes, z = (self._writers[n].commands for n in ("y", "codes", "z"))
         # per command port: still to issue (b: RMSNorm's gain once a token)
-        pending = {name: Signal(name=f"pending_{name}") for name in ("a", "y", "codes", "z")}
+        pending = {name: Signal(name=f"pending_{name}") for name in ("a", "s", "y", "codes", "z")}
         gains = Signal(16)  # b commands still to issue
-        b_issued = Signal()  # b's first command is taken
+        first = Signal()  # b's (or s's) first command is taken
         waiting = {name: Signal(name=f"waiting_{name}") for name in ("y", "codes", "z")}
-        per_token = held.op == VectorOp.DEQUANTISE
         rmsnorm = held.op == VectorOp.RMSNORM
         m.d.comb += [
-            a.payload.address.eq(held.a), a.payload.elements.eq(elements),
-            a.payload.length.eq(held.length),
-            # b's first burst is requested alone, a's after it: the same order whatever the
-            # bus granted before, so that the op's first element is as the cycle model says
-            a.valid.eq(pending["a"] & (b_issued | (held.op == VectorOp.QUANTISE))),
-            b.payload.address.eq(held.b),
-            b.payload.elements.eq(Mux(per_token, held.tokens,
-                                      Mux(rmsnorm, held.length, elements))),
-            b.payload.length.eq(Mux(per_token, 1, held.length)), b.valid.eq(gains != 0),
-            y.payload.address.eq(held.y), y.payload.elements.eq(elements),
+            a.payload.address.eq(held.a), a.payload.elements.eq(beats),
+            a.payload.length.eq(vector),
+            # b's (s's) first burst is requested alone, a's after it: the same order whatever
+            # the bus granted before, so that the op's first beat is as the cycle model says
+            a.valid.eq(pending["a"] & (first | (held.op == VectorOp.QUANTISE))),
+            b.payload.address.eq(held.b), b.payload.elements.eq(Mux(rmsnorm, vector, beats)),
+            b.payload.length.eq(vector), b.valid.eq(gains != 0),
+            s.payload.address.eq(held.b), s.payload.elements.eq(held.tokens),
+            s.payload.length.eq(1), s.valid.eq(pending["s"]),
+            y.payload.address.eq(held.y), y.payload.elements.eq(beats),
             y.valid.eq(pending["y"]),
-            codes.payload.address.eq(held.y), codes.payload.elements.eq(elements),
+            codes.payload.address.eq(held.y), codes.payload.elements.eq(beats),
             codes.valid.eq(pending["codes"]),
             z.payload.address.eq(held.z), z.payload.elements.eq(held.tokens),
             z.valid.eq(pending["z"]),
@@ -173,8 +178,10 @@ class VectorUnit(wiring.Component):
         for name, port in (("a", a), ("y", y), ("codes", codes), ("z", z)):
             with m.If(port.valid & port.ready):
                 m.d.sync += pending[name].eq(0)
+        with m.If(s.valid & s.ready):
+            m.d.sync += [pending["s"].eq(0), first.eq(1)]
         with m.If(b.valid & b.ready):
-            m.d.sync += [gains.eq(gains - 1), b_issued.eq(1)]
+            m.d.sync += [gains.eq(gains - 1), first.eq(1)]
         for name in waiting:
             writer = self._writers[name]
             m.d.comb += writer.done.ready.eq(1)
@@ -184,14 +191,15 @@ class VectorUnit(wiring.Component):
         m.d.comb += self.instruction.ready.eq(idle)
         with m.If(self.instruction.valid & idle):
             op = instruction.op
-            quant = op == VectorOp.QUANTISE
-            m.d.sync += [held.eq(instruction), busy.eq(1), pending["a"].eq(1), b_issued.eq(0),
+            quant, scales = op == VectorOp.QUANTISE, op == VectorOp.DEQUANTISE
+            m.d.sync += [held.eq(instruction), busy.eq(1), pending["a"].eq(1), first.eq(0),
+                         pending["s"].eq(scales),
                          pending["y"].eq(~quant), pending["codes"].eq(quant),
                          pending["z"].eq(quant), waiting["y"].eq(~quant),
                          waiting["codes"].eq(quant), waiting["z"].eq(quant),
-                         gains.eq(Mux(op == VectorOp.QUANTISE, 0,
+                         gains.eq(Mux(quant | scales, 0,
                                       Mux(op == VectorOp.RMSNORM, instruction.tokens, 1)))]
-        finished = busy & ~pending["a"] & (gains == 0) & \
+        finished = busy & ~pending["a"] & ~pending["s"] & (gains == 0) & \
             ~(waiting["y"] | waiting["codes"] | waiting["z"]) & \
             ~(pending["y"] | pending["codes"] | pending["z"])
         m.d.comb += self.done.valid.eq(finished)

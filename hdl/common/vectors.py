@@ -11,7 +11,7 @@ word-aligned address.
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -76,7 +76,9 @@ class VectorReader(wiring.Component):
         per_word = self._data_bits // self._element_bits
         command = self.commands.payload
         left, length, position = Signal(32), Signal(32), Signal(32)
-        slot = Signal(range(per_word))  # of the next element within its word
+        # of the next element within its word (one a word: the constant 0, since a register
+        # of no bits would be a zero-width wire that Verilator refuses)
+        slot = Signal(range(per_word), name="slot") if per_word > 1 else Const(0, 1)
         # after a command's final element, the rest of its word is padding: dropped
         dropping = (left == 0) & (slot != 0)
         m.d.comb += [
@@ -91,8 +93,9 @@ class VectorReader(wiring.Component):
                      self.elements.payload.last.eq(last),
                      self.elements.valid.eq(splitter.beats.valid & (left != 0)),
                      splitter.beats.ready.eq(Mux(left != 0, self.elements.ready, dropping))]
-        with m.If(splitter.beats.valid & splitter.beats.ready):
-            m.d.sync += slot.eq(Mux(slot == per_word - 1, 0, slot + 1))
+        if per_word > 1:
+            with m.If(splitter.beats.valid & splitter.beats.ready):
+                m.d.sync += slot.eq(Mux(slot == per_word - 1, 0, slot + 1))
         with m.If(self.elements.valid & self.elements.ready):
             m.d.sync += [left.eq(left - 1), position.eq(Mux(last, 0, position + 1))]
         with m.If(self.commands.valid & self.commands.ready):

@@ -2,12 +2,15 @@
 operators (:class:`~ternforge.hdl.fp.parameters.FloatUnitParameters`), buffers, latencies and
 cycle models, all known without building any hardware.
 
-Every stage streams one element per cycle through its operators, so its latency is theirs in
+Every stage streams one beat per cycle through its operators, so its latency is theirs in
 series; the two-pass stages add a scalar phase between their passes (see
-:mod:`~ternforge.hdl.eltwise.two_pass` for the sequencing these cycle models count).
+:mod:`~ternforge.hdl.eltwise.two_pass` for the sequencing these cycle models count). A beat is
+one element, or with ``lanes`` (the keyword every stage takes) that many consecutive elements
+of a vector, each through its own copy of the operators: a vector is then a whole number of
+beats.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from amaranth.lib import data
 
@@ -15,7 +18,7 @@ from ..common.checks import check_int
 from ..fp.format import FloatFormat, float_format
 from ..fp.parameters import ConversionParameters, FloatUnitParameters
 
-__all__ = ["ACTIVATIONS", "element_layout", "StageParameters", "DequantiseParameters",
+__all__ = ["ACTIVATIONS", "element_layout", "lanes_layout", "StageParameters", "DequantiseParameters",
            "ResidualParameters", "GatedActivationParameters", "RopeParameters",
            "TwoPassParameters", "RmsNormParameters", "QuantiseParameters",
            "EltwiseParameters", "QUANT_FLOOR"]
@@ -26,10 +29,16 @@ ACTIVATIONS = ("silu", "relu2")
 QUANT_FLOOR = 1e-5
 
 
-def element_layout(shape) -> data.StructLayout:
-    """The payload of a vector stream: ``value`` (``shape``) and ``last`` (the token's last
-    element)."""
-    return data.StructLayout({"value": shape, "last": 1})
+def lanes_layout(shape, lanes: int = 1):
+    """``lanes`` elements of ``shape`` side by side, the first least significant: ``shape``
+    itself for one lane, else an array."""
+    return shape if lanes == 1 else data.ArrayLayout(shape, lanes)
+
+
+def element_layout(shape, lanes: int = 1) -> data.StructLayout:
+    """The payload of a vector stream: ``value`` (``lanes`` elements of ``shape``,
+    :func:`lanes_layout`) and ``last`` (on the beat of the token's last element)."""
+    return data.StructLayout({"value": lanes_layout(shape, lanes), "last": 1})
 
 
 @dataclass(frozen=True)
@@ -41,11 +50,18 @@ class StageParameters:
     format : str or FloatFormat
         The arithmetic's format (float32 by default: sums of squares over a hidden vector
         overflow float16); held as a :class:`~ternforge.hdl.fp.format.FloatFormat`.
+    lanes : int
+        Elements of a beat (keyword only; a power of two, 1 to 16), each through its own
+        copy of the per-element operators.
     """
 
     format: FloatFormat = "float32"
+    lanes: int = field(default=1, kw_only=True)
 
     def __post_init__(self):
+        check_int("Lanes", self.lanes, 1, 16)
+        if self.lanes & (self.lanes - 1):
+            raise ValueError(f"Lanes must be a power of two, not {self.lanes!r}")
         self._check()
         object.__setattr__(self, "format", float_format(self.format))
 
@@ -57,6 +73,17 @@ class StageParameters:
         """The stage's operators' parameters by submodule name, in pipeline order."""
         raise NotImplementedError
 
+    #: the operators that are not per element: one, whatever the lanes (the scalar phase's)
+    SCALAR_UNITS = ()
+
+    def beats(self, length: int) -> int:
+        """Beats of a vector of ``length`` elements; refuses (``ValueError``) a length that
+        is not a whole number of beats."""
+        if length % self.lanes:
+            raise ValueError(f"Length must be a multiple of the {self.lanes} lanes, "
+                             f"not {length!r}")
+        return length // self.lanes
+
     def _unit(self, op: str, tag_width: int = 1) -> FloatUnitParameters:
         return FloatUnitParameters(op, self.format, tag_width)
 
@@ -67,9 +94,9 @@ class StageParameters:
         return sum(unit.latency for unit in self.units.values())
 
     def cycles(self, tokens: int, length: int) -> int:
-        """Cycles of ``tokens`` vectors of ``length`` elements without stalls, first element
+        """Cycles of ``tokens`` vectors of ``length`` elements without stalls, first beat
         in to last out, inclusive."""
-        return tokens * length + self.latency
+        return tokens * self.beats(length) + self.latency
 
 
 @dataclass(frozen=True)
@@ -135,6 +162,10 @@ class RopeParameters(StageParameters):
     ``y1 = fma(x0, sin, x1 * cos)``; ``x1 * sin`` carries ``x0``, the angle and ``last`` to
     the fmas as its tag (:attr:`carried_layout`)."""
 
+    def _check(self):
+        if self.lanes != 1:  # a beat is a pair and its angle
+            raise ValueError(f"Lanes of the RoPE stage must be 1, not {self.lanes!r}")
+
     @property
     def input_layout(self) -> data.StructLayout:
         """One pair, its angle's cosine and sine, and ``last``."""
@@ -185,6 +216,9 @@ class TwoPassParameters(StageParameters):
 
     def _check(self):
         check_int("Maximum length", self.max_length, 2, 65536)
+        if self.max_length % self.lanes:
+            raise ValueError(f"Maximum length must be a multiple of the {self.lanes} lanes, "
+                             f"not {self.max_length!r}")
 
     @property
     def buffer_bits(self) -> int:
@@ -208,8 +242,8 @@ class TwoPassParameters(StageParameters):
 
     def token_period(self, length: int) -> int:
         """Cycles between consecutive tokens of ``length`` elements in steady state: pass 1,
-        the scalar phase, pass 2."""
-        return 2 * length - 1 + self.scalar_cycles
+        the scalar phase, pass 2 (a beat a cycle each)."""
+        return 2 * self.beats(length) - 1 + self.scalar_cycles
 
     def cycles(self, tokens: int, length: int) -> int:
         """Cycles of ``tokens`` vectors of ``length`` elements without stalls, first element
@@ -220,19 +254,29 @@ class TwoPassParameters(StageParameters):
 
 @dataclass(frozen=True)
 class RmsNormParameters(TwoPassParameters):
-    """``x * rsqrt(mean(x**2) + eps) * gain``, with :attr:`lanes` partial sums of squares."""
+    """``x * rsqrt(mean(x**2) + eps) * gain``, with :attr:`partial_sums` partial sums of
+    squares."""
+
+    SCALAR_UNITS = ("rsqrt",)
 
     @property
-    def lanes(self) -> int:
-        """Partial sums of squares: the fma's latency, so that one element enters it per
-        cycle."""
+    def slots(self) -> int:
+        """Partial sums of squares a lane: the fma's latency, so that a beat enters the
+        fmas every cycle."""
         return FloatUnitParameters("fma", self.format).latency
 
     @property
+    def partial_sums(self) -> int:
+        """Partial sums of squares: :attr:`slots` a lane (element ``i`` into sum ``i mod
+        partial_sums``, the ``partial_sums`` of
+        :func:`~ternforge.sim.models.eltwise.sum_of_squares`)."""
+        return self.lanes * self.slots
+
+    @property
     def squares_tag_layout(self) -> data.StructLayout:
-        """The tag of the sums of squares' fma: the partial sum's ``slot``, and ``scalar``
-        for the scalar phase's operations."""
-        return data.StructLayout({"slot": (self.lanes - 1).bit_length(), "scalar": 1})
+        """The tag of the sums of squares' fmas: the partial sum's ``slot`` in its lane, and
+        ``scalar`` for the scalar phase's operations."""
+        return data.StructLayout({"slot": (self.slots - 1).bit_length(), "scalar": 1})
 
     @property
     def units(self):
@@ -242,11 +286,11 @@ class RmsNormParameters(TwoPassParameters):
 
     @property
     def scalar_cycles(self):
-        lanes = self.lanes
-        # drain the partial sums (lanes); lanes - 1 additions and the mean, each issued the
-        # cycle after the previous result (lanes + 1 each); the rsqrt, issued the same way;
-        # its result registered, then seen by the pass sequencer (2)
-        return lanes + lanes * (lanes + 1) + 1 + self.units["rsqrt"].latency + 2
+        slots, sums = self.slots, self.partial_sums
+        # drain the fmas (slots: their latency); sums - 1 additions and the mean, each issued
+        # the cycle after the previous result (slots + 1 each); the rsqrt, issued the same
+        # way; its result registered, then seen by the pass sequencer (2)
+        return slots + sums * (slots + 1) + 1 + self.units["rsqrt"].latency + 2
 
     @property
     def pass2_latency(self):
@@ -258,6 +302,8 @@ class RmsNormParameters(TwoPassParameters):
 class QuantiseParameters(TwoPassParameters):
     """Absmax int8 quantisation: the scale and its reciprocal in the scalar phase, the codes
     in pass 2."""
+
+    SCALAR_UNITS = ("to_scale", "reciprocal")
 
     @property
     def units(self):

@@ -1,58 +1,77 @@
 """One-pass stages of the element-wise unit: dequantisation, residual addition, the gated
 FFN activation and rotary position embedding.
 
-Each stage streams one element per cycle through pipelined floating-point operators
+Each stage streams one beat per cycle through pipelined floating-point operators
 (:mod:`~ternforge.hdl.fp.ops`) and computes exactly what
 :mod:`ternforge.sim.models.eltwise` specifies. Vectors travel as beats of ``value`` and
 ``last`` (the token's last element;
 :func:`~ternforge.hdl.eltwise.parameters.element_layout`); a beat's ``last`` (with any
 operand still needed downstream) rides through the operators as their tag. Per-token scalars
 are streams of one beat per token, taken with the token's last element.
+
+With ``lanes`` (the parameters'), a beat carries that many elements and every per-element
+operator is there once a lane: the lanes' copies take their operands and give their results
+together (:func:`~ternforge.hdl.common.streams.join`), so they work in lockstep, and lane 0's
+tag speaks for all.
 """
 
 from amaranth.hdl import Cat, Module, Mux, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .parameters import element_layout
+from .parameters import element_layout, lanes_layout
 from ..fp.convert import FloatToInt, IntToFloat
 from ..fp.parameters import ConversionParameters
 from ..fp.units import float_unit
-from ..common.streams import connect, join
+from ..common.streams import join
 
-__all__ = ["EltwiseStage", "Dequantise", "Residual", "GatedActivation", "Rope", "deliver",
-           "feed", "join_product"]
-
-
-def deliver(m, result, output):
-    """A tagged operator result to a vector stream (the tag is ``last``)."""
-    connect(m, result, output, [output.payload.value.eq(result.payload.value),
-                                output.payload.last.eq(result.payload.tag)])
+__all__ = ["EltwiseStage", "Dequantise", "Residual", "GatedActivation", "Rope", "lane",
+           "deliver", "feed", "join_product"]
 
 
-def feed(m, source, unit, *, when=1, **operands):
-    """A vector stream into a tagged operator, with operands ``operands`` and ``last`` as the
-    tag."""
-    connect(m, source, unit.operands, [
-        *(getattr(unit.operands.payload, k).eq(v) for k, v in operands.items()),
-        unit.operands.payload.tag.eq(source.payload.last)], when=when)
+def lane(value, index: int, lanes: int):
+    """Element ``index`` of a beat's ``value`` of ``lanes`` elements
+    (:func:`~ternforge.hdl.eltwise.parameters.lanes_layout`)."""
+    return value if lanes == 1 else value[index]
 
 
-def join_product(m, result, factor, unit):
-    """A tagged operator result times the beats of stream ``factor``, into ``unit``."""
-    join(m, [result, factor], [unit.operands], [
-        unit.operands.payload.a.eq(result.payload.value),
-        unit.operands.payload.b.eq(factor.payload),
-        unit.operands.payload.tag.eq(result.payload.tag)])
+def deliver(m, results, output):
+    """The lanes' tagged operator results to a vector stream, together (the tag is
+    ``last``)."""
+    lanes = len(results)
+    join(m, results, [output], [
+        *(lane(output.payload.value, i, lanes).eq(r.payload.value)
+          for i, r in enumerate(results)),
+        output.payload.last.eq(results[0].payload.tag)])
+
+
+def feed(m, source, units, **operands):
+    """A vector stream into the lanes' tagged operators, together: operand ``k`` of lane
+    ``i`` is ``operands[k](i)``, and ``last`` the tag."""
+    join(m, [source], [unit.operands for unit in units], [
+        *(getattr(unit.operands.payload, k).eq(v(i))
+          for i, unit in enumerate(units) for k, v in operands.items()),
+        *(unit.operands.payload.tag.eq(source.payload.last) for unit in units)])
+
+
+def join_product(m, results, factor, units, *, per_lane=True):
+    """The lanes' tagged operator results times the beats of stream ``factor`` (an element a
+    lane, or with ``per_lane`` false one for every lane), into the lanes' ``units``."""
+    lanes = len(results)
+    join(m, [*results, factor], [unit.operands for unit in units], [
+        *(units[i].operands.payload.a.eq(r.payload.value) for i, r in enumerate(results)),
+        *(units[i].operands.payload.b.eq(lane(factor.payload, i, lanes) if per_lane
+                                         else factor.payload) for i in range(lanes)),
+        *(units[i].operands.payload.tag.eq(r.payload.tag) for i, r in enumerate(results))])
 
 
 def _paired_ports(parameters, vector, operand) -> dict:
-    """The signature of a stage of vector stream ``vector``, stream ``operand`` in step
-    with it, and vector stream ``output``."""
-    width = parameters.format.width
-    return {vector: In(stream.Signature(element_layout(width))),
-            operand: In(stream.Signature(width)),
-            "output": Out(stream.Signature(element_layout(width)))}
+    """The signature of a stage of vector stream ``vector``, stream ``operand`` (an element
+    a lane) in step with it, and vector stream ``output``."""
+    width, lanes = parameters.format.width, parameters.lanes
+    return {vector: In(stream.Signature(element_layout(width, lanes))),
+            operand: In(stream.Signature(lanes_layout(width, lanes))),
+            "output": Out(stream.Signature(element_layout(width, lanes)))}
 
 
 def _component(parameters):
@@ -82,10 +101,15 @@ class EltwiseStage(wiring.Component):
     parameters = property(lambda self: self._parameters)
 
     def add_units(self, m) -> dict:
-        """New operators of the parameters' ``units``, as submodules of ``m``; returns them."""
-        units = {name: _component(unit) for name, unit in self._parameters.units.items()}
-        for name, unit in units.items():
-            m.submodules[name] = unit
+        """New operators of the parameters' ``units``, as submodules of ``m``: a list of
+        one a lane each (one only of the parameters' ``SCALAR_UNITS``); returns them."""
+        p = self._parameters
+        units = {}
+        for name, unit in p.units.items():
+            count = 1 if name in p.SCALAR_UNITS else p.lanes
+            units[name] = [_component(unit) for _ in range(count)]
+            for i, component in enumerate(units[name]):
+                m.submodules[name if count == 1 else f"{name}{i}"] = component
         return units
 
     def elaborate(self, platform):
@@ -111,26 +135,30 @@ class Dequantise(EltwiseStage):
     """
 
     def __init__(self, parameters):
-        width = parameters.format.width
+        width, lanes = parameters.format.width, parameters.lanes
         super().__init__({
-            "acc": In(stream.Signature(element_layout(signed(parameters.acc_width)))),
+            "acc": In(stream.Signature(element_layout(signed(parameters.acc_width), lanes))),
             "act_scale": In(stream.Signature(width)),
             "weight_scale": In(width),
-            "output": Out(stream.Signature(element_layout(width))),
+            "output": Out(stream.Signature(element_layout(width, lanes))),
         }, parameters)
 
     def _wire(self, m, convert, by_act, by_weight):
-        connect(m, self.acc, convert.source, [
-            convert.source.payload.value.eq(self.acc.payload.value),
-            convert.source.payload.tag.eq(self.acc.payload.last)])
-        join_product(m, convert.result, self.act_scale, by_act)
-        with m.If(~convert.result.payload.tag):  # the scale stays for its token's every element
+        lanes = self._parameters.lanes
+        join(m, [self.acc], [c.source for c in convert], [
+            *(c.source.payload.value.eq(lane(self.acc.payload.value, i, lanes))
+              for i, c in enumerate(convert)),
+            *(c.source.payload.tag.eq(self.acc.payload.last) for c in convert)])
+        join_product(m, [c.result for c in convert], self.act_scale, by_act, per_lane=False)
+        with m.If(~convert[0].result.payload.tag):  # the scale stays for its token's every beat
             m.d.comb += self.act_scale.ready.eq(0)
-        connect(m, by_act.result, by_weight.operands, [
-            by_weight.operands.payload.a.eq(by_act.result.payload.value),
-            by_weight.operands.payload.b.eq(self.weight_scale),
-            by_weight.operands.payload.tag.eq(by_act.result.payload.tag)])
-        deliver(m, by_weight.result, self.output)
+        join(m, [b.result for b in by_act], [b.operands for b in by_weight], [
+            *(w.operands.payload.a.eq(a.result.payload.value)
+              for a, w in zip(by_act, by_weight)),
+            *(w.operands.payload.b.eq(self.weight_scale) for w in by_weight),
+            *(w.operands.payload.tag.eq(a.result.payload.tag)
+              for a, w in zip(by_act, by_weight))])
+        deliver(m, [w.result for w in by_weight], self.output)
 
 
 class Residual(EltwiseStage):
@@ -150,11 +178,14 @@ class Residual(EltwiseStage):
         super().__init__(_paired_ports(parameters, "input", "residual"), parameters)
 
     def _wire(self, m, add):
-        join(m, [self.input, self.residual], [add.operands], [
-            add.operands.payload.a.eq(self.input.payload.value),
-            add.operands.payload.b.eq(self.residual.payload),
-            add.operands.payload.tag.eq(self.input.payload.last)])
-        deliver(m, add.result, self.output)
+        lanes = self._parameters.lanes
+        join(m, [self.input, self.residual], [a.operands for a in add], [
+            *(a.operands.payload.a.eq(lane(self.input.payload.value, i, lanes))
+              for i, a in enumerate(add)),
+            *(a.operands.payload.b.eq(lane(self.residual.payload, i, lanes))
+              for i, a in enumerate(add)),
+            *(a.operands.payload.tag.eq(self.input.payload.last) for a in add)])
+        deliver(m, [a.result for a in add], self.output)
 
 
 class GatedActivation(EltwiseStage):
@@ -174,14 +205,19 @@ class GatedActivation(EltwiseStage):
         super().__init__(_paired_ports(parameters, "gate", "up"), parameters)
 
     def _wire(self, m, activate, by_up):
-        gate = self.gate.payload.value
+        lanes = self._parameters.lanes
+
+        def gate(i):
+            return lane(self.gate.payload.value, i, lanes)
+
         if self._parameters.kind == "silu":
             feed(m, self.gate, activate, a=gate)
         else:
-            relu = Mux(gate[-1], 0, gate)
+            def relu(i):
+                return Mux(gate(i)[-1], 0, gate(i))
             feed(m, self.gate, activate, a=relu, b=relu)
-        join_product(m, activate.result, self.up, by_up)
-        deliver(m, by_up.result, self.output)
+        join_product(m, [a.result for a in activate], self.up, by_up)
+        deliver(m, [b.result for b in by_up], self.output)
 
 
 class Rope(EltwiseStage):
@@ -203,6 +239,7 @@ class Rope(EltwiseStage):
                          parameters)
 
     def _wire(self, m, x1_sin, x1_cos, y0, y1):
+        (x1_sin,), (x1_cos,), (y0,), (y1,) = x1_sin, x1_cos, y0, y1
         x, width = self.input.payload, self._parameters.format.width
         join(m, [self.input], [x1_sin.operands, x1_cos.operands], [
             x1_sin.operands.payload.a.eq(x.x1), x1_sin.operands.payload.b.eq(x.sin),

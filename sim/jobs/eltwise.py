@@ -164,7 +164,7 @@ class EltwiseJob:
     @property
     def lanes(self) -> int:
         """The RMSNorm's partial sums of squares (its fused multiply-add's latency)."""
-        return ep.RmsNormParameters(self.format).lanes
+        return ep.RmsNormParameters(self.format).partial_sums
 
     def arrays(self, words: dict, shape: tuple[int, int]) -> dict:
         """Output arrays (and ``lasts``, the ``last`` flags by output) from output words."""

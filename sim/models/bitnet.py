@@ -267,17 +267,22 @@ class Golden:
         The floating-point format of the element-wise work, the attention and the KV cache.
     cols : int
         The attention units' keys per tile (the only tiling the bits depend on).
+    vector_lanes : int
+        The vector unit's lanes (its RMSNorm keeps seven partial sums of squares a lane:
+        the other tiling the bits depend on).
     """
 
     weights: ModelWeights
     fmt: str = "float32"
     cols: int = 8
+    vector_lanes: int = 1
     keys: list = field(default_factory=list)
     values: list = field(default_factory=list)
 
     def __post_init__(self):
         c = self.weights.config
-        self.lanes = RmsNormParameters(format=self.fmt, max_length=max(c.ffn, c.hidden)).lanes
+        self.lanes = RmsNormParameters(format=self.fmt, max_length=max(c.ffn, c.hidden),
+                                       lanes=self.vector_lanes).partial_sums
         self._layers = layer_parameters(self.weights, self.fmt)
         self._norm = fm.to_bits(np.asarray(self.weights.norm, dtype=np.float64), self.fmt)
 

@@ -32,6 +32,16 @@ def test_the_default_configuration_gives_the_07b_accelerator_on_four_hp_ports():
     engine = p.attention.engine
     assert (engine.lanes, engine.rows, engine.cols, engine.head_dim) == (8, 1, 64, 96)
     assert (p.vector.max_length, p.vector.activation) == (4096, "silu")
+    assert p.attention.paired  # a key beat and a value beat a 512-bit word
+    assert p.vector.lanes == 2  # two elements a cycle of the element-wise work
+    # by default: one lane on one HP port (the most it takes), one for 2B4T (no room for two)
+    narrow = AcceleratorConfig(hp_ports=1, attention_lanes=4)
+    assert accelerator_parameters(DesignConfig(accelerator=narrow),
+                                  preset("bitnet-0.7b")).vector.lanes == 1
+    assert accelerator_parameters(DesignConfig(), preset("bitnet-2b4t")).vector.lanes == 1
+    wide = AcceleratorConfig(vector_lanes=4)
+    assert accelerator_parameters(DesignConfig(accelerator=wide),
+                                  preset("bitnet-0.7b")).vector.lanes == 4
     short = accelerator_parameters(DesignConfig(accelerator=AcceleratorConfig(context=1024)),
                                    preset("bitnet-0.7b"))
     assert short.context == 1024
@@ -50,6 +60,14 @@ def test_the_default_configuration_gives_the_07b_accelerator_on_four_hp_ports():
     (AcceleratorConfig(attention_rows=3),
      "Attention rows (at least bitnet-2b4t's query heads per KV head) must be an integer from "
      "4 to 64, not 3"),
+    (AcceleratorConfig(vector_lanes=3),
+     "Vector lanes must divide bitnet-0.7b's hidden and FFN sizes (1536, 4096), not 3"),
+    (AcceleratorConfig(vector_lanes=2, attention_lanes=4, hp_ports=1),
+     "Vector lanes must be a power of two from 1 to 1 (a quarter of the float32 elements of "
+     "a 128-bit word), not 2"),
+    (AcceleratorConfig(vector_lanes=8),
+     "Vector lanes must be a power of two from 1 to 4 (a quarter of the float32 elements of "
+     "a 512-bit word), not 8"),
 ])
 def test_an_accelerator_the_port_or_model_cannot_take_is_refused(accelerator, message):
     model = preset("bitnet-2b4t" if accelerator.attention_rows == 3 else "bitnet-0.7b")

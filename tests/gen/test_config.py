@@ -68,6 +68,7 @@ def test_engine_section_yields_each_engines_parameters():
     ({"context": 1}, "Context must be an integer from 2 to 1048576, not 1"),
     ({"hp_ports": 3}, "HP ports must be 1, 2 or 4, not 3"),
     ({"lm_head": "fp8"}, "LM head format must be one of float32, bfloat16, int8, not 'fp8'"),
+    ({"vector_lanes": 0}, "Vector lanes must be an integer from 1 to 16, not 0"),
 ])
 def test_the_accelerator_section_checks_its_parameters(values, message):
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):

@@ -161,6 +161,28 @@ def test_gemv_results_of_a_row_block_a_cycle_take_the_models_cycles(tmp_path):
 
 
 @pytest.mark.verilator
+def test_vector_lanes_take_the_models_cycles(tmp_path):
+    """Four lanes on the default design's 512-bit bus: every operation at random lengths
+    (whole words a token, four beats at least) and addresses takes its model's cycles."""
+    p, memory = machine.WIDE, TIMINGS[0]
+    word = p.data_bits // 8
+    rng = random.Random(11)
+    vectors = []
+    for _ in range(30):
+        op = rng.choice(list(VectorOp))
+        length = 16 * rng.randint(1, p.vector.max_length // 16)
+        a, b, y, z = (0x10000 + k * REGION + word * rng.randrange(2048) for k in range(4))
+        vectors.append(("vector", {"op": op, "tokens": rng.randint(1, 4), "length": length,
+                                   "a": a, "b": b, "y": y, "z": z, "scalar": 0x3F800000,
+                                   "inv_length": 0x3B800000}))
+    runs = machine.measure(machine.build(p), tmp_path, [[v] for v in vectors], memory=memory,
+                           memory_bits=p.port_bits, word_bytes=word)
+    bus = p.bus_timing(memory)
+    assert [run["units"]["vector"] for run in runs] == [
+        p.instruction_cycles(*v, memory=bus) for v in vectors]
+
+
+@pytest.mark.verilator
 @pytest.mark.xfail(strict=True, reason=ROPE_GAP_REASON)
 def test_the_rope_model_follows_late_write_answers(tmp_path):
     memory = MemoryTiming(latency=6, write_latency=20)
@@ -169,6 +191,10 @@ def test_the_rope_model_follows_late_write_answers(tmp_path):
 
 
 def test_cycle_models_refuse_what_they_do_not_follow():
+    with pytest.raises(ValueError, match=r"^Length of the vector unit's quantisation cycle "
+                                         r"model must be at least 4 beats \(16 elements\), "
+                                         r"not 12$"):
+        machine.WIDE.vector.cycles(VectorOp.QUANTISE, 1, 12, a=0, b=0, y=0)
     with pytest.raises(ValueError, match="^Copy words of the cycle model must be an integer "
                                          "from 1 to 256, not 257$"):
         P.copy.cycles(0, 0, 257)

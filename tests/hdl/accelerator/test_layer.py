@@ -16,8 +16,7 @@ import pytest
 import tb.controller_tb as machine
 from tb.controller_tb import ACCELERATOR, DATA_BITS, WORD
 from ternforge.hdl.accelerator.model import preset
-from ternforge.hdl.accelerator.parameters import AcceleratorParameters
-from ternforge.hdl.eltwise.parameters import RmsNormParameters
+from ternforge.hdl.accelerator.parameters import AcceleratorParameters, VectorOp
 from ternforge.sim import machine as simulated
 from ternforge.sim.memory import write_image
 from ternforge.sim.models import fp as fm
@@ -102,7 +101,7 @@ def _job(tmp_path, shape):
                        rows=unit.engine.rows, cols=unit.engine.cols)
         return o.transpose(1, 0, 2).reshape(count, d)
 
-    lanes = RmsNormParameters(format="float32").lanes
+    lanes = shape.parameters.vector.stages[VectorOp.RMSNORM].partial_sums
     expected = bitnet_layer(prompt, layer, positions=np.arange(tokens), attention=attention,
                             lanes=lanes)
     expected_next = bitnet_layer(token, layer, positions=[tokens], attention=attention,

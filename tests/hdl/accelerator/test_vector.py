@@ -8,7 +8,6 @@ import pytest
 import tb.controller_tb as machine
 from tb.controller_tb import DATA_BITS, WORD, program
 from ternforge.hdl.accelerator.parameters import VECTOR_INSTRUCTION, VectorOp, VectorUnitParameters
-from ternforge.hdl.eltwise.parameters import RmsNormParameters
 from ternforge.sim.memory import write_image
 from ternforge.sim.models import eltwise as golden
 from ternforge.sim.models import fp as fm
@@ -27,7 +26,7 @@ def bits32(x):
     return fm.to_bits(np.asarray(x, dtype=np.float64), "float32").astype("<u4")
 
 
-def _job(tmp_path):
+def _job(tmp_path, parameters):
     rng = np.random.default_rng(21)
     image = bytearray(WORDS * WORD)
     region = {name: 0x1000 * (i + 1) for i, name in enumerate(
@@ -53,11 +52,12 @@ def _job(tmp_path):
                y=region["normed"], scalar=eps, inv_length=inv_length, **shape),
         vector(wait=True, op=VectorOp.QUANTISE, a=region["normed"], y=region["codes"],
                z=region["scales"], **shape),
-        vector(op=VectorOp.GATED, a=region["gate"], b=region["up"], y=region["gated"], **shape))
+        vector(op=VectorOp.GATED, a=region["gate"], b=region["up"], y=region["gated"], **shape),
+        word_bytes=parameters.data_bits // 8)
     image[0:len(instructions)] = instructions
     write_image(tmp_path / "image.hex", bytes(image), data_bits=DATA_BITS)
     # the golden model, step by step
-    lanes = RmsNormParameters(format="float32").lanes
+    lanes = parameters.vector.stages[VectorOp.RMSNORM].partial_sums
     dequantised = golden.dequantise(acc, act_scale, weight_scale)
     hidden = golden.residual(dequantised, residual)
     normed = golden.rmsnorm(hidden, np.asarray(gain), eps=1e-5, lanes=lanes)
@@ -72,15 +72,14 @@ def _job(tmp_path):
     return {"program": 0, "length": 5, "runs": 1, "expected": str(tmp_path / "expected.bin")}
 
 
-@pytest.fixture(scope="module")
-def build():
-    return machine.build()
-
-
 @pytest.mark.verilator
+@pytest.mark.parametrize("parameters", [machine.ACCELERATOR, machine.WIDE],
+                         ids=["one-lane", "four-lanes"])
 @pytest.mark.parametrize("stall", [0.0, 0.5])
-def test_a_layers_element_wise_path_runs_from_a_program(build, tmp_path, stall):
-    machine.run(build, tmp_path, _job(tmp_path), stall=stall, seed=5)
+def test_a_layers_element_wise_path_runs_from_a_program(tmp_path, parameters, stall):
+    assert parameters.port_bits == DATA_BITS  # (the image's words)
+    machine.run(machine.build(parameters), tmp_path, _job(tmp_path, parameters), stall=stall,
+                seed=5)
 
 
 def test_vector_unit_parameters_are_checked():

@@ -40,12 +40,35 @@ def test_one_pass_latency_is_the_operators_in_series():
 def test_rmsnorm_lanes_and_phases():
     norm = RmsNormParameters("float32", 64)
     lanes = FloatUnitParameters("fma", "float32").latency
-    assert norm.lanes == lanes == 7
+    assert norm.partial_sums == norm.slots == lanes == 7
     assert norm.squares_tag_layout.size == norm.units["squares"].tag_width == 4
     assert norm.scalar_cycles == lanes + lanes * (lanes + 1) + 1 + 7 + 2
     assert norm.pass2_latency == 5 + 5
     assert norm.token_period(20) == 39 + norm.scalar_cycles
     assert norm.cycles(2, 20) == 2 * norm.token_period(20) + norm.pass2_latency
+    # four lanes: a beat of four elements a cycle, seven partial sums each, all 28 added in
+    # the scalar phase
+    wide = RmsNormParameters("float32", 64, lanes=4)
+    assert (wide.slots, wide.partial_sums) == (7, 28)
+    assert wide.scalar_cycles == 7 + 28 * 8 + 1 + 7 + 2
+    assert wide.token_period(20) == 2 * 5 - 1 + wide.scalar_cycles
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: RmsNormParameters("float32", 64, lanes=3), "Lanes must be a power of two, not 3"),
+    (lambda: QuantiseParameters("float32", 66, lanes=4),
+     "Maximum length must be a multiple of the 4 lanes, not 66"),
+    (lambda: ResidualParameters(lanes=32), "Lanes must be an integer from 1 to 16, not 32")])
+def test_lanes_are_checked(make, message):
+    with pytest.raises(ValueError, match=f"^{message}$"):
+        make()
+
+
+def test_a_vector_is_whole_beats():
+    stage = ResidualParameters(lanes=4)
+    assert stage.cycles(2, 20) == 2 * 5 + stage.latency
+    with pytest.raises(ValueError, match="^Length must be a multiple of the 4 lanes, not 18$"):
+        stage.beats(18)
 
 
 def test_quantise_phases():

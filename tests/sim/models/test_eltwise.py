@@ -151,7 +151,7 @@ def test_unit_in_amaranth_simulator(fmt):
         {"hidden": tokens * n, "codes": tokens * n, "scale": tokens},
         signals={"weight_scale": int(ws), "inv_length": int(fm.to_bits(np.float64(1 / n), fmt)),
                  "eps": int(eps)})
-    lanes = parameters.stages["rmsnorm"].lanes
+    lanes = parameters.stages["rmsnorm"].partial_sums
     hidden, codes, scale = em.residual_path(acc, act, ws, res, gain, eps=1e-5, lanes=lanes,
                                             fmt=fmt)
     assert [o.value for o in out["hidden"]] == hidden.reshape(-1).tolist()
