@@ -91,3 +91,13 @@ def test_vector_unit_parameters_are_checked():
         VectorUnitParameters(activation="gelu")
     with pytest.raises(ValueError, match="^Length must be an integer from 1 to 64, not 65$"):
         SHORT.check_job(VectorOp.RMSNORM, 1, 65)
+    with pytest.raises(ValueError, match=r"^Vector lanes must be a power of two from 1 to 1 "
+                                         r"\(a quarter of the float32 elements of a 128-bit "
+                                         r"word\), not 2$"):
+        VectorUnitParameters(data_bits=128, lanes=2)
+    with pytest.raises(ValueError, match="^Maximum length must be a multiple of the 4 vector "
+                                         "lanes, not 66$"):
+        VectorUnitParameters(max_length=66, lanes=4)
+    with pytest.raises(ValueError, match="^Length must be a multiple of the 4 vector lanes, "
+                                         "not 42$"):
+        VectorUnitParameters(lanes=4).check_job(VectorOp.RESIDUAL, 1, 42)
