@@ -28,7 +28,8 @@ from .config import DesignConfig
 from .reports.design import power_estimate
 from .synthesis import SOURCE, synthesize
 
-__all__ = ["TOP", "PORT_BITS", "PROMPT_TOKENS", "default_vector_lanes", "ports", "part_names", "accelerator_parameters",
+__all__ = ["TOP", "PORT_BITS", "PROMPT_TOKENS", "default_vector_lanes", "ports", "part_names",
+           "accelerator_parameters",
            "accelerator_verilog", "accelerator_resources", "accelerator_fit",
            "accelerator_report", "check_memory",
            "check_resources"]

@@ -47,9 +47,10 @@ output       ``o = fma(acc, 1/l, 0)``, streamed out               ``rows * E + L
 (``R``, ``C`` are the parameters ``rows`` and ``cols``: the score phase runs the job's rows,
 or more of the tile's, ``R' = max(rows, ceil(L * P / C))``
 (:meth:`~ternforge.hdl.attention.parameters.AttentionParameters.score_rows`), so that every
-score accumulator is reused no sooner than ``R' * C / P >= L`` cycles later (``R * C / P >= L``
-makes ``R' <= R``), and an accumulator no sooner than ``E + 1 >= L + 2``; ``A``, ``X``, ``Rc`` are the
-adder's, exponential's and reciprocal's latencies.)
+score accumulator is reused no sooner than ``R' * C / P >= L`` cycles later
+(``R * C / P >= L`` makes ``R' <= R``), and an accumulator no sooner than
+``E + 1 >= L + 2``; ``A``, ``X``, ``Rc`` are the adder's, exponential's and reciprocal's
+latencies.)
 
 Loading runs beside all of this: from the job's acceptance a loader takes the key stream's
 beats into the key banks and the value stream's into the value banks of one half of the

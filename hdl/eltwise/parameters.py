@@ -18,7 +18,8 @@ from ..common.checks import check_int
 from ..fp.format import FloatFormat, float_format
 from ..fp.parameters import ConversionParameters, FloatUnitParameters
 
-__all__ = ["ACTIVATIONS", "element_layout", "lanes_layout", "StageParameters", "DequantiseParameters",
+__all__ = ["ACTIVATIONS", "element_layout", "lanes_layout", "StageParameters",
+           "DequantiseParameters",
            "ResidualParameters", "GatedActivationParameters", "RopeParameters",
            "TwoPassParameters", "RmsNormParameters", "QuantiseParameters",
            "EltwiseParameters", "QUANT_FLOOR"]
