@@ -19,7 +19,7 @@ from amaranth.back import rtlil, verilog
 from ..boards import RESOURCE_KEYS, Board
 from ..hdl.accelerator.controller import register_map
 from ..hdl.accelerator.model import ModelConfig
-from ..hdl.accelerator.parameters import AcceleratorParameters
+from ..hdl.accelerator.parameters import AcceleratorParameters, VectorUnitParameters
 from ..hdl.accelerator.top import UNIT_NAMES, accelerator
 from ..hdl.attention.parameters import MAX_ROWS
 from ..hdl.common.checks import check_int
@@ -79,7 +79,8 @@ def default_vector_lanes(model: ModelConfig, data_bits: int) -> int:
     (2B4T), and no more than the bus takes. A lane costs about 12,000 LUTs (Yosys, the 0.7B's
     vector unit): two keep the 0.7B's default design within the kv260, and 2B4T's default
     has no room for a second."""
-    return min(2 if max(model.hidden, model.ffn) <= 4096 else 1, data_bits // 128)
+    return min(2 if max(model.hidden, model.ffn) <= 4096 else 1,
+               VectorUnitParameters.most_lanes(data_bits))
 
 
 def accelerator_parameters(config: DesignConfig, model: ModelConfig) -> AcceleratorParameters:

@@ -98,9 +98,7 @@ class VectorUnitParameters:
                              f"{self.activation!r}")
         check_data_bits(self.data_bits)
         check_int("Burst words", self.max_burst, 1, 256)
-        # two operands' beats in half a word: the bus has room to spare after the readers'
-        # first bursts (where the cycle model follows each word), so no later word is late
-        most = self.data_bits // 128
+        most = self.most_lanes(self.data_bits)
         if self.lanes not in [1 << k for k in range(most.bit_length())]:
             raise ValueError(f"Vector lanes must be a power of two from 1 to {most} (a "
                              f"quarter of the float32 elements of a {self.data_bits}-bit word), "
@@ -108,6 +106,13 @@ class VectorUnitParameters:
         if self.max_length % self.lanes:
             raise ValueError(f"Maximum length must be a multiple of the {self.lanes} vector "
                              f"lanes, not {self.max_length!r}")
+
+    @staticmethod
+    def most_lanes(data_bits: int) -> int:
+        """The most lanes a ``data_bits`` bus takes: two operands' beats in half a word, so
+        that the bus has room to spare after the readers' first bursts (where the cycle model
+        follows each word) and no later word is late."""
+        return data_bits // 128
 
     @property
     def stages(self) -> dict:

@@ -172,10 +172,10 @@ class AttentionParameters:
         the job accepted to the last output beat, inclusive; the first key beat arrives at
         cycle ``first_key`` (the job's acceptance being cycle 0), or is waiting, and the
         rest follow one a cycle: a key's key beats then its value beats, or (``paired``) a
-        key beat and a value beat together (``first_key`` the first value beat's). The loader fills one half of the key and value buffers
-        while the tile in the other is computed; a tile's computation starts when both the
-        previous tile's is done and its keys and values are in (the phases of the engine's
-        module documentation)."""
+        key beat and a value beat together (``first_key`` the first value beat's). The
+        loader fills one half of the key and value buffers while the tile in the other is
+        computed; a tile's computation starts when both the previous tile's is done and its
+        keys and values are in (the phases of the engine's module documentation)."""
         fma, add, exp, reciprocal = (self._latency(op)
                                      for op in ("fma", "add", "exp", "reciprocal"))
         d, c, lanes = self.head_dim, self.cols, self.lanes

@@ -28,7 +28,8 @@ def test_tiny_generates_the_golden_models_text(tmp_path, parameters, stall):
     result = machine.generate(built, parameters, weights, path, PROMPT, NEW, work=tmp_path,
                               memory_bytes=MEMORY, stall=stall)
     cols = parameters.attention.engine.cols
-    tokens, states = greedy(Golden(weights, cols=cols, vector_lanes=parameters.vector.lanes), PROMPT, NEW)
+    golden = Golden(weights, cols=cols, vector_lanes=parameters.vector.lanes)
+    tokens, states = greedy(golden, PROMPT, NEW)
     assert result["tokens"] == tokens
     assert [bytes.fromhex(h) for h in result["hidden"]] == \
         [np.asarray(s, "<u4").tobytes() for s in states]
