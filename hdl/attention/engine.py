@@ -576,39 +576,43 @@ class _KeyValueLoader:
         remaining = self.total - self.base
         tile = Mux(remaining > cols, cols, remaining)
         can_load = self.active & ~loaded[self.half]
-        ends = {}
-        for name, port in (("key", engine.key), ("value", engine.value)):
-            key = Signal(range(cols), name=f"load_{name}_key")
-            part = Signal(range(e), name=f"load_{name}_part")
-            full = Signal(name=f"load_{name}_full")  # its part of the tile is in
-            m.d.comb += port.ready.eq(can_load & ~full)
-            beat = port.valid & port.ready
-            ends[name] = (full, beat & (part == e - 1) & (key == tile - 1))
-            if name == "key":  # a key beat to its column's bank
-                for lane in range(lanes):
-                    m.d.comb += [
-                        k_write[lane].addr.eq(self.key_address(self.half, key >> shift, part)),
-                        k_write[lane].data.eq(port.payload),
-                        k_write[lane].en.eq(beat & ((key & (lanes - 1)) == lane))]
-            else:  # a value beat to every lane's bank
-                for lane in range(lanes):
-                    m.d.comb += [
-                        v_write[lane].addr.eq(self.value_address(self.half, key, part)),
-                        v_write[lane].data.eq(_element(port.payload, lane, width)),
-                        v_write[lane].en.eq(beat)]
-            with m.If(beat):
-                m.d.sync += part.eq(part + 1)
-                with m.If(part == e - 1):
-                    m.d.sync += [part.eq(0), key.eq(key + 1)]
-                    with m.If(key == tile - 1):
-                        m.d.sync += [key.eq(0), full.eq(1)]
-        (key_full, key_ends), (value_full, value_ends) = ends["key"], ends["value"]
+        key, part, beat, key_full, key_ends = self._cursor(m, "key", engine.key, can_load, tile)
+        for lane in range(lanes):  # a key beat to its column's bank
+            m.d.comb += [
+                k_write[lane].addr.eq(self.key_address(self.half, key >> shift, part)),
+                k_write[lane].data.eq(engine.key.payload),
+                k_write[lane].en.eq(beat & ((key & (lanes - 1)) == lane))]
+        key, part, beat, value_full, value_ends = self._cursor(m, "value", engine.value,
+                                                               can_load, tile)
+        for lane in range(lanes):  # a value beat to every lane's bank
+            m.d.comb += [
+                v_write[lane].addr.eq(self.value_address(self.half, key, part)),
+                v_write[lane].data.eq(_element(engine.value.payload, lane, width)),
+                v_write[lane].en.eq(beat)]
         with m.If((key_full | key_ends) & (value_full | value_ends)):
             m.d.sync += [key_full.eq(0), value_full.eq(0), loaded[self.half].eq(1),
                          self.tile_size[self.half].eq(tile), self.half.eq(~self.half),
                          self.base.eq(self.base + tile)]
             with m.If(self.base + tile >= self.total):
                 m.d.sync += self.active.eq(0)
+
+    def _cursor(self, m, name, port, can_load, tile):
+        """Stream ``port``'s place in the tile: its key and part (a beat a cycle while
+        ``can_load``, key by key), the beat taken now, ``full`` (its part of the tile is in:
+        it waits for the other stream) and whether this beat ends its part."""
+        key = Signal(range(self._cols), name=f"load_{name}_key")
+        part = Signal(range(self._e), name=f"load_{name}_part")
+        full = Signal(name=f"load_{name}_full")
+        m.d.comb += port.ready.eq(can_load & ~full)
+        beat = port.valid & port.ready
+        last = (part == self._e - 1) & (key == tile - 1)
+        with m.If(beat):
+            m.d.sync += part.eq(part + 1)
+            with m.If(part == self._e - 1):
+                m.d.sync += [part.eq(0), key.eq(key + 1)]
+                with m.If(key == tile - 1):
+                    m.d.sync += [key.eq(0), full.eq(1)]
+        return key, part, beat, full, beat & last
 
     def key_address(self, half, group, part):
         """Address in a key bank of part ``part`` of the key of column group ``group``."""
