@@ -36,7 +36,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tb.controller_tb import ACCELERATOR, MEMORY_BYTES, WORD, build  # noqa: E402
+from ternforge.tb.controller_tb import ACCELERATOR, MEMORY_BYTES, WORD, build  # noqa: E402
 from ternforge.hdl.accelerator.model import preset  # noqa: E402
 from ternforge.hdl.accelerator.parameters import VectorOp  # noqa: E402
 from ternforge.hdl.accelerator.controller import program_cycles  # noqa: E402
@@ -86,7 +86,7 @@ def measure() -> dict:
         tb_job = {"programs": programs, "result": str(work / "cycles.json"),
                   "writes": [[job["input"], embedded.astype("<u4").tobytes().hex()]],
                   "timeout_ms": 100}
-        verilator.run(build(), toplevel=machine.TOPLEVEL, test_module="tb.controller_tb",
+        verilator.run(build(), toplevel=machine.TOPLEVEL, test_module="ternforge.tb.controller_tb",
                       work_dir=work, env={"TERNFORGE_TB": json.dumps(tb_job)},
                       plusargs=plusargs(image=work / "image.hex", **MEMORY))
         runs = json.loads((work / "cycles.json").read_text())

@@ -39,7 +39,7 @@ from amaranth.back import verilog
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tb.memory_tb import TOPLEVEL, design  # noqa: E402
+from ternforge.tb.memory_tb import TOPLEVEL, design  # noqa: E402
 from ternforge.gen.config import EngineConfig  # noqa: E402
 from ternforge.gen.elaborate import GEMV_TOP, gemv_top  # noqa: E402
 from ternforge.hdl.gemv.parameters import GemvParameters  # noqa: E402
@@ -82,7 +82,7 @@ def gemv_speed(in_simulator: bool) -> dict:
 
 
 def accelerator_speed() -> dict:
-    from tb.controller_tb import ACCELERATOR, MEMORY_BYTES
+    from ternforge.tb.controller_tb import ACCELERATOR, MEMORY_BYTES
     from ternforge.hdl.accelerator.model import preset
     from ternforge.sim import machine
     from ternforge.sim.checkpoint import load_checkpoint, shipped_weights
@@ -116,7 +116,7 @@ def copy_speed() -> dict:
         jobs = [[[0, 32768 * word, 16384]], [[16384 * word, 49152 * word, 16384]]]
         job = {"copies": 2, "data_bits": data_bits, "jobs": jobs,
                "image": str(work / "image.hex"), "result": str(work / "result.json")}
-        verilator.run(build, toplevel=TOPLEVEL, test_module="tb.memory_tb", work_dir=work,
+        verilator.run(build, toplevel=TOPLEVEL, test_module="ternforge.tb.memory_tb", work_dir=work,
                       env={"TERNFORGE_TB": json.dumps(job)},
                       plusargs=plusargs(image=work / "image.hex"))
         result = json.loads((work / "result.json").read_text())

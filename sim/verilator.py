@@ -31,7 +31,7 @@ from . import guard
 from .cache import cache_root, locked, log_path, write_atomically
 
 __all__ = ["cache_root", "verilator_environment", "without_sources", "build", "run",
-           "SimulationError"]
+           "SimulationError", "TRACE_FLAGS"]
 
 BUILD_ARGS = ("-Wall", "-Wno-WIDTH", "-Wno-UNUSED", "-Wno-PROCASSINIT", "-Wno-DECLFILENAME",
               "-Wno-CASEINCOMPLETE",
@@ -48,6 +48,12 @@ DROPPED_RUNNER_ARGS = ("--public-flat-rw",)
 
 #: what a finished build leaves, last: its key and its simulator's SHA-256
 MANIFEST = "manifest.json"
+
+#: the traces a build can record, and the Verilator flag of each: ``vcd`` (waveforms, for
+#: GTKWave or Surfer) and ``saif`` (each signal's toggle count, for power estimation); the
+#: simulator records one when run with ``trace=True``, to ``dump.vcd`` or ``dump.saif``.
+#: (FST would need liblz4's headers, which no PyPI package supplies.)
+TRACE_FLAGS = {"vcd": "--trace", "saif": "--trace-saif"}
 
 
 class SimulationError(RuntimeError):
@@ -142,8 +148,12 @@ def control_file(verilog: str, toplevel: str) -> str:
         f'public_flat_rw -module "{toplevel}" -var "{name}"\n' for name in ports)
 
 
-def build(verilog: str, *, toplevel: str, build_root: Path | None = None) -> Path:
+def build(verilog: str, *, toplevel: str, build_root: Path | None = None,
+          trace: str | None = None) -> Path:
     """Build ``verilog`` (top module ``toplevel``) once; return its build directory.
+
+    With ``trace`` (a key of :data:`TRACE_FLAGS`), the simulator can record that trace (a
+    separate build: tracing slows every cycle).
 
     A finished build leaves a manifest (``manifest.json``: the build's key and the SHA-256 of
     the simulator it made), written last and atomically, so a build that was killed half-way
@@ -152,10 +162,14 @@ def build(verilog: str, *, toplevel: str, build_root: Path | None = None) -> Pat
     and builds again. Precompiled headers (``*.gch``, most of a build's size) are deleted
     once the simulator is linked: running needs only the simulator.
     """
+    if trace is not None and trace not in TRACE_FLAGS:
+        raise ValueError(f"Trace must be one of {', '.join(TRACE_FLAGS)} or None, "
+                         f"not {trace!r}")
     verilog = without_sources(verilog)
     control = control_file(verilog, toplevel)
+    args = list(BUILD_ARGS) + ([TRACE_FLAGS[trace]] if trace else [])
     key = hashlib.sha256(json.dumps(
-        [verilog, control, toplevel, BUILD_ARGS, DROPPED_RUNNER_ARGS,
+        [verilog, control, toplevel, args, DROPPED_RUNNER_ARGS,
          verilator.__version__]).encode()).hexdigest()[:16]
     directory = (build_root or cache_root() / "verilator") / f"{toplevel}-{key}"
     with locked(directory / ".lock"):
@@ -168,7 +182,8 @@ def build(verilog: str, *, toplevel: str, build_root: Path | None = None) -> Pat
             try:
                 _runner_class()().build(
                     sources=[source, controls], hdl_toplevel=toplevel, build_dir=directory,
-                    build_args=list(BUILD_ARGS), always=True, log_file=directory / "build.log")
+                    build_args=args, always=True, waves=trace is not None,
+                    log_file=directory / "build.log")
             except RuntimeError as error:
                 kept = _keep_log(directory / "build.log", "verilator", f"{toplevel}-{key}")
                 raise RuntimeError(f"Verilator failed to build module {toplevel!r} ({error}); "
@@ -216,9 +231,10 @@ def _write_manifest(directory: Path, manifest: dict) -> None:
 
 def run(build_dir: Path, *, toplevel: str, test_module: str, work_dir: Path,
         testcase: str | None = None, env: dict[str, str] | None = None, seed: int = 1,
-        plusargs=()) -> Path:
+        plusargs=(), trace: bool = False) -> Path:
     """Run a cocotb test module against a build (with the simulator's ``plusargs``); raise
-    :class:`SimulationError` on failure."""
+    :class:`SimulationError` on failure. With ``trace``, a build made with a ``trace``
+    records it into ``work_dir`` (``dump.vcd`` or ``dump.saif``)."""
     from cocotb_tools.check_results import get_results
 
     verilator_environment()
@@ -229,7 +245,7 @@ def run(build_dir: Path, *, toplevel: str, test_module: str, work_dir: Path,
             test_module=test_module, hdl_toplevel=toplevel, hdl_toplevel_lang="verilog",
             build_dir=build_dir, test_dir=work_dir, testcase=testcase, extra_env=env or {},
             seed=seed, results_xml=str(work_dir / "results.xml"), log_file=log,
-            plusargs=list(plusargs))
+            plusargs=list(plusargs), waves=trace)
         tests, failures = get_results(results)
         problem = None if tests and not failures else \
             f"{failures} of {tests} cocotb tests failed in {test_module}"

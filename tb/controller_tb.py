@@ -73,7 +73,7 @@ def run(built, work, job: dict, *, stall: float, seed: int) -> None:
     from ternforge.sim import verilator
     from ternforge.sim.memory import plusargs
 
-    verilator.run(built, toplevel=machine.TOPLEVEL, test_module="tb.controller_tb",
+    verilator.run(built, toplevel=machine.TOPLEVEL, test_module="ternforge.tb.controller_tb",
                   work_dir=work, env={"TERNFORGE_TB": json.dumps(job)},
                   plusargs=plusargs(image=work / "image.hex", stall=stall,
                                     latency=TIMING.latency,
@@ -106,7 +106,7 @@ def measure(built, work, programs, *, memory, writes=(), memory_bits: int = DATA
     write_image(work / "image.hex", bytes(image.data), data_bits=memory_bits)
     job = {"programs": addresses, "result": str(work / "cycles.json"), "timeout_ms": 500,
            "memory_bits": memory_bits}
-    verilator.run(built, toplevel=machine.TOPLEVEL, test_module="tb.controller_tb",
+    verilator.run(built, toplevel=machine.TOPLEVEL, test_module="ternforge.tb.controller_tb",
                   work_dir=work, env={"TERNFORGE_TB": json.dumps(job)},
                   plusargs=plusargs(image=work / "image.hex", latency=memory.latency,
                                     write_latency=memory.write_latency,

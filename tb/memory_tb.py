@@ -115,7 +115,7 @@ def run(built, work, jobs, *, data_bits: int, words: int, ports: int = 1, **memo
     write_image(work / "image.hex", image, data_bits=memory_bits)
     job = {"copies": len(jobs), "data_bits": data_bits, "memory_bits": memory_bits,
            "jobs": jobs, "image": str(work / "image.hex"), "result": str(work / "result.json")}
-    verilator.run(built, toplevel=TOPLEVEL, test_module="tb.memory_tb", work_dir=work,
+    verilator.run(built, toplevel=TOPLEVEL, test_module="ternforge.tb.memory_tb", work_dir=work,
                   env={"TERNFORGE_TB": json.dumps(job)},
                   plusargs=plusargs(image=work / "image.hex", **memory))
     return json.loads((work / "result.json").read_text())["cycles"]

@@ -4,8 +4,8 @@ as fast as the copy unit's cycle model."""
 
 import pytest
 
-from tb.memory_tb import build as build_copies
-from tb.memory_tb import run
+from ternforge.tb.memory_tb import build as build_copies
+from ternforge.tb.memory_tb import run
 from ternforge.hdl.accelerator.parameters import CopyUnitParameters
 from ternforge.hdl.common.timing import MemoryTiming
 

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-import tb.controller_tb as machine
-from tb.controller_tb import WORD, program
+import ternforge.tb.controller_tb as machine
+from ternforge.tb.controller_tb import WORD, program
 from ternforge.hdl.accelerator.controller import Controller
 from ternforge.hdl.accelerator.parameters import VECTOR_INSTRUCTION, VectorOp
 from ternforge.hdl.accelerator.top import COPY_INSTRUCTION

@@ -12,7 +12,7 @@ import random
 
 import pytest
 
-import tb.controller_tb as machine
+import ternforge.tb.controller_tb as machine
 from ternforge.hdl.accelerator.controller import program_cycles
 from ternforge.hdl.accelerator.model import preset
 from ternforge.hdl.accelerator.parameters import AcceleratorParameters, VectorOp

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-import tb.controller_tb as machine
-from tb.controller_tb import ACCELERATOR, DATA_BITS, WORD
+import ternforge.tb.controller_tb as machine
+from ternforge.tb.controller_tb import ACCELERATOR, DATA_BITS, WORD
 from ternforge.hdl.accelerator.model import preset
 from ternforge.hdl.accelerator.parameters import AcceleratorParameters, VectorOp
 from ternforge.sim import machine as simulated

@@ -7,7 +7,7 @@ bus striped over two DDR ports of half its width (each port with its own random 
 import numpy as np
 import pytest
 
-from tb.controller_tb import ACCELERATOR, MEMORY_BYTES, STRIPED, build
+from ternforge.tb.controller_tb import ACCELERATOR, MEMORY_BYTES, STRIPED, build
 from ternforge.hdl.accelerator.model import preset
 from ternforge.sim import machine
 from ternforge.sim.checkpoint import load_checkpoint, shipped_weights

@@ -4,7 +4,7 @@
 
 import pytest
 
-from tb.controller_tb import ACCELERATOR as P
+from ternforge.tb.controller_tb import ACCELERATOR as P
 from ternforge.hdl.accelerator.parameters import VectorOp
 from ternforge.hdl.gemv.parameters import DESCRIPTOR_BYTES
 

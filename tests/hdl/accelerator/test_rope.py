@@ -5,8 +5,8 @@ stalls."""
 import numpy as np
 import pytest
 
-import tb.controller_tb as machine
-from tb.controller_tb import DATA_BITS, WORD, program
+import ternforge.tb.controller_tb as machine
+from ternforge.tb.controller_tb import DATA_BITS, WORD, program
 from ternforge.hdl.accelerator.rope import ROPE_INSTRUCTION
 from ternforge.sim.memory import write_image
 from ternforge.sim.models import fp as fm

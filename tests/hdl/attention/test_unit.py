@@ -33,5 +33,5 @@ JOBS = [AttentionJob.from_dict(dict(format="float32", head_dim=16, rows=8, cols=
 def test_attention_on_verilator(job, tmp_path):
     name = job.module_name
     build = verilator.build(verilog.convert(job.component(), name=name), toplevel=name)
-    verilator.run(build, toplevel=name, test_module="tb.attention_tb", work_dir=tmp_path,
+    verilator.run(build, toplevel=name, test_module="ternforge.tb.attention_tb", work_dir=tmp_path,
                   env={"TERNFORGE_TB": json.dumps(job.to_dict())})

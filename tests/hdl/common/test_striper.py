@@ -4,8 +4,8 @@ cycle model on :meth:`MemoryTiming.striped`'s timing."""
 
 import pytest
 
-from tb.memory_tb import build as build_copies
-from tb.memory_tb import run
+from ternforge.tb.memory_tb import build as build_copies
+from ternforge.tb.memory_tb import run
 from ternforge.hdl.accelerator.parameters import CopyUnitParameters
 from ternforge.hdl.common.striper import AxiStriper
 from ternforge.hdl.common.timing import MemoryTiming

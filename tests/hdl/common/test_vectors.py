@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from amaranth.back import verilog as verilog_backend
 
-from tb.vector_tb import DATA_BITS, TOPLEVEL, design
+from ternforge.tb.vector_tb import DATA_BITS, TOPLEVEL, design
 from ternforge.sim import verilator
 from ternforge.sim.memory import MEMORY_VERILOG, plusargs, write_image
 from ternforge.sim.models import fp as fm
@@ -44,7 +44,7 @@ def _job(tmp_path):
 @pytest.mark.parametrize("stall", [0.0, 0.5])
 def test_dequantise_from_ddr_to_ddr(build, tmp_path, stall):
     job = _job(tmp_path)
-    verilator.run(build, toplevel=TOPLEVEL, test_module="tb.vector_tb", work_dir=tmp_path,
+    verilator.run(build, toplevel=TOPLEVEL, test_module="ternforge.tb.vector_tb", work_dir=tmp_path,
                   env={"TERNFORGE_TB": json.dumps(job)},
                   plusargs=plusargs(image=tmp_path / "image.hex", stall=stall, latency=6,
                                     seed=7))

@@ -20,5 +20,5 @@ JOBS = [EltwiseJob(op=op, format="float32", max_length=64) for op in OPS] + [
 def test_eltwise_on_verilator(job, tmp_path):
     name = job.module_name
     build = verilator.build(verilog.convert(job.component(), name=name), toplevel=name)
-    verilator.run(build, toplevel=name, test_module="tb.eltwise_tb", work_dir=tmp_path,
+    verilator.run(build, toplevel=name, test_module="ternforge.tb.eltwise_tb", work_dir=tmp_path,
                   env={"TERNFORGE_TB": json.dumps(job.__dict__)})

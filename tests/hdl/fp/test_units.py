@@ -32,6 +32,6 @@ def test_float_unit_on_verilator(op, fmt, tmp_path):
     parameters = FloatUnitParameters(op, fmt)
     name = parameters.module_name
     build = verilator.build(verilog.convert(float_unit(parameters), name=name), toplevel=name)
-    verilator.run(build, toplevel=name, test_module="tb.float_tb", work_dir=tmp_path,
+    verilator.run(build, toplevel=name, test_module="ternforge.tb.float_tb", work_dir=tmp_path,
                   env={"TERNFORGE_TB": json.dumps(
                       {"op": op, "format": fmt, "count": COUNTS.get(op, 3000)})})

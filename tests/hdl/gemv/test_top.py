@@ -19,7 +19,7 @@ CONFIG = EngineConfig(group_size=3, groups_per_cycle=2, rows=4, max_k=256, max_n
 def test_gemv_top_on_verilator(tmp_path):
     top = gemv_top(CONFIG, data_bits=32, buffer_depth=64)
     build = verilator.build(verilog.convert(top, name=GEMV_TOP), toplevel=GEMV_TOP)
-    verilator.run(build, toplevel=GEMV_TOP, test_module="tb.gemv_tb", work_dir=tmp_path,
+    verilator.run(build, toplevel=GEMV_TOP, test_module="ternforge.tb.gemv_tb", work_dir=tmp_path,
                   env={"TERNFORGE_TB": json.dumps({
                       "engine": asdict(CONFIG.parameters("tlmm-lutram")), "data_bits": 32,
                       "buffer_depth": 64})})
@@ -37,7 +37,7 @@ def test_gemv_top_on_the_memory_in_the_simulator(tmp_path):
     name = "gemv_top_in_memory"
     build = verilator.build(verilog.convert(top, name=name) + MEMORY_VERILOG, toplevel=name)
     for stall in (0.0, 0.5):
-        verilator.run(build, toplevel=name, test_module="tb.gemv_tb", work_dir=tmp_path / str(stall),
+        verilator.run(build, toplevel=name, test_module="ternforge.tb.gemv_tb", work_dir=tmp_path / str(stall),
                       testcase="gemv_on_the_memory_in_the_simulator",
                       plusargs=plusargs(latency=9, bytes_per_cycle=4, stall=stall, seed=3),
                       env={"TERNFORGE_TB": json.dumps({

@@ -187,5 +187,5 @@ def _default(parameters):
 def test_mac_array_on_verilator(parameters, tmp_path):
     name = parameters.module_name
     build = verilator.build(verilog.convert(mac_array(parameters), name=name), toplevel=name)
-    verilator.run(build, toplevel=name, test_module="tb.mac_tb", work_dir=tmp_path,
+    verilator.run(build, toplevel=name, test_module="ternforge.tb.mac_tb", work_dir=tmp_path,
                   env={"TERNFORGE_TB": json.dumps(asdict(parameters))})

@@ -188,5 +188,5 @@ def test_engine_on_verilator(parameters, tmp_path):
     toplevel = MODULE_NAMES[parameters.kind]
     build = verilator.build(verilog.convert(matmul_engine(parameters), name=toplevel),
                             toplevel=toplevel)
-    verilator.run(build, toplevel=toplevel, test_module="tb.tlmm_tb", work_dir=tmp_path,
+    verilator.run(build, toplevel=toplevel, test_module="ternforge.tb.tlmm_tb", work_dir=tmp_path,
                   env={"TERNFORGE_TB": json.dumps(asdict(parameters))})
