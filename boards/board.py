@@ -1,17 +1,29 @@
 """Board definitions: part, resources, clock, DDR bandwidth and power coefficients."""
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from numbers import Real
 from types import MappingProxyType
 
-__all__ = ["RESOURCE_KEYS", "FAMILIES", "Board"]
+__all__ = ["RESOURCE_KEYS", "FAMILIES", "Board", "check_board_part"]
 
 #: Canonical resource keys, in report order.
 RESOURCE_KEYS = ("LUT", "FF", "CARRY8", "DSP", "BRAM36", "URAM")
 
 #: FPGA families a board may name (the ``synth_xilinx -family`` spelling).
 FAMILIES = ("xcup",)
+
+#: a Vivado board part: vendor, board, component and file version
+_BOARD_PART = re.compile(r"[\w.-]+:[\w.-]+:[\w.-]+:\d+(\.\d+)*")
+
+
+def check_board_part(value: object) -> None:
+    """Refuse (``ValueError``) a Vivado board part other than
+    ``vendor:board:component:version`` or None."""
+    if value is not None and not (isinstance(value, str) and _BOARD_PART.fullmatch(value)):
+        raise ValueError(f"Vivado board part must be vendor:board:component:version or None, "
+                         f"not {value!r}")
 
 
 def _is_number(value: object) -> bool:
@@ -76,6 +88,11 @@ class Board:
         Estimated dynamic power per used unit per MHz at 100 % switching activity, in watts,
         with the same keys as ``resources``; it includes the unit's share of local routing
         and clocking.
+    board_part : str or None
+        Vivado's board part, ``vendor:board:component:version`` (e.g.
+        ``"xilinx.com:kv260_som:part0:1.4"``), whose presets configure the processing system
+        of a block design (see :mod:`ternforge.gen.vivado`); None for a board without board
+        files.
 
     Members
     -------
@@ -97,6 +114,7 @@ class Board:
     ddr_size_bytes: int
     static_power_w: float
     dynamic_power_w_per_mhz: Mapping[str, float]
+    board_part: str | None = None
 
     def __post_init__(self) -> None:
         _check_text("Board name", self.name)
@@ -116,6 +134,7 @@ class Board:
             raise ValueError(f"Static power must be a non-negative number of watts, "
                              f"not {self.static_power_w!r}")
         self._check_power()
+        check_board_part(self.board_part)
 
     def _check_resources(self) -> None:
         _check_keys("Board resources", self.resources)

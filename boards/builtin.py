@@ -51,6 +51,7 @@ KV260 = Board(
     ddr_size_bytes=3 << 30,  # 4 GiB on the SOM, 1 GiB kept for Linux
     static_power_w=0.5,
     dynamic_power_w_per_mhz=_ULTRASCALE_PLUS_W_PER_MHZ,
+    board_part="xilinx.com:kv260_som:part0:1.4",
 )
 
 #: ZCU104: 300 MHz default clock (speed grade -2; 1.5 GHz PS PLL / 5).
@@ -66,6 +67,7 @@ ZCU104 = Board(
     ddr_size_bytes=1 << 30,  # 2 GiB of PS DDR4, 1 GiB kept for Linux
     static_power_w=0.8,
     dynamic_power_w_per_mhz=_ULTRASCALE_PLUS_W_PER_MHZ,
+    board_part="xilinx.com:zcu104:part0:1.1",
 )
 
 #: Built-in boards by name.

@@ -18,6 +18,7 @@ from ..accelerator import (TOP, accelerator_parameters, accelerator_report,
                            accelerator_verilog, check_memory, part_names)
 from ..elaborate import ATTENTION_UNITS, ELTWISE_UNIT, GEMV_TOP, MODULE_NAMES, gemv_top, to_verilog
 from ..reports.design import accelerator_table, check_fits, design_report, resource_table
+from ..vivado import SCRIPTS, check_board, vivado_design, write_vivado
 from ._common import (check_out_file, check_out_folder, console, design,
                       model_design_options, publish)
 from ._common import staging as staging_folder  # (``staging`` names the folder itself)
@@ -42,11 +43,14 @@ def boards():
 @model_design_options
 @click.option("--jobs", default=None, type=int, help="Parts synthesised at once (default: one "
               "a core).")
+@click.option("--vivado", is_flag=True, help="Also write Vivado Tcl scripts (vivado/): "
+              "synthesis and implementation with reports, and a block design with the Zynq "
+              "processing system.")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Output folder.")
-def generate(model_name, board, config_file, jobs, out):
+def generate(model_name, board, config_file, jobs, vivado, out):
     """Write the accelerator of a model for a board: one Verilog top
     (verilog/ternforge_accelerator.v) and report.json (its resources, DDR memory map and
-    registers) to OUT."""
+    registers) to OUT; with --vivado, also the scripts that take it into Vivado (vivado/)."""
     config, target = design(board, config_file)
     model = preset(model_name)
     if jobs is not None:
@@ -54,12 +58,15 @@ def generate(model_name, board, config_file, jobs, out):
     check_out_folder(out)
     parameters = accelerator_parameters(config, model)
     memory = check_memory(parameters, target)  # before any work: it fits the board's DDR
+    if vivado:
+        check_board(target)  # before any work too: Vivado has board files for it
     with staging_folder(out.parent) as staging:
         (staging / "verilog").mkdir()
         parts = len(part_names(parameters))
         with Progress(console=console, transient=True) as progress:
             task = progress.add_task(f"elaborating {TOP}", total=parts + 1)
-            (staging / "verilog" / f"{TOP}.v").write_text(accelerator_verilog(parameters))
+            text = accelerator_verilog(parameters)
+            (staging / "verilog" / f"{TOP}.v").write_text(text)
             progress.update(task, description=f"synthesising {parts} parts (Yosys)")
             progress.advance(task)
 
@@ -70,9 +77,17 @@ def generate(model_name, board, config_file, jobs, out):
                                         advance=advance)
         (staging / "report.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
         (staging / "config.toml").write_text(config.to_toml())
+        if vivado:
+            write_vivado(vivado_design(text, target), staging / "vivado")
         publish(staging, out)
     console.print(accelerator_table(report))
     console.print(f"wrote {out / 'verilog' / (TOP + '.v')} and {out / 'report.json'}")
+    if vivado:
+        folder = out / "vivado"
+        console.print(f"wrote {folder}: run vivado -mode batch -source "
+                      f"{folder / SCRIPTS['project']} (utilisation and timing) or "
+                      f"{folder / SCRIPTS['block design']} (block design and bitstream)",
+                      soft_wrap=True)
 
 
 @click.command("units")

@@ -60,6 +60,12 @@ def test_builtin_board_numbers(name, part, resources, clock_hz):
     assert all(0 < watts < 1e-3 for watts in board.dynamic_power_w_per_mhz.values())
 
 
+def test_builtin_boards_name_their_vivado_board_parts():
+    assert KV260.board_part == "xilinx.com:kv260_som:part0:1.4"
+    assert ZCU104.board_part == "xilinx.com:zcu104:part0:1.1"
+    assert dataclasses.replace(KV260, board_part=None).board_part is None
+
+
 def test_board_is_frozen_and_copies_mappings():
     resources = dict(KV260.resources)
     board = dataclasses.replace(KV260, resources=resources)
@@ -101,6 +107,11 @@ def test_board_fields_are_keyword_only():
      r"Board dynamic power coefficients must have keys \[.*\], not \{'LUT': 1e-07\}"),
     ({"dynamic_power_w_per_mhz": {**KV260.dynamic_power_w_per_mhz, "FF": -1e-7}},
      "Dynamic power of FF must be a non-negative number of watts per MHz, not -1e-07"),
+    ({"board_part": "kv260_som"},
+     "Vivado board part must be vendor:board:component:version or None, not 'kv260_som'"),
+    ({"board_part": "xilinx.com:kv260_som:part0:*"},
+     r"Vivado board part must be vendor:board:component:version or None, "
+     r"not 'xilinx.com:kv260_som:part0:\*'"),
 ])
 def test_board_validation(changes, message):
     with pytest.raises(ValueError, match=f"^{message}$"):
