@@ -1,15 +1,15 @@
 import json
 
 import pytest
-from amaranth import Module
+from amaranth import Module, Signal
 from amaranth.back import rtlil
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ternforge.gen import synthesis
-from ternforge.gen.synthesis import (default_cache_dir, resources_of_cells, synthesize,
-                                     synthesize_component)
+from ternforge.gen.synthesis import (default_cache_dir, logic_levels, name_registers,
+                                     resources_of_cells, synthesize, synthesize_component)
 
 
 class RegisteredAdder(wiring.Component):
@@ -164,3 +164,170 @@ def test_a_yosys_run_killed_by_a_signal_is_tried_again(monkeypatch, tmp_path):
     report = synthesize(rtlil.convert(RegisteredAdder(), name="adder"), top="adder",
                         cache_dir=tmp_path)
     assert len(calls) == 2 and report["FF"] == 8
+
+
+# Hand-made netlists in the form of Yosys's ``write_json`` (flattened), for `logic_levels`.
+_PINS = {"FDRE": ({"C": 1, "CE": 1, "D": 1, "R": 1}, {"Q": 1}),
+         "CARRY4": ({"CI": 1, "CYINIT": 1, "DI": 4, "S": 4}, {"O": 4, "CO": 4}),
+         "RAM64M8": ({"WCLK": 1, "WE": 1, **{f"ADDR{x}": 6 for x in "ABCDEFGH"},
+                      **{f"DI{x}": 1 for x in "ABCDEFGH"}}, {f"DO{x}": 1 for x in "ABCDEFGH"}),
+         "DSP48E2": ({"CLK": 1, "A": 30, "B": 18}, {"P": 48})}
+
+
+def _cell(kind, signal=None, parameters=None, **connections):
+    inputs, outputs = _PINS.get(kind) or ({f"I{i}": 1 for i in range(int(kind[3]))},
+                                          {"O": 1})
+    wired = {pin: list(connections.get(pin, ["0"] * width))
+             for pin, width in {**inputs, **outputs}.items()}
+    return {"type": kind, "parameters": parameters or {},
+            "attributes": {"ternforge_signal": signal} if signal else {},
+            "port_directions": {**dict.fromkeys(inputs, "input"),
+                                **dict.fromkeys(outputs, "output")},
+            "connections": wired}
+
+
+def _module(cells, ports=None):
+    return {"ports": ports or {"clk": {"direction": "input", "bits": [1]}}, "cells": cells}
+
+
+def test_logic_levels_of_three_luts_between_two_registers():
+    cells = {"$ff1": _cell("FDRE", "counter.count", C=[1], Q=[2]),
+             "$lut1": _cell("LUT2", I0=[2], I1=[2], O=[3]),
+             "$lut2": _cell("LUT4", I0=[3], O=[4]),
+             "$lut3": _cell("LUT6", I0=[4], I5=[2], O=[5]),
+             "$ff2": _cell("FDRE", "sum.total", C=[1], D=[5], Q=[6]),
+             "$short": _cell("LUT1", I0=[2], O=[7]),
+             "$ff3": _cell("FDRE", "other", C=[1], D=[7])}
+    assert logic_levels(_module(cells)) == {
+        "levels": 3, "from": "counter.count", "from_type": "FDRE", "to": "sum.total",
+        "to_type": "FDRE", "cells": [{"type": t, "module": ""} for t in ("LUT2", "LUT4", "LUT6")]}
+
+
+def test_logic_levels_counts_chained_carry4_cells_as_carry8s():
+    """Four CARRY4 cells chained from the head of the chain are two CARRY8s: a LUT and
+    ceil(4 / 2) carries; a path entering the chain at its second cell crosses both
+    CARRY8s too."""
+    def chain(first_s, first_at):
+        cells = {"$ff": _cell("FDRE", "a", C=[1], Q=[10]),
+                 "$lut": _cell("LUT1", I0=[10], O=[11]),
+                 "$end": _cell("FDRE", "b", C=[1], D=[33])}
+        carry = [20, 21, 22]
+        for k in range(4):
+            pins = {"CI": [carry[k - 1]]} if k else {}
+            if k == first_at:
+                pins["S"] = [first_s, "0", "0", "0"]
+            pins["CO"] = ["x", "x", "x", carry[k]] if k < 3 else ["x"] * 4
+            if k == 3:
+                pins["O"] = [30, 31, 32, 33]
+            cells[f"$carry{k}"] = _cell("CARRY4", **pins)
+        return cells
+    levels = logic_levels(_module(chain(11, 0)))
+    assert levels["levels"] == 1 + 2 and (levels["from"], levels["to"]) == ("a", "b")
+    assert [cell["type"] for cell in levels["cells"]] == ["LUT1", *["CARRY4"] * 4]
+    assert logic_levels(_module(chain(11, 1)))["levels"] == 1 + 2
+    assert logic_levels(_module(chain(11, 2)))["levels"] == 1 + 1  # (the second CARRY8 only)
+
+
+def test_logic_levels_follows_a_path_through_submodules():
+    """Yosys names a flattened cell after the submodule it came from: the path is counted
+    whole, and each cell says where it was."""
+    cells = {"$ff": _cell("FDRE", "count", C=[1], Q=[2]),
+             "$abc$1$lut": _cell("LUT2", I0=[2], O=[3]),
+             "$flatten\\inner.$abc$2$lut": _cell("LUT3", I0=[3], O=[4]),
+             "$flatten\\inner.\\deeper.$abc$3$lut": _cell("LUT5", I0=[4], O=[5]),
+             "$flatten\\inner.$ff": _cell("FDRE", "inner.total", C=[1], D=[5])}
+    levels = logic_levels(_module(cells))
+    assert (levels["levels"], levels["from"], levels["to"]) == (3, "count", "inner.total")
+    assert [cell["module"] for cell in levels["cells"]] == ["", "inner", "inner.deeper"]
+
+
+def test_logic_levels_reads_lut_ram_asynchronously_and_ends_at_its_writes():
+    cells = {"$addr": _cell("FDRE", "addr", C=[1], Q=[2]),
+             "$ram": _cell("RAM64M8", WCLK=[1], ADDRA=[2] * 6, DIB=[7], DOA=[3], DOB=[8]),
+             "$lut": _cell("LUT2", I0=[3], O=[4]),
+             "$data": _cell("FDRE", "data", C=[1], D=[4]),
+             "$w1": _cell("LUT2", I0=[2], O=[5]), "$w2": _cell("LUT2", I0=[5], O=[6]),
+             "$w3": _cell("LUT2", I0=[6], O=[7])}
+    levels = logic_levels(_module(cells))
+    assert (levels["levels"], levels["from"], levels["to"], levels["to_type"]) == (
+        3, "addr", "$ram (RAM64M8)", "RAM64M8")
+    del cells["$w3"], cells["$ram"]["connections"]["DIB"]
+    levels = logic_levels(_module(cells))
+    assert (levels["levels"], levels["to"]) == (2, "data")
+    assert [cell["type"] for cell in levels["cells"]] == ["RAM64M8", "LUT2"]
+
+
+@pytest.mark.parametrize("registers,expected", [
+    ({"AREG": 0, "BREG": 0, "MREG": 0, "PREG": 0}, (4, "a", "p")),  # LUT, DSP, 2 LUTs
+    ({"AREG": 0, "BREG": 0, "MREG": 0, "PREG": 1}, (2, "$dsp (DSP48E2)", "p")),
+])
+def test_logic_levels_of_a_dsp_depends_on_its_registers(registers, expected):
+    cells = {"$a": _cell("FDRE", "a", C=[1], Q=[2]),
+             "$in": _cell("LUT2", I0=[2], O=[3]),
+             "$dsp": _cell("DSP48E2", parameters=registers, CLK=[1], A=[3] * 30, P=[4] * 48),
+             "$out": _cell("LUT2", I0=[4], O=[6]), "$more": _cell("LUT2", I0=[6], O=[5]),
+             "$p": _cell("FDRE", "p", C=[1], D=[5])}
+    levels = logic_levels(_module(cells))
+    assert (levels["levels"], levels["from"], levels["to"]) == expected
+
+
+def test_logic_levels_of_ports():
+    ports = {"a": {"direction": "input", "bits": [2]},
+             "y": {"direction": "output", "bits": [3]}}
+    cells = {"$lut": _cell("LUT2", I0=[2], O=[3])}
+    assert logic_levels(_module(cells, ports)) == {
+        "levels": 1, "from": "port a", "from_type": "port", "to": "port y", "to_type": "port",
+        "cells": [{"type": "LUT2", "module": ""}]}
+
+
+def test_name_registers():
+    text = ("module \\top\n  cell $dff $1\n    parameter \\WIDTH 4\n    connect \\D $2\n"
+            "    connect \\CLK \\clk\n    connect \\Q \\count [3:0]\n  end\nend\n"
+            "module \\top.inner\n  cell $adff $3\n    connect \\Q { \\total [1:0] }\n  end\n"
+            "  cell $add $4\n    connect \\Y \\sum\n  end\nend\n")
+    named = name_registers(text, "top")
+    assert named.count("attribute") == 2
+    assert '  attribute \\ternforge_signal "count"\n  cell $dff $1\n' in named
+    assert '  attribute \\ternforge_signal "inner.total"\n  cell $adff $3\n' in named
+    assert named.replace('  attribute \\ternforge_signal "count"\n', "").replace(
+        '  attribute \\ternforge_signal "inner.total"\n', "") == text
+
+
+class Inner(wiring.Component):
+    a: In(16)
+    b: In(16)
+    y: Out(16)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.d.comb += self.y.eq((self.a + self.b) ^ (self.a >> 3))
+        return m
+
+
+class Outer(wiring.Component):
+    a: In(16)
+    b: In(16)
+    total: Out(16)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.inner = inner = Inner()
+        first, second = Signal(16), Signal(16)
+        m.d.sync += [first.eq(self.a), second.eq(self.b), self.total.eq(inner.y + first)]
+        m.d.comb += [inner.a.eq(first), inner.b.eq(second)]
+        return m
+
+
+@pytest.mark.yosys
+def test_levels_are_counted_across_submodules_in_the_same_run(monkeypatch, tmp_path):
+    """The registers keep their Amaranth names; the path runs through the submodule's adder
+    into the top's; the resources are those of a run without levels, cached for it too."""
+    text = rtlil.convert(Outer(), name="outer", emit_src=False)
+    report = synthesize(text, top="outer", levels=True, cache_dir=tmp_path)
+    path = report["path"]
+    assert path["from"] in ("first", "second") and path["to"] == "total"
+    assert {cell["module"] for cell in path["cells"]} == {"", "inner"}
+    assert report["levels"] >= 4 and report["FF"] == 48
+    monkeypatch.setattr(synthesis, "_run_yosys", fail_if_run)
+    plain = synthesize(text, top="outer", cache_dir=tmp_path)
+    assert plain == {key: report[key] for key in report if key not in ("levels", "path")}
