@@ -23,14 +23,18 @@ from ..hdl.accelerator.parameters import AcceleratorParameters, VectorUnitParame
 from ..hdl.accelerator.top import UNIT_NAMES, accelerator
 from ..hdl.attention.parameters import MAX_ROWS
 from ..hdl.common.checks import check_int
+from ..sim.activity import measure as measure_activity
 from ..sim.runtime import memory_map
 from .config import DesignConfig
-from .reports.design import power_estimate
+from .perf import performance
+from .power import power_estimate
 from .synthesis import SOURCE, synthesize
+from .timing import delay_model, design_timing, path_timing
 
 __all__ = ["TOP", "PORT_BITS", "PROMPT_TOKENS", "default_vector_lanes", "ports", "part_names",
            "accelerator_parameters",
            "accelerator_verilog", "accelerator_resources", "accelerator_fit",
+           "beside_activity", "accelerator_power",
            "accelerator_report", "check_memory",
            "check_resources"]
 
@@ -132,34 +136,72 @@ def check_memory(parameters: AcceleratorParameters, board: Board, *,
 
 
 def accelerator_resources(parameters: AcceleratorParameters, *, jobs: int | None = None,
-                          advance=lambda name: None) -> dict:
+                          levels: bool = False, advance=lambda name: None) -> dict:
     """The resources of each part of the accelerator of ``parameters``, in the top's order:
     each part synthesised alone with Yosys (cached by content), ``jobs`` at once (default one
-    a core); ``advance(name)`` is called as each is done."""
+    a core); with ``levels``, each part's deepest register-to-register path too, from the same
+    run of Yosys (keys ``levels`` and ``path``, see
+    :func:`~ternforge.gen.synthesis.logic_levels`). ``advance(name)`` is called as each is
+    done."""
     jobs = (os.cpu_count() or 1) if jobs is None else jobs
     check_int("Jobs", jobs, 1, 256)
     designs = {name: rtlil.convert(part, name=f"{TOP}_{name}", emit_src=False)
                for name, part in accelerator(parameters).parts.items()}
+    keys = (*RESOURCE_KEYS, *(("levels", "path") if levels else ()))
     modules = {}
     with ThreadPoolExecutor(max_workers=jobs) as pool:  # the work is in Yosys's processes
-        futures = {pool.submit(synthesize, text, top=f"{TOP}_{name}"): name
+        futures = {pool.submit(synthesize, text, top=f"{TOP}_{name}", levels=levels): name
                    for name, text in designs.items()}
         for future in as_completed(futures):
             name = futures[future]
-            modules[name] = {key: future.result()[key] for key in RESOURCE_KEYS}
+            modules[name] = {key: future.result()[key] for key in keys}
             advance(name)
     return {name: modules[name] for name in designs}
+
+
+def _timed(modules: dict, board: Board) -> dict:
+    """``modules`` (resources, ``levels`` and ``path`` of each part) with each part's
+    estimated timing on ``board`` (:func:`ternforge.gen.timing.path_timing`)."""
+    model = delay_model(board.part)
+    return {name: {**{key: synthesis[key] for key in RESOURCE_KEYS},
+                   **path_timing(synthesis, model)}
+            for name, synthesis in modules.items()}
 
 
 def accelerator_fit(modules: dict, board: Board) -> dict:
     """The whole accelerator of ``modules`` (each part's resources, as
     :func:`accelerator_resources` gives them) on ``board``: ``resources`` (their total),
-    ``fits``, ``utilization`` (percent of the board) and ``power_w`` (the total of
-    ``report.json``'s estimate)."""
+    ``fits``, ``utilization`` (percent of the board) and ``power_w``: the estimate of
+    :func:`~ternforge.gen.power.power_estimate` at its assumed activity for every part (what a
+    sweep ranks designs with: measuring the activity of each point would cost a Verilator
+    build each; ``report.json``'s ``power`` has the measured one)."""
     total = {key: sum(resources[key] for resources in modules.values()) for key in RESOURCE_KEYS}
     return {"resources": total, "fits": not board.fits(total),
             "utilization": board.utilization(total),
-            "power_w": power_estimate({TOP: total}, board)["total_w"][TOP]}
+            "power_w": power_estimate(modules, board)["total_w"]}
+
+
+def beside_activity(work):
+    """``work()``'s result and the activity of the accelerator's parts measured on Verilator
+    (:func:`~ternforge.sim.activity.measure`, cached), measured in a thread beside ``work``
+    (synthesis: the work of both is in other processes)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        activity = pool.submit(measure_activity)
+        return work(), activity.result()
+
+
+def accelerator_power(parameters: AcceleratorParameters, board: Board, modules: dict,
+                      measured: dict) -> dict:
+    """``report.json``'s ``power``: the estimate of :func:`~ternforge.gen.power.power_estimate`
+    for the parts ``modules`` (their resources) at the ``measured`` activity, with the energy
+    per token at the decode rates of :func:`~ternforge.gen.perf.performance` (none for a
+    design outside the cycle model's domain: the tiny model on a default design's engine,
+    whose layers are narrower than its rows)."""
+    try:
+        rates = performance(parameters, board, prompts=())["decode_tokens_per_s"]
+    except ValueError:  # the cycle model refuses the design's layers: no decode rate
+        rates = {}
+    return power_estimate(modules, board, measured=measured, tokens_per_s=rates)
 
 
 def accelerator_report(config: DesignConfig, parameters: AcceleratorParameters, board: Board,
@@ -168,11 +210,15 @@ def accelerator_report(config: DesignConfig, parameters: AcceleratorParameters, 
     """The ``report.json`` of the accelerator of ``parameters`` (from ``config``, by
     :func:`accelerator_parameters`) on ``board``: its parameters, its parts' resources (each
     synthesised with Yosys, ``jobs`` at once, default one a core), their total and its
-    utilisation, a power estimate, the DDR memory map ``memory`` (:func:`check_memory`'s),
-    the registers and the ports. ``advance(name)`` is called as each part is done (for
+    utilisation, a power estimate (:func:`~ternforge.gen.power.power_estimate`: each part's
+    activity measured on Verilator by :func:`~ternforge.sim.activity.measure`, beside the
+    synthesis and cached; the energy per token at :func:`~ternforge.gen.perf.performance`'s
+    decode rates), the DDR memory map ``memory`` (:func:`check_memory`'s), the registers and
+    the ports. ``advance(name)`` is called as each part is done (for
     progress)."""
     model = parameters.model
-    modules = accelerator_resources(parameters, jobs=jobs, advance=advance)
+    modules, measured = beside_activity(lambda: _timed(accelerator_resources(
+        parameters, jobs=jobs, levels=True, advance=advance), board))
     total = accelerator_fit(modules, board)["resources"]
     check_resources(total, model, board)
     return {
@@ -184,9 +230,10 @@ def accelerator_report(config: DesignConfig, parameters: AcceleratorParameters, 
         "accelerator": _facts(parameters),
         "config": config.to_dict(),
         "modules": modules,
+        "timing": design_timing(modules, part=board.part, clock_hz=board.clock_hz),
         "total": total,
         "utilization": board.utilization(total),
-        "power": power_estimate({TOP: total}, board),
+        "power": accelerator_power(parameters, board, modules, measured),
         "memory_map": memory,
         "registers": [{"offset": 4 * index, "name": name, "access": access, "meaning": meaning}
                       for index, (name, (access, meaning))

@@ -7,8 +7,8 @@ An objective is named the way ``ternforge sweep --objective`` takes it:
 - ``LUT``, ``FF``, ``CARRY8``, ``DSP``, ``BRAM36``, ``URAM``: the accelerator's resources, its
   parts synthesised with Yosys (minimised);
 - ``power``: the estimated power in watts, the board's static power once plus each part's
-  resources at the report's assumed toggle rate
-  (:func:`~ternforge.gen.reports.design.power_estimate`; minimised).
+  resources at the assumed activity (:func:`~ternforge.gen.power.power_estimate`, as
+  :func:`~ternforge.gen.accelerator.accelerator_fit` gives it; minimised).
 
 Each objective owns its sense; a point's values are read from its sweep line
 (:func:`objective_value`). The front is the points that fit the board (or whose fit is

@@ -1,7 +1,7 @@
 """ternforge's on-disk cache: where it lives, how an entry is locked and published, what it
 holds and how it is cleared.
 
-The cache (``$TERNFORGE_CACHE``, else ``~/.cache/ternforge``) keeps four kinds of entry:
+The cache (``$TERNFORGE_CACHE``, else ``~/.cache/ternforge``) keeps five kinds of entry:
 
 - ``verilator/<top>-<key>/``: a Verilator build, named by a hash of everything that decides
   it and published by a manifest (:mod:`ternforge.sim.verilator`);
@@ -9,6 +9,9 @@ The cache (``$TERNFORGE_CACHE``, else ``~/.cache/ternforge``) keeps four kinds o
   (:mod:`ternforge.gen.synthesis`);
 - ``sweep/<key>.json``: a point of a sweep of a model's accelerator, named by a hash of the
   point and of ternforge's sources (:mod:`ternforge.gen.sweep`);
+- ``activity/<key>.json``: the switching activity of the accelerator's parts measured on
+  Verilator, named by a hash of the workload and of the sources it depends on
+  (:mod:`ternforge.sim.activity`);
 - ``logs/``: the log of every tool run that failed, named in its error message.
 
 An entry is written under a temporary name and renamed when complete, and built under a lock
@@ -32,6 +35,7 @@ __all__ = ["KINDS", "cache_root", "locked", "write_atomically", "log_path", "cac
 #: folder of the cache -> what its entries are
 KINDS = {"verilator": "Verilator builds", "synth": "Yosys resource reports",
          "sweep": "points of design sweeps",
+         "activity": "activity measured on Verilator",
          "logs": "logs of failed tool runs"}
 
 
@@ -125,7 +129,7 @@ def _lock_of(kind: str, item: Path) -> Path | None:
     for a log, which is written once and never built)."""
     if kind == "verilator":
         return item / ".lock" if item.is_dir() else None
-    if kind == "synth":  # <key>.json, its work folder <key>.work, temporaries .<key>.json...
+    if kind in ("synth", "activity"):  # <key>.json, its work folder <key>.work, .<key>.json...
         return item.parent / f"{item.name.lstrip('.').split('.')[0]}.lock"
     return None
 

@@ -131,10 +131,13 @@ def _synthesised(counts):
     """A stand-in for Yosys: each part's counts by its top's name, recorded."""
     seen = []
 
-    def synthesize(text, *, top):
+    def synthesize(text, *, top, levels=False):
         seen.append(top)
         assert text.startswith("attribute") or "module" in text  # RTLIL of the part
-        return {**counts(top), "cells": {}}
+        path = {"levels": 3, "path": {"from": f"{top}.a", "from_type": "FDRE", "to": "b",
+                                      "to_type": "FDRE", "cells": [{"type": "LUT6",
+                                                                    "module": ""}] * 3}}
+        return {**counts(top), "cells": {}, **(path if levels else {})}
     return synthesize, seen
 
 
@@ -147,11 +150,21 @@ def test_an_accelerator_larger_than_the_board_is_refused():
         check_resources(total, TINY, small)
 
 
+#: a stand-in for the activity measured on Verilator (:func:`ternforge.sim.activity.measure`)
+MEASURED = {"source": "verilator-saif", "workload": {"prompt_tokens": 4}, "accelerator": {},
+            "build": "b", "nets": "registers", "cycles": {"prefill": 100, "decode": 50},
+            "activity": {phase: {p: 0.01 * (i + 1) for i, p in enumerate(
+                ("controller", "interconnect", "copy", "vector", "gemv", "rope", "attention"))}
+                for phase in ("prefill", "decode")},
+            "mean": {"prefill": 0.02, "decode": 0.02}}
+
+
 def test_generate_writes_one_top_and_its_report(capsys, tmp_path, monkeypatch):
     """The top's Verilog, and a report whose total is the sum of the top's parts (Yosys
     replaced by fixed counts: each part's synthesis is the tested ``synthesize``)."""
     synthesize, seen = _synthesised(lambda top: dict.fromkeys(RESOURCE_KEYS, 1) | {"LUT": 10})
     monkeypatch.setattr(generator, "synthesize", synthesize)
+    monkeypatch.setattr(generator, "measure_activity", lambda: MEASURED)  # (tests/sim: real)
     code, out, err = invoke(capsys, "generate", "--model", "tiny", "--jobs", "2", "--out",
                             str(tmp_path / "build"))
     assert code == 0, err
@@ -165,12 +178,27 @@ def test_generate_writes_one_top_and_its_report(capsys, tmp_path, monkeypatch):
     assert sorted(report["modules"]) == sorted(parts)  # (the JSON's keys are sorted)
     assert sorted(seen) == sorted(f"{TOP}_{name}" for name in parts)
     assert report["total"] == dict.fromkeys(RESOURCE_KEYS, 8) | {"LUT": 80}
+    for name, entry in report["modules"].items():  # each part's deepest path, timed
+        assert entry["levels"] == 3 and 250 < entry["fmax_mhz"] < 1000
+        assert (entry["path"]["from"], entry["path"]["to"]) == (f"{TOP}_{name}.a", "b")
+    timing = report["timing"]
+    assert (timing["clock_mhz"], timing["speed_grade"], timing["max_levels"]) == (250, "-2LV", 7)
+    assert timing["meets_clock"] is True and timing["too_deep"] == []
+    assert timing["worst"]["levels"] == 3 and "levels" in out and "Fmax MHz" in out
     assert [r["name"] for r in report["registers"]] == list(REGISTERS) + [
         f"{unit}_cycles" for unit in ("copy", "vector", "gemv", "rope", "attention")]
     assert [r["offset"] for r in report["registers"]] == list(range(0, 40, 4))
     assert report["memory_map"]["context"] == TINY.max_context
     assert report["accelerator"]["engine"]["macs_per_cycle"] == 384
-    assert set(report["power"]["total_w"]) == {TOP}
+    power = report["power"]
+    assert power["estimate"] is True and power["activity_source"]["kind"] == "verilator-saif"
+    assert power["activity"] == {part: MEASURED["activity"]["decode"].get(part, 0.02)
+                                 for part in parts}  # the mean for a part not measured
+    assert power["activity_source"]["mean_for"] == ["striper"]
+    assert power["total_w"] == pytest.approx(
+        KV260.static_power_w + sum(power["dynamic_w"].values()), abs=1e-3)
+    # the cycle model does not cover tiny's layers on the default design's engine
+    assert power["energy_per_token_j"] == power["tokens_per_s"] == {}
     assert "utilization" in report
     assert list(report["ports"]) == ["clk", "done", "m_axi0", "m_axi1", "m_axi2", "m_axi3",
                                      "rst", "s_axil"]  # (sorted)

@@ -31,7 +31,8 @@ def test_info_counts_each_kind(monkeypatch, tmp_path):
     facts = cache.cache_info()
     assert facts["root"] == str(tmp_path) and facts["bytes"] == 1000 + 2 + 6 + 3
     assert {kind: (entry["entries"], entry["bytes"]) for kind, entry in facts["kinds"].items()} \
-        == {"verilator": (1, 1000), "synth": (1, 2), "sweep": (1, 3), "logs": (1, 6)}
+        == {"verilator": (1, 1000), "synth": (1, 2), "sweep": (1, 3), "activity": (0, 0),
+            "logs": (1, 6)}
 
 
 def _hold(lock, started, release):

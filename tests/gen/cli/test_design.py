@@ -211,13 +211,25 @@ def test_report_units_writes_verilog_and_report(capsys, tmp_path):
         assert (tmp_path / "build" / "verilog" / f"{name}.v").exists()
     for name in names - loose:
         assert (tmp_path / "build" / "verilog" / f"{name}.v").read_text().startswith("/*")
-        assert set(report["modules"][name]) == {"LUT", "FF", "CARRY8", "DSP", "BRAM36", "URAM"}
+        assert set(report["modules"][name]) == {"LUT", "FF", "CARRY8", "DSP", "BRAM36", "URAM",
+                                                "levels", "fmax_mhz", "path"}
         assert report["modules"][name]["LUT"] > 0
+    for name, entry in report["modules"].items():  # every module's deepest path, timed
+        assert entry["levels"] > 0 and entry["fmax_mhz"] > 0
+        assert entry["path"]["from"] and entry["path"]["to"] and entry["path"]["cells"]
+    timing = report["timing"]
+    assert timing["estimate"] is True and timing["clock_mhz"] == 250
+    assert timing["worst"]["module"] in names and timing["max_levels"] == 7
+    assert {entry["module"] for entry in timing["too_deep"]} == {
+        name for name, entry in report["modules"].items() if entry["fmax_mhz"] < 250}
+    assert "Fmax MHz" in out
     assert report["total"]["LUT"] == sum(m["LUT"] for m in report["modules"].values())
     assert report["source"] == "yosys-synth_xilinx" and "tlmm_lutram_engine" in out
     power = report["power"]
-    assert power["estimate"] is True and set(power["total_w"]) == names
-    assert all(power["total_w"][n] > power["static_w"] for n in names)
+    assert power["estimate"] is True and set(power["dynamic_w"]) == names
+    assert power["activity_source"]["kind"] == "assumed"  # separate units: nothing measured
+    assert power["total_w"] == pytest.approx(power["static_w"] + sum(power["dynamic_w"].values()),
+                                              abs=1e-3)
 
 
 @pytest.mark.yosys
