@@ -88,7 +88,7 @@ def measure() -> dict:
                   "timeout_ms": 100}
         verilator.run(build(), toplevel=machine.TOPLEVEL, test_module="ternforge.tb.controller_tb",
                       work_dir=work, env={"TERNFORGE_TB": json.dumps(tb_job)},
-                      plusargs=plusargs(image=work / "image.hex", **MEMORY))
+                      plusargs=plusargs(image=Path("image.hex"), **MEMORY))
         runs = json.loads((work / "cycles.json").read_text())
     result = {"memory": MEMORY, "prompt_tokens": len(PROMPT)}
     for name, (address, length) in phases.items():

@@ -118,7 +118,7 @@ def copy_speed() -> dict:
                "image": str(work / "image.hex"), "result": str(work / "result.json")}
         verilator.run(build, toplevel=TOPLEVEL, test_module="ternforge.tb.memory_tb", work_dir=work,
                       env={"TERNFORGE_TB": json.dumps(job)},
-                      plusargs=plusargs(image=work / "image.hex"))
+                      plusargs=plusargs(image=Path("image.hex")))
         result = json.loads((work / "result.json").read_text())
     return {"cycles": result["cycles"], "seconds": round(result["seconds"], 3),
             "cycles_per_s": round(result["cycles"] / result["seconds"])}

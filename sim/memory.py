@@ -124,12 +124,22 @@ def _prefixes(names) -> list[str]:
     return numbered
 
 
+#: the longest path of an image the memory model loads (its ``init_file`` holds 128 bytes;
+#: a longer one would lose its first characters)
+MAX_IMAGE_PATH = 128
+
+
 def plusargs(*, latency: int = 20, write_latency: int = 10, bytes_per_cycle: float = 64.0,
              stall: float = 0.0, seed: int = 1, image: Path | None = None) -> list[str]:
     """The memory's run-time options as simulator plusargs (``stall``: the probability that
-    a channel is held back in a cycle, 0 to 0.999)."""
+    a channel is held back in a cycle, 0 to 0.999; ``image``: a file the memory loads first,
+    its path at most :data:`MAX_IMAGE_PATH` characters, relative to the simulator's run
+    folder or absolute)."""
     if not 0 <= stall < 1:
         raise ValueError(f"Stall must be a probability from 0 to below 1, not {stall!r}")
+    if image is not None and len(str(image)) > MAX_IMAGE_PATH:
+        raise ValueError(f"Image path must be at most {MAX_IMAGE_PATH} characters (the memory "
+                         f"model's string), not {str(image)!r}")
     options = [f"+DDR_LATENCY={int(latency)}", f"+DDR_WLATENCY={int(write_latency)}",
                f"+DDR_MILLIBYTES={round(bytes_per_cycle * 1000)}",
                f"+DDR_STALL={round(stall * 1000)}", f"+DDR_SEED={int(seed)}"]

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from pathlib import Path
 
 from amaranth.hdl import Module
 from amaranth.lib import wiring
@@ -117,7 +118,7 @@ def run(built, work, jobs, *, data_bits: int, words: int, ports: int = 1, **memo
            "jobs": jobs, "image": str(work / "image.hex"), "result": str(work / "result.json")}
     verilator.run(built, toplevel=TOPLEVEL, test_module="ternforge.tb.memory_tb", work_dir=work,
                   env={"TERNFORGE_TB": json.dumps(job)},
-                  plusargs=plusargs(image=work / "image.hex", **memory))
+                  plusargs=plusargs(image=Path("image.hex"), **memory))
     return json.loads((work / "result.json").read_text())["cycles"]
 
 

@@ -2,6 +2,7 @@
 writer sharing one AXI4 port, bit-exact to the golden model under random stalls."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -46,5 +47,5 @@ def test_dequantise_from_ddr_to_ddr(build, tmp_path, stall):
     job = _job(tmp_path)
     verilator.run(build, toplevel=TOPLEVEL, test_module="ternforge.tb.vector_tb", work_dir=tmp_path,
                   env={"TERNFORGE_TB": json.dumps(job)},
-                  plusargs=plusargs(image=tmp_path / "image.hex", stall=stall, latency=6,
+                  plusargs=plusargs(image=Path("image.hex"), stall=stall, latency=6,
                                     seed=7))
