@@ -28,28 +28,32 @@ WRITE_LATENCY = 10
 SIMULATED = {"tiny": 256}
 
 
-def build(parameters, *, memory_bytes: int) -> Path:
+def build(parameters, *, memory_bytes: int, trace: str | None = None) -> Path:
     """The Verilator build of the accelerator of ``parameters``
     (:class:`~ternforge.hdl.accelerator.parameters.AcceleratorParameters`) on a memory of
     ``memory_bytes`` (words of a DDR port's width; one port, or ``hp_ports`` each with its
-    timing and stalls)."""
+    timing and stalls); with ``trace`` (``"vcd"`` or ``"saif"``, see
+    :func:`ternforge.sim.verilator.build`), a separate build that can record it."""
     from ..hdl.accelerator.top import accelerator
 
     words = memory_bytes // (parameters.port_bits // 8)
     top = WithMemory(accelerator(parameters), data_bits=parameters.port_bits, words=words)
     return verilator.build(verilog.convert(top, name=TOPLEVEL) + MEMORY_VERILOG,
-                           toplevel=TOPLEVEL)
+                           toplevel=TOPLEVEL, trace=trace)
 
 
 def generate(built: Path, parameters, weights, checkpoint: Path, prompt, new_tokens: int, *,
              work: Path, memory_bytes: int, latency: int = 20, stall: float = 0.0,
-             seed: int = 1) -> dict:
+             seed: int = 1, trace: bool = False) -> dict:
     """Prefill ``prompt`` and decode ``new_tokens`` greedy tokens of ``weights`` (loaded from
     ``checkpoint``, which the simulation's host side reads again) on the build; returns
     ``tokens``, ``hidden`` (hex), ``prefill_cycles`` and ``decode_cycles``, and
     ``predicted_prefill_cycles`` and ``predicted_decode_cycles``: the accelerator's cycle model
     of the same programs (:func:`~ternforge.sim.runtime.predicted_cycles`) on the memory
-    without stalls (with ``stall``, the runs take longer; each DDR port its own)."""
+    without stalls (with ``stall``, the runs take longer; each DDR port its own), or None for
+    both and ``unmodeled`` (why) if a layer is outside a unit's cycle model. With
+    ``trace``, a build made with a trace records it into ``work`` (``dump.saif`` or
+    ``dump.vcd``)."""
     image, job = generation(weights, prompt_tokens=len(prompt), new_tokens=new_tokens,
                             gemv=parameters.gemv, attention=parameters.attention,
                             data_bits=parameters.data_bits, memory_bytes=memory_bytes)
@@ -60,10 +64,10 @@ def generate(built: Path, parameters, weights, checkpoint: Path, prompt, new_tok
                                                "prompt": [int(t) for t in prompt]}))
     verilator.run(built, toplevel=TOPLEVEL, test_module="ternforge.sim.cocotb.model",
                   work_dir=work, env={"TERNFORGE_JOB": str(work / "job.json")},
-                  plusargs=plusargs(image=work / "image.hex", latency=latency,
+                  plusargs=plusargs(image=Path("image.hex"), latency=latency,
                                     write_latency=WRITE_LATENCY,
                                     bytes_per_cycle=parameters.port_bits // 8, stall=stall,
-                                    seed=seed))
+                                    seed=seed), trace=trace)
     result = json.loads((work / "result.json").read_text())
     memory = MemoryTiming(latency=latency, write_latency=WRITE_LATENCY)
     step = 2 * parameters.data_bits // 8  # bytes of an instruction
@@ -73,6 +77,10 @@ def generate(built: Path, parameters, weights, checkpoint: Path, prompt, new_tok
         return predicted_cycles(parameters, image.get(address, length * step),
                                 address=address, memory=memory)
 
-    return {**result, "predicted_prefill_cycles": predicted(job["prefill"]),
-            "predicted_decode_cycles": [predicted(program) for program in
-                                        job["decode"][:len(result["decode_cycles"])]]}
+    try:
+        return {**result, "predicted_prefill_cycles": predicted(job["prefill"]),
+                "predicted_decode_cycles": [predicted(program) for program in
+                                            job["decode"][:len(result["decode_cycles"])]]}
+    except ValueError as error:  # a layer outside a unit's cycle model (too few rows, say)
+        return {**result, "predicted_prefill_cycles": None, "predicted_decode_cycles": None,
+                "unmodeled": str(error)}

@@ -251,6 +251,8 @@ def run(build_dir: Path, *, toplevel: str, test_module: str, work_dir: Path,
             f"{failures} of {tests} cocotb tests failed in {test_module}"
     except RuntimeError as error:  # the simulator crashed: no results
         problem = f"the simulator stopped in {test_module} ({error})"
+    except SystemExit as exit_:  # cocotb's runner exits on a failure when run under pytest
+        problem = f"cocotb tests failed in {test_module} (exit status {exit_.code})"
     if problem:
         kept = _keep_log(log, "cocotb", f"{toplevel}-{test_module.rsplit('.', 1)[-1]}")
         tail = log.read_text(errors="replace").splitlines()[-40:] if log.exists() else []

@@ -12,7 +12,7 @@ against an empty cache).
 
 The unit is described by ``TERNFORGE_TB`` (JSON: an
 :class:`~ternforge.sim.jobs.attention.AttentionJob`'s :meth:`~ternforge.sim.jobs.attention
-.AttentionJob.to_dict`).
+.AttentionJob.to_dict`, and the run's ``seed``: :func:`~ternforge.sim.cocotb.check.case_seed`).
 """
 
 import json
@@ -25,8 +25,11 @@ from ternforge.sim.models import attention as am
 from ternforge.sim.models import fp as fm
 from ternforge.sim.jobs.attention import AttentionJob
 from ternforge.sim.cocotb.attention import run_attention
+from ternforge.sim.cocotb.check import assert_cycles, assert_same, case_seed
 
-JOB = AttentionJob.from_dict(json.loads(os.environ.get("TERNFORGE_TB", "{}")))
+DESCRIPTION = json.loads(os.environ.get("TERNFORGE_TB", "{}"))
+SEED = DESCRIPTION.pop("seed", 0)
+JOB = AttentionJob.from_dict(DESCRIPTION)
 ENGINE = JOB.unit.engine
 FMT = ENGINE.format
 #: query heads per KV head of the decode cases: two, or one on a unit of one-row tiles (a
@@ -34,8 +37,8 @@ FMT = ENGINE.format
 GROUP = min(2, ENGINE.rows)
 
 
-def inputs(seed, heads, kv_heads, tokens, keys, scale=1.0):
-    rng = np.random.default_rng(seed)
+def inputs(case, heads, kv_heads, tokens, keys, scale=1.0):
+    rng = np.random.default_rng(case_seed(SEED, case))
     d = ENGINE.head_dim
     channel = rng.uniform(0.3, 3.0, d)  # per-channel scales, as trained Q/K have
     q = fm.to_bits(rng.standard_normal((heads, tokens, d)) * channel * scale, FMT)
@@ -45,19 +48,19 @@ def inputs(seed, heads, kv_heads, tokens, keys, scale=1.0):
 
 
 async def check(dut, phase, q, k, v, *, stall=0.0, seed=0):
-    result = await run_attention(dut, JOB, q, k, v, phase, stall=stall, seed=seed)
+    result = await run_attention(dut, JOB, q, k, v, phase, stall=stall,
+                                 seed=case_seed(SEED, seed))
     expected = am.multi_head(q, k, v, phase=phase, rows=ENGINE.rows, cols=ENGINE.cols, fmt=FMT)
-    wrong = np.argwhere(~fm.same(result["o"], expected, FMT))
-    assert not len(wrong), wrong[:5].tolist()
+    assert_same(f"{phase} output [head, token, element]", result["o"], expected, fmt=FMT)
     commands = JOB.commands(q, k, v, phase)[0]
     assert result["bytes_read"] == JOB.unit.bytes_read(commands)
     if phase == "decode":  # the newest token's key and value were appended to the cache
         cache = np.frombuffer(result["image"], dtype=q.dtype).reshape(
             k.shape[0], ENGINE.max_keys, 2 * ENGINE.head_dim)
-        assert (cache[:, k.shape[1] - 1] == np.concatenate([k[:, -1], v[:, -1]], 1)).all()
+        assert_same("the appended KV-cache row [KV head, element]", cache[:, k.shape[1] - 1],
+                    np.concatenate([k[:, -1], v[:, -1]], 1))
     if not stall and JOB.unit.modeled(commands):  # (not a decode of an empty cache)
-        assert result["cycles"] == JOB.cycles(commands), (result["cycles"],
-                                                           JOB.cycles(commands))
+        assert_cycles(f"the {phase} job", result["cycles"], JOB.cycles(commands))
     error = np.abs(fm.from_bits(result["o"], FMT).astype(np.float64)
                    - am.reference(q, k, v, phase=phase, fmt=FMT)).max()
     dut._log.info(f"{phase}: {result['cycles']} cycles, {result['bytes_read']} bytes read, "

@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+from pathlib import Path
 
 from ternforge.hdl.accelerator.model import preset
 from ternforge.hdl.accelerator.parameters import AcceleratorParameters
@@ -36,11 +37,12 @@ ACCELERATOR = AcceleratorParameters.for_simulation(preset("tiny"), context=32)
 STRIPED = AcceleratorParameters.for_simulation(preset("tiny"), context=32, hp_ports=2)
 #: the tiny model's sizes on the default design's bus: 512 bits striped over four 128-bit HP
 #: ports, a vector unit of four lanes, the default's engine (its weight beat at least a bus
-#: word); the vector unit's values and cycle model on it
+#: word); the vector unit's values and cycle model on it. It is also the accelerator that
+#: ``ternforge test accelerator`` builds for the configuration ``tests/gen/cli/test_test.py``
+#: gives it (one build for both)
 WIDE = AcceleratorParameters.for_model(preset("tiny"), context=32, groups_per_cycle=8,
                                        rows=16, lanes=2, tile_rows=4, tile_cols=4,
-                                       buffer_depth=64, data_bits=512, hp_ports=4,
-                                       vector_lanes=4)
+                                       data_bits=512, hp_ports=4, vector_lanes=4)
 #: its memory
 MEMORY_BYTES = 1 << 21
 DATA_BITS = ACCELERATOR.data_bits
@@ -75,7 +77,7 @@ def run(built, work, job: dict, *, stall: float, seed: int) -> None:
 
     verilator.run(built, toplevel=machine.TOPLEVEL, test_module="ternforge.tb.controller_tb",
                   work_dir=work, env={"TERNFORGE_TB": json.dumps(job)},
-                  plusargs=plusargs(image=work / "image.hex", stall=stall,
+                  plusargs=plusargs(image=Path("image.hex"), stall=stall,
                                     latency=TIMING.latency,
                                     write_latency=TIMING.write_latency, seed=seed))
 
@@ -108,7 +110,7 @@ def measure(built, work, programs, *, memory, writes=(), memory_bits: int = DATA
            "memory_bits": memory_bits}
     verilator.run(built, toplevel=machine.TOPLEVEL, test_module="ternforge.tb.controller_tb",
                   work_dir=work, env={"TERNFORGE_TB": json.dumps(job)},
-                  plusargs=plusargs(image=work / "image.hex", latency=memory.latency,
+                  plusargs=plusargs(image=Path("image.hex"), latency=memory.latency,
                                     write_latency=memory.write_latency,
                                     bytes_per_cycle=memory_bits // 8))
     runs = json.loads((work / "cycles.json").read_text())

@@ -8,7 +8,8 @@ Checker: every output bit-exact (NaN against NaN), ``last`` on every token's end
 exact without stalls.
 
 The stage is described by ``TERNFORGE_TB`` (JSON: an
-:class:`~ternforge.sim.jobs.eltwise.EltwiseJob`).
+:class:`~ternforge.sim.jobs.eltwise.EltwiseJob`, and the run's ``seed``:
+:func:`~ternforge.sim.cocotb.check.case_seed`).
 """
 
 import json
@@ -19,10 +20,13 @@ import numpy as np
 
 from ternforge.sim.models import eltwise as em
 from ternforge.sim.models import fp as fm
+from ternforge.sim.cocotb.check import assert_cycles, assert_same, case_seed
 from ternforge.sim.cocotb.eltwise import run_eltwise
 from ternforge.sim.jobs.eltwise import EltwiseJob
 
-JOB = EltwiseJob(**json.loads(os.environ.get("TERNFORGE_TB", '{"op": "residual"}')))
+DESCRIPTION = json.loads(os.environ.get("TERNFORGE_TB", '{"op": "residual"}'))
+SEED = DESCRIPTION.pop("seed", 0)
+JOB = EltwiseJob(**DESCRIPTION)
 PARAMETERS = JOB.parameters
 FMT = JOB.format
 
@@ -35,10 +39,10 @@ def floats(rng, shape, scale=3.0, specials=False):
     return bits
 
 
-def job_arrays(seed, tokens, n, specials=False):
+def job_arrays(case, tokens, n, specials=False):
     """Inputs of realistic scale (a ternary matmul's accumulators, unit-scale activations);
     ``specials`` mixes in zeros, subnormals, infinities and NaNs."""
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(case_seed(SEED, case))
     arrays = {}
     if JOB.op in ("dequant", "unit"):
         acc = rng.integers(-(1 << 20), 1 << 20, (tokens, n))
@@ -62,18 +66,17 @@ def job_arrays(seed, tokens, n, specials=False):
 
 
 async def check(dut, arrays, *, stall=0.0, seed=0):
-    outputs, cycles = await run_eltwise(dut, JOB, arrays, stall=stall, seed=seed)
+    outputs, cycles = await run_eltwise(dut, JOB, arrays, stall=stall,
+                                        seed=case_seed(SEED, seed))
     expected = JOB.golden(arrays)
     for name, want in expected.items():
-        got = outputs[name]
-        ok = got == want if name == "codes" else fm.same(got, want, FMT)
-        assert np.all(ok), (name, np.argwhere(~ok)[:5].tolist())
+        assert_same(name, outputs[name], want, fmt=None if name == "codes" else FMT)
     for name, lasts in outputs["lasts"].items():
         assert (lasts[:, -1] == 1).all() and not lasts[:, :-1].any(), name
     if not stall:
         tokens, beats = JOB.shape(arrays)
-        expected = PARAMETERS.cycles(tokens, beats)
-        assert cycles == expected, (cycles, expected)
+        assert_cycles(f"{tokens} token(s) of {beats} beats", cycles,
+                      PARAMETERS.cycles(tokens, beats))
 
 
 @cocotb.test()

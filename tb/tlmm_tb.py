@@ -7,7 +7,8 @@ engine's own cycle model ``cycles(M, K, N)``.
 Checker: :func:`check` compares values exactly and, without stalls, cycles exactly.
 
 The engine under test is described by ``TERNFORGE_TB`` (JSON: the fields of its
-:class:`~ternforge.hdl.matmul.parameters.TlmmParameters`).
+:class:`~ternforge.hdl.matmul.parameters.TlmmParameters`, and the run's ``seed``:
+:func:`~ternforge.sim.cocotb.check.case_seed`).
 """
 
 import json
@@ -18,9 +19,12 @@ import numpy as np
 
 from ternforge.hdl.matmul.parameters import TlmmParameters, WeightFormat
 from ternforge.sim.models import tl_code
+from ternforge.sim.cocotb.check import assert_cycles, assert_same, case_seed
 from ternforge.sim.cocotb.tlmm import run_job
 
-PARAMETERS = TlmmParameters(**json.loads(os.environ.get("TERNFORGE_TB", "{}")))
+DESCRIPTION = json.loads(os.environ.get("TERNFORGE_TB", "{}"))
+SEED = DESCRIPTION.pop("seed", 0)
+PARAMETERS = TlmmParameters(**DESCRIPTION)
 
 
 def model(acts, weights):
@@ -30,20 +34,19 @@ def model(acts, weights):
     return acts.astype(np.int64) @ weights.astype(np.int64).T
 
 
-def random_job(seed, m, k, n):
-    rng = np.random.default_rng(seed)
+def random_job(case, m, k, n):
+    rng = np.random.default_rng(case_seed(SEED, case))
     return (rng.integers(-128, 128, (m, k)).astype(np.int8),
             rng.integers(-1, 2, (n, k)).astype(np.int8))
 
 
 def check(result, acts, weights, *, cycles=True):
     expected = model(acts, weights)
-    np.testing.assert_array_equal(result.y, expected)
-    np.testing.assert_array_equal(expected, acts.astype(np.int64) @ weights.astype(np.int64).T)
+    assert_same("results", result.y, expected)
+    assert_same("the TL model", expected, acts.astype(np.int64) @ weights.astype(np.int64).T)
     if cycles:
-        model_cycles = PARAMETERS.cycles(len(acts), acts.shape[1], len(weights))
-        assert result.cycles == model_cycles, \
-            f"{result.cycles} cycles, the cycle model says {model_cycles}"
+        assert_cycles(f"a {len(acts)} x {acts.shape[1]} x {len(weights)} job", result.cycles,
+                      PARAMETERS.cycles(len(acts), acts.shape[1], len(weights)))
 
 
 def shapes():
@@ -67,7 +70,8 @@ async def nothing_lost_under_random_stalls(dut):
     for seed, stall in enumerate([0.3, 0.7]):
         shape = shapes()[1 + seed]
         acts, weights = random_job(100 + seed, *shape)
-        result = await run_job(dut, PARAMETERS, acts, weights, stall=stall, seed=seed)
+        result = await run_job(dut, PARAMETERS, acts, weights, stall=stall,
+                               seed=case_seed(SEED, seed))
         check(result, acts, weights, cycles=False)
         assert result.cycles > PARAMETERS.cycles(*shape)
 

@@ -3,8 +3,8 @@
 Every command validates its input before it writes anything: bad input is one line on stderr
 and exit status 2, and no output file or folder is left behind. Each command lives in the
 module of its unit family (:mod:`.design`, :mod:`.tlmm`, :mod:`.mac`, :mod:`.fp`,
-:mod:`.eltwise`, :mod:`.attention`, :mod:`.cache`, :mod:`.perf`, :mod:`.sweep`); what they
-share is in :mod:`._common`.
+:mod:`.eltwise`, :mod:`.attention`, :mod:`.cache`, :mod:`.perf`, :mod:`.power`,
+:mod:`.sweep`, :mod:`.test`); what they share is in :mod:`._common`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import click
 
 from ...boards import BoardPluginWarning
 
-from . import attention, cache, design, eltwise, fp, mac, model, perf, sweep, tlmm
+from . import attention, cache, design, eltwise, fp, mac, model, perf, power, sweep, test, tlmm
 
 __all__ = ["cli", "main"]
 
@@ -39,7 +39,7 @@ def report():
 
 
 for _command in (design.boards, design.generate, design.plan, sweep.sweep, cache.cache,
-                 perf.perf):
+                 perf.perf, power.power, test.test):
     cli.add_command(_command)
 for _command in (tlmm.run_tlmm, tlmm.run_gemv, mac.run_mac, fp.run_fp, eltwise.run_eltwise,
                  attention.run_attention, model.run_model):
