@@ -73,7 +73,10 @@ async def nothing_lost_under_random_stalls(dut):
         result = await run_job(dut, PARAMETERS, acts, weights, stall=stall,
                                seed=case_seed(SEED, seed))
         check(result, acts, weights, cycles=False)
-        assert result.cycles > PARAMETERS.cycles(*shape)
+        # (stalls never make a job faster than the model; where the engine has slack, a
+        # seed's stalls may cost it nothing)
+        assert result.cycles >= PARAMETERS.cycles(*shape), (result.cycles,
+                                                            PARAMETERS.cycles(*shape))
 
 
 @cocotb.test()
