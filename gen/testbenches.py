@@ -23,9 +23,11 @@ VCD per testbench (``waves``) and report as JUnit XML (:func:`junit_xml`).
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 import xml.etree.ElementTree as ET
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -102,13 +104,13 @@ def _results(path: Path) -> tuple:
     """The cases of a cocotb ``results.xml`` (JUnit), in order."""
     cases = []
     for element in ET.parse(path).getroot().iter("testcase"):
+        if element.find("skipped") is not None:
+            continue
         failure = element.find("failure")
         if failure is None:
             failure = element.find("error")
         message = "" if failure is None else (failure.get("message") or failure.text or
                                               "failed").strip()
-        if element.find("skipped") is not None:
-            continue
         properties = {p.get("name"): p.get("value") for p in element.iter("property")}
         nanoseconds = float(properties.get("sim_time_duration", 0))
         cases.append(Case(name=element.get("name"), passed=failure is None, message=message,
@@ -179,8 +181,6 @@ class AcceleratorBench:
             fault: bool = False) -> UnitRun:
         """Build (cached) and run the generation without stalls and under stalls of
         ``seed``; with ``waves``, the stalled run into a VCD."""
-        import os
-
         from ..sim import machine
         from ..sim.checkpoint import load_checkpoint, shipped_weights
         from ..sim.models.bitnet import Golden, greedy
@@ -193,21 +193,18 @@ class AcceleratorBench:
         tokens, states = greedy(golden, PROMPT, NEW_TOKENS)
         cases, vcd = [], None
         for stall in (0.0, STALL):
-            name = f"generation under random stalls of {STALL:g}" if stall else \
+            name = f"generation under random stalls of {stall:g}" if stall else \
                 "generation without stalls"
-            trace = waves and (stall or not STALL)
+            trace, run_dir = waves and bool(stall), work / f"stall-{stall:g}"
             begun = time.perf_counter()
-            previous = os.environ.pop(FAULT_VARIABLE, None)
-            if fault:  # (the checker runs here, in this process)
-                os.environ[FAULT_VARIABLE] = "1"
             try:
                 built = machine.build(p, memory_bytes=MEMORY_BYTES,
                                       trace="vcd" if trace else None)
                 result = machine.generate(built, p, weights, path, PROMPT, NEW_TOKENS,
-                                          work=work / name.split()[0] / str(stall),
-                                          memory_bytes=MEMORY_BYTES, stall=stall,
-                                          seed=case_seed(seed, 1), trace=trace)
-                check_generation(result, tokens, states, stalled=bool(stall))
+                                          work=run_dir, memory_bytes=MEMORY_BYTES,
+                                          stall=stall, seed=case_seed(seed, 1), trace=trace)
+                with _faulty(fault):  # (the checker runs here, in this process)
+                    check_generation(result, tokens, states, stalled=bool(stall))
                 note = f"cycles not checked: {result['unmodeled']}" \
                     if result.get("unmodeled") else ""
                 case = Case(name, True, "", _cycles(result), time.perf_counter() - begun,
@@ -215,14 +212,25 @@ class AcceleratorBench:
             except (AssertionError, verilator.SimulationError) as error:
                 case = Case(name, False, str(error).splitlines()[0], 0,
                             time.perf_counter() - begun)
-            finally:
-                os.environ.pop(FAULT_VARIABLE, None)
-                if previous is not None:
-                    os.environ[FAULT_VARIABLE] = previous
             cases.append(case)
             if trace:
-                vcd, _ = _keep(work / name.split()[0] / str(stall), out, self.unit, True)
+                vcd, _ = _keep(run_dir, out, self.unit, True)
         return UnitRun(self.unit, tuple(cases), time.perf_counter() - started, vcd)
+
+
+@contextmanager
+def _faulty(fault: bool):
+    """With ``fault``, the checkers in this process corrupt their expectations (their
+    self-test, :data:`~ternforge.sim.cocotb.check.FAULT_VARIABLE`) until the block ends."""
+    previous = os.environ.pop(FAULT_VARIABLE, None)
+    if fault:
+        os.environ[FAULT_VARIABLE] = "1"
+    try:
+        yield
+    finally:
+        os.environ.pop(FAULT_VARIABLE, None)
+        if previous is not None:
+            os.environ[FAULT_VARIABLE] = previous
 
 
 def _cycles(result: dict) -> int:

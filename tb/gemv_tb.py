@@ -112,8 +112,7 @@ async def gemv_executes_a_descriptor_table_of_many_loads(dut, stall):
     memory = MemoryModel(bytes_per_cycle=DATA_BITS // 8, latency=9, axi_data_bits=DATA_BITS)
     board = get_board("kv260")
     beats = plan_layer(n=n, k=k, engine=ENGINE, board=board, memory=memory).layer_beats
-    word_bits = DATA_BITS
-    whole = word_bits // math.gcd(word_bits, PARAMETERS.beat_bits)  # loads of whole words
+    whole = DATA_BITS // math.gcd(DATA_BITS, PARAMETERS.beat_bits)  # loads of whole words
     load_beats = -(-beats // 13 // whole) * whole or whole
     result = await run_gemv(dut, PARAMETERS, acts, weights, stall=stall,
                             latency=memory.latency, bytes_per_cycle=memory.bytes_per_cycle,
