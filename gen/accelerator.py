@@ -139,8 +139,8 @@ def accelerator_resources(parameters: AcceleratorParameters, *, jobs: int | None
                           levels: bool = False, advance=lambda name: None) -> dict:
     """The resources of each part of the accelerator of ``parameters``, in the top's order:
     each part synthesised alone with Yosys (cached by content), ``jobs`` at once (default one
-    a core); with ``levels``, each part's deepest register-to-register path too, from the same
-    run of Yosys (keys ``levels`` and ``path``, see
+    a core); with ``levels``, each part's logic levels and slowest register-to-register path
+    too, from the same run of Yosys (keys ``levels`` and ``path``, see
     :func:`~ternforge.gen.synthesis.logic_levels`). ``advance(name)`` is called as each is
     done."""
     jobs = (os.cpu_count() or 1) if jobs is None else jobs

@@ -1,6 +1,7 @@
 """Resource reports from Yosys synthesis (``synth_xilinx -family xcup``) through YoWASP, and
-the logic levels of a design's deepest register-to-register path from the same run
-(:func:`logic_levels`; :mod:`ternforge.gen.timing` turns them into an estimated Fmax).
+from the same run the logic levels of a design's deepest register-to-register path and its
+slowest path (:func:`logic_levels`, :func:`slowest_paths`; :mod:`ternforge.gen.timing` times
+it: an estimated Fmax).
 
 Results are cached on disk by a hash of everything that decides them, so a report of an
 unchanged design costs one file read. A result is synthesised under a lock and written
@@ -23,9 +24,10 @@ from amaranth.back import rtlil as rtlil_backend
 
 from ..sim import guard
 from ..sim.cache import cache_root, locked, log_path, write_atomically
+from .timing import DelayModel
 
 __all__ = ["SOURCE", "CELL_WEIGHTS", "default_cache_dir", "resources_of_cells", "name_registers",
-           "logic_levels", "synthesize", "synthesize_component"]
+           "logic_levels", "slowest_paths", "synthesize", "synthesize_component"]
 
 #: Value of the ``source`` key of every report made here.
 SOURCE = "yosys-synth_xilinx"
@@ -87,8 +89,8 @@ def _script(top: str, dsp: bool, levels: bool = False) -> str:
             f"tee -q -o stat.json stat -json{netlist}")
 
 
-#: changes whenever what a run with ``levels`` reports changes (the count, the names)
-_LEVELS_VERSION = 2
+#: changes whenever what a run with ``levels`` reports changes (the count, the names, the path)
+_LEVELS_VERSION = 4
 
 
 def _cache_key(rtlil: str, top: str, dsp: bool, script: str, levels: bool = False) -> str:
@@ -175,11 +177,11 @@ def synthesize(rtlil: str, *, top: str, dsp: bool = True, levels: bool = False,
     dsp : bool
         Map multipliers to DSP48E2 slices; if false (``-nodsp``), to LUTs and carry chains.
     levels : bool
-        Also find the longest register-to-register path, across submodules, in the same run
-        of Yosys (:func:`logic_levels`): its logic levels (key ``levels``) and where it runs
-        (key ``path``: ``from``, ``to`` and ``cells``). The run also stands for one without
-        ``levels``: it maps the design to the same cells (the flip-flops' names, which it
-        adds, change no cell), so it is cached for both.
+        Also find, across submodules and in the same run of Yosys (:func:`logic_levels`), the
+        logic levels of the deepest register-to-register path (key ``levels``) and the
+        slowest path (key ``path``: ``from``, ``to``, their types and ``cells``). The run
+        also stands for one without ``levels``: it maps the design to the same cells (the
+        flip-flops' names, which it adds, change no cell), so it is cached for both.
     cache_dir : pathlib.Path or None
         Where results are cached; `default_cache_dir` if None.
 
@@ -358,9 +360,175 @@ def _endpoint_name(name: str, cell: dict) -> str:
     return f"{module + '.' if module else ''}{local.lstrip(chr(92))} ({cell['type']})"
 
 
+class _Paths:
+    """The register-to-register paths of a mapped netlist (a module of Yosys's ``write_json``,
+    flattened): for every node (a combinational cell's output port), the most levels of the
+    paths into it and the slowest of them by ``model`` (its delay, and the bit and the arc it
+    came through)."""
+
+    def __init__(self, module: dict, model: DelayModel):
+        cells = self.cells = module["cells"]
+        self.model = model
+        self.driver: dict[int, tuple[str, str]] = {}  # bit -> (cell, output) of a level
+        self.source: dict[int, tuple[str, str]] = {}  # bit -> (name, type) of a path start
+        self.depends: dict[tuple[str, str], list[tuple]] = {}  # node -> [(bit, input pin)]
+        self.endpoints: list[tuple] = []  # (bit, cell name or "port <name>") ending a path
+        for name, spec in module.get("ports", {}).items():
+            if spec["direction"] == "input":
+                for bit in spec["bits"]:
+                    self.source[bit] = (f"port {name}", "port")
+        for name, cell in cells.items():
+            arcs, ends = _arcs(cell)
+            connections = cell["connections"]
+            for port in ends:
+                self.endpoints.extend((bit, name) for bit in connections.get(port, ()))
+            for port, direction in cell.get("port_directions", {}).items():
+                if direction != "output":
+                    continue
+                for bit in connections.get(port, ()):
+                    if not isinstance(bit, int):
+                        continue
+                    if arcs.get(port):
+                        self.driver[bit] = (name, port)
+                    else:
+                        self.source[bit] = (_endpoint_name(name, cell), cell["type"])
+            for port, ins in arcs.items():
+                self.depends[(name, port)] = [(bit, pin) for pin in ins
+                                              for bit in connections.get(pin, ())]
+        for name, spec in module.get("ports", {}).items():
+            if spec["direction"] == "output":
+                self.endpoints.extend((bit, f"port {name}") for bit in spec["bits"])
+        self._chain_place = {name: self._place(name) for name, cell in cells.items()
+                             if cell["type"] == "CARRY4"}
+        self.levels: dict[tuple, int] = {}
+        self.arrival: dict[tuple, tuple] = {}  # node -> (ns, bit, levels, carry_in) of its arc
+        self._settle()
+
+    def _place(self, name: str) -> int:
+        """A CARRY4's place in its chain, counted from its head: even places start a
+        CARRY8."""
+        place, current, seen = 0, name, {name}
+        while True:
+            previous = self.driver.get(self.cells[current]["connections"].get("CI", ["0"])[0])
+            if previous is None or previous[0] in seen or \
+                    self.cells[previous[0]]["type"] != "CARRY4":
+                return place
+            place, current = place + 1, previous[0]
+            seen.add(current)
+
+    def _arc(self, node: tuple, pin: str, bit) -> tuple[int, bool]:
+        """``(levels, carry_in)`` of entering a node's cell through ``pin`` from ``bit``: a
+        carry cell entered through its carry-in from the carry cell below takes the dedicated
+        carry route, and the upper CARRY4 of a CARRY8 so entered is no level of its own; an
+        inverter is none either (Vivado's ``opt_design`` folds it into the LUT it feeds or is
+        fed by, or into a carry cell's inverted input)."""
+        kind = self.cells[node[0]]["type"]
+        if kind == "INV":
+            return 0, False
+        if pin != "CI":
+            return 1, False
+        carry_in = kind.startswith("CARRY") and bit in self.driver and \
+            self.cells[self.driver[bit][0]]["type"].startswith("CARRY")
+        upper = carry_in and kind == "CARRY4" and self._chain_place[node[0]] % 2
+        return (0 if upper else 1), carry_in
+
+    def start(self, bit) -> tuple[str, str]:
+        """``(name, type)`` of the start of a path through ``bit`` that no level drives."""
+        return self.source.get(bit, ("constant", "constant")) if isinstance(bit, int) else (
+            "constant", "constant")
+
+    def settled_ns(self, bit) -> float:
+        """When ``bit`` settles on the slowest path into it (a start: its clock-to-out)."""
+        node = self.driver.get(bit) if isinstance(bit, int) else None
+        if node in self.arrival:
+            return self.arrival[node][0]
+        return self.model.start_ns(self.start(bit)[1])  # (a start, or a loop cut here)
+
+    def _settle(self) -> None:
+        entered = set()
+        for root in self.depends:
+            stack = [root]
+            while stack:
+                node = stack[-1]
+                if node in self.arrival:
+                    stack.pop()
+                    continue
+                if node not in entered:
+                    entered.add(node)
+                    pending = [self.driver[bit] for bit, _ in self.depends[node]
+                               if bit in self.driver and self.driver[bit] not in self.arrival
+                               and self.driver[bit] not in entered]
+                    if pending:
+                        stack.extend(pending)
+                        continue
+                self._settle_node(node)
+                stack.pop()
+
+    def _settle_node(self, node: tuple) -> None:
+        kind = self.cells[node[0]]["type"]
+        cell_ns = {False: self.model.level_ns(kind),
+                   True: self.model.level_ns(kind, carry_in=True)}
+        most, slowest = 0, None
+        for bit, pin in self.depends[node]:
+            levels, carry_in = self._arc(node, pin, bit)
+            before = self.driver.get(bit) if isinstance(bit, int) else None
+            most = max(most, self.levels.get(before, 0) + levels)
+            ns = self.settled_ns(bit) + levels * cell_ns[carry_in]
+            if slowest is None or ns > slowest[0] or (
+                    ns == slowest[0] and not isinstance(slowest[1], int)):
+                slowest = (ns, bit, levels, carry_in)
+        self.levels[node] = most if self.depends[node] else 1
+        self.arrival[node] = slowest or (
+            self.model.start_ns("constant") + cell_ns[False], None, 1, False)
+
+    def end(self, name: str) -> tuple[str, str]:
+        """``(name, type)`` of the end of a path at the cell or port ``name``."""
+        if name.startswith("port "):
+            return name, "port"
+        return _endpoint_name(name, self.cells[name]), self.cells[name]["type"]
+
+    def deepest(self) -> int:
+        """The most levels of a path."""
+        return max((self.levels[self.driver[bit]] if bit in self.driver else 0
+                    for bit, _ in self.endpoints), default=0)
+
+    def slowest(self, count: int | None = None) -> list[dict]:
+        """The slowest path to each end (a register, all its bits, or a port), the slowest
+        ``count`` of them (all if None), slowest first."""
+        worst: dict[str, tuple] = {}  # end -> (ns, bit, type)
+        for bit, name in self.endpoints:
+            end, kind = self.end(name)
+            ns = self.settled_ns(bit) + self.model.end_ns(kind)
+            if end not in worst or ns > worst[end][0]:
+                worst[end] = (ns, bit, kind)
+        ranked = sorted(worst.items(), key=lambda item: -item[1][0])
+        return [self._trace(end, bit, kind) for end, (_, bit, kind) in ranked[:count]]
+
+    def _trace(self, end: str, bit, end_type: str) -> dict:
+        cells, seen = [], set()
+        while bit in self.driver and self.driver[bit][0] not in seen:  # (a loop ends it)
+            name = self.driver[bit][0]
+            seen.add(name)
+            _, previous, levels, carry_in = self.arrival[self.driver[bit]]
+            cells.append({"type": self.cells[name]["type"], "module": _module_path(name),
+                          "carry_in": carry_in, "levels": levels})
+            bit = previous
+        cells.reverse()
+        start, start_type = self.start(bit)
+        return {"from": start, "from_type": start_type, "to": end, "to_type": end_type,
+                "cells": cells, "levels": sum(cell["levels"] for cell in cells),
+                "delay_ns": round(self.model.path_ns(cells, start=start_type, end=end_type), 4)}
+
+
+#: the delay model by which a module's slowest path is found: the reference grade's (every
+#: grade scales the cell and net delays alike, so the slowest path is the same at every grade)
+_REFERENCE_MODEL = DelayModel()
+
+
 def logic_levels(module: dict) -> dict:
-    """The longest combinational path of a mapped netlist (a module of Yosys's ``write_json``,
-    flattened), in logic levels as Vivado counts them, and where it runs.
+    """The logic levels of a mapped netlist's deepest path (a module of Yosys's
+    ``write_json``, flattened), as Vivado counts them, and its slowest path by the delay model
+    of :mod:`ternforge.gen.timing` at -2 (:func:`slowest_paths`).
 
     A path starts at a flip-flop, a block or UltraRAM, a DSP48E2's P register, an input port or
     a constant, and ends at one of their inputs (clock pins aside) or an output port. Every
@@ -369,113 +537,61 @@ def logic_levels(module: dict) -> dict:
     UltraScale+ primitive holds them: one CARRY8 is one level, and Yosys's CARRY4 cells (it
     maps chains to CARRY4 even for ``xcup``) pair up into CARRY8s from the head of the chain,
     so a path through ``n`` chained CARRY4 cells from the head counts ``ceil(n / 2)`` levels
-    (a CARRY4 entered through its carry-in counts only if it starts a new CARRY8).
+    (a CARRY4 entered through its carry-in counts only if it starts a new CARRY8). A carry
+    cell entered through its carry-in from the one below is a level of little delay (the
+    dedicated carry route), so the slowest path need not be the deepest. An inverter (``INV``,
+    which Yosys leaves before inverted carry and LUT inputs) is no level: Vivado folds it into
+    its neighbour.
 
     Returns
     -------
     dict
-        ``levels`` (int), ``from`` and ``to`` (the path's start and end: a register's
-        Amaranth name ``submodule.signal``, ``port <name>``, ``constant`` or another cell's name
-        and type), ``from_type`` and ``to_type`` (their cell types, or ``port``, ``constant``)
-        and ``cells`` (each cell on the path from start to end: ``type`` and the ``module``
-        it came from, empty for the top).
+        ``levels`` (int, the deepest path's) and the slowest path: ``from`` and ``to`` (its
+        start and end: a register's Amaranth name ``submodule.signal``, ``port <name>``,
+        ``constant`` or another cell's name and type), ``from_type`` and ``to_type`` (their
+        cell types, or ``port``, ``constant``) and ``cells`` (each cell on it from start to
+        end: ``type``, the ``module`` it came from, empty for the top, whether it was
+        entered through its carry-in from the carry cell below, ``carry_in``, and the
+        ``levels`` it counts, 0 or 1), as :meth:`ternforge.gen.timing.DelayModel.path_ns`
+        times it.
     """
-    cells = module["cells"]
-    driver: dict[int, tuple[str, str]] = {}  # bit -> (cell, output port) of combinational cells
-    source: dict[int, tuple[str, str]] = {}  # bit -> (name, type) of path starts
-    for name, spec in module.get("ports", {}).items():
-        if spec["direction"] == "input":
-            for bit in spec["bits"]:
-                source[bit] = (f"port {name}", "port")
-    depends, endpoints, chain_place = {}, [], {}
-    for name, cell in cells.items():
-        arcs, ends = _arcs(cell)
-        connections = cell["connections"]
-        for port in ends:
-            endpoints.extend((bit, name) for bit in connections.get(port, ()))
-        directions = cell.get("port_directions", {})
-        for port, direction in directions.items():
-            if direction != "output":
-                continue
-            for bit in connections.get(port, ()):
-                if not isinstance(bit, int):
-                    continue
-                if port in arcs and arcs[port]:
-                    driver[bit] = (name, port)
-                else:
-                    source[bit] = (_endpoint_name(name, cell), cell["type"])
-        for port, ins in arcs.items():
-            depends[(name, port)] = [(bit, pin) for pin in ins
-                                     for bit in connections.get(pin, ())]
-    for name, spec in module.get("ports", {}).items():
-        if spec["direction"] == "output":
-            endpoints.extend((bit, f"port {name}") for bit in spec["bits"])
-    # A CARRY4's place in its chain, counted from its head: even places start a CARRY8.
-    for name, cell in cells.items():
-        if cell["type"] == "CARRY4":
-            place, current, seen = 0, name, {name}
-            while True:
-                previous = driver.get(cells[current]["connections"].get("CI", ["0"])[0])
-                if previous is None or previous[0] in seen or \
-                        cells[previous[0]]["type"] != "CARRY4":
-                    break
-                place, current = place + 1, previous[0]
-                seen.add(current)
-            chain_place[name] = place
-
-    def weight(node, pin):
-        name = node[0]
-        if pin == "CI" and cells[name]["type"] == "CARRY4" and chain_place[name] % 2:
-            return 0  # the upper half of the CARRY8 that the carry comes from
-        return 1
-
-    arrival: dict[tuple, tuple[int, int | None]] = {}  # node -> (levels, bit it came through)
-    entered = set()
-    for root in depends:
-        stack = [root]
-        while stack:
-            node = stack[-1]
-            if node in arrival:
-                stack.pop()
-                continue
-            if node not in entered:
-                entered.add(node)
-                pending = [driver[bit] for bit, _ in depends[node]
-                           if bit in driver and driver[bit] not in arrival
-                           and driver[bit] not in entered]
-                if pending:
-                    stack.extend(pending)
-                    continue
-            best = None
-            for bit, pin in depends[node]:
-                before = arrival.get(driver[bit], (0, None))[0] if bit in driver else 0
-                level = before + weight(node, pin)
-                if best is None or level > best[0] or (
-                        level == best[0] and not isinstance(best[1], int)):
-                    best = (level, bit)
-            arrival[node] = best or (1, None)
-            stack.pop()
-    worst, end, last = 0, None, None
-    for bit, name in endpoints:
-        level = arrival[driver[bit]][0] if bit in driver else 0
-        if level > worst or end is None:
-            worst, end, last = level, name, bit
-    if end is None:
+    paths = _Paths(module, _REFERENCE_MODEL)
+    slowest = paths.slowest(1)
+    if not slowest:
         return {"levels": 0, "from": "", "from_type": "", "to": "", "to_type": "",
                 "cells": []}
-    path, bit = [], last
-    while bit in driver and driver[bit][0] not in path:  # (a combinational loop ends it)
-        node = driver[bit]
-        path.append(node[0])
-        bit = arrival[node][1]
-    start = source.get(bit, ("constant", "constant")) if isinstance(bit, int) else (
-        "constant", "constant")
-    to = (end, "port") if end.startswith("port ") else (_endpoint_name(end, cells[end]),
-                                                        cells[end]["type"])
-    return {"levels": worst, "from": start[0], "from_type": start[1], "to": to[0],
-            "to_type": to[1],
-            "cells": [{"type": cells[name]["type"], "module": _module_path(name)}
-                      for name in reversed(path)]}
+    path = slowest[0]
+    return {"levels": paths.deepest(), **{key: path[key] for key in (
+        "from", "from_type", "to", "to_type", "cells")}}
+
+
+def slowest_paths(module: dict, count: int | None = None, *,
+                  model: DelayModel | None = None) -> list[dict]:
+    """The slowest path to each register (all its bits together) or output port of a mapped
+    netlist (a module of Yosys's ``write_json``, flattened), slowest first: every path over a
+    clock's budget, not only the worst (:func:`logic_levels` counts levels and cells alike).
+
+    Parameters
+    ----------
+    module : dict
+        The netlist's module.
+    count : int or None
+        How many ends to list, the slowest first; all if None.
+    model : ternforge.gen.timing.DelayModel or None
+        The delay model that times them; -2's if None (the order is the same at every
+        grade).
+
+    Returns
+    -------
+    list of dict
+        For each end: ``from``, ``from_type``, ``to``, ``to_type`` and ``cells`` as
+        :func:`logic_levels` gives them, the path's ``levels`` and its ``delay_ns`` by
+        ``model``, clock uncertainty included.
+    """
+    if count is not None and (not isinstance(count, int) or isinstance(count, bool)
+                              or count < 1):
+        raise ValueError(f"Count must be a positive integer or None, not {count!r}")
+    return _Paths(module, model or _REFERENCE_MODEL).slowest(count)
 
 
 def synthesize_component(component, *, name: str, dsp: bool = True,

@@ -163,7 +163,7 @@ def _timing_caption(report: dict) -> str | None:
     worst = timing["worst"]
     verdict = "meets" if timing["meets_clock"] else "misses"
     return (f"estimated Fmax {timing['fmax_mhz']:,.0f} MHz ({worst['module']}: "
-            f"{worst['levels']} levels, {worst['from']} -> {worst['to']}); {verdict} "
+            f"{worst['path_levels']} levels, {worst['from']} -> {worst['to']}); {verdict} "
             f"{timing['clock_mhz']:g} MHz, which allows {timing['max_levels']} LUT levels "
             f"at {timing['speed_grade']} (an estimate)")
 

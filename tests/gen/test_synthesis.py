@@ -9,7 +9,9 @@ from amaranth.lib.wiring import In, Out
 
 from ternforge.gen import synthesis
 from ternforge.gen.synthesis import (default_cache_dir, logic_levels, name_registers,
-                                     resources_of_cells, synthesize, synthesize_component)
+                                     resources_of_cells, slowest_paths, synthesize,
+                                     synthesize_component)
+from ternforge.gen.timing import DelayModel, delay_model
 
 
 class RegisteredAdder(wiring.Component):
@@ -171,7 +173,8 @@ _PINS = {"FDRE": ({"C": 1, "CE": 1, "D": 1, "R": 1}, {"Q": 1}),
          "CARRY4": ({"CI": 1, "CYINIT": 1, "DI": 4, "S": 4}, {"O": 4, "CO": 4}),
          "RAM64M8": ({"WCLK": 1, "WE": 1, **{f"ADDR{x}": 6 for x in "ABCDEFGH"},
                       **{f"DI{x}": 1 for x in "ABCDEFGH"}}, {f"DO{x}": 1 for x in "ABCDEFGH"}),
-         "DSP48E2": ({"CLK": 1, "A": 30, "B": 18}, {"P": 48})}
+         "DSP48E2": ({"CLK": 1, "A": 30, "B": 18}, {"P": 48}),
+         "INV": ({"I": 1}, {"O": 1})}
 
 
 def _cell(kind, signal=None, parameters=None, **connections):
@@ -190,6 +193,26 @@ def _module(cells, ports=None):
     return {"ports": ports or {"clk": {"direction": "input", "bits": [1]}}, "cells": cells}
 
 
+def _on_path(*kinds, module=""):
+    """Cells of a path, each one level entered through its data inputs."""
+    return [{"type": kind, "module": module, "carry_in": False, "levels": 1} for kind in kinds]
+
+
+def _carry_chain(cells, length, first_s, last_o, *, name="$carry", first_at=0):
+    """``length`` chained CARRY4 cells added to ``cells`` (``name0``, ``name1``, ...), wire
+    ``first_s`` into S of the one at ``first_at``, the last's O into ``last_o``; the carry
+    between them on wires 1000 and up."""
+    for k in range(length):
+        pins = {"CI": [1000 + k - 1]} if k else {}
+        if k == first_at:
+            pins["S"] = [first_s, "0", "0", "0"]
+        pins["CO"] = ["x", "x", "x", 1000 + k] if k < length - 1 else ["x"] * 4
+        if k == length - 1:
+            pins["O"] = [last_o, "x", "x", "x"]
+        cells[f"{name}{k}"] = _cell("CARRY4", **pins)
+    return cells
+
+
 def test_logic_levels_of_three_luts_between_two_registers():
     cells = {"$ff1": _cell("FDRE", "counter.count", C=[1], Q=[2]),
              "$lut1": _cell("LUT2", I0=[2], I1=[2], O=[3]),
@@ -200,32 +223,102 @@ def test_logic_levels_of_three_luts_between_two_registers():
              "$ff3": _cell("FDRE", "other", C=[1], D=[7])}
     assert logic_levels(_module(cells)) == {
         "levels": 3, "from": "counter.count", "from_type": "FDRE", "to": "sum.total",
-        "to_type": "FDRE", "cells": [{"type": t, "module": ""} for t in ("LUT2", "LUT4", "LUT6")]}
+        "to_type": "FDRE", "cells": _on_path("LUT2", "LUT4", "LUT6")}
+
+
+def test_an_inverter_is_no_level():
+    cells = {"$ff1": _cell("FDRE", "a", C=[1], Q=[2]),
+             "$inv": _cell("INV", I=[2], O=[3]),
+             "$lut": _cell("LUT2", I0=[3], I1=[2], O=[4]),
+             "$ff2": _cell("FDRE", "b", C=[1], D=[4])}
+    path = logic_levels(_module(cells))
+    assert path["levels"] == 1
+    assert [(cell["type"], cell["levels"]) for cell in path["cells"]] == [("INV", 0),
+                                                                           ("LUT2", 1)]
 
 
 def test_logic_levels_counts_chained_carry4_cells_as_carry8s():
     """Four CARRY4 cells chained from the head of the chain are two CARRY8s: a LUT and
     ceil(4 / 2) carries; a path entering the chain at its second cell crosses both
-    CARRY8s too."""
-    def chain(first_s, first_at):
+    CARRY8s too. A CARRY4 entered from the one below is entered through its carry-in; the
+    upper one of a CARRY8 so entered counts no level."""
+    def chain(first_at):
         cells = {"$ff": _cell("FDRE", "a", C=[1], Q=[10]),
                  "$lut": _cell("LUT1", I0=[10], O=[11]),
                  "$end": _cell("FDRE", "b", C=[1], D=[33])}
-        carry = [20, 21, 22]
-        for k in range(4):
-            pins = {"CI": [carry[k - 1]]} if k else {}
-            if k == first_at:
-                pins["S"] = [first_s, "0", "0", "0"]
-            pins["CO"] = ["x", "x", "x", carry[k]] if k < 3 else ["x"] * 4
-            if k == 3:
-                pins["O"] = [30, 31, 32, 33]
-            cells[f"$carry{k}"] = _cell("CARRY4", **pins)
-        return cells
-    levels = logic_levels(_module(chain(11, 0)))
+        return _carry_chain(cells, 4, 11, 33, first_at=first_at)
+    levels = logic_levels(_module(chain(0)))
     assert levels["levels"] == 1 + 2 and (levels["from"], levels["to"]) == ("a", "b")
-    assert [cell["type"] for cell in levels["cells"]] == ["LUT1", *["CARRY4"] * 4]
-    assert logic_levels(_module(chain(11, 1)))["levels"] == 1 + 2
-    assert logic_levels(_module(chain(11, 2)))["levels"] == 1 + 1  # (the second CARRY8 only)
+    assert [(cell["type"], cell["carry_in"], cell["levels"]) for cell in levels["cells"]] == [
+        ("LUT1", False, 1), ("CARRY4", False, 1), ("CARRY4", True, 0), ("CARRY4", True, 1),
+        ("CARRY4", True, 0)]
+    assert logic_levels(_module(chain(1)))["levels"] == 1 + 2
+    assert logic_levels(_module(chain(2)))["levels"] == 1 + 1  # (the second CARRY8 only)
+
+
+def test_the_slowest_path_is_timed_not_the_deepest():
+    """A 40-bit adder (a LUT, then ten CARRY4: five CARRY8 levels) is deeper than four LUTs
+    but faster: its carry runs on the dedicated carry route (0.05 ns a CARRY8 at -2, no
+    net), where each LUT takes a routed net (0.45 ns)."""
+    cells = {"$a": _cell("FDRE", "adder.a", C=[1], Q=[10]),
+             "$lut": _cell("LUT2", I0=[10], O=[11]),
+             "$sum": _cell("FDRE", "adder.sum", C=[1], D=[12]),
+             "$c": _cell("FDRE", "logic.c", C=[1], Q=[20]),
+             **{f"$l{k}": _cell("LUT6", I0=[20 + k], O=[21 + k]) for k in range(4)},
+             "$d": _cell("FDRE", "logic.d", C=[1], D=[24])}
+    levels = logic_levels(_module(_carry_chain(cells, 10, 11, 12)))
+    assert levels["levels"] == 1 + 5  # (the adder's)
+    assert (levels["from"], levels["to"]) == ("logic.c", "logic.d")
+    assert levels["cells"] == _on_path(*["LUT6"] * 4)
+    assert [(path["from"], path["to"], path["levels"], path["delay_ns"])
+            for path in slowest_paths(_module(cells), 2)] == [
+        ("logic.c", "logic.d", 4, pytest.approx(0.30 + 4 * 0.45)),
+        ("adder.a", "adder.sum", 6, pytest.approx(0.30 + 0.45 + 0.50 + 4 * 0.05))]
+
+
+def test_a_carry_in_from_a_lut_is_a_routed_level():
+    """Only a carry-in driven by the carry cell below takes the dedicated route: the head of
+    a chain whose carry-in a LUT drives is timed as a CARRY8 with its net."""
+    cells = {"$a": _cell("FDRE", "a", C=[1], Q=[10]),
+             "$lut": _cell("LUT2", I0=[10], O=[11]),
+             "$b": _cell("FDRE", "b", C=[1], D=[12])}
+    _carry_chain(cells, 2, "0", 12)
+    cells["$carry0"]["connections"]["CI"] = [11]
+    levels = logic_levels(_module(cells))
+    assert (levels["levels"], levels["from"]) == (2, "a")
+    assert [(cell["carry_in"], cell["levels"]) for cell in levels["cells"]] == [
+        (False, 1), (False, 1), (True, 0)]
+    assert slowest_paths(_module(cells))[0]["delay_ns"] == pytest.approx(0.30 + 0.45 + 0.50)
+
+
+def test_slowest_paths_lists_each_register_once_slowest_first():
+    """Every bit of a register is one end, timed by its slowest bit; ``count`` keeps the
+    slowest; a model of another grade scales the delays, not the order."""
+    cells = {"$a": _cell("FDRE", "a", C=[1], Q=[10]),
+             "$l1": _cell("LUT2", I0=[10], O=[11]), "$l2": _cell("LUT2", I0=[11], O=[12]),
+             "$y0": _cell("FDRE", "unit.y", C=[1], D=[11]),
+             "$y1": _cell("FDRE", "unit.y", C=[1], D=[12]),
+             "$w": _cell("FDRE", "w", C=[1], D=[10])}
+    cells["$a"]["connections"]["D"] = [11]
+    paths = slowest_paths(_module(cells))
+    assert [(path["to"], path["levels"]) for path in paths] == [("unit.y", 2), ("a", 1),
+                                                                ("w", 0)]
+    assert paths[0] == {"from": "a", "from_type": "FDRE", "to": "unit.y", "to_type": "FDRE",
+                        "cells": _on_path("LUT2", "LUT2"), "levels": 2,
+                        "delay_ns": pytest.approx(1.20)}
+    assert slowest_paths(_module(cells), 2) == paths[:2]
+    kv260 = delay_model("xck26-sfvc784-2LV-c")
+    slower = slowest_paths(_module(cells), model=kv260)
+    assert [path["to"] for path in slower] == ["unit.y", "a", "w"]
+    assert slower[0]["delay_ns"] == pytest.approx(kv260.path_ns(["LUT2"] * 2), abs=1e-4)
+    assert DelayModel().path_ns(paths[0]["cells"]) == pytest.approx(paths[0]["delay_ns"])
+
+
+@pytest.mark.parametrize("count", [0, -1, 1.5, True, "3"])
+def test_slowest_paths_refuses_a_bad_count(count):
+    with pytest.raises(ValueError,
+                       match=rf"^Count must be a positive integer or None, not {count!r}$"):
+        slowest_paths(_module({}), count)
 
 
 def test_logic_levels_follows_a_path_through_submodules():
@@ -277,7 +370,7 @@ def test_logic_levels_of_ports():
     cells = {"$lut": _cell("LUT2", I0=[2], O=[3])}
     assert logic_levels(_module(cells, ports)) == {
         "levels": 1, "from": "port a", "from_type": "port", "to": "port y", "to_type": "port",
-        "cells": [{"type": "LUT2", "module": ""}]}
+        "cells": _on_path("LUT2")}
 
 
 def test_name_registers():
@@ -328,6 +421,7 @@ def test_levels_are_counted_across_submodules_in_the_same_run(monkeypatch, tmp_p
     assert path["from"] in ("first", "second") and path["to"] == "total"
     assert {cell["module"] for cell in path["cells"]} == {"", "inner"}
     assert report["levels"] >= 4 and report["FF"] == 48
+    assert sum(cell["levels"] for cell in path["cells"]) <= report["levels"]
     monkeypatch.setattr(synthesis, "_run_yosys", fail_if_run)
     plain = synthesize(text, top="outer", cache_dir=tmp_path)
     assert plain == {key: report[key] for key in report if key not in ("levels", "path")}
