@@ -9,6 +9,13 @@ never drops one, and its latency is the number of stages.
 every operator: it turns an exact (or sticky-collapsed) intermediate value
 ``significand * 2**(exponent - bias - (W - 1))`` into the nearest representable value (round
 to nearest, ties to even), with gradual underflow to subnormals and overflow to infinity.
+
+Each stage is kept shallow in logic levels, since the slowest stage sets the clock: zero
+counts are trees (:func:`leading_zeros`, :func:`trailing_zeros`), not priority chains; a
+sticky bit of a shift right is a comparison with trailing zeros counted a stage earlier where
+the datapath has one to spare, not a reduction of the bits shifted out; and
+:func:`normalise_round` stops its count of leading zeros with a one placed by a decoder of the
+exponent, so that no comparison follows the count.
 """
 
 from types import SimpleNamespace
@@ -18,7 +25,8 @@ from amaranth.lib import wiring
 
 from .format import FloatFormat
 
-__all__ = ["Pipeline", "PipelinedUnit", "pipelined", "unpack", "leading_zeros", "shift_right_sticky", "normalise_round",
+__all__ = ["Pipeline", "PipelinedUnit", "pipelined", "unpack", "leading_zeros", "trailing_zeros",
+           "shift_right_sticky", "normalise_round",
            "exponent_shape"]
 
 
@@ -129,25 +137,56 @@ def unpack(m, fmt: FloatFormat, bits, name: str) -> SimpleNamespace:
     return value
 
 
+def _zero_run(m, bits, name: str) -> Signal:
+    """Zeros of ``bits`` from its top down (its width when it is zero), by a tree of
+    two-way merges: each node of a block holds whether the block is all zero and the zeros
+    above its first one, so the depth grows with the log of the width, not the width."""
+    width = len(bits)
+    size = 1 << max(width - 1, 1).bit_length()
+    padded = Cat(Const(0, size - width), bits)  # zeros below the value count only if all are
+    nodes = [(~padded[i], Const(0, 0)) for i in range(size)]  # (all zero, zeros above a one)
+    level = 0
+    while len(nodes) > 1:
+        merged = []
+        for low, high in zip(nodes[::2], nodes[1::2]):
+            empty = Signal(name=f"{name}_e{level}_{len(merged)}")
+            count = Signal(level + 1, name=f"{name}_c{level}_{len(merged)}")
+            m.d.comb += [empty.eq(high[0] & low[0]),
+                         count.eq(Mux(high[0], Cat(low[1], Const(1, 1)),
+                                      Cat(high[1], Const(0, 1))))]
+            merged.append((empty, count))
+        nodes, level = merged, level + 1
+    empty, count = nodes[0]
+    result = Signal(range(width + 1), name=name)
+    m.d.comb += result.eq(Mux(empty, width, count))
+    return result
+
+
 def leading_zeros(m, value, name: str) -> Signal:
-    """Leading zeros of ``value`` (its width when it is zero), as a priority encoder."""
-    width = len(value)
-    count = Signal(range(width + 1), name=name)
-    m.d.comb += count.eq(width)
-    for bit in range(width):  # the highest set bit is assigned last and wins
-        with m.If(value[bit]):
-            m.d.comb += count.eq(width - 1 - bit)
-    return count
+    """Leading zeros of ``value`` (its width when it is zero)."""
+    return _zero_run(m, Value.cast(value), name)
 
 
-def shift_right_sticky(m, value, amount, name: str):
+def trailing_zeros(m, value, name: str) -> Signal:
+    """Trailing zeros of ``value`` (its width when it is zero)."""
+    value = Value.cast(value)
+    return _zero_run(m, Cat(*(value[i] for i in reversed(range(len(value))))), name)
+
+
+def shift_right_sticky(m, value, amount, name: str, *, trailing=None):
     """``(value >> amount, sticky)``: ``sticky`` is the OR of the bits shifted out. Amounts
-    beyond the width shift everything out."""
+    beyond the width shift everything out. ``trailing``, the trailing zeros of ``value``
+    (:func:`trailing_zeros`, its width when it is zero) if an earlier stage counted them,
+    makes ``sticky`` a comparison instead of a reduction of the shifted-out bits."""
     width, amount = len(value), Value.cast(amount)
-    wide = Signal(2 * width, name=f"{name}_wide")
-    m.d.comb += wide.eq(Cat(Const(0, width), value) >> amount.as_unsigned())
     shifted, sticky = Signal(width, name=name), Signal(name=f"{name}_sticky")
-    m.d.comb += [shifted.eq(wide[width:]), sticky.eq(wide[:width] != 0)]
+    if trailing is None:
+        wide = Signal(2 * width, name=f"{name}_wide")
+        m.d.comb += [wide.eq(Cat(Const(0, width), value) >> amount.as_unsigned()),
+                     shifted.eq(wide[width:]), sticky.eq(wide[:width] != 0)]
+    else:
+        m.d.comb += [shifted.eq(value >> amount.as_unsigned()),
+                     sticky.eq((trailing < amount) & (trailing != width))]
     return shifted, sticky
 
 
@@ -162,25 +201,38 @@ def normalise_round(pipe: Pipeline, fmt: FloatFormat, *, sign, exponent, signifi
     Returns the result's bit pattern (a registered value of the last stage).
     """
     m, width, p = pipe.m, len(significand), fmt.precision
-    # Stage 1: count leading zeros; the shift that normalises without going below exponent 1.
-    zeros = leading_zeros(m, significand, f"{name}_zeros")
+    # Stage 1: the shift left that normalises without going below exponent 1: the leading
+    # zeros of the value with a one set ``exponent - 1`` bits below its top, so that no
+    # comparison follows the count; whether the value is below exponent 1 (subnormal), and
+    # if so the shift right into the subnormal range; the trailing zeros, which make that
+    # shift's sticky bit a comparison.
     room = Signal(exponent.shape(), name=f"{name}_room")
     m.d.comb += room.eq(exponent - 1)
-    shift = Signal(exponent.shape(), name=f"{name}_shift")
-    m.d.comb += shift.eq(Mux(room < zeros, room, zeros))
-    s1 = pipe.stage(sign=sign, exponent=exponent, significand=significand, sticky=sticky,
-                    shift=shift, special=special, special_bits=special_bits)
-    # Stage 2: shift left (normalise) or right (to the subnormal range, collecting a sticky).
-    left = Signal(range(width + 1), name=f"{name}_left")
+    # (a decoder of the exponent's low bits, gated by its high bits being zero: neither a
+    # subtraction nor a wide comparison before the count)
+    low_bits = width.bit_length()
+    low = Signal(low_bits, name=f"{name}_exponent_low")
+    small = Signal(name=f"{name}_exponent_small")
+    stop = Signal(width, name=f"{name}_stop")
+    m.d.comb += [low.eq(exponent[:low_bits]), small.eq(exponent[low_bits:] == 0),
+                 stop.eq(Cat(small & (low == width - bit) for bit in range(width)))]
+    left = leading_zeros(m, significand | stop, f"{name}_left")
+    trailing = trailing_zeros(m, significand, f"{name}_trailing")
     right = Signal(range(width + 3), name=f"{name}_right")
-    m.d.comb += [left.eq(Mux(s1.shift < 0, 0, s1.shift)),
-                 right.eq(Mux(s1.shift >= 0, 0, Mux(-s1.shift > width + 2, width + 2,
-                                                     -s1.shift)))]
+    m.d.comb += right.eq(Mux(-room > width + 2, width + 2, -room))
+    s1 = pipe.stage(sign=sign, exponent=exponent, significand=significand, sticky=sticky,
+                    left=left, subnormal=room < 0, right=right, trailing=trailing,
+                    special=special, special_bits=special_bits)
+    # Stage 2: shift left (normalise) or right (to the subnormal range, collecting a sticky).
     shifted_left = Signal(width, name=f"{name}_shifted_left")
-    m.d.comb += shifted_left.eq(s1.significand << left)
-    normal, lost = shift_right_sticky(m, shifted_left, right, f"{name}_normal")
-    s2 = pipe.stage(sign=s1.sign, exponent=s1.exponent - s1.shift, significand=normal,
-                    sticky=s1.sticky | lost, special=s1.special, special_bits=s1.special_bits)
+    m.d.comb += shifted_left.eq(s1.significand << s1.left)
+    shifted_right, lost = shift_right_sticky(m, s1.significand, s1.right,
+                                             f"{name}_normal", trailing=s1.trailing)
+    s2 = pipe.stage(sign=s1.sign,
+                    exponent=Mux(s1.subnormal, 1, s1.exponent - s1.left),
+                    significand=Mux(s1.subnormal, shifted_right, shifted_left),
+                    sticky=s1.sticky | (s1.subnormal & lost), special=s1.special,
+                    special_bits=s1.special_bits)
     # Stage 3: round to nearest even, pack, overflow to infinity.
     top = s2.significand[width - p:]
     guard = s2.significand[width - p - 1]

@@ -11,14 +11,16 @@ Datapaths (stage by stage; :func:`~ternforge.hdl.fp.datapath.normalise_round` ad
 stages to each):
 
 ``FloatAdd``
-    swap so that ``|x| >= |y|``; align ``y`` right by the exponent difference into ``p + 3``
-    bits, the bits shifted out ORed into the last (sticky) bit; add or subtract.
+    swap so that ``|x| >= |y|`` (and count ``y``'s trailing zeros); align ``y`` right by the
+    exponent difference into ``p + 3`` bits, the bits shifted out ORed into the last (sticky)
+    bit; add or subtract.
 ``FloatMultiply``
     unpack; multiply the ``p``-bit significands (the exact ``2p``-bit product).
 ``FloatFma``
-    unpack; exact product; normalise it (subnormal factors); place ``c`` in a ``3p + 7``-bit
-    window, ``p + 5`` bits above the product (or further right), sticky below; add or
-    subtract, negating when ``|c| > |a * b|``.
+    unpack; exact product; normalise it (subnormal factors) and find where ``c`` goes; place
+    ``c`` in a ``3p + 7``-bit window, ``p + 5`` bits above the product (or further right),
+    sticky below; add or subtract, both differences at once, the positive one taken when
+    ``|c| > |a * b|``.
 """
 
 from amaranth.hdl import Cat, Const, Mux, Signal
@@ -26,7 +28,7 @@ from amaranth.lib import stream
 from amaranth.lib.wiring import In, Out
 
 from .datapath import (PipelinedUnit, exponent_shape, leading_zeros, normalise_round,
-                       pipelined, shift_right_sticky, unpack)
+                       pipelined, shift_right_sticky, trailing_zeros, unpack)
 from .parameters import FloatUnitParameters
 
 __all__ = ["FloatOperator", "FloatAdd", "FloatMultiply", "FloatFma", "FLOAT_OPERATORS"]
@@ -79,14 +81,21 @@ class FloatAdd(FloatOperator):
                                                                     "significand")}
         nan = a.nan | b.nan | (a.inf & b.inf & (a.sign != b.sign))
         inf_sign = Mux(a.inf, a.sign, b.sign)
+        # (y's alignment, clamped, and its trailing zeros, which make its sticky bit a
+        # comparison, are ready before the stage that shifts it)
+        distance = Signal(exponent_shape(fmt, p + 3), name="distance")
+        m.d.comb += distance.eq(x["exponent"] - y["exponent"])
+        trailing = {name: trailing_zeros(m, value.significand, f"{name}_trailing")
+                    for name, value in (("a", a), ("b", b))}
         s1 = pipe.stage(
             x_sign=x["sign"], y_sign=y["sign"], exponent=x["exponent"],
             x_significand=x["significand"], y_significand=y["significand"],
-            distance=x["exponent"] - y["exponent"], special=nan | a.inf | b.inf,
+            distance=Mux(distance > p + 3, p + 3, distance),
+            y_trailing=Mux(swap, trailing["a"], trailing["b"]), special=nan | a.inf | b.inf,
             special_bits=Mux(nan, fmt.quiet_nan, Cat(Const(fmt.infinity, fmt.width - 1), inf_sign)))
         aligned, sticky = shift_right_sticky(
-            m, Cat(Signal(3), s1.y_significand),
-            Mux(s1.distance > p + 3, p + 3, s1.distance), "aligned")
+            m, Cat(Signal(3), s1.y_significand), s1.distance, "aligned",
+            trailing=Mux(s1.y_trailing == p, p + 3, s1.y_trailing + 3))
         y_term = Signal(p + 3, name="y_term")
         m.d.comb += y_term.eq(aligned | sticky)
         subtract = s1.x_sign != s1.y_sign
@@ -157,36 +166,47 @@ class FloatFma(FloatOperator):
         special_bits = Mux(nan, fmt.quiet_nan, Mux(
             inf, Cat(Const(fmt.infinity, fmt.width - 1), sign), Mux(
                 c.inf | ~c.zero, self.operands.payload.c, zero_sign << (fmt.width - 1))))
+        # c's place relative to the product before the product's normalisation (stage 3
+        # subtracts its leading zeros), ready before the stages that need it
+        shape = exponent_shape(fmt, window + 1)
+        c_base = Signal(shape, name="c_base")
+        m.d.comb += c_base.eq(p + 5 + a.exponent + b.exponent - fmt.bias + 1 - c.exponent)
         s2 = _product(m, pipe, fmt, a, b, special=nan | inf | c.inf | zero,
                       special_bits=special_bits, c_sign=c.sign, c_exponent=c.exponent,
-                      c_significand=c.significand)
-        # Stage 3: normalise the product (a subnormal factor leaves leading zeros).
-        shape = exponent_shape(fmt, window + 1)
-        zeros = leading_zeros(m, s2.significand, "product_zeros")
-        s3 = pipe.stage(significand=(s2.significand << zeros)[:2 * p],
-                        exponent=s2.exponent - zeros,
-                        **{k: v for k, v in vars(s2).items()
-                           if k not in ("significand", "exponent")})
-        # Stage 4: align c: its last bit at index p + 2 + e_c - e_P of the window, at most
+                      c_significand=c.significand, c_base=c_base,
+                      c_trailing=trailing_zeros(m, c.significand, "c_trailing"))
+        # Stage 3: normalise the product (a subnormal factor leaves leading zeros); where c
+        # goes: its last bit at index p + 2 + e_c - e_P of the window (``distance``), at most
         # 2p + 7 (above that, the product is all below c's guard bits and only sticks).
+        zeros = leading_zeros(m, s2.significand, "product_zeros")
         distance = Signal(shape, name="c_distance")
-        m.d.comb += distance.eq(p + 5 + s3.exponent - s3.c_exponent)
-        clamped = Mux(distance < 0, 0, Mux(distance > window + 1, window + 1, distance))
+        m.d.comb += distance.eq(s2.c_base - zeros)
+        s3 = pipe.stage(significand=(s2.significand << zeros)[:2 * p],
+                        exponent=s2.exponent - zeros, c_above=distance < 0,
+                        c_shift=Mux(distance < 0, 0, Mux(distance > window + 1, window + 1,
+                                                          distance)),
+                        **{k: v for k, v in vars(s2).items()
+                           if k not in ("significand", "exponent", "c_base")})
+        # Stage 4: align c.
         aligned, sticky = shift_right_sticky(
-            m, Cat(Signal(2 * p + 7), s3.c_significand), clamped, "c_aligned")
+            m, Cat(Signal(2 * p + 7), s3.c_significand), s3.c_shift, "c_aligned",
+            trailing=Mux(s3.c_trailing == p, window, s3.c_trailing + 2 * p + 7))
         # The window's exponent (as normalise_round counts it) follows the product, or c
         # when c is clamped to the top.
-        exponent = Mux(distance < 0, s3.c_exponent + 1, s3.exponent + p + 6)
+        exponent = Mux(s3.c_above, s3.c_exponent + 1, s3.exponent + p + 6)
         s4 = pipe.stage(c_term=aligned | sticky, p_term=Cat(Signal(2), s3.significand),
                         subtract=s3.sign != s3.c_sign, exponent=exponent,
                         **{k: v for k, v in vars(s3).items() if k in (
                             "sign", "c_sign", "special", "special_bits")})
         # Stage 5 (of normalise_round's first): add, or subtract and take the magnitude.
+        # (both differences at once: a negation after the subtraction would chain them)
         difference = Signal(window + 2, name="difference")
-        m.d.comb += difference.eq(s4.p_term - s4.c_term)
+        reverse = Signal(window + 1, name="reverse_difference")
+        m.d.comb += [difference.eq(s4.p_term - s4.c_term),
+                     reverse.eq(s4.c_term - s4.p_term)]
         negative = s4.subtract & difference[-1]
         total = Signal(window + 1, name="total")
-        m.d.comb += total.eq(Mux(s4.subtract, Mux(negative, -difference, difference),
+        m.d.comb += total.eq(Mux(s4.subtract, Mux(negative, reverse, difference),
                                  s4.p_term + s4.c_term))
         exponent = Signal(shape, name="sum_exponent")
         m.d.comb += exponent.eq(s4.exponent)
