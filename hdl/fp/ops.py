@@ -23,6 +23,8 @@ stages to each):
     ``|c| > |a * b|``.
 """
 
+from types import SimpleNamespace
+
 from amaranth.hdl import Cat, Const, Mux, Signal
 from amaranth.lib import stream
 from amaranth.lib.wiring import In, Out
@@ -113,20 +115,35 @@ class FloatAdd(FloatOperator):
 
 
 def _product_specials(fmt, a, b):
-    """``(nan, inf, zero)`` of ``a * b`` from the unpacked operands."""
+    """``(nan, inf, zero)`` of ``a * b`` from the unpacked operands (or their flags)."""
     nan = a.nan | b.nan | (a.inf & b.zero) | (a.zero & b.inf)
     return nan, a.inf | b.inf, a.zero | b.zero
 
 
-def _product(m, pipe, fmt, a, b, **extra):
-    """Two stages: unpack and the exact product ``significand`` (``2p`` bits) with its biased
-    ``exponent`` (top bit at ``2p - 1``); ``extra`` values ride along from the first."""
+_FLAGS = ("sign", "nan", "inf", "zero")
+
+
+def _product(m, pipe, fmt, operands, specials, **extra):
+    """Two stages: unpack and the exact product ``significand`` (``2p`` bits) of the first
+    two of ``operands`` (name to unpacked value) with its biased ``exponent`` (top bit at
+    ``2p - 1``); ``extra`` values ride along from the first. The second stage also holds
+    ``special`` and ``special_bits``, ``specials(flags, s1)`` of the operands' registered
+    flags (name to a namespace of ``sign``, ``nan``, ``inf``, ``zero``) and the first stage's
+    registers: classifying the operands in the stage of the multiplier keeps it out of the
+    unpacking's."""
+    a, b = (operands[name] for name in "ab")
+    flags = {f"flag_{name}_{flag}": getattr(value, flag) for name, value in operands.items()
+             for flag in _FLAGS}
     s1 = pipe.stage(sign=a.sign ^ b.sign, a_significand=a.significand,
                     b_significand=b.significand,
-                    exponent=a.exponent + b.exponent - fmt.bias + 1, **extra)
-    return pipe.stage(significand=s1.a_significand * s1.b_significand,
-                      **{k: v for k, v in vars(s1).items()
-                         if k not in ("a_significand", "b_significand")})
+                    exponent=a.exponent + b.exponent - fmt.bias + 1, **flags, **extra)
+    registered = vars(s1)
+    special, special_bits = specials({name: SimpleNamespace(**{
+        flag: registered[f"flag_{name}_{flag}"] for flag in _FLAGS}) for name in operands}, s1)
+    return pipe.stage(significand=s1.a_significand * s1.b_significand, special=special,
+                      special_bits=special_bits,
+                      **{k: v for k, v in registered.items()
+                         if k not in ("a_significand", "b_significand", *flags)})
 
 
 class FloatMultiply(FloatOperator):
@@ -136,13 +153,14 @@ class FloatMultiply(FloatOperator):
 
     def _datapath(self, m, pipe):
         fmt = self._parameters.format
-        a = unpack(m, fmt, self.operands.payload.a, "a")
-        b = unpack(m, fmt, self.operands.payload.b, "b")
-        nan, inf, zero = _product_specials(fmt, a, b)
-        sign = a.sign ^ b.sign
-        special_bits = Mux(nan, fmt.quiet_nan,
-                           Cat(Mux(inf, Const(fmt.infinity, fmt.width - 1), 0), sign))
-        s2 = _product(m, pipe, fmt, a, b, special=nan | inf | zero, special_bits=special_bits)
+        operands = {k: unpack(m, fmt, getattr(self.operands.payload, k), k) for k in "ab"}
+
+        def specials(flags, s1):
+            nan, inf, zero = _product_specials(fmt, flags["a"], flags["b"])
+            sign = flags["a"].sign ^ flags["b"].sign
+            return nan | inf | zero, Mux(nan, fmt.quiet_nan, Cat(
+                Mux(inf, Const(fmt.infinity, fmt.width - 1), 0), sign))
+        s2 = _product(m, pipe, fmt, operands, specials)
         exponent = Signal(exponent_shape(fmt, 2 * fmt.precision), name="product_exponent")
         m.d.comb += exponent.eq(s2.exponent)
         return normalise_round(pipe, fmt, sign=s2.sign, exponent=exponent,
@@ -158,22 +176,24 @@ class FloatFma(FloatOperator):
     def _datapath(self, m, pipe):
         fmt, p = self._parameters.format, self._parameters.format.precision
         window = 3 * p + 7
-        a, b, c = (unpack(m, fmt, getattr(self.operands.payload, k), k) for k in "abc")
-        nan, inf, zero = _product_specials(fmt, a, b)
-        sign = a.sign ^ b.sign
-        nan = nan | c.nan | (inf & c.inf & (sign != c.sign))
-        zero_sign = sign & c.sign
-        special_bits = Mux(nan, fmt.quiet_nan, Mux(
-            inf, Cat(Const(fmt.infinity, fmt.width - 1), sign), Mux(
-                c.inf | ~c.zero, self.operands.payload.c, zero_sign << (fmt.width - 1))))
+        operands = {k: unpack(m, fmt, getattr(self.operands.payload, k), k) for k in "abc"}
+        a, b, c = operands.values()
+
+        def specials(flags, s1):
+            a, b, c = flags.values()
+            nan, inf, zero = _product_specials(fmt, a, b)
+            sign = a.sign ^ b.sign
+            nan = nan | c.nan | (inf & c.inf & (sign != c.sign))
+            return nan | inf | c.inf | zero, Mux(nan, fmt.quiet_nan, Mux(
+                inf, Cat(Const(fmt.infinity, fmt.width - 1), sign), Mux(
+                    c.inf | ~c.zero, s1.c_bits, (sign & c.sign) << (fmt.width - 1))))
         # c's place relative to the product before the product's normalisation (stage 3
         # subtracts its leading zeros), ready before the stages that need it
         shape = exponent_shape(fmt, window + 1)
         c_base = Signal(shape, name="c_base")
         m.d.comb += c_base.eq(p + 5 + a.exponent + b.exponent - fmt.bias + 1 - c.exponent)
-        s2 = _product(m, pipe, fmt, a, b, special=nan | inf | c.inf | zero,
-                      special_bits=special_bits, c_sign=c.sign, c_exponent=c.exponent,
-                      c_significand=c.significand, c_base=c_base,
+        s2 = _product(m, pipe, fmt, operands, specials, c_bits=self.operands.payload.c,
+                      c_sign=c.sign, c_exponent=c.exponent, c_significand=c.significand, c_base=c_base,
                       c_trailing=trailing_zeros(m, c.significand, "c_trailing"))
         # Stage 3: normalise the product (a subnormal factor leaves leading zeros); where c
         # goes: its last bit at index p + 2 + e_c - e_P of the window (``distance``), at most
@@ -186,7 +206,7 @@ class FloatFma(FloatOperator):
                         c_shift=Mux(distance < 0, 0, Mux(distance > window + 1, window + 1,
                                                           distance)),
                         **{k: v for k, v in vars(s2).items()
-                           if k not in ("significand", "exponent", "c_base")})
+                           if k not in ("significand", "exponent", "c_base", "c_bits")})
         # Stage 4: align c.
         aligned, sticky = shift_right_sticky(
             m, Cat(Signal(2 * p + 7), s3.c_significand), s3.c_shift, "c_aligned",
