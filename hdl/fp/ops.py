@@ -123,14 +123,14 @@ def _product_specials(fmt, a, b):
 _FLAGS = ("sign", "nan", "inf", "zero")
 
 
-def _product(m, pipe, fmt, operands, specials, **extra):
+def _product(m, pipe, fmt, operands, late, **extra):
     """Two stages: unpack and the exact product ``significand`` (``2p`` bits) of the first
     two of ``operands`` (name to unpacked value) with its biased ``exponent`` (top bit at
     ``2p - 1``); ``extra`` values ride along from the first. The second stage also holds
-    ``special`` and ``special_bits``, ``specials(flags, s1)`` of the operands' registered
-    flags (name to a namespace of ``sign``, ``nan``, ``inf``, ``zero``) and the first stage's
-    registers: classifying the operands in the stage of the multiplier keeps it out of the
-    unpacking's."""
+    ``late(flags, s1)`` (name to value, ``special`` and ``special_bits`` among them), of the
+    operands' registered flags (name to a namespace of ``sign``, ``nan``, ``inf``, ``zero``)
+    and the first stage's registers: work done in the stage of the multiplier (classifying
+    the operands, for one) is out of the unpacking's, which follows whatever feeds them."""
     a, b = (operands[name] for name in "ab")
     flags = {f"flag_{name}_{flag}": getattr(value, flag) for name, value in operands.items()
              for flag in _FLAGS}
@@ -138,10 +138,9 @@ def _product(m, pipe, fmt, operands, specials, **extra):
                     b_significand=b.significand,
                     exponent=a.exponent + b.exponent - fmt.bias + 1, **flags, **extra)
     registered = vars(s1)
-    special, special_bits = specials({name: SimpleNamespace(**{
+    values = late({name: SimpleNamespace(**{
         flag: registered[f"flag_{name}_{flag}"] for flag in _FLAGS}) for name in operands}, s1)
-    return pipe.stage(significand=s1.a_significand * s1.b_significand, special=special,
-                      special_bits=special_bits,
+    return pipe.stage(significand=s1.a_significand * s1.b_significand, **values,
                       **{k: v for k, v in registered.items()
                          if k not in ("a_significand", "b_significand", *flags)})
 
@@ -155,12 +154,12 @@ class FloatMultiply(FloatOperator):
         fmt = self._parameters.format
         operands = {k: unpack(m, fmt, getattr(self.operands.payload, k), k) for k in "ab"}
 
-        def specials(flags, s1):
+        def late(flags, s1):
             nan, inf, zero = _product_specials(fmt, flags["a"], flags["b"])
             sign = flags["a"].sign ^ flags["b"].sign
-            return nan | inf | zero, Mux(nan, fmt.quiet_nan, Cat(
-                Mux(inf, Const(fmt.infinity, fmt.width - 1), 0), sign))
-        s2 = _product(m, pipe, fmt, operands, specials)
+            return {"special": nan | inf | zero, "special_bits": Mux(nan, fmt.quiet_nan, Cat(
+                Mux(inf, Const(fmt.infinity, fmt.width - 1), 0), sign))}
+        s2 = _product(m, pipe, fmt, operands, late)
         exponent = Signal(exponent_shape(fmt, 2 * fmt.precision), name="product_exponent")
         m.d.comb += exponent.eq(s2.exponent)
         return normalise_round(pipe, fmt, sign=s2.sign, exponent=exponent,
@@ -177,24 +176,26 @@ class FloatFma(FloatOperator):
         fmt, p = self._parameters.format, self._parameters.format.precision
         window = 3 * p + 7
         operands = {k: unpack(m, fmt, getattr(self.operands.payload, k), k) for k in "abc"}
-        a, b, c = operands.values()
+        c = operands["c"]
+        shape = exponent_shape(fmt, window + 1)
 
-        def specials(flags, s1):
+        def late(flags, s1):
             a, b, c = flags.values()
             nan, inf, zero = _product_specials(fmt, a, b)
             sign = a.sign ^ b.sign
             nan = nan | c.nan | (inf & c.inf & (sign != c.sign))
-            return nan | inf | c.inf | zero, Mux(nan, fmt.quiet_nan, Mux(
-                inf, Cat(Const(fmt.infinity, fmt.width - 1), sign), Mux(
-                    c.inf | ~c.zero, s1.c_bits, (sign & c.sign) << (fmt.width - 1))))
-        # c's place relative to the product before the product's normalisation (stage 3
-        # subtracts its leading zeros), ready before the stages that need it
-        shape = exponent_shape(fmt, window + 1)
-        c_base = Signal(shape, name="c_base")
-        m.d.comb += c_base.eq(p + 5 + a.exponent + b.exponent - fmt.bias + 1 - c.exponent)
-        s2 = _product(m, pipe, fmt, operands, specials, c_bits=self.operands.payload.c,
-                      c_sign=c.sign, c_exponent=c.exponent, c_significand=c.significand, c_base=c_base,
-                      c_trailing=trailing_zeros(m, c.significand, "c_trailing"))
+            # c's place relative to the product before the product's normalisation (stage 3
+            # subtracts its leading zeros)
+            c_base = Signal(shape, name="c_base")
+            m.d.comb += c_base.eq(p + 5 + s1.exponent - s1.c_exponent)
+            return {"special": nan | inf | c.inf | zero,
+                    "special_bits": Mux(nan, fmt.quiet_nan, Mux(
+                        inf, Cat(Const(fmt.infinity, fmt.width - 1), sign), Mux(
+                            c.inf | ~c.zero, s1.c_bits, (sign & c.sign) << (fmt.width - 1)))),
+                    "c_base": c_base,
+                    "c_trailing": trailing_zeros(m, s1.c_significand, "c_trailing")}
+        s2 = _product(m, pipe, fmt, operands, late, c_bits=self.operands.payload.c,
+                      c_sign=c.sign, c_exponent=c.exponent, c_significand=c.significand)
         # Stage 3: normalise the product (a subnormal factor leaves leading zeros); where c
         # goes: its last bit at index p + 2 + e_c - e_P of the window (``distance``), at most
         # 2p + 7 (above that, the product is all below c's guard bits and only sticks).
