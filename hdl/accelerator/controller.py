@@ -38,7 +38,7 @@ from amaranth.lib.wiring import In, Out
 from ..common.axi import RegisterFile, axi4_lite_members, axi4_read_members, forward_ports
 from ..common.checks import check_int
 from ..common.dma import BufferedReader
-from ..common.timing import bursts
+from ..common.timing import COMMAND_CYCLES, bursts
 
 __all__ = ["REGISTER_MAP", "REGISTERS", "register_map", "Controller", "instruction_layout",
            "program_cycles"]
@@ -82,9 +82,11 @@ def program_cycles(instructions, *, memory, address: int = 0, word_bytes: int = 
     used up, and only while no unit works, so its reads never delay a unit's: a read is the
     bursts (``depth`` words at most, none across 4 KiB) that fit the empty FIFO together
     (after a 4 KiB boundary cut a burst short, the next may fit beside it). Measured on
-    Verilator at two memory timings, it adds to the instructions' cycles ``latency + 5`` for
-    the start, the first read and the end, ``latency + 4`` for each later read, and between
-    the instructions of a read 2 cycles after its first and 3 after every other (the next
+    Verilator at two memory timings, it adds to the instructions' cycles ``latency + 6`` for
+    the start, the first read (the program reader's command, then
+    :data:`~ternforge.hdl.common.timing.COMMAND_CYCLES` to its first request) and the end,
+    ``latency + 4`` for each later read (a later burst of the same command), and between the
+    instructions of a read 2 cycles after its first and 3 after every other (the next
     instruction's dispatch and its unit's start)."""
     reads = []
     for words in bursts(address, len(instructions) * instruction_words,
@@ -97,7 +99,7 @@ def program_cycles(instructions, *, memory, address: int = 0, word_bytes: int = 
     for read, words in enumerate(reads):
         for position in range(words // instruction_words):
             if position == 0:
-                total += memory.latency + (5 if read == 0 else 4)
+                total += memory.latency + (4 + COMMAND_CYCLES if read == 0 else 4)
             else:
                 total += 2 if position == 1 else 3
             total += instructions[i]
@@ -179,9 +181,8 @@ class Controller(wiring.Component):
         # delay a unit's, so that each instruction takes the cycles its unit's model says,
         # and the controller's own cycles are a fetch every ``depth`` words
         fetching = Signal(range(3))  # program bursts in flight (two if one crosses 4 KiB)
-        issued_all, outstanding, full = self._dispatch(m, reader, registers, start,
-                                                       fetching == 0)
-        quiet = (outstanding == 0) & ~full
+        issued_all, idle, full = self._dispatch(m, reader, registers, start, fetching == 0)
+        quiet = idle & ~full
         requested = self.m_axi_arvalid & self.m_axi_arready
         arrived = self.m_axi_rvalid & self.m_axi_rready & self.m_axi_rlast
         m.d.comb += [self.m_axi_arvalid.eq(reader.m_axi_arvalid & quiet),
@@ -190,19 +191,20 @@ class Controller(wiring.Component):
         self._count_units(m, registers, start)
         with m.If(start):
             m.d.sync += [busy.eq(1), finished.eq(0), cycles.eq(0)]
-        with m.Elif(busy & issued_all & (outstanding == 0)):
+        with m.Elif(busy & issued_all & idle):
             m.d.sync += [busy.eq(0), finished.eq(1)]
         return m
 
     def _dispatch(self, m, reader, registers, start, settled):
         """Instructions to their units in order, none while the program's reads are not
-        ``settled``; returns (every instruction issued, count of issued instructions not yet
-        completed, an instruction waits to be issued)."""
+        ``settled``; returns (every instruction issued, no issued instruction is still to
+        complete (a register), an instruction waits to be issued)."""
         words, full = self._gather(m, reader)
         instruction = data.View(instruction_layout(self.payload_bits), words)
         left = Signal(32)  # instructions still to issue
-        outstanding = Signal(32)
-        blocked = (instruction.wait & (outstanding != 0)) | ~settled
+        outstanding = Signal(32)  # issued, not yet completed
+        idle = Signal(init=1)  # outstanding == 0
+        blocked = (instruction.wait & ~idle) | ~settled
         taken = Signal()
         for i in range(self._units):
             port = getattr(self, f"unit{i}")
@@ -217,12 +219,16 @@ class Controller(wiring.Component):
                                        for i in range(self._units)))
         for i in range(self._units):
             m.d.comb += getattr(self, f"done{i}").ready.eq(1)
-        m.d.sync += outstanding.eq(outstanding + taken - completions)
+        # (the sums and comparisons from registers and the completions, chosen by taken)
         with m.If(taken):
-            m.d.sync += left.eq(left - 1)
+            m.d.sync += [outstanding.eq(outstanding + 1 - completions),
+                         idle.eq(outstanding + 1 == completions), left.eq(left - 1)]
+        with m.Else():
+            m.d.sync += [outstanding.eq(outstanding - completions),
+                         idle.eq(outstanding == completions)]
         with m.If(start):
             m.d.sync += left.eq(registers.length)
-        return left == 0, outstanding, full
+        return left == 0, idle, full
 
     def _count_units(self, m, registers, start):
         """Each unit's busy cycles: those in which it has instructions issued and not done

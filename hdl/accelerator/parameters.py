@@ -15,8 +15,8 @@ from amaranth.lib import data
 from ..attention.parameters import AttentionParameters, AttentionUnitParameters
 from ..common.axi import check_data_bits
 from ..common.checks import check_int
-from ..common.timing import (OUTSTANDING, MemoryTiming, ReadStream, Schedule, WriteChannel,
-                             bursts, first_arrivals, write_bursts)
+from ..common.timing import (COMMAND_CYCLES, OUTSTANDING, MemoryTiming, ReadStream, Schedule,
+                             WriteChannel, bursts, first_arrivals, write_bursts)
 from ..eltwise.parameters import (ACTIVATIONS, DequantiseParameters,
                                   GatedActivationParameters, QuantiseParameters,
                                   ResidualParameters, RmsNormParameters, RopeParameters)
@@ -132,10 +132,11 @@ class VectorUnitParameters:
         return 4 * self.max_burst
 
     #: cycles of the unit's registers on the way: from taking an instruction to its first
-    #: read request, from a word's arrival to its element in the stage, from a result to its
-    #: word in the writer's FIFO and from the last write response to ``done``, together (the
-    #: cycle model's origin is the first request)
-    REGISTER_CYCLES = 8
+    #: read request (its reader's command, then :data:`~ternforge.hdl.common.timing.
+    #: COMMAND_CYCLES`), from a word's arrival to its element in the stage, from a result to
+    #: its word in the writer's FIFO and from the last write response to ``done``, together
+    #: (the cycle model's origin is the first request)
+    REGISTER_CYCLES = 7 + COMMAND_CYCLES
 
     def cycles(self, op: VectorOp, tokens: int, length: int, *, a: int, b: int, y: int,
                z: int = 0, memory: MemoryTiming = MemoryTiming()) -> int:
@@ -300,9 +301,10 @@ class CopyUnitParameters:
         if self.depth & (self.depth - 1):
             raise ValueError(f"Copy FIFO depth must be a power of two, not {self.depth!r}")
 
-    #: cycles of the unit's registers, from taking the instruction to its read request and
-    #: from the last write response to ``done``, together
-    REGISTER_CYCLES = 4
+    #: cycles of the unit's registers, from taking the instruction to its read request (its
+    #: reader's command, then :data:`~ternforge.hdl.common.timing.COMMAND_CYCLES`) and from
+    #: the last write response to ``done``, together
+    REGISTER_CYCLES = 3 + COMMAND_CYCLES
 
     def cycles(self, source: int, destination: int, words: int, *,
                memory: MemoryTiming = MemoryTiming()) -> int:
@@ -351,12 +353,14 @@ class RopeUnitParameters:
     def stage(self) -> RopeParameters:
         return RopeParameters(format="float32")
 
-    #: cycles of the unit's registers, from taking the instruction to its first request and
-    #: from the last write response to ``done``, together
-    REGISTER_CYCLES = 8
+    #: cycles of the unit's registers, from taking the instruction to its first request (a
+    #: reader's command, then :data:`~ternforge.hdl.common.timing.COMMAND_CYCLES`) and from
+    #: the last write response to ``done``, together
+    REGISTER_CYCLES = 7 + COMMAND_CYCLES
     #: cycles from a row's last pair taken to its readers' requests for the next row (a
-    #: reader takes its next row once its elements are all out)
-    ROW_GAP = 4
+    #: reader takes its next row once its elements are all out, and requests it
+    #: :data:`~ternforge.hdl.common.timing.COMMAND_CYCLES` later)
+    ROW_GAP = 3 + COMMAND_CYCLES
     #: cycles from a writer's last response of a row to the first result of its next row
     #: (a writer takes its next row once the last is answered)
     WRITER_GAP = 5
@@ -432,11 +436,13 @@ class GemvUnitParameters:
     MAX_BURST = 16
     FIFO_DEPTH = 64
     #: cycles from taking the instruction to the activations' first request, and to the
-    #: descriptor table's
-    ACTS_REQUEST, TABLE_REQUEST = 2, 3
+    #: descriptor table's (each its reader's command, then :data:`~ternforge.hdl.common.
+    #: timing.COMMAND_CYCLES`)
+    ACTS_REQUEST, TABLE_REQUEST = 1 + COMMAND_CYCLES, 2 + COMMAND_CYCLES
     #: cycles from the table's first word to the first weight request (the first descriptor
-    #: parsed and issued), and from a weight beat's last word to the engine taking it
-    DESCRIPTOR_CYCLES, BEAT_CYCLES = 3, 3
+    #: parsed and issued, then the reader's :data:`~ternforge.hdl.common.timing.
+    #: COMMAND_CYCLES`), and from a weight beat's last word to the engine taking it
+    DESCRIPTOR_CYCLES, BEAT_CYCLES = 2 + COMMAND_CYCLES, 3
     #: cycles from the first activation word to the engine taking the first chunk, past the
     #: chunk's codes (one a cycle); then its tables take ``table_entries - 1`` more
     CHUNK_CYCLES = 2
@@ -581,11 +587,13 @@ class AttentionInstructionParameters:
     MAX_BURST = 16
     FIFO_DEPTH = 64
     #: cycles from taking the instruction to the engine's job, the first query row's request
-    #: and the appended key's
-    JOB, QUERY_REQUEST, APPEND_REQUEST = 2, 2, 3
-    #: cycles from a row's last element out to its reader's request for the next row, and
-    #: from a word's arrival to its first element out (the reader's FIFO and splitter)
-    ROW_GAP, ELEMENT_CYCLES = 2, 2
+    #: and the appended key's (each a reader's command, then :data:`~ternforge.hdl.common.
+    #: timing.COMMAND_CYCLES`)
+    JOB, QUERY_REQUEST, APPEND_REQUEST = 2, 1 + COMMAND_CYCLES, 2 + COMMAND_CYCLES
+    #: cycles from a row's last element out to its reader's request for the next row (its
+    #: command, then :data:`~ternforge.hdl.common.timing.COMMAND_CYCLES`), and from a word's
+    #: arrival to its first element out (the reader's FIFO and splitter)
+    ROW_GAP, ELEMENT_CYCLES = 1 + COMMAND_CYCLES, 2
     #: cycles from a row's last write response to the next output row (the writer takes its
     #: next row once the last is answered), and from the last to ``done``
     WRITER_GAP, DONE_CYCLES = 5, 4

@@ -140,6 +140,16 @@ class AttentionParameters:
         latency (``score_rows * C / P >= L``; never more than ``R``)."""
         return max(rows, -(-self.fma_latency // self.column_groups))
 
+    def score_slots(self, rows: int) -> int:
+        """Score accumulators of a job of ``rows``, taken in turn: ``score_rows * C / P``."""
+        return self.score_rows(rows) * self.column_groups
+
+    def score_period(self, rows: int) -> int:
+        """Cycles between two operations on a score accumulator: its :meth:`score_slots`,
+        or ``L + 1`` when they are only ``L`` (a round of them then waits a cycle, so that a
+        result reaches the next operation through the fmas' operand registers)."""
+        return max(self.score_slots(rows), self.fma_latency + 1)
+
     @property
     def beat_bits(self) -> int:
         """Bits of a query, key, value or output beat (``lanes`` elements)."""
@@ -180,18 +190,21 @@ class AttentionParameters:
                                      for op in ("fma", "add", "exp", "reciprocal"))
         d, c, lanes = self.head_dim, self.cols, self.lanes
         e = self.elements_per_lane
-        tile_at = [rows * e + fma + 2]  # the cycles the computation waits for each tile
-        load_at = max(1, first_key)  # the cycle the loader takes its next beat
+        slots, period = self.score_slots(rows), self.score_period(rows)
+        tile_at = [rows * e + fma + 3]  # the cycles the computation waits for each tile
+        # the cycle the loader takes its next beat (from its stream's register)
+        load_at = max(1, first_key) + 1
         for n, start in enumerate(range(0, keys, c)):
             nk = min(c, keys - start)
             if n >= 2:  # the tile's half is free once tile n - 2 is computed
                 load_at = max(load_at, tile_at[n - 1])
-            load_at += (1 if paired else 2) * nk * e  # then the tile is in
-            compute = (d * self.score_rows(rows) * c // lanes + fma + 2) + (rows * c // lanes + 1) \
-                + (rows * (c + 1) + add + exp + 2) + (rows * (e + 1) + fma + 2) \
-                + (nk * rows * (e + 1) + fma + 2)
+            load_at += (1 if paired else 2) * nk * e + 1  # then the tile is in
+            compute = (d * period - (period - slots) + fma + 3) \
+                + (rows * c // lanes + (lanes - 1).bit_length() + 3) \
+                + (rows * (c + 1) + add + exp + 4) + (rows * (e + 1) + fma + 3) \
+                + (nk * rows * (e + 1) + fma + 3)
             tile_at.append(max(tile_at[n], load_at) + compute)
-        return tile_at[-1] + (rows + reciprocal + 2) + (rows * e + fma + 1)
+        return tile_at[-1] + (rows + reciprocal + 3) + (rows * e + fma + 4)
 
 
 @dataclass(frozen=True)
@@ -314,9 +327,10 @@ class AttentionUnitParameters:
     def first_key_cycle(self, read_latency: int) -> int:
         """The cycle, counting from the engine's job (the cycle after the command) as 0, at
         which the first cached key (paired: key and value) is offered to the engine without
-        stalls: the read address one cycle after the job, ``read_latency`` cycles from the
+        stalls: the read address two cycles after the job (the reader's
+        :data:`~ternforge.hdl.common.timing.COMMAND_CYCLES`), ``read_latency`` cycles from the
         address to the data, then :attr:`key_cycles`."""
-        return 1 + read_latency + self.key_cycles
+        return 2 + read_latency + self.key_cycles
 
     def bytes_read(self, commands) -> int:
         """DDR bytes ``commands`` (dicts of :attr:`command_layout`'s fields) read: an

@@ -15,13 +15,13 @@ write data channel. So every master here follows two rules:
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Module
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
 from .axi import BurstReader, BurstWriter, axi4_read_members, axi4_write_members, forward_ports
 from .checks import check_int
+from .streams import FlagFIFO
 
 __all__ = ["BufferedReader", "BufferedWriter", "DmaCopy"]
 
@@ -59,8 +59,10 @@ class BufferedReader(wiring.Component):
     def __init__(self, *, addr_bits=32, data_bits=512, depth=256, max_burst=256):
         _check_depth(depth, max_burst)
         self._depth, self._data_bits = depth, data_bits
+        # (the reader keeps the FIFO's room: its words less those in it and those requested
+        # but not yet arrived)
         self._reader = BurstReader(addr_bits=addr_bits, data_bits=data_bits,
-                                   max_burst=max_burst)
+                                   max_burst=max_burst, capacity=depth)
         super().__init__({
             "commands": In(stream.Signature(_command_layout(addr_bits))),
             "data": Out(stream.Signature(data.StructLayout({"data": data_bits, "last": 1}))),
@@ -70,22 +72,15 @@ class BufferedReader(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.reader = reader = self._reader
-        m.submodules.buffer = buffer = SyncFIFO(width=self._data_bits + 1, depth=self._depth)
+        m.submodules.buffer = buffer = FlagFIFO(width=self._data_bits + 1, depth=self._depth)
         wiring.connect(m, wiring.flipped(self.commands), reader.commands)
         m.d.comb += [buffer.w_data.eq(reader.data.payload), buffer.w_en.eq(reader.data.valid),
                      reader.data.ready.eq(buffer.w_rdy),
                      self.data.payload.eq(buffer.r_data), self.data.valid.eq(buffer.r_rdy),
                      buffer.r_en.eq(self.data.ready)]
-        # words in the FIFO and words requested but not yet arrived
-        reserved = Signal(range(self._depth + 1))
-        words = reader.m_axi_arlen + 1
-        room = reserved + words <= self._depth
-        forward_ports(m, self, reader, [n for n in axi4_read_members(
-            "m_axi", addr_bits=32, data_bits=32) if n not in ("m_axi_arvalid", "m_axi_arready")])
-        m.d.comb += [self.m_axi_arvalid.eq(reader.m_axi_arvalid & room),
-                     reader.m_axi_arready.eq(self.m_axi_arready & room)]
-        requested = Mux(self.m_axi_arvalid & self.m_axi_arready, words, 0)
-        m.d.sync += reserved.eq(reserved + requested - (buffer.r_en & buffer.r_rdy))
+        forward_ports(m, self, reader, list(axi4_read_members("m_axi", addr_bits=32,
+                                                              data_bits=32)))
+        m.d.comb += reader.credit.eq(buffer.r_en & buffer.r_rdy)
         return m
 
 
@@ -111,7 +106,7 @@ class BufferedWriter(wiring.Component):
         _check_depth(depth, max_burst)
         self._depth, self._data_bits = depth, data_bits
         self._writer = BurstWriter(addr_bits=addr_bits, data_bits=data_bits,
-                                   max_burst=max_burst)
+                                   max_burst=max_burst, buffer=depth)
         super().__init__({
             "commands": In(stream.Signature(_command_layout(addr_bits))),
             "data": In(stream.Signature(data_bits)),
@@ -122,18 +117,18 @@ class BufferedWriter(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.writer = writer = self._writer
-        m.submodules.buffer = buffer = SyncFIFO(width=self._data_bits, depth=self._depth)
+        m.submodules.buffer = buffer = FlagFIFO(width=self._data_bits, depth=self._depth)
         wiring.connect(m, wiring.flipped(self.commands), writer.commands)
         wiring.connect(m, writer.done, wiring.flipped(self.done))
         m.d.comb += [buffer.w_data.eq(self.data.payload), buffer.w_en.eq(self.data.valid),
                      self.data.ready.eq(buffer.w_rdy),
                      writer.data.payload.eq(buffer.r_data), writer.data.valid.eq(buffer.r_rdy),
                      buffer.r_en.eq(writer.data.ready)]
-        ready = buffer.level >= writer.m_axi_awlen + 1
-        forward_ports(m, self, writer, [n for n in axi4_write_members(
-            "m_axi", addr_bits=32, data_bits=32) if n not in ("m_axi_awvalid", "m_axi_awready")])
-        m.d.comb += [self.m_axi_awvalid.eq(writer.m_axi_awvalid & ready),
-                     writer.m_axi_awready.eq(self.m_axi_awready & ready)]
+        # (the writer's address waits for its burst's words in the FIFO)
+        forward_ports(m, self, writer, list(axi4_write_members("m_axi", addr_bits=32,
+                                                               data_bits=32)))
+        m.d.comb += [writer.stored.eq(buffer.level),
+                     writer.arriving.eq(buffer.w_en & buffer.w_rdy)]
         return m
 
 

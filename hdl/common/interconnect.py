@@ -12,12 +12,12 @@ address, as :class:`~ternforge.hdl.common.axi.BurstWriter` does.
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import wiring
-from amaranth.lib.fifo import SyncFIFO
 
 from .axi import axi4_read_members, axi4_write_members, check_data_bits
 from .checks import check_int
+from .streams import HeadFIFO
 
 __all__ = ["AxiInterconnect"]
 
@@ -100,79 +100,82 @@ class AxiInterconnect(wiring.Component):
 
     def _request(self, m, name, prefixes, channel, fields, routes=1):
         """Round-robin grant of the ``channel`` requests of ``prefixes``, held while the port
-        waits; each grant is pushed into ``routes`` FIFOs (returned) for the responses."""
+        waits; each grant (one bit a master) is pushed into ``routes`` FIFOs (returned) for
+        the responses.
+
+        Every decision is a function of the requests' valids and registers (the last grant
+        and the held one, one bit a master; the FIFOs' room), a level or two of logic, and
+        the port and the FIFOs take the granted request's fields through an AND-OR of them:
+        a master's request, its handshake and what it updates fit one cycle together."""
         n = len(prefixes)
         fifos = []
         for i in range(routes):
-            fifo = SyncFIFO(width=max(1, (n - 1).bit_length()), depth=self._outstanding)
+            fifo = HeadFIFO(width=n, depth=self._outstanding)
             m.submodules[f"{name}_route{i}"] = fifo
             fifos.append(fifo)
         room = _all(fifo.w_rdy for fifo in fifos)
         valids = [self._port(p, f"{channel}valid") for p in prefixes]
-        index = range(max(n, 2))  # (one bit even for a single master)
-        last, held, held_grant = Signal(index), Signal(), Signal(index)
-        choice = Signal(index, name=f"{name}_choice")
+        # the master granted last (at first master 0, so that master 1 is first in line),
+        # and the one held on the port, one bit each
+        last = Signal(n, init=1, name=f"{name}_last")
+        held = Signal(n, name=f"{name}_held")
         # round robin: the first requester after the last one granted
-        with m.Switch(last):
+        choice = []
+        for i in range(n):
+            terms = []
             for previous in range(n):
-                with m.Case(previous):
-                    order = [(previous + 1 + k) % n for k in range(n)]
-                    with m.If(valids[order[0]]):
-                        m.d.comb += choice.eq(order[0])
-                    for index in order[1:]:
-                        with m.Elif(valids[index]):
-                            m.d.comb += choice.eq(index)
-        grant = Signal(index, name=f"{name}_grant")
-        m.d.comb += grant.eq(held_grant if n > 1 else 0)
-        with m.If(~held):
-            m.d.comb += grant.eq(choice)
-        requested = Signal(name=f"{name}_requested")
-        with m.Switch(grant):
-            for index, prefix in enumerate(prefixes):
-                with m.Case(index):
-                    m.d.comb += [getattr(self, f"m_axi_{f}").eq(self._port(prefix, f))
-                                 for f in fields]
-                    m.d.comb += requested.eq(valids[index])
-                    m.d.comb += self._port(prefix, f"{channel}ready").eq(
-                        getattr(self, f"m_axi_{channel}ready") & room)
-        valid, ready = getattr(self, f"m_axi_{channel}valid"), getattr(self, f"m_axi_{channel}ready")
+                order = [(previous + 1 + k) % n for k in range(n)]
+                before = order[:order.index(i)]
+                terms.append(last[previous] & _all([~valids[j] for j in before] + [1]))
+            choice.append(valids[i] & _any(terms))
+        holding = held.any()
+        grant = Signal(n, name=f"{name}_grant")
+        m.d.comb += grant.eq(Mux(holding, held, Cat(*choice)))
+        valid, ready = (getattr(self, f"m_axi_{channel}valid"),
+                        getattr(self, f"m_axi_{channel}ready"))
+        requested = Mux(holding, (held & Cat(*valids)).any(), _any(valids))
         m.d.comb += valid.eq(requested & room)
+        for field in fields:
+            m.d.comb += getattr(self, f"m_axi_{field}").eq(_any(
+                Mux(grant[i], self._port(prefix, field), 0)
+                for i, prefix in enumerate(prefixes)))
+        for i, prefix in enumerate(prefixes):
+            m.d.comb += self._port(prefix, f"{channel}ready").eq(grant[i] & ready & room)
         taken = valid & ready
         for fifo in fifos:
             m.d.comb += [fifo.w_en.eq(taken), fifo.w_data.eq(grant)]
         with m.If(taken):
             m.d.sync += [last.eq(grant), held.eq(0)]
         with m.Elif(valid):
-            m.d.sync += [held.eq(1), held_grant.eq(grant)]
+            m.d.sync += held.eq(grant)
         return fifos if routes > 1 else fifos[0]
 
     def _responses(self, m, prefixes, route, *, valid, ready, last, data):
-        """Beats of the port's ``valid``/``ready`` channel to the master at ``route``'s head;
-        the head is done with on the beat marked ``last`` (every beat if None)."""
-        head = route.r_data
+        """Beats of the port's ``valid``/``ready`` channel to the master at ``route``'s head
+        (one bit a master, a register); the head is done with on the beat marked ``last``
+        (every beat if None)."""
+        head, routed = route.r_data, route.r_rdy
         for index, prefix in enumerate(prefixes):
             m.d.comb += [self._port(prefix, name).eq(getattr(self, f"m_axi_{name}"))
                          for name in data + ((last,) if last else ())]
             m.d.comb += self._port(prefix, valid).eq(
-                getattr(self, f"m_axi_{valid}") & route.r_rdy & (head == index))
-        with m.Switch(head):
-            for index, prefix in enumerate(prefixes):
-                with m.Case(index):
-                    m.d.comb += getattr(self, f"m_axi_{ready}").eq(
-                        self._port(prefix, ready) & route.r_rdy)
+                getattr(self, f"m_axi_{valid}") & routed & head[index])
+        m.d.comb += getattr(self, f"m_axi_{ready}").eq(routed & _any(
+            head[index] & self._port(prefix, ready) for index, prefix in enumerate(prefixes)))
         beat = getattr(self, f"m_axi_{valid}") & getattr(self, f"m_axi_{ready}")
         m.d.comb += route.r_en.eq(beat & (getattr(self, f"m_axi_{last}") if last else 1))
 
     def _write_data(self, m, prefixes, route):
         """Write data from the master whose address is the oldest without its data."""
-        with m.Switch(route.r_data):
-            for index, prefix in enumerate(prefixes):
-                with m.Case(index):
-                    m.d.comb += [getattr(self, f"m_axi_{f}").eq(self._port(prefix, f))
-                                 for f in _WRITE_DATA]
-                    m.d.comb += [
-                        self.m_axi_wvalid.eq(self._port(prefix, "wvalid") & route.r_rdy),
-                        self._port(prefix, "wready").eq(self.m_axi_wready & route.r_rdy)]
+        head, routed = route.r_data, route.r_rdy
+        for field in _WRITE_DATA:
+            m.d.comb += getattr(self, f"m_axi_{field}").eq(_any(
+                Mux(head[index], self._port(prefix, field), 0)
+                for index, prefix in enumerate(prefixes)))
+        m.d.comb += self.m_axi_wvalid.eq(routed & _any(
+            head[index] & self._port(prefix, "wvalid") for index, prefix in enumerate(prefixes)))
+        for index, prefix in enumerate(prefixes):
+            m.d.comb += self._port(prefix, "wready").eq(self.m_axi_wready & routed & head[index])
         m.d.comb += route.r_en.eq(self.m_axi_wvalid & self.m_axi_wready & self.m_axi_wlast)
 
 
@@ -181,4 +184,12 @@ def _all(signals):
     result = signals[0]
     for signal in signals[1:]:
         result = result & signal
+    return result
+
+
+def _any(signals):
+    signals = list(signals)
+    result = signals[0]
+    for signal in signals[1:]:
+        result = result | signal
     return result

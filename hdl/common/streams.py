@@ -1,9 +1,19 @@
 """Glue between valid/ready streams: connect one to another with its payload rewritten, and
 join several into several (a join, a fork, or both). None of these holds a beat: a beat moves
 when every source offers one and every sink can take it, exactly once. Sinks' ``ready`` must
-not depend on their ``valid`` (true of every pipeline here)."""
+not depend on their ``valid`` (true of every pipeline here).
 
-__all__ = ["connect", "join"]
+:class:`FlagFIFO` and :class:`HeadFIFO` are first-in first-out queues as Amaranth's
+``SyncFIFO`` whose flags (and, :class:`HeadFIFO`, head) are registers: what reads them starts
+from flip-flops."""
+
+from amaranth.hdl import Elaboratable, Module, Mux, Signal
+from amaranth.lib.memory import Memory
+from amaranth.lib.fifo import FIFOInterface
+
+from .checks import check_int
+
+__all__ = ["connect", "join", "FlagFIFO", "HeadFIFO"]
 
 
 def connect(m, source, sink, payload, *, when=1):
@@ -29,3 +39,124 @@ def _all(values):
     for value in values:
         result = value & result
     return result
+
+
+class _Count(Elaboratable):
+    """``value`` plus one and minus one, in a submodule of their own: the choice between them
+    (by a late push or pop) is then a mux of two values, not merged into one adder behind
+    the choice."""
+
+    def __init__(self, value):
+        self.value = value
+        self.up, self.down = Signal.like(value), Signal.like(value)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.d.comb += [self.up.eq(self.value + 1), self.down.eq(self.value - 1)]
+        return m
+
+
+def _step(m, level, push, pop, flags):
+    """``level`` of a FIFO that ``push`` and ``pop`` change by one, and ``flags`` (each a
+    signal and its value after a push and after a pop, tests of the level before), registers
+    chosen by the late ``push`` and ``pop``."""
+    m.submodules.count = count = _Count(level)
+    with m.If(push & ~pop):
+        m.d.sync += [level.eq(count.up), *(flag.eq(up) for flag, up, _ in flags)]
+    with m.Elif(pop & ~push):
+        m.d.sync += [level.eq(count.down), *(flag.eq(down) for flag, _, down in flags)]
+
+
+class FlagFIFO(Elaboratable, FIFOInterface):
+    """A synchronous FIFO as Amaranth's ``SyncFIFO`` (its ``r_data`` read from its memory
+    asynchronously; an entry written in one cycle can be read the next), whose ``r_rdy`` and
+    ``w_rdy`` are registers: whether it may be read or written starts from flip-flops.
+
+    Parameters
+    ----------
+    width : int
+        Bits of an entry.
+    depth : int
+        Entries at most (1 to 4096).
+    """
+
+    def __init__(self, *, width, depth):
+        check_int("FlagFIFO depth", depth, 1, 4096)
+        super().__init__(width=width, depth=depth)
+        self.level = Signal(range(depth + 1))
+
+    def elaborate(self, platform):
+        m = Module()
+        depth = self.depth
+        m.d.comb += [self.r_level.eq(self.level), self.w_level.eq(self.level)]
+        storage = Memory(shape=self.width, depth=depth, init=[])
+        m.submodules.storage = storage
+        write, read = storage.write_port(), storage.read_port(domain="comb")
+        produce, consume = Signal(range(depth)), Signal(range(depth))
+        push, pop = self.w_en & self.w_rdy, self.r_en & self.r_rdy
+        m.d.comb += [write.addr.eq(produce), write.data.eq(self.w_data), write.en.eq(push),
+                     read.addr.eq(consume), self.r_data.eq(read.data)]
+        with m.If(push):
+            m.d.sync += produce.eq(Mux(produce == depth - 1, 0, produce + 1))
+        with m.If(pop):
+            m.d.sync += consume.eq(Mux(consume == depth - 1, 0, consume + 1))
+        full = Signal()
+        m.d.comb += self.w_rdy.eq(~full)
+        level = self.level
+        _step(m, level, push, pop, [(self.r_rdy, 1, level != 1),
+                                    (full, level == depth - 1, 0)])
+        return m
+
+
+class HeadFIFO(Elaboratable, FIFOInterface):
+    """A synchronous FIFO of ``depth`` entries of ``width`` bits, as ``SyncFIFO`` (an entry
+    written in one cycle can be read the next; ``w_rdy``, ``r_rdy`` and ``level`` alike),
+    whose ``r_data``, ``r_rdy`` and ``w_rdy`` are registers: the head, with the entries
+    behind it in a memory read ahead of the head. Writing and reading in a cycle only choose
+    between values of registers and of the memory, so what decides them (a response's
+    handshake, a request's) may come late in the cycle.
+
+    Parameters
+    ----------
+    width : int
+        Bits of an entry.
+    depth : int
+        Entries at most (1 to 4096).
+    """
+
+    def __init__(self, *, width, depth):
+        check_int("HeadFIFO depth", depth, 1, 4096)
+        super().__init__(width=width, depth=depth)
+        self.level = Signal(range(depth + 1))
+
+    def elaborate(self, platform):
+        m = Module()
+        depth = self.depth
+        behind = max(depth - 1, 1)  # entries behind the head
+        count, many = self.level, Signal()  # many: two entries or more
+        push = self.w_en & self.w_rdy
+        pop = self.r_en & self.r_rdy
+        m.d.comb += [self.r_level.eq(count), self.w_level.eq(count)]
+        storage = Memory(shape=self.width, depth=behind, init=[])
+        m.submodules.storage = storage
+        write, read = storage.write_port(), storage.read_port(domain="comb")
+        produce, consume = Signal(range(behind)), Signal(range(behind))
+        m.d.comb += [write.addr.eq(produce), write.data.eq(self.w_data), read.addr.eq(consume)]
+        # an entry goes to the head when the FIFO is empty, or holds one being read
+        m.d.comb += write.en.eq(push & ~(~self.r_rdy | (~many & pop)))
+        with m.If(write.en):
+            m.d.sync += produce.eq(Mux(produce == behind - 1, 0, produce + 1))
+        with m.If(pop):
+            with m.If(many):
+                m.d.sync += [self.r_data.eq(read.data),
+                             consume.eq(Mux(consume == behind - 1, 0, consume + 1))]
+            with m.Elif(push):
+                m.d.sync += self.r_data.eq(self.w_data)
+        with m.Elif(push & ~self.r_rdy):
+            m.d.sync += self.r_data.eq(self.w_data)
+        full = Signal()
+        m.d.comb += self.w_rdy.eq(~full)
+        _step(m, count, push, pop, [(self.r_rdy, 1, count != 1),
+                                    (many, count != 0, count >= 3),
+                                    (full, count == depth - 1, 0)])
+        return m

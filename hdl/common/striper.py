@@ -33,6 +33,7 @@ from amaranth.lib.fifo import SyncFIFO
 
 from .axi import axi4_read_members, axi4_write_members, check_data_bits
 from .checks import check_int
+from .streams import HeadFIFO
 
 __all__ = ["AxiStriper"]
 
@@ -99,9 +100,11 @@ class AxiStriper(wiring.Component):
     def _read_requests(self, m):
         """Each wide request's words, one narrow burst a cycle on the ports in turn."""
         n, narrow_bytes = self.ports, self.data_bits // 8
-        m.submodules.requests = requests = SyncFIFO(width=self.addr_bits + 8,
+        # (heads in registers: a request's words and a burst's last beat are counted against
+        # flip-flops)
+        m.submodules.requests = requests = HeadFIFO(width=self.addr_bits + 8,
                                                     depth=self.outstanding)
-        m.submodules.lengths = lengths = SyncFIFO(width=8, depth=self.outstanding)
+        m.submodules.lengths = lengths = HeadFIFO(width=8, depth=self.outstanding)
         m.d.comb += [
             self.s_axi_arready.eq(requests.w_rdy & lengths.w_rdy),
             requests.w_data.eq(Cat(self.s_axi_araddr, self.s_axi_arlen)),

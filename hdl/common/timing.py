@@ -34,12 +34,17 @@ from dataclasses import dataclass
 
 from .checks import check_int
 
-__all__ = ["MemoryTiming", "ReadStream", "bursts", "first_arrivals", "Schedule",
-           "write_bursts", "WriteChannel"]
+__all__ = ["COMMAND_CYCLES", "MemoryTiming", "ReadStream", "bursts", "first_arrivals",
+           "Schedule", "write_bursts", "WriteChannel"]
 
 #: bursts a read master has in flight at most (its :class:`~ternforge.hdl.common.axi.
 #: BurstReader`'s ``outstanding``)
 OUTSTANDING = 8
+#: cycles from a :class:`~ternforge.hdl.common.axi.BurstReader` taking a command to its first
+#: burst's request (the cycle between computes the burst, so that every request starts from
+#: registers); a reader takes its next command the cycle after its last request, so the
+#: bursts of consecutive commands follow each other ``COMMAND_CYCLES`` idle cycles apart
+COMMAND_CYCLES = 2
 
 
 @dataclass(frozen=True)
@@ -118,7 +123,8 @@ class ReadStream:
         The first cycle it may request.
     commands : list of list of int
         Each command's bursts (a reader takes its next command the cycle after its last
-        burst of the previous one is requested, so it requests nothing that cycle).
+        burst of the previous one is requested, and requests its first burst
+        :data:`COMMAND_CYCLES` cycles later).
     depth : int
         Words of its FIFO: what it requests before its consumer takes any.
     """
@@ -145,7 +151,7 @@ def first_arrivals(streams: list[ReadStream], memory: MemoryTiming,
                 if length > room or len(queue) == OUTSTANDING:
                     full = True
                     break
-                queue.append((length, int(k == 0 and bool(queue))))
+                queue.append((length, COMMAND_CYCLES if k == 0 and queue else 0))
                 room -= length
             if full:
                 break

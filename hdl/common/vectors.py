@@ -76,31 +76,37 @@ class VectorReader(wiring.Component):
         per_word = self._data_bits // self._element_bits
         command = self.commands.payload
         left, length, position = Signal(32), Signal(32), Signal(32)
+        # registers beside them: left != 0 (what the consumer's ready meets); the next
+        # element ends its vector, and is the command's final one
+        active, ending, final = Signal(), Signal(), Signal()
         # of the next element within its word (one a word: the constant 0, since a register
         # of no bits would be a zero-width wire that Verilator refuses)
         slot = Signal(range(per_word), name="slot") if per_word > 1 else Const(0, 1)
         # after a command's final element, the rest of its word is padding: dropped
-        dropping = (left == 0) & (slot != 0)
+        dropping = ~active & (slot != 0)
         m.d.comb += [
             reader.commands.payload.address.eq(command.address),
             reader.commands.payload.words.eq((command.elements + per_word - 1) // per_word),
-            reader.commands.valid.eq(self.commands.valid & (left == 0) & (slot == 0)),
-            self.commands.ready.eq(reader.commands.ready & (left == 0) & (slot == 0)),
+            reader.commands.valid.eq(self.commands.valid & ~active & (slot == 0)),
+            self.commands.ready.eq(reader.commands.ready & ~active & (slot == 0)),
         ]
         wiring.connect(m, reader.data, splitter.words)
-        last = (position + 1 == length) | (left == 1)
+        last = ending | final
         m.d.comb += [self.elements.payload.value.eq(splitter.beats.payload),
                      self.elements.payload.last.eq(last),
-                     self.elements.valid.eq(splitter.beats.valid & (left != 0)),
-                     splitter.beats.ready.eq(Mux(left != 0, self.elements.ready, dropping))]
+                     self.elements.valid.eq(splitter.beats.valid & active),
+                     splitter.beats.ready.eq(Mux(active, self.elements.ready, dropping))]
         if per_word > 1:
             with m.If(splitter.beats.valid & splitter.beats.ready):
                 m.d.sync += slot.eq(Mux(slot == per_word - 1, 0, slot + 1))
         with m.If(self.elements.valid & self.elements.ready):
-            m.d.sync += [left.eq(left - 1), position.eq(Mux(last, 0, position + 1))]
+            m.d.sync += [left.eq(left - 1), position.eq(Mux(last, 0, position + 1)),
+                         active.eq(left != 1), final.eq(left == 2),
+                         ending.eq(Mux(last, length == 1, position + 2 == length))]
         with m.If(self.commands.valid & self.commands.ready):
             m.d.sync += [left.eq(command.elements), length.eq(command.length),
-                         position.eq(0)]
+                         position.eq(0), active.eq(1), final.eq(command.elements == 1),
+                         ending.eq(command.length == 1)]
         forward_ports(m, self, reader, list(axi4_read_members("m_axi", addr_bits=32,
                                                               data_bits=32)))
         return m
@@ -118,6 +124,7 @@ class VectorWriter(wiring.Component):
     Members
     -------
     commands : ``In(stream.Signature(StructLayout({"address", "elements"})))``
+        ``elements`` at least 1.
     elements : ``In(stream.Signature(element_bits))``
         Values only: each command takes ``elements`` of them.
     done : ``Out(stream.Signature(1))``
@@ -147,22 +154,23 @@ class VectorWriter(wiring.Component):
         per_word = self._data_bits // self._element_bits
         command = self.commands.payload
         left = Signal(32)
+        active = Signal()  # left != 0, a register (what the producer's valid meets)
         m.d.comb += [
             writer.commands.payload.address.eq(command.address),
             writer.commands.payload.words.eq((command.elements + per_word - 1) // per_word),
-            writer.commands.valid.eq(self.commands.valid & (left == 0)),
-            self.commands.ready.eq(writer.commands.ready & (left == 0)),
+            writer.commands.valid.eq(self.commands.valid & ~active),
+            self.commands.ready.eq(writer.commands.ready & ~active),
             packer.beats.payload.data.eq(self.elements.payload),
             packer.beats.payload.last.eq(left == 1),
-            packer.beats.valid.eq(self.elements.valid & (left != 0)),
-            self.elements.ready.eq(packer.beats.ready & (left != 0)),
+            packer.beats.valid.eq(self.elements.valid & active),
+            self.elements.ready.eq(packer.beats.ready & active),
             writer.data.payload.eq(packer.words.payload.data),
             writer.data.valid.eq(packer.words.valid), packer.words.ready.eq(writer.data.ready),
         ]
         with m.If(self.elements.valid & self.elements.ready):
-            m.d.sync += left.eq(left - 1)
+            m.d.sync += [left.eq(left - 1), active.eq(left != 1)]
         with m.If(self.commands.valid & self.commands.ready):
-            m.d.sync += left.eq(command.elements)
+            m.d.sync += [left.eq(command.elements), active.eq(1)]
         wiring.connect(m, writer.done, wiring.flipped(self.done))
         forward_ports(m, self, writer, list(axi4_write_members("m_axi", addr_bits=32,
                                                                data_bits=32)))

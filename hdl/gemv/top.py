@@ -90,9 +90,14 @@ class GemvPath(wiring.Component):
         self._engine = TLMMLutramEngine(p.engine)
         self._buffer = WeightBuffer(beat_bits=p.beat_bits, depth=p.buffer_depth)
         self._assembler = LineAssembler(word_bits=p.data_bits, beat_bits=p.beat_bits)
+        # (gated: the reader keeps the buffer's room, in bits: a word takes data_bits, a beat
+        # the engine takes returns beat_bits)
+        room = ({"capacity": p.buffer_depth * p.beat_bits, "word_units": p.data_bits,
+                 "credit_units": p.beat_bits} if gate_reads else {})
         self._reader = BurstReader(addr_bits=p.addr_bits, data_bits=p.data_bits,
                                    outstanding=p.outstanding,
-                                   max_burst=p.shared_burst_words if gate_reads else 256)
+                                   max_burst=p.shared_burst_words if gate_reads else 256,
+                                   **room)
         self._parser = (LineAssembler if p.data_bits <= DESCRIPTOR_BITS else WordSplitter)(
             word_bits=p.data_bits, beat_bits=DESCRIPTOR_BITS)
         super().__init__({
@@ -110,18 +115,23 @@ class GemvPath(wiring.Component):
         engine, buffer, assembler = self._engine, self._buffer, self._assembler
         m.submodules.engine, m.submodules.buffer = engine, buffer
         m.submodules.assembler, m.submodules.reader = assembler, self._reader
-        names = axi4_read_members("m_axi", addr_bits=1, data_bits=1)
-        if self._gate_reads:
-            names = [n for n in names if n not in ("m_axi_arvalid", "m_axi_arready")]
-        forward_ports(m, self, self._reader, names)
+        forward_ports(m, self, self._reader, axi4_read_members("m_axi", addr_bits=1,
+                                                               data_bits=1))
         self._load_weights(m)
         wiring.connect(m, assembler.beats, buffer.lines)
         self._feed_engine(m)
         if self._gate_reads:
             self._gate(m)
+        # words requested and not yet arrived (each sum from registers, chosen by the late
+        # handshakes)
         in_flight = Signal(range(self._parameters.outstanding * 256 + 1))
-        requested = Mux(self.m_axi_arvalid & self.m_axi_arready, self.m_axi_arlen + 1, 0)
-        m.d.sync += in_flight.eq(in_flight + requested - (self.m_axi_rvalid & self.m_axi_rready))
+        requested = self.m_axi_arvalid & self.m_axi_arready
+        arrived = self.m_axi_rvalid & self.m_axi_rready
+        burst = self._reader.burst
+        with m.If(requested):
+            m.d.sync += in_flight.eq(Mux(arrived, in_flight + burst - 1, in_flight + burst))
+        with m.Elif(arrived):
+            m.d.sync += in_flight.eq(in_flight - 1)
         m.d.comb += self.idle.eq(in_flight == 0)
         wiring.connect(m, wiring.flipped(self.acts), engine.acts)
         wiring.connect(m, engine.results, wiring.flipped(self.results))
@@ -129,29 +139,28 @@ class GemvPath(wiring.Component):
 
 
     def _gate(self, m):
-        """Request a weight burst only when the buffer has room for all of it: ``reserved``
-        counts the bits requested and not yet taken by the engine (the descriptor table's
-        bursts, which go to the parser, are not counted)."""
+        """Request a weight burst only when the buffer has room for all of it: the reader's
+        room is the buffer's bits less those requested and not yet taken by the engine (the
+        descriptor table's bursts, which go to the parser, are exempt); whether table words
+        are still to be requested is a register."""
         p, reader, engine = self._parameters, self._reader, self._engine
         capacity = p.buffer_depth * p.beat_bits
-        burst_bits = (reader.m_axi_arlen + 1) * p.data_bits
-        reserved = Signal(range(capacity + 256 * p.data_bits + 1))
         table_left = Signal(32)  # words of the descriptor table still to request
-        table = table_left != 0
-        room = table | (reserved + burst_bits <= capacity)
-        m.d.comb += [self.m_axi_arvalid.eq(reader.m_axi_arvalid & room),
-                     reader.m_axi_arready.eq(self.m_axi_arready & room)]
+        table = Signal()  # table_left != 0
         requested = self.m_axi_arvalid & self.m_axi_arready
         taken = engine.weights.valid & engine.weights.ready
-        added = Mux(requested & ~table, burst_bits, 0)
-        freed = Mux(taken & (reserved >= p.beat_bits), p.beat_bits, 0)
-        m.d.sync += reserved.eq(reserved + added - freed)
+        # a beat taken frees its bits, unless it is a load's padding's (the room would exceed
+        # the buffer's bits: not counted)
+        m.d.comb += [reader.credit.eq(taken & (reader.free <= capacity - p.beat_bits)),
+                     reader.exempt.eq(table), reader.clear.eq(self.start)]
         with m.If(requested & table):
-            m.d.sync += table_left.eq(table_left - (reader.m_axi_arlen + 1))
+            m.d.sync += [table_left.eq(table_left - reader.burst),
+                         table.eq(table_left != reader.burst)]
         with m.If(self.start):
             word_shift = (reader.word_bytes - 1).bit_length()
-            m.d.sync += [reserved.eq(0), table_left.eq(
-                (self.descriptor_count * DESCRIPTOR_BYTES + reader.word_bytes - 1) >> word_shift)]
+            m.d.sync += [table.eq(self.descriptor_count != 0),
+                         table_left.eq((self.descriptor_count * DESCRIPTOR_BYTES
+                                        + reader.word_bytes - 1) >> word_shift)]
 
     def _load_weights(self, m):
         """On start, read the descriptor table into on-chip memory, then issue its loads, all

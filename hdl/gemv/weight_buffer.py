@@ -173,7 +173,11 @@ class WeightBuffer(wiring.Component):
                          self.beats.valid.eq(1)]
         with m.Elif(consume):
             m.d.sync += self.beats.valid.eq(0)
-        m.d.sync += stored.eq(stored + push - fetch)
+        # (each next count from the register, chosen by the late push and fetch)
+        with m.If(push & ~fetch):
+            m.d.sync += stored.eq(stored + 1)
+        with m.Elif(fetch & ~push):
+            m.d.sync += stored.eq(stored - 1)
         with m.If(self.clear):
             m.d.sync += [write_at.eq(0), read_at.eq(0), stored.eq(0), self.beats.valid.eq(0)]
         with m.Elif(self.rewind):

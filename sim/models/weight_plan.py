@@ -51,6 +51,7 @@ import math
 from dataclasses import asdict, dataclass, field
 
 from ...boards import Board
+from ...hdl.common.timing import COMMAND_CYCLES
 from ...hdl.gemv.parameters import DESCRIPTOR_BYTES, MAX_DESCRIPTORS, URAM_BITS, URAM_WORDS
 from ...hdl.matmul.parameters import EngineKind, TlmmParameters
 
@@ -59,8 +60,9 @@ __all__ = ["MemoryModel", "Descriptor", "WeightPlan", "plan_layer", "weight_imag
 
 BURST_BYTES = 4096  #: an AXI4 burst may not cross a 4 KiB boundary
 #: cycles from the start to the first descriptor's request, and from its last word arriving
-#: to the first weight request (parse, queue, command), together
-DESCRIPTOR_FETCH_OFFSET = 3
+#: to the first weight request (parse, queue, command), together: each request the reader's
+#: :data:`~ternforge.hdl.common.timing.COMMAND_CYCLES` after its command
+DESCRIPTOR_FETCH_OFFSET = 1 + 2 * COMMAND_CYCLES
 #: cycles from taking the last beat of a pass to taking the first of its replay, when the
 #: engine is ready for it: the registered rewind, then the buffer's read
 REWIND_CYCLES = 3
@@ -206,11 +208,13 @@ def _bursts(offset: int, size: int) -> tuple:
 def _first_request(table_bytes: int, memory: MemoryModel) -> int:
     """When the memory can serve the first weight line, as if requested then: the first
     descriptor must be fetched and queued (its words, ``DESCRIPTOR_FETCH_OFFSET``) and the
-    whole table delivered (the memory answers in order; the table is requested in cycle 1)."""
+    whole table delivered (the memory answers in order; the table is requested in cycle
+    :data:`~ternforge.hdl.common.timing.COMMAND_CYCLES`)."""
     first_descriptor = -(-DESCRIPTOR_BYTES // (memory.axi_data_bits // 8)) * (
         memory.axi_data_bits // 8)
     return max(memory.latency + math.ceil(first_descriptor / memory.bytes_per_cycle)
-               + DESCRIPTOR_FETCH_OFFSET, 1 + math.ceil(table_bytes / memory.bytes_per_cycle))
+               + DESCRIPTOR_FETCH_OFFSET,
+               COMMAND_CYCLES + math.ceil(table_bytes / memory.bytes_per_cycle))
 
 
 def _stream(beats: int, *, capacity: int, line_bytes: int, memory: MemoryModel,

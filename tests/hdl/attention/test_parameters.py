@@ -104,32 +104,45 @@ def test_lanes_fit():
 
 def test_engine_cycle_model_adds_its_phases():
     engine = AttentionParameters(head_dim=16, rows=4, cols=4, max_keys=64)
-    # one tile: its load (2 x 4 x 16 beats from cycle 1) outlasts the query load (4 x 16 +
-    # 7 + 2 cycles), then scores, maximum, exponentials, scale, accumulation, the reciprocal
-    # and the output
-    compute = (16 * 16 + 7 + 2) + 17 + (4 * 5 + 4 + 9 + 2) + (4 * 17 + 7 + 2) \
-        + (4 * 4 * 17 + 7 + 2)
+    # one tile: its load (2 x 4 x 16 beats through the streams' registers from cycle 2, and
+    # a cycle for the tile to be in) outlasts the query load (4 x 16 + 7 + 3 cycles), then
+    # scores, maximum, exponentials, scale, accumulation, the reciprocal and the output
+    compute = (16 * 16 + 7 + 3) + (16 + 3) + (4 * 5 + 4 + 9 + 4) + (4 * 17 + 7 + 3) \
+        + (4 * 4 * 17 + 7 + 3)
     reciprocal = FloatUnitParameters("reciprocal", "float32").latency
-    assert engine.cycles(4, 4) == (1 + 2 * 4 * 16) + compute + (4 + reciprocal + 2) \
-        + (4 * 16 + 7 + 1)
+    assert engine.cycles(4, 4) == (2 + 2 * 4 * 16 + 1) + compute + (4 + reciprocal + 3) \
+        + (4 * 16 + 7 + 4)
     # a second tile loads while the first is computed: it adds its computation only
     assert engine.cycles(4, 8) - engine.cycles(4, 4) == compute
-    # paired (a key beat and a value beat a cycle), the tile's 4 x 16 pairs from cycle 1 are
+    # paired (a key beat and a value beat a cycle), the tile's 4 x 16 pairs from cycle 2 are
     # in before the queries: the computation starts after them
-    assert engine.cycles(4, 4, paired=True) == engine.cycles(4, 4) - (1 + 2 * 4 * 16) \
-        + (4 * 16 + 7 + 2)
+    assert engine.cycles(4, 4, paired=True) == engine.cycles(4, 4) - (2 + 2 * 4 * 16 + 1) \
+        + (4 * 16 + 7 + 3)
 
 
 def test_lanes_divide_the_work_not_the_waiting():
     engine = AttentionParameters(head_dim=16, rows=4, cols=4, max_keys=64, lanes=2)
-    # a second tile: scores over two column groups, a maximum over two groups a row,
-    # accumulators of E + 1 = 9 elements a lane
-    assert engine.cycles(4, 8) - engine.cycles(4, 4) == (16 * 4 * 2 + 7 + 2) + (4 * 2 + 1) \
-        + (4 * 5 + 4 + 9 + 2) + (4 * 9 + 7 + 2) + (4 * 4 * 9 + 7 + 2)
-    # the first tile's 2 x 4 x 8 beats from cycle 1 outlast the query load (4 x 8 + 7 + 2):
+    # a second tile: scores over two column groups, a maximum over two groups a row (a tree
+    # of one level), accumulators of E + 1 = 9 elements a lane
+    assert engine.cycles(4, 8) - engine.cycles(4, 4) == (16 * 4 * 2 + 7 + 3) \
+        + (4 * 2 + 1 + 3) + (4 * 5 + 4 + 9 + 4) + (4 * 9 + 7 + 3) + (4 * 4 * 9 + 7 + 3)
+    # the first tile's 2 x 4 x 8 beats from cycle 2 outlast the query load (4 x 8 + 7 + 3):
     # a first key later than cycle 1 delays the job as much
     assert engine.cycles(4, 4, first_key=6) == engine.cycles(4, 4) + 5
     assert engine.cycles(4, 4, first_key=1) == engine.cycles(4, 4)
+
+
+def test_score_accumulators_are_reused_no_sooner_than_the_fma_latency_and_a_cycle():
+    """Only L score accumulators (a tile of 7 columns, one row) make every round of them but
+    the first wait a cycle."""
+    exact = AttentionParameters(head_dim=8, rows=1, cols=7, max_keys=64)
+    assert (exact.score_slots(1), exact.score_period(1)) == (7, 8)
+    assert AttentionParameters(head_dim=8, rows=1, cols=8).score_period(1) == 8
+    assert AttentionParameters(head_dim=16, rows=8, cols=8).score_period(8) == 64
+    # a second tile (loaded while the first is computed) adds its computation
+    compute = (8 * 7 + (8 - 1) + 7 + 3) + (7 + 3) + (1 * 8 + 4 + 9 + 4) + (1 * 9 + 7 + 3) \
+        + (7 * 1 * 9 + 7 + 3)
+    assert exact.cycles(1, 14, paired=True) - exact.cycles(1, 7, paired=True) == compute
 
 
 @pytest.mark.parametrize("lanes, data_bits, paired", [
@@ -154,7 +167,7 @@ def test_unit_cycle_model_is_the_engine_jobs_and_the_handovers():
     # splitter
     assert unit.paired and unit.key_cycles == 1 + 2
     first_key = unit.first_key_cycle(20)
-    assert first_key == 1 + 20 + 3
+    assert first_key == 2 + 20 + 3  # the reader's address two cycles after the job
     commands = [{"rows": 4, "keys": 4, "append": 0}, {"rows": 1, "keys": 3, "append": 1}]
     engine = unit.engine
     expected = (2 + engine.cycles(4, 4, first_key=first_key, paired=True)) + \
