@@ -67,10 +67,8 @@ def _step(m, level, push, pop, flags):
         m.d.sync += [level.eq(count.down), *(flag.eq(down) for flag, _, down in flags)]
 
 
-class FlagFIFO(Elaboratable, FIFOInterface):
-    """A synchronous FIFO as Amaranth's ``SyncFIFO`` (its ``r_data`` read from its memory
-    asynchronously; an entry written in one cycle can be read the next), whose ``r_rdy`` and
-    ``w_rdy`` are registers: whether it may be read or written starts from flip-flops.
+class _RegisteredFIFO(Elaboratable, FIFOInterface):
+    """A synchronous FIFO whose flags are registers (see its subclasses).
 
     Parameters
     ----------
@@ -81,9 +79,17 @@ class FlagFIFO(Elaboratable, FIFOInterface):
     """
 
     def __init__(self, *, width, depth):
-        check_int("FlagFIFO depth", depth, 1, 4096)
+        check_int(f"{type(self).__name__} depth", depth, 1, 4096)
         super().__init__(width=width, depth=depth)
         self.level = Signal(range(depth + 1))
+
+
+class FlagFIFO(_RegisteredFIFO):
+    """A synchronous FIFO as Amaranth's ``SyncFIFO`` (its ``r_data`` read from its memory
+    asynchronously; an entry written in one cycle can be read the next), whose ``r_rdy`` and
+    ``w_rdy`` are registers: whether it may be read or written starts from flip-flops
+    (parameters: :class:`_RegisteredFIFO`'s).
+    """
 
     def elaborate(self, platform):
         m = Module()
@@ -108,26 +114,14 @@ class FlagFIFO(Elaboratable, FIFOInterface):
         return m
 
 
-class HeadFIFO(Elaboratable, FIFOInterface):
+class HeadFIFO(_RegisteredFIFO):
     """A synchronous FIFO of ``depth`` entries of ``width`` bits, as ``SyncFIFO`` (an entry
     written in one cycle can be read the next; ``w_rdy``, ``r_rdy`` and ``level`` alike),
     whose ``r_data``, ``r_rdy`` and ``w_rdy`` are registers: the head, with the entries
     behind it in a memory read ahead of the head. Writing and reading in a cycle only choose
     between values of registers and of the memory, so what decides them (a response's
-    handshake, a request's) may come late in the cycle.
-
-    Parameters
-    ----------
-    width : int
-        Bits of an entry.
-    depth : int
-        Entries at most (1 to 4096).
+    handshake, a request's) may come late in the cycle (parameters: :class:`_RegisteredFIFO`'s).
     """
-
-    def __init__(self, *, width, depth):
-        check_int("HeadFIFO depth", depth, 1, 4096)
-        super().__init__(width=width, depth=depth)
-        self.level = Signal(range(depth + 1))
 
     def elaborate(self, platform):
         m = Module()
