@@ -117,7 +117,9 @@ class AttentionUnit(wiring.Component):
         q_rows, kv_parts, out_rows = Signal(8), Signal(2), Signal(8)  # reads, writes to issue
         q_row, kv_part, out_row = Signal(8), Signal(2), Signal(8)     # the next of each
         arrived, outputs_done = Signal(16), Signal(8)
-        expected = held.rows * beats_per_row + Mux(held.append, 2 * beats_per_row, 0)
+        # the beats to arrive before the cache may read, counted as the instruction is taken
+        # (a product of the held rows would sit before the release, which gates a bus request)
+        expected = Signal(16)
         command = cached.command.payload
         queries, appended = self._queries.commands, self._appended.commands
         outputs = self._outputs.commands
@@ -159,4 +161,6 @@ class AttentionUnit(wiring.Component):
                          q_rows.eq(instruction.rows), q_row.eq(0),
                          kv_parts.eq(Mux(instruction.append, 2, 0)), kv_part.eq(0),
                          out_rows.eq(instruction.rows), out_row.eq(0), arrived.eq(0),
-                         outputs_done.eq(0)]
+                         outputs_done.eq(0),
+                         expected.eq(instruction.rows * beats_per_row
+                                     + Mux(instruction.append, 2 * beats_per_row, 0))]
