@@ -97,9 +97,10 @@ class GemvUnit(wiring.Component):
                 m.d.comb += outer.eq(inner) if member.flow == Out else inner.eq(outer)
         held = data.View(GEMV_INSTRUCTION, Signal(GEMV_INSTRUCTION.size))
         left = Signal(32)
+        spent = Signal()  # left == 0, a register (what the engine's ready meets)
         self._activations(m)
-        self._results_out(m, left)
-        self._sequence(m, held, left)
+        self._results_out(m, left, spent)
+        self._sequence(m, held, left, spent)
         return m
 
     def _activations(self, m):
@@ -113,10 +114,11 @@ class GemvUnit(wiring.Component):
                      acts.payload.last.eq(1), acts.payload.final.eq(packer.words.payload.last),
                      acts.valid.eq(packer.words.valid), packer.words.ready.eq(acts.ready)]
 
-    def _results_out(self, m, left):
+    def _results_out(self, m, left, spent):
         """Result beats split into pieces of ``result_lanes`` accumulators, each sign-extended
-        to 32 bits; ``left`` counts the rows still to write: a lane at or past it (the last
-        row block's spare rows) is written as zero, and a piece wholly past it is dropped."""
+        to 32 bits; ``left`` counts the rows still to write (``spent`` when none): a lane at
+        or past it (the last row block's spare rows) is written as zero, and a piece wholly
+        past it is dropped."""
         beats, splitter, lanes = self._path.results, self._splitter, self._lanes
         values, out = splitter.beats, self._results.elements
         piece = data.View(data.ArrayLayout(signed(self._parameters.engine.acc_width), lanes),
@@ -126,12 +128,13 @@ class GemvUnit(wiring.Component):
         m.d.comb += [splitter.words.payload.data.eq(beats.payload),
                      splitter.words.valid.eq(beats.valid), beats.ready.eq(splitter.words.ready),
                      out.payload.eq(wide.as_value()),
-                     out.valid.eq(values.valid & (left != 0)),
-                     values.ready.eq(out.ready | (left == 0))]
-        with m.If(values.valid & values.ready & (left != 0)):
-            m.d.sync += left.eq(Mux(left > lanes, left - lanes, 0))
+                     out.valid.eq(values.valid & ~spent),
+                     values.ready.eq(out.ready | spent)]
+        with m.If(values.valid & values.ready & ~spent):
+            m.d.sync += [left.eq(Mux(left > lanes, left - lanes, 0)), spent.eq(left <= lanes)]
 
-    def _sequence(self, m, held, left):
+
+    def _sequence(self, m, held, left, spent):
         """One instruction at a time: configure and start the path, issue the activation
         read and the result write; done when the results are written."""
         instruction = data.View(GEMV_INSTRUCTION,
@@ -162,7 +165,8 @@ class GemvUnit(wiring.Component):
             m.d.sync += pending_results.eq(0)
         with m.If(self.instruction.valid & ~busy):
             m.d.sync += [held.eq(instruction), busy.eq(1), start.eq(1), pending_acts.eq(1),
-                         pending_results.eq(1), left.eq(instruction.n)]
+                         pending_results.eq(1), left.eq(instruction.n),
+                         spent.eq(instruction.n == 0)]
         with m.If(self.done.valid & self.done.ready):
             m.d.sync += busy.eq(0)
 

@@ -5,15 +5,18 @@ not depend on their ``valid`` (true of every pipeline here).
 
 :class:`FlagFIFO` and :class:`HeadFIFO` are first-in first-out queues as Amaranth's
 ``SyncFIFO`` whose flags (and, :class:`HeadFIFO`, head) are registers: what reads them starts
-from flip-flops."""
+from flip-flops. :class:`Skid` makes a stream's ``ready`` a register without delaying its
+beats."""
 
 from amaranth.hdl import Elaboratable, Module, Mux, Signal
+from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.fifo import FIFOInterface
+from amaranth.lib.wiring import In, Out
 
 from .checks import check_int
 
-__all__ = ["connect", "join", "FlagFIFO", "HeadFIFO"]
+__all__ = ["connect", "join", "Skid", "skid", "FlagFIFO", "HeadFIFO"]
 
 
 def connect(m, source, sink, payload, *, when=1):
@@ -39,6 +42,52 @@ def _all(values):
     for value in values:
         result = value & result
     return result
+
+
+class Skid(wiring.Component):
+    """A stream whose ``ready`` towards its source is a register, at no latency: a beat
+    passes straight through while the sink takes it; one offered while the sink refuses is
+    held (one entry), and the source is refused until it has left. While the sink never
+    refuses, the skid is a wire, so cycle models do not change; when it does, every beat
+    still reaches the sink no later than without the skid (a source stalled behind the sink
+    is let go a cycle sooner and held a cycle later). What the sink's ``ready`` depends on
+    then ends at the skid, instead of reaching back through the source.
+
+    Parameters
+    ----------
+    shape : shape-like
+        The stream's payload.
+
+    Members
+    -------
+    input : ``In(stream.Signature(shape))``
+    output : ``Out(stream.Signature(shape))``
+    """
+
+    def __init__(self, shape):
+        super().__init__({"input": In(stream.Signature(shape)),
+                          "output": Out(stream.Signature(shape))})
+
+    def elaborate(self, platform):
+        m = Module()
+        held, full = Signal.like(self.input.payload, name="held"), Signal()
+        m.d.comb += [self.input.ready.eq(~full),
+                     self.output.valid.eq(full | self.input.valid),
+                     self.output.payload.eq(Mux(full, held, self.input.payload))]
+        with m.If(full):
+            with m.If(self.output.ready):
+                m.d.sync += full.eq(0)
+        with m.Elif(self.input.valid & ~self.output.ready):
+            m.d.sync += [held.eq(self.input.payload), full.eq(1)]
+        return m
+
+
+def skid(m, source, name):
+    """``source`` (a submodule's output stream) behind a new :class:`Skid`, submodule
+    ``name`` of ``m``; returns the skid's output."""
+    m.submodules[name] = buffer = Skid(source.payload.shape())
+    wiring.connect(m, source, buffer.input)
+    return buffer.output
 
 
 class _Count(Elaboratable):

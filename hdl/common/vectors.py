@@ -6,7 +6,8 @@ and gives streams of ``{value, last}``, ``last`` on a vector's final element.
 :class:`VectorWriter` writes one back, so that any unit becomes an operation from DDR to DDR
 behind the shared port (their masters are :mod:`~ternforge.hdl.common.dma`'s, free of
 deadlock). Elements are packed densely in the bus's words, least significant first, from a
-word-aligned address.
+word-aligned address. Both meet the unit through a :class:`~ternforge.hdl.common.streams.Skid`,
+so that the unit's ``ready`` and the memory side's are never one path.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from amaranth.lib.wiring import In, Out
 from .axi import axi4_read_members, axi4_write_members, forward_ports
 from .checks import check_int
 from .dma import BufferedReader, BufferedWriter
+from .streams import Skid
 from .words import WordPacker, WordSplitter
 
 __all__ = ["VectorReader", "VectorWriter", "element_stream"]
@@ -62,6 +64,7 @@ class VectorReader(wiring.Component):
         self._reader = BufferedReader(addr_bits=addr_bits, data_bits=data_bits, depth=depth,
                                       max_burst=max_burst)
         self._splitter = WordSplitter(word_bits=data_bits, beat_bits=element_bits)
+        self._skid = Skid(element_stream(element_bits).members["payload"].shape)
         super().__init__({
             "commands": In(stream.Signature(data.StructLayout(
                 {"address": addr_bits, "elements": 32, "length": 32}))),
@@ -73,6 +76,9 @@ class VectorReader(wiring.Component):
         m = Module()
         m.submodules.reader = reader = self._reader
         m.submodules.splitter = splitter = self._splitter
+        m.submodules.skid = skid = self._skid
+        wiring.connect(m, skid.output, wiring.flipped(self.elements))
+        elements = skid.input
         per_word = self._data_bits // self._element_bits
         command = self.commands.payload
         left, length, position = Signal(32), Signal(32), Signal(32)
@@ -92,14 +98,14 @@ class VectorReader(wiring.Component):
         ]
         wiring.connect(m, reader.data, splitter.words)
         last = ending | final
-        m.d.comb += [self.elements.payload.value.eq(splitter.beats.payload),
-                     self.elements.payload.last.eq(last),
-                     self.elements.valid.eq(splitter.beats.valid & active),
-                     splitter.beats.ready.eq(Mux(active, self.elements.ready, dropping))]
+        m.d.comb += [elements.payload.value.eq(splitter.beats.payload),
+                     elements.payload.last.eq(last),
+                     elements.valid.eq(splitter.beats.valid & active),
+                     splitter.beats.ready.eq(Mux(active, elements.ready, dropping))]
         if per_word > 1:
             with m.If(splitter.beats.valid & splitter.beats.ready):
                 m.d.sync += slot.eq(Mux(slot == per_word - 1, 0, slot + 1))
-        with m.If(self.elements.valid & self.elements.ready):
+        with m.If(elements.valid & elements.ready):
             m.d.sync += [left.eq(left - 1), position.eq(Mux(last, 0, position + 1)),
                          active.eq(left != 1), final.eq(left == 2),
                          ending.eq(Mux(last, length == 1, position + 2 == length))]
@@ -139,6 +145,7 @@ class VectorWriter(wiring.Component):
         self._writer = BufferedWriter(addr_bits=addr_bits, data_bits=data_bits, depth=depth,
                                       max_burst=max_burst)
         self._packer = WordPacker(word_bits=data_bits, beat_bits=element_bits)
+        self._skid = Skid(element_bits)
         super().__init__({
             "commands": In(stream.Signature(data.StructLayout(
                 {"address": addr_bits, "elements": 32}))),
@@ -151,6 +158,9 @@ class VectorWriter(wiring.Component):
         m = Module()
         m.submodules.writer = writer = self._writer
         m.submodules.packer = packer = self._packer
+        m.submodules.skid = skid = self._skid
+        wiring.connect(m, wiring.flipped(self.elements), skid.input)
+        elements = skid.output
         per_word = self._data_bits // self._element_bits
         command = self.commands.payload
         left = Signal(32)
@@ -160,14 +170,14 @@ class VectorWriter(wiring.Component):
             writer.commands.payload.words.eq((command.elements + per_word - 1) // per_word),
             writer.commands.valid.eq(self.commands.valid & ~active),
             self.commands.ready.eq(writer.commands.ready & ~active),
-            packer.beats.payload.data.eq(self.elements.payload),
+            packer.beats.payload.data.eq(elements.payload),
             packer.beats.payload.last.eq(left == 1),
-            packer.beats.valid.eq(self.elements.valid & active),
-            self.elements.ready.eq(packer.beats.ready & active),
+            packer.beats.valid.eq(elements.valid & active),
+            elements.ready.eq(packer.beats.ready & active),
             writer.data.payload.eq(packer.words.payload.data),
             writer.data.valid.eq(packer.words.valid), packer.words.ready.eq(writer.data.ready),
         ]
-        with m.If(self.elements.valid & self.elements.ready):
+        with m.If(elements.valid & elements.ready):
             m.d.sync += [left.eq(left - 1), active.eq(left != 1)]
         with m.If(self.commands.valid & self.commands.ready):
             m.d.sync += [left.eq(command.elements), active.eq(1)]

@@ -8,7 +8,7 @@ from amaranth.hdl import Module
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.sim import Simulator
 
-from ternforge.hdl.common.streams import FlagFIFO, HeadFIFO
+from ternforge.hdl.common.streams import FlagFIFO, HeadFIFO, Skid
 
 
 @pytest.mark.parametrize("kind", [FlagFIFO, HeadFIFO])
@@ -44,3 +44,52 @@ def test_a_bad_depth_is_refused(kind):
     with pytest.raises(ValueError, match=rf"^{kind.__name__} depth must be an integer from 1 "
                                          r"to 4096, not 0$"):
         kind(width=8, depth=0)
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("stalls", [False, True])
+def test_a_skid_delivers_every_beat_no_later_than_a_plain_connection(seed, stalls):
+    """The same random source (a new beat offered at random once the last is taken) and
+    sink, once through a skid and once joined directly (in Python): the sink takes the same
+    beats in order, each no later than directly, and exactly as directly when it never
+    stalls; the skid's ``ready`` does not follow the sink's within a cycle."""
+    skid = Skid(8)
+    rng = random.Random(seed)
+    offered = [rng.random() < 0.7 for _ in range(3000)]  # a new beat may be offered
+    takes = [not stalls or rng.random() < 0.6 for _ in range(3000)]  # the sink's ready
+
+    def plain():
+        taken, value, ready = [], 0, False
+        for cycle, (offer, take) in enumerate(zip(offered, takes)):
+            ready = ready or offer
+            if ready and take:
+                taken.append((cycle, value))
+                value, ready = value + 1, False
+        return taken
+
+    async def bench(ctx):
+        taken, value, ready = [], 0, False
+        for cycle, (offer, take) in enumerate(zip(offered, takes)):
+            ready = ready or offer
+            ctx.set(skid.input.valid, ready)
+            ctx.set(skid.input.payload, value % 256)
+            ctx.set(skid.output.ready, not take)
+            before = ctx.get(skid.input.ready)
+            ctx.set(skid.output.ready, take)
+            assert ctx.get(skid.input.ready) == before
+            if ctx.get(skid.output.valid) and take:
+                taken.append((cycle, ctx.get(skid.output.payload)))
+            if ready and before:
+                value, ready = value + 1, False
+            await ctx.tick()
+        reference = plain()
+        assert len(taken) >= len(reference)
+        assert [v for _, v in taken[:len(reference)]] == [v % 256 for _, v in reference]
+        assert all(mine <= theirs for (mine, _), (theirs, _) in zip(taken, reference))
+        if not stalls:
+            assert taken == [(cycle, value % 256) for cycle, value in reference]
+
+    sim = Simulator(skid)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
