@@ -11,7 +11,7 @@ from amaranth.lib import stream
 from amaranth.lib.wiring import In, Out
 
 from .datapath import (PipelinedUnit, exponent_shape, normalise_round, pipelined,
-                       shift_right_sticky, unpack)
+                       shift_right_sticky, trailing_zeros, unpack)
 
 __all__ = ["IntToFloat", "FloatToInt"]
 
@@ -75,21 +75,24 @@ class FloatToInt(_Conversion):
     def _datapath(self, m, pipe):
         fmt, width = self._parameters.format, self._parameters.int_width
         x = unpack(m, fmt, self.source.payload.value, "x")
-        # |x| >= 2**width saturates whatever the rounding; below, shift the significand
-        # right by bias + mantissa_bits - exponent, two more bits kept for guard and round.
+        # Stage 1 aligns: |x| >= 2**width saturates whatever the rounding; below, shift the
+        # significand right by bias + mantissa_bits - exponent, two more bits kept for guard
+        # and round (the sticky bit a comparison with its trailing zeros), or left.
         large = x.inf | (x.exponent >= fmt.bias + width)
         shift = Signal(exponent_shape(fmt, fmt.precision), name="shift")
         m.d.comb += shift.eq(fmt.bias + fmt.mantissa_bits - x.exponent)
-        s1 = pipe.stage(sign=x.sign, nan=x.nan, large=large, significand=x.significand,
-                        right=Mux(shift < 0, 0, shift),
-                        left=Mux(shift < 0, -shift, 0)[:max(width - fmt.mantissa_bits, 2).bit_length()])
-        shifted, sticky = shift_right_sticky(m, Cat(Const(0, 2), s1.significand), s1.right,
-                                             "shifted")
+        right = Mux(shift < 0, 0, shift)
+        left = Mux(shift < 0, -shift, 0)[:max(width - fmt.mantissa_bits, 2).bit_length()]
+        padded = Cat(Const(0, 2), x.significand)
+        shifted, sticky = shift_right_sticky(m, padded, right, "shifted",
+                                             trailing=trailing_zeros(m, padded, "trailing"))
         whole = Signal(max(fmt.precision, width) + 1, name="whole")
-        m.d.comb += whole.eq(Mux(s1.left != 0, s1.significand << s1.left, shifted[2:]))
-        up = shifted[1] & (shifted[0] | sticky | shifted[2]) & (s1.left == 0)
+        m.d.comb += whole.eq(Mux(left != 0, x.significand << left, shifted[2:]))
+        up = shifted[1] & (shifted[0] | sticky | shifted[2]) & (left == 0)
+        s1 = pipe.stage(sign=x.sign, nan=x.nan, large=large, whole=whole, up=up)
+        # Stage 2 rounds, saturates and gives the sign.
         magnitude = Signal(len(whole) + 1, name="rounded")
-        m.d.comb += magnitude.eq(whole + up)
+        m.d.comb += magnitude.eq(s1.whole + s1.up)
         low, high = -(1 << (width - 1)), (1 << (width - 1)) - 1
         saturated = Mux(s1.sign, low, high)
         too_big = s1.large | Mux(s1.sign, magnitude > -low, magnitude > high)
