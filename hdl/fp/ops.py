@@ -193,29 +193,47 @@ class FloatFma(FloatOperator):
                         inf, Cat(Const(fmt.infinity, fmt.width - 1), sign), Mux(
                             c.inf | ~c.zero, s1.c_bits, (sign & c.sign) << (fmt.width - 1)))),
                     "c_base": c_base,
-                    "c_trailing": trailing_zeros(m, s1.c_significand, "c_trailing")}
+                    "c_trailing": trailing_zeros(m, s1.c_significand, "c_trailing"),
+                    # the product's leading zeros are the factors' together, or one more
+                    "zeros": leading_zeros(m, s1.a_significand, "a_zeros") +
+                    leading_zeros(m, s1.b_significand, "b_zeros")}
         s2 = _product(m, pipe, fmt, operands, late, c_bits=self.operands.payload.c,
                       c_sign=c.sign, c_exponent=c.exponent, c_significand=c.significand)
-        # Stage 3: normalise the product (a subnormal factor leaves leading zeros); where c
-        # goes: its last bit at index p + 2 + e_c - e_P of the window (``distance``), at most
-        # 2p + 7 (above that, the product is all below c's guard bits and only sticks).
-        zeros = leading_zeros(m, s2.significand, "product_zeros")
-        distance = Signal(shape, name="c_distance")
-        m.d.comb += distance.eq(s2.c_base - zeros)
-        s3 = pipe.stage(significand=(s2.significand << zeros)[:2 * p],
-                        exponent=s2.exponent - zeros, c_above=distance < 0,
-                        c_shift=Mux(distance < 0, 0, Mux(distance > window + 1, window + 1,
-                                                          distance)),
+        # Stage 3: normalise the product (a subnormal factor leaves leading zeros): shift it
+        # by the factors' ``zeros``, counted in the multiplier's stage; the product has those
+        # or one more (``short``, which stage 4 reads off the shifted product's top bit). Where
+        # c goes: its last bit at index p + 2 + e_c - e_P of the window (``distance``), at most
+        # 2p + 7 (above that, the product is all below c's guard bits and only sticks); what
+        # follows from the count, for both counts, so that ``short`` only chooses. (A zero
+        # product is special: its count does not matter.)
+        shifted = Signal(2 * p, name="product_shifted")
+        m.d.comb += shifted.eq(s2.significand << s2.zeros)
+        window_exponent = (s2.exponent - s2.zeros + p + 6).shape()
+        counted = {}
+        for extra in (0, 1):
+            distance = Signal(shape, name=f"c_distance{extra}")
+            exponent = Signal(window_exponent, name=f"window_exponent{extra}")
+            m.d.comb += [distance.eq(s2.c_base - s2.zeros - extra),
+                         exponent.eq(s2.exponent - s2.zeros - extra + p + 6)]
+            counted |= {f"exponent{extra}": exponent, f"c_above{extra}": distance < 0,
+                        f"c_shift{extra}": Mux(distance < 0, 0, Mux(
+                            distance > window + 1, window + 1, distance))}
+        s3 = pipe.stage(significand=shifted, **counted,
                         **{k: v for k, v in vars(s2).items()
-                           if k not in ("significand", "exponent", "c_base", "c_bits")})
-        # Stage 4: align c.
+                           if k not in ("significand", "exponent", "c_base", "c_bits",
+                                        "zeros")})
+        # Stage 4: the product's last bit of normalisation, and align c.
+        short = ~s3.significand[-1]
         aligned, sticky = shift_right_sticky(
-            m, Cat(Signal(2 * p + 7), s3.c_significand), s3.c_shift, "c_aligned",
+            m, Cat(Signal(2 * p + 7), s3.c_significand),
+            Mux(short, s3.c_shift1, s3.c_shift0), "c_aligned",
             trailing=Mux(s3.c_trailing == p, window, s3.c_trailing + 2 * p + 7))
         # The window's exponent (as normalise_round counts it) follows the product, or c
         # when c is clamped to the top.
-        exponent = Mux(s3.c_above, s3.c_exponent + 1, s3.exponent + p + 6)
-        s4 = pipe.stage(c_term=aligned | sticky, p_term=Cat(Signal(2), s3.significand),
+        exponent = Mux(Mux(short, s3.c_above1, s3.c_above0), s3.c_exponent + 1,
+                       Mux(short, s3.exponent1, s3.exponent0))
+        significand = Mux(short, s3.significand << 1, s3.significand)[:2 * p]
+        s4 = pipe.stage(c_term=aligned | sticky, p_term=Cat(Signal(2), significand),
                         subtract=s3.sign != s3.c_sign, exponent=exponent,
                         **{k: v for k, v in vars(s3).items() if k in (
                             "sign", "c_sign", "special", "special_bits")})

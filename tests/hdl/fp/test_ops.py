@@ -97,3 +97,24 @@ def test_operator_in_amaranth_simulator(op, fmt):
     unit = FLOAT_OPERATORS[op](FloatUnitParameters(op, fmt))
     operands = fm.stimulus(op, fmt, unit.parameters.arity, 150, seed=3)[-400:]
     assert fm.same(simulate(unit, operands), golden(op, operands, fmt), fmt).all()
+
+
+@pytest.mark.parametrize("fmt", ["float16", "bfloat16"])
+def test_fma_with_a_subnormal_factor_in_amaranth_simulator(fmt):
+    """A subnormal factor leaves the product leading zeros that the fma normalises away
+    (the factors' count, or one more): against the golden model with ``c`` at random and
+    near ``-(a * b)``, where the product's place in the sum decides every bit."""
+    f, rng, count = float_format(fmt), np.random.default_rng(7), 1500
+    dtype, sign = fm.bits_dtype(f), np.uint64(f.sign_bit)
+    a = rng.integers(1, 1 << f.mantissa_bits, count, dtype=np.uint64) | \
+        rng.integers(0, 2, count, dtype=np.uint64) * sign
+    b = rng.integers(0, f.infinity, count, dtype=np.uint64)
+    product = fm.multiply(a.astype(dtype), b.astype(dtype), f).astype(np.uint64)
+    near = ((product ^ sign) + rng.integers(0, 3, count, dtype=np.uint64)) & \
+        np.uint64((1 << f.width) - 1)
+    c = np.where(rng.random(count) < 0.5, rng.integers(0, 1 << f.width, count,
+                                                       dtype=np.uint64), near)
+    operands = np.stack([a, b, c], 1)
+    operands = np.concatenate([operands, operands[:, [1, 0, 2]]]).astype(dtype)
+    unit = FLOAT_OPERATORS["fma"](FloatUnitParameters("fma", fmt))
+    assert fm.same(simulate(unit, operands), golden("fma", operands, fmt), f).all()
