@@ -89,7 +89,12 @@ class FloatAdd(FloatOperator):
         m.d.comb += distance.eq(x["exponent"] - y["exponent"])
         trailing = {name: trailing_zeros(m, value.significand, f"{name}_trailing")
                     for name, value in (("a", a), ("b", b))}
-        s1 = pipe.stage(
+        # The sum is zero exactly when the magnitudes are equal and the signs differ, or
+        # both are zero (|x| >= |y|: y aligned below x cannot cancel it): known before the
+        # addition, so that no test of the sum follows it.
+        a_magnitude, b_magnitude = self.operands.payload.a[:-1], self.operands.payload.b[:-1]
+        cancels = (a_magnitude == b_magnitude) & ((a.sign != b.sign) | a.zero)
+        s1 = pipe.stage(cancels=cancels,
             x_sign=x["sign"], y_sign=y["sign"], exponent=x["exponent"],
             x_significand=x["significand"], y_significand=y["significand"],
             distance=Mux(distance > p + 3, p + 3, distance),
@@ -106,7 +111,7 @@ class FloatAdd(FloatOperator):
                                  Cat(Signal(3), s1.x_significand) + y_term))
         exponent = Signal(exponent_shape(fmt, p + 4), name="sum_exponent")
         m.d.comb += exponent.eq(s1.exponent + 1)
-        zero = (total == 0) & ~s1.special
+        zero = s1.cancels & ~s1.special
         return normalise_round(
             pipe, fmt, sign=s1.x_sign, exponent=exponent, significand=total, sticky=0,
             special=s1.special | zero,

@@ -118,3 +118,18 @@ def test_fma_with_a_subnormal_factor_in_amaranth_simulator(fmt):
     operands = np.concatenate([operands, operands[:, [1, 0, 2]]]).astype(dtype)
     unit = FLOAT_OPERATORS["fma"](FloatUnitParameters("fma", fmt))
     assert fm.same(simulate(unit, operands), golden("fma", operands, fmt), f).all()
+
+
+@pytest.mark.parametrize("fmt", ["float16", "bfloat16"])
+def test_add_of_opposites_and_neighbours_in_amaranth_simulator(fmt):
+    """``x + -x`` is +0 (known from the operands, before the addition), ``x + x`` and
+    ``x + -(x + 1 ulp)`` are not, and signed zeros add as IEEE 754 says."""
+    f, rng, count = float_format(fmt), np.random.default_rng(3), 1000
+    sign, mask = np.uint64(f.sign_bit), np.uint64((1 << f.width) - 1)
+    a = rng.integers(0, 1 << f.width, count, dtype=np.uint64)
+    b = np.where(rng.random(count) < 0.5, a ^ sign, a)
+    b = np.where(rng.random(count) < 0.2, (a ^ sign) + np.uint64(1), b) & mask
+    zeros = np.array([[0, 0], [0, sign], [sign, 0], [sign, sign]], dtype=np.uint64)
+    operands = np.concatenate([np.stack([a, b], 1), zeros]).astype(fm.bits_dtype(f))
+    unit = FLOAT_OPERATORS["add"](FloatUnitParameters("add", fmt))
+    assert fm.same(simulate(unit, operands), golden("add", operands, fmt), f).all()
