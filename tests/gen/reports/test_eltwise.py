@@ -15,7 +15,7 @@ def test_eltwise_report_entries():
     residual, quant = report["stages"]
     assert residual["decode_cycles"] == 16 + residual["latency"]
     assert quant["buffer_bits"] == 16 * 16 and quant["LUT"] > residual["LUT"] > 0
-    assert quant["prefill_us"] == round(quant["prefill_cycles"] / 250e6 * 1e6, 3)
+    assert quant["prefill_us"] == round(quant["prefill_cycles"] / board.clock_hz * 1e6, 3)
 
 
 def test_report_eltwise_rejects_a_bad_hidden_size(capsys, tmp_path):
