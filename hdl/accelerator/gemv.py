@@ -29,6 +29,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..common.axi import axi4_read_members, axi4_write_members
 from ..common.interconnect import AxiInterconnect
+from ..common.streams import skid
 from ..common.vectors import VectorReader, VectorWriter
 from ..common.words import WordPacker, WordSplitter
 from ..gemv.top import GemvPath
@@ -98,9 +99,12 @@ class GemvUnit(wiring.Component):
         held = data.View(GEMV_INSTRUCTION, Signal(GEMV_INSTRUCTION.size))
         left = Signal(32)
         spent = Signal()  # left == 0, a register (what the engine's ready meets)
+        # the engine's results meet the splitter through a skid: what the writer's ready
+        # depends on ends there, not in the engine and the weight buffer behind it
+        beats = skid(m, self._path.results, "results_skid")
         self._activations(m)
-        self._results_out(m, left, spent)
-        self._sequence(m, held, left, spent)
+        self._results_out(m, beats, left, spent)
+        self._sequence(m, held, beats, left, spent)
         return m
 
     def _activations(self, m):
@@ -114,12 +118,12 @@ class GemvUnit(wiring.Component):
                      acts.payload.last.eq(1), acts.payload.final.eq(packer.words.payload.last),
                      acts.valid.eq(packer.words.valid), packer.words.ready.eq(acts.ready)]
 
-    def _results_out(self, m, left, spent):
+    def _results_out(self, m, beats, left, spent):
         """Result beats split into pieces of ``result_lanes`` accumulators, each sign-extended
         to 32 bits; ``left`` counts the rows still to write (``spent`` when none): a lane at
         or past it (the last row block's spare rows) is written as zero, and a piece wholly
         past it is dropped."""
-        beats, splitter, lanes = self._path.results, self._splitter, self._lanes
+        splitter, lanes = self._splitter, self._lanes
         values, out = splitter.beats, self._results.elements
         piece = data.View(data.ArrayLayout(signed(self._parameters.engine.acc_width), lanes),
                           values.payload)
@@ -134,7 +138,7 @@ class GemvUnit(wiring.Component):
             m.d.sync += [left.eq(Mux(left > lanes, left - lanes, 0)), spent.eq(left <= lanes)]
 
 
-    def _sequence(self, m, held, left, spent):
+    def _sequence(self, m, held, beats, left, spent):
         """One instruction at a time: configure and start the path, issue the activation
         read and the result write; done when the results are written."""
         instruction = data.View(GEMV_INSTRUCTION,
@@ -156,7 +160,7 @@ class GemvUnit(wiring.Component):
                      # (and the last row block's spare rows dropped, and the weights' last
                      # words in, before the next job)
                      self.done.valid.eq(self._results.done.valid & busy & path.idle &
-                                        ~self._splitter.beats.valid),
+                                        ~beats.valid & ~self._splitter.beats.valid),
                      self.instruction.ready.eq(~busy)]
         m.d.sync += start.eq(0)
         with m.If(acts.valid & acts.ready):

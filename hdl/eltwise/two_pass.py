@@ -101,8 +101,9 @@ class TwoPassStage(EltwiseStage):
 
 
 def scalar_op(m, unit, state, operands, capture, then):
-    """Two states of a scalar phase's FSM: ``state`` issues ``operands`` (name to value) on
-    ``unit`` with the scalar tag bit (its top) set, ``state + "_WAIT"`` waits for that
+    """Two states of a scalar phase's FSM: ``state`` issues ``operands`` (name to value; a
+    unit of the phase's own has them driven outside the FSM, so that no state chooses them)
+    on ``unit`` with the scalar tag bit (its top) set, ``state + "_WAIT"`` waits for that
     result, runs ``capture(value)`` (statements) and goes to ``then`` (a state's name, or a
     function that sets ``m.next`` itself)."""
     with m.State(state):
@@ -217,8 +218,9 @@ class RmsNorm(TwoPassStage):
                 lambda value: [total.eq(value), term.eq(term + 1)], after_add)
             scalar_op(m, squares, "MEAN", {"a": total, "b": self.inv_length, "c": self.eps},
                       lambda value: [total.eq(value)], "ROOT")
-            scalar_op(m, rsqrt, "ROOT", {"a": total}, lambda value: [
+            scalar_op(m, rsqrt, "ROOT", {}, lambda value: [
                 r.eq(value), scalar_done.eq(1), *(x.eq(0) for x in partial)], "IDLE")
+        m.d.comb += rsqrt.operands.payload.a.eq(total)  # (its own unit: not by state)
         with m.If(scalar_done):
             m.d.sync += scalar_done.eq(0)
         return r
@@ -280,11 +282,14 @@ class Quantise(TwoPassStage):
             with m.State("IDLE"):
                 with m.If(scalar_start):
                     m.next = "SCALE"
-            scalar_op(m, to_scale, "SCALE", {
-                "a": Mux(largest > floor, largest, floor), "b": float_constant(1 / 127, fmt)},
-                lambda value: [scale.eq(value), offered.eq(1), largest.eq(0)], "INVERT")
-            scalar_op(m, reciprocal, "INVERT", {"a": scale},
+            scalar_op(m, to_scale, "SCALE", {},
+                      lambda value: [scale.eq(value), offered.eq(1), largest.eq(0)], "INVERT")
+            scalar_op(m, reciprocal, "INVERT", {},
                       lambda value: [s.eq(value), scalar_done.eq(1)], "IDLE")
+        # (units of their own: their operands are not chosen by the state)
+        m.d.comb += [to_scale.operands.payload.a.eq(Mux(largest > floor, largest, floor)),
+                     to_scale.operands.payload.b.eq(float_constant(1 / 127, fmt)),
+                     reciprocal.operands.payload.a.eq(scale)]
         with m.If(scalar_done):
             m.d.sync += scalar_done.eq(0)
         # the previous token's scale must have been taken before this one is computed
