@@ -39,8 +39,9 @@ _ULTRASCALE_PLUS_W_PER_MHZ = {
 _DDR4_2400_X64 = 19.2e9
 
 #: Kria KV260: 150 MHz (the PS's 1,500 MHz IOPLL / 10), the fastest PL clock the PS makes at
-#: or below the default 0.7B design's estimated Fmax at -2LV (:mod:`ternforge.gen.timing`;
-#: the floating-point operators' stages set it, about 150 MHz).
+#: or below the default 0.7B design's estimated Fmax at -2LV, 152 MHz
+#: (:mod:`ternforge.gen.timing`; the element-wise unit's floating-point stages and quantise
+#: buffer set it).
 KV260 = Board(
     name="kv260",
     part="xck26-sfvc784-2LV-c",
