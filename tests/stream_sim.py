@@ -1,5 +1,6 @@
 """Drive a component's streams in the Amaranth simulator: every input stream from its own
-list of beats and every output stream into its own list, each stalling at random."""
+list of beats and every output stream into its own list, each stalling at random; or run one
+testbench of a test's own on a clocked design."""
 
 import random
 
@@ -12,6 +13,15 @@ def _assign(ctx, payload, beat):
             _assign(ctx, getattr(payload, name), value)
     else:
         ctx.set(payload, beat)
+
+
+def run_testbench(dut, bench):
+    """Run the testbench ``bench`` (an ``async`` function of the context) on ``dut`` with a
+    1 MHz clock, until it returns."""
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
 
 
 def run_streams(dut, inputs: dict, outputs: dict, *, stall: float = 0.0, seed: int = 0,

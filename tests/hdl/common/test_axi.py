@@ -7,10 +7,11 @@ back."""
 import random
 
 import pytest
-from amaranth.sim import Simulator
 
 from ternforge.hdl.common.axi import BurstReader, BurstWriter
 from ternforge.hdl.common.timing import bursts
+
+from stream_sim import run_testbench
 
 WORD = 8  # bytes of a 64-bit bus
 
@@ -61,10 +62,7 @@ def _read(reader, loads, *, stall, seed, latency=3, word=WORD):
             cycle += 1
             assert cycle < 100 * total + 1000, "no progress"
 
-    sim = Simulator(reader)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    run_testbench(reader, bench)
     return requests, words, taken
 
 
@@ -145,10 +143,7 @@ def _write(writer, loads, *, stall, seed):
             cycle += 1
             assert cycle < 100 * total + 1000, "no progress"
 
-    sim = Simulator(writer)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    run_testbench(writer, bench)
     return out, done
 
 

@@ -6,10 +6,11 @@ its consumer and the memory stalling at random."""
 import random
 
 import pytest
-from amaranth.sim import Simulator
 
 from ternforge.hdl.common.dma import BufferedReader
 from ternforge.hdl.common.timing import bursts
+
+from stream_sim import run_testbench
 
 
 @pytest.mark.parametrize("depth, max_burst", [(16, 16), (64, 16), (256, 256)])
@@ -57,10 +58,7 @@ def test_a_buffered_reader_never_holds_up_read_data(depth, max_burst, stall):
             cycle += 1
             assert cycle < 200 * total, "no progress"
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    run_testbench(dut, bench)
     assert requests == [n for a, w in loads
                         for n in bursts(a, w, word_bytes=word, max_burst=max_burst)]
     assert [a for a, _ in out] == [a + word * i for a, n in loads for i in range(n)]

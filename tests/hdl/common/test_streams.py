@@ -1,14 +1,16 @@
 """The FIFOs whose flags (and head) are registers, against Amaranth's ``SyncFIFO`` cycle by
-cycle: the same ``w_rdy``, ``r_rdy``, ``level`` and head under random writes and reads."""
+cycle: the same ``w_rdy``, ``r_rdy``, ``level`` and head under random writes and reads; and the
+skid against a plain connection."""
 
 import random
 
 import pytest
 from amaranth.hdl import Module
 from amaranth.lib.fifo import SyncFIFO
-from amaranth.sim import Simulator
 
 from ternforge.hdl.common.streams import FlagFIFO, HeadFIFO, Skid
+
+from stream_sim import run_testbench
 
 
 @pytest.mark.parametrize("kind", [FlagFIFO, HeadFIFO])
@@ -33,10 +35,7 @@ def test_a_fifo_is_a_sync_fifo_cycle_for_cycle(kind, depth):
                 assert ctx.get(fifo.r_data) == ctx.get(reference.r_data)
             await ctx.tick()
 
-    sim = Simulator(m)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    run_testbench(m, bench)
 
 
 @pytest.mark.parametrize("kind", [FlagFIFO, HeadFIFO])
@@ -89,7 +88,4 @@ def test_a_skid_delivers_every_beat_no_later_than_a_plain_connection(seed, stall
         if not stalls:
             assert taken == [(cycle, value % 256) for cycle, value in reference]
 
-    sim = Simulator(skid)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    run_testbench(skid, bench)
