@@ -137,7 +137,6 @@ class GemvUnit(wiring.Component):
         with m.If(values.valid & values.ready & ~spent):
             m.d.sync += [left.eq(Mux(left > lanes, left - lanes, 0)), spent.eq(left <= lanes)]
 
-
     def _sequence(self, m, held, beats, left, spent):
         """One instruction at a time: configure and start the path, issue the activation
         read and the result write; done when the results are written."""

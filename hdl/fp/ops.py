@@ -94,8 +94,8 @@ class FloatAdd(FloatOperator):
         # addition, so that no test of the sum follows it.
         a_magnitude, b_magnitude = self.operands.payload.a[:-1], self.operands.payload.b[:-1]
         cancels = (a_magnitude == b_magnitude) & ((a.sign != b.sign) | a.zero)
-        s1 = pipe.stage(cancels=cancels,
-            x_sign=x["sign"], y_sign=y["sign"], exponent=x["exponent"],
+        s1 = pipe.stage(
+            cancels=cancels, x_sign=x["sign"], y_sign=y["sign"], exponent=x["exponent"],
             x_significand=x["significand"], y_significand=y["significand"],
             distance=Mux(distance > p + 3, p + 3, distance),
             y_trailing=Mux(swap, trailing["a"], trailing["b"]), special=nan | a.inf | b.inf,
