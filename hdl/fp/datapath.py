@@ -26,7 +26,7 @@ from amaranth.lib import wiring
 from .format import FloatFormat
 
 __all__ = ["Pipeline", "PipelinedUnit", "pipelined", "unpack", "leading_zeros", "trailing_zeros",
-           "shift_right_sticky", "normalise_round",
+           "shift_right_sticky", "exponent_stop", "normalise_round",
            "exponent_shape"]
 
 
@@ -190,49 +190,71 @@ def shift_right_sticky(m, value, amount, name: str, *, trailing=None):
     return shifted, sticky
 
 
+def exponent_stop(m, exponent, width: int, name: str) -> Signal:
+    """The one :func:`normalise_round` ORs into a ``width``-bit significand to stop its count
+    of leading zeros at ``exponent - 1`` (none when that is ``width`` or more): a decoder of
+    the exponent's low bits, gated by its high bits being zero, so that neither a subtraction
+    nor a wide comparison comes before the count. A caller whose exponent is ready a stage
+    before its significand decodes it there and passes the register."""
+    low_bits = width.bit_length()
+    low = Signal(low_bits, name=f"{name}_exponent_low")
+    small = Signal(name=f"{name}_exponent_small")
+    stop = Signal(width, name=name)
+    m.d.comb += [low.eq(exponent[:low_bits]), small.eq(exponent[low_bits:] == 0),
+                 stop.eq(Cat(small & (low == width - bit) for bit in range(width)))]
+    return stop
+
+
 def normalise_round(pipe: Pipeline, fmt: FloatFormat, *, sign, exponent, significand, sticky,
-                    special, special_bits, name: str = "round"):
+                    special, special_bits, name: str = "round", subnormal: bool = True,
+                    stop=None, left=None):
     """Three stages from an intermediate value to a bit pattern.
 
     The value is ``(-1)**sign * (significand + sticky * tiny) * 2**(exponent - bias - (W -
     1))``, ``W = len(significand)`` at least ``precision + 2``, ``sticky`` standing for nonzero
     bits below the significand's last (only set when at most two bits of normalisation
     follow). When ``special``, the result is ``special_bits`` (NaN, infinity, exact zero).
+
+    A caller that knows more passes it: ``stop``, :func:`exponent_stop` of ``exponent``
+    (registered by its previous stage); ``left``, the shift that normalises, counted its own
+    way (the leading zeros of ``significand | stop``); ``subnormal=False``, that
+    ``exponent`` is never below 1 (a sum's: its larger operand's and one more), so that the
+    shift right into the subnormal range is left out.
     Returns the result's bit pattern (a registered value of the last stage).
     """
     m, width, p = pipe.m, len(significand), fmt.precision
     # Stage 1: the shift left that normalises without going below exponent 1: the leading
     # zeros of the value with a one set ``exponent - 1`` bits below its top, so that no
     # comparison follows the count; whether the value is below exponent 1 (subnormal), and
-    # if so the shift right into the subnormal range; the trailing zeros, which make that
-    # shift's sticky bit a comparison.
+    # if so how far right it shifts into the subnormal range.
     room = Signal(exponent.shape(), name=f"{name}_room")
     m.d.comb += room.eq(exponent - 1)
-    # (a decoder of the exponent's low bits, gated by its high bits being zero: neither a
-    # subtraction nor a wide comparison before the count)
-    low_bits = width.bit_length()
-    low = Signal(low_bits, name=f"{name}_exponent_low")
-    small = Signal(name=f"{name}_exponent_small")
-    stop = Signal(width, name=f"{name}_stop")
-    m.d.comb += [low.eq(exponent[:low_bits]), small.eq(exponent[low_bits:] == 0),
-                 stop.eq(Cat(small & (low == width - bit) for bit in range(width)))]
-    left = leading_zeros(m, significand | stop, f"{name}_left")
-    trailing = trailing_zeros(m, significand, f"{name}_trailing")
-    right = Signal(range(width + 3), name=f"{name}_right")
-    m.d.comb += right.eq(Mux(-room > width + 2, width + 2, -room))
+    if left is None:
+        if stop is None:
+            stop = exponent_stop(m, exponent, width, f"{name}_stop")
+        left = leading_zeros(m, significand | stop, f"{name}_left")
+    below = {}
+    if subnormal:
+        right = Signal(range(width + 3), name=f"{name}_right")
+        m.d.comb += right.eq(Mux(-room > width + 2, width + 2, -room))
+        below = {"subnormal": room < 0, "right": right}
     s1 = pipe.stage(sign=sign, exponent=exponent, significand=significand, sticky=sticky,
-                    left=left, subnormal=room < 0, right=right, trailing=trailing,
-                    special=special, special_bits=special_bits)
-    # Stage 2: shift left (normalise) or right (to the subnormal range, collecting a sticky).
+                    left=left, special=special, special_bits=special_bits, **below)
+    # Stage 2: shift left (normalise) or right (to the subnormal range, collecting a sticky:
+    # the bits below ``right``, a mask of its register beside the shift).
     shifted_left = Signal(width, name=f"{name}_shifted_left")
     m.d.comb += shifted_left.eq(s1.significand << s1.left)
-    shifted_right, lost = shift_right_sticky(m, s1.significand, s1.right,
-                                             f"{name}_normal", trailing=s1.trailing)
-    s2 = pipe.stage(sign=s1.sign,
-                    exponent=Mux(s1.subnormal, 1, s1.exponent - s1.left),
-                    significand=Mux(s1.subnormal, shifted_right, shifted_left),
-                    sticky=s1.sticky | (s1.subnormal & lost), special=s1.special,
-                    special_bits=s1.special_bits)
+    exponent, significand, sticky = s1.exponent - s1.left, shifted_left, s1.sticky
+    if subnormal:
+        shifted_right = Signal(width, name=f"{name}_shifted_right")
+        dropped = Signal(width, name=f"{name}_dropped")
+        m.d.comb += [shifted_right.eq(s1.significand >> s1.right),
+                     dropped.eq(Cat(s1.right > bit for bit in range(width)))]
+        exponent = Mux(s1.subnormal, 1, exponent)
+        significand = Mux(s1.subnormal, shifted_right, significand)
+        sticky = sticky | (s1.subnormal & ((s1.significand & dropped) != 0))
+    s2 = pipe.stage(sign=s1.sign, exponent=exponent, significand=significand, sticky=sticky,
+                    special=s1.special, special_bits=s1.special_bits)
     # Stage 3: round to nearest even, pack, overflow to infinity.
     top = s2.significand[width - p:]
     guard = s2.significand[width - p - 1]

@@ -29,8 +29,8 @@ from amaranth.hdl import Cat, Const, Mux, Signal
 from amaranth.lib import stream
 from amaranth.lib.wiring import In, Out
 
-from .datapath import (PipelinedUnit, exponent_shape, leading_zeros, normalise_round,
-                       pipelined, shift_right_sticky, trailing_zeros, unpack)
+from .datapath import (PipelinedUnit, exponent_shape, exponent_stop, leading_zeros,
+                       normalise_round, pipelined, shift_right_sticky, trailing_zeros, unpack)
 from .parameters import FloatUnitParameters
 
 __all__ = ["FloatOperator", "FloatAdd", "FloatMultiply", "FloatFma", "FLOAT_OPERATORS"]
@@ -100,23 +100,37 @@ class FloatAdd(FloatOperator):
             distance=Mux(distance > p + 3, p + 3, distance),
             y_trailing=Mux(swap, trailing["a"], trailing["b"]), special=nan | a.inf | b.inf,
             special_bits=Mux(nan, fmt.quiet_nan, Cat(Const(fmt.infinity, fmt.width - 1), inf_sign)))
+        # Stage 2 (of normalise_round's first): the sum, and the shift that normalises it,
+        # on two paths. Far (an addition, or x at least two binades above y): y aligned, its
+        # sticky bit below, and at most two leading zeros while x is normal (a subnormal x
+        # has exponent 1, which allows one). Close (a subtraction of y at most a bit below x):
+        # nothing shifts out past the three guard bits, so the same difference is x minus y
+        # or y / 2, whose leading zeros are counted beside the far path's addition.
+        x_term, y_term = Cat(Signal(3), s1.x_significand), Cat(Signal(3), s1.y_significand)
         aligned, sticky = shift_right_sticky(
-            m, Cat(Signal(3), s1.y_significand), s1.distance, "aligned",
+            m, y_term, s1.distance, "aligned",
             trailing=Mux(s1.y_trailing == p, p + 3, s1.y_trailing + 3))
-        y_term = Signal(p + 3, name="y_term")
-        m.d.comb += y_term.eq(aligned | sticky)
         subtract = s1.x_sign != s1.y_sign
         total = Signal(p + 4, name="total")
-        m.d.comb += total.eq(Mux(subtract, Cat(Signal(3), s1.x_significand) - y_term,
-                                 Cat(Signal(3), s1.x_significand) + y_term))
+        m.d.comb += total.eq(Mux(subtract, x_term - (aligned | sticky), x_term + (aligned | sticky)))
+        near = Signal(p + 4, name="near_difference")
+        m.d.comb += near.eq(x_term - Mux(s1.distance[0], y_term >> 1, y_term))
+        # (x's exponent e_x; the sum's is e_x + 1, which stops the count e_x bits down)
+        stop = exponent_stop(m, s1.exponent, p + 3, "near_stop")
+        left = Signal(range(p + 5), name="sum_left")
+        m.d.comb += left.eq(Mux(
+            subtract & (s1.distance <= 1), leading_zeros(m, near | stop, "near_left"),
+            Mux(total[-1], 0, Mux(total[-2] | (s1.exponent == 1), 1, 2))))
         exponent = Signal(exponent_shape(fmt, p + 4), name="sum_exponent")
         m.d.comb += exponent.eq(s1.exponent + 1)
         zero = s1.cancels & ~s1.special
+        # (the sum's exponent is x's and one more, never below 1: no shift right follows)
         return normalise_round(
             pipe, fmt, sign=s1.x_sign, exponent=exponent, significand=total, sticky=0,
             special=s1.special | zero,
             special_bits=Mux(s1.special, s1.special_bits,
-                             (s1.x_sign & s1.y_sign) << (fmt.width - 1)))
+                             (s1.x_sign & s1.y_sign) << (fmt.width - 1)), subnormal=False,
+            left=left)
 
 
 def _product_specials(fmt, a, b):
@@ -206,13 +220,15 @@ class FloatFma(FloatOperator):
                       c_sign=c.sign, c_exponent=c.exponent, c_significand=c.significand)
         # Stage 3: normalise the product (a subnormal factor leaves leading zeros): shift it
         # by the factors' ``zeros``, counted in the multiplier's stage; the product has those
-        # or one more (``short``, which stage 4 reads off the shifted product's top bit). Where
-        # c goes: its last bit at index p + 2 + e_c - e_P of the window (``distance``), at most
-        # 2p + 7 (above that, the product is all below c's guard bits and only sticks); what
-        # follows from the count, for both counts, so that ``short`` only chooses. (A zero
+        # or one more (``short``: the shifted product's top bit clear, which stage 4 then
+        # shifts in). Where c goes: its last bit at index p + 2 + e_c - e_P of the window
+        # (``distance``), at most 2p + 7 (above that, the product is all below c's guard
+        # bits and only sticks); what follows from the count, for both counts, ``short``
+        # choosing one before the register, so that stage 4 starts from its shift. (A zero
         # product is special: its count does not matter.)
         shifted = Signal(2 * p, name="product_shifted")
-        m.d.comb += shifted.eq(s2.significand << s2.zeros)
+        short = Signal(name="product_short")
+        m.d.comb += [shifted.eq(s2.significand << s2.zeros), short.eq(~shifted[-1])]
         window_exponent = (s2.exponent - s2.zeros + p + 6).shape()
         counted = {}
         for extra in (0, 1):
@@ -220,26 +236,27 @@ class FloatFma(FloatOperator):
             exponent = Signal(window_exponent, name=f"window_exponent{extra}")
             m.d.comb += [distance.eq(s2.c_base - s2.zeros - extra),
                          exponent.eq(s2.exponent - s2.zeros - extra + p + 6)]
-            counted |= {f"exponent{extra}": exponent, f"c_above{extra}": distance < 0,
-                        f"c_shift{extra}": Mux(distance < 0, 0, Mux(
-                            distance > window + 1, window + 1, distance))}
-        s3 = pipe.stage(significand=shifted, **counted,
+            counted[extra] = {"exponent": exponent, "c_above": distance < 0,
+                              "c_shift": Mux(distance < 0, 0, Mux(
+                                  distance > window + 1, window + 1, distance))}
+        s3 = pipe.stage(significand=shifted, short=short,
+                        **{k: Mux(short, counted[1][k], counted[0][k]) for k in counted[0]},
                         **{k: v for k, v in vars(s2).items()
                            if k not in ("significand", "exponent", "c_base", "c_bits",
                                         "zeros")})
         # Stage 4: the product's last bit of normalisation, and align c.
-        short = ~s3.significand[-1]
         aligned, sticky = shift_right_sticky(
-            m, Cat(Signal(2 * p + 7), s3.c_significand),
-            Mux(short, s3.c_shift1, s3.c_shift0), "c_aligned",
+            m, Cat(Signal(2 * p + 7), s3.c_significand), s3.c_shift, "c_aligned",
             trailing=Mux(s3.c_trailing == p, window, s3.c_trailing + 2 * p + 7))
         # The window's exponent (as normalise_round counts it) follows the product, or c
         # when c is clamped to the top.
-        exponent = Mux(Mux(short, s3.c_above1, s3.c_above0), s3.c_exponent + 1,
-                       Mux(short, s3.exponent1, s3.exponent0))
-        significand = Mux(short, s3.significand << 1, s3.significand)[:2 * p]
+        # (and the one that stops normalise_round's count, decoded here from it)
+        exponent = Signal(shape, name="window_exponent")
+        m.d.comb += exponent.eq(Mux(s3.c_above, s3.c_exponent + 1, s3.exponent))
+        significand = Mux(s3.short, s3.significand << 1, s3.significand)[:2 * p]
         s4 = pipe.stage(c_term=aligned | sticky, p_term=Cat(Signal(2), significand),
                         subtract=s3.sign != s3.c_sign, exponent=exponent,
+                        stop=exponent_stop(m, exponent, window + 1, "window_stop"),
                         **{k: v for k, v in vars(s3).items() if k in (
                             "sign", "c_sign", "special", "special_bits")})
         # Stage 5 (of normalise_round's first): add, or subtract and take the magnitude.
@@ -254,11 +271,14 @@ class FloatFma(FloatOperator):
                                  s4.p_term + s4.c_term))
         exponent = Signal(shape, name="sum_exponent")
         m.d.comb += exponent.eq(s4.exponent)
-        cancelled = (total == 0) & ~s4.special
+        # (the difference is zero exactly when its terms are equal: a sum's never is, a zero
+        # product being special)
+        cancelled = s4.subtract & (s4.p_term == s4.c_term) & ~s4.special
         return normalise_round(pipe, fmt, sign=Mux(negative, s4.c_sign, s4.sign),
                                exponent=exponent, significand=total, sticky=0,
                                special=s4.special | cancelled,
-                               special_bits=Mux(s4.special, s4.special_bits, 0))
+                               special_bits=Mux(s4.special, s4.special_bits, 0),
+                               stop=s4.stop)
 
 
 FLOAT_OPERATORS = {unit.op: unit for unit in (FloatAdd, FloatMultiply, FloatFma)}

@@ -133,3 +133,26 @@ def test_add_of_opposites_and_neighbours_in_amaranth_simulator(fmt):
     operands = np.concatenate([np.stack([a, b], 1), zeros]).astype(fm.bits_dtype(f))
     unit = FLOAT_OPERATORS["add"](FloatUnitParameters("add", fmt))
     assert fm.same(simulate(unit, operands), golden("add", operands, fmt), f).all()
+
+
+@pytest.mark.parametrize("fmt", ["float16", "bfloat16"])
+def test_add_on_both_sides_of_its_close_path_in_amaranth_simulator(fmt):
+    """The add counts a difference's leading zeros on a close path (y at most a binade below
+    x, opposite signs) and reads at most two off a far one: differences of operands 0 to 3
+    binades apart with random significands, either sign order, and sums and differences of
+    subnormals and the smallest normals (where the exponent, not the count, stops the
+    normalisation)."""
+    f, rng, count = float_format(fmt), np.random.default_rng(11), 1200
+    sign = np.uint64(f.sign_bit)
+    field = np.uint64(1 << f.mantissa_bits)
+    exponent = rng.integers(1, f.max_exponent - 3, count, dtype=np.uint64)
+    a = exponent * field + rng.integers(0, field, count, dtype=np.uint64)
+    b = (exponent + rng.integers(0, 4, count, dtype=np.uint64)) * field + \
+        rng.integers(0, field, count, dtype=np.uint64)
+    b = b ^ np.where(rng.random(count) < 0.8, sign, np.uint64(0))
+    small = rng.integers(0, 3 * int(field), (count // 2, 2), dtype=np.uint64) ^ \
+        np.where(rng.random((count // 2, 2)) < 0.5, sign, np.uint64(0))
+    operands = np.concatenate([np.stack([a, b], 1), np.stack([b, a], 1), small])
+    unit = FLOAT_OPERATORS["add"](FloatUnitParameters("add", fmt))
+    operands = operands.astype(fm.bits_dtype(f))
+    assert fm.same(simulate(unit, operands), golden("add", operands, fmt), f).all()
