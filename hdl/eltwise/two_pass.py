@@ -28,7 +28,7 @@ from amaranth.lib import data
 from .parameters import QUANT_FLOOR, element_layout, lanes_layout
 from .stages import EltwiseStage, deliver, feed, join_product, lane
 from ..fp.format import float_constant
-from ..common.streams import join
+from ..common.streams import join, skid
 
 __all__ = ["TwoPassStage", "RmsNorm", "Quantise"]
 
@@ -94,7 +94,10 @@ class TwoPassStage(EltwiseStage):
                     with m.If(replay.payload.last):
                         m.d.sync += index.eq(0)
                         m.next = "PASS1"
-        self._wire(m, replay=replay, accepted=accepted, scalar_start=scalar_start,
+        # (pass 2's beats leave through a skid, so that whether the pipeline behind takes
+        # one, which sets the next read's address, is a register)
+        self._wire(m, replay=skid(m, replay, "replay"), accepted=accepted,
+                   scalar_start=scalar_start,
                    scalar_done=scalar_done, **units)
         return m
 
