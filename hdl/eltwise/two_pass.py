@@ -184,12 +184,13 @@ class RmsNorm(TwoPassStage):
             with m.If(leaving):
                 m.d.sync += mine[tag.slot].eq(result.payload.value)
             x = lane(self.input.payload.value, i, lanes)
-            with m.If(accepted):
-                m.d.comb += [unit.operands.valid.eq(1), unit.operands.payload.a.eq(x),
-                             unit.operands.payload.b.eq(x),
-                             unit.operands.payload.c.eq(Mux(leaving & (tag.slot == slot),
-                                                            result.payload.value, mine[slot])),
-                             unit.operands.payload.tag.eq(slot)]
+            # (the operands whatever is accepted, so that only valid waits for the input's
+            # handshake; the scalar phase's states, later, give lane 0's their own)
+            m.d.comb += [unit.operands.valid.eq(accepted), unit.operands.payload.a.eq(x),
+                         unit.operands.payload.b.eq(x),
+                         unit.operands.payload.c.eq(Mux(leaving & (tag.slot == slot),
+                                                        result.payload.value, mine[slot])),
+                         unit.operands.payload.tag.eq(slot)]
         with m.If(accepted):
             m.d.sync += slot.eq(Mux(slot == p.slots - 1, 0, slot + 1))
 
