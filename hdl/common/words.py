@@ -55,18 +55,16 @@ class WordSplitter(wiring.Component):
         slot = _slot(count)
         emit = self.beats.valid & self.beats.ready
         last_slot = slot == count - 1
-        # the word shifts down a beat as each leaves, so that a beat is the bottom of a
-        # register, not a choice among the word's beats
         m.d.comb += [
             self.beats.valid.eq(full),
-            self.beats.payload.eq(word[:self._beat_bits]),
+            self.beats.payload.eq(word.word_select(slot, self._beat_bits) if count > 1
+                                  else word),
             self.words.ready.eq(~full | (emit & last_slot)),
         ]
         with m.If(emit):
             m.d.sync += full.eq(~last_slot)
             if count > 1:
-                m.d.sync += [slot.eq(Mux(last_slot, 0, slot + 1)),
-                             word.eq(word >> self._beat_bits)]
+                m.d.sync += slot.eq(Mux(last_slot, 0, slot + 1))
         with m.If(self.words.valid & self.words.ready):
             m.d.sync += [word.eq(self.words.payload.data), full.eq(1)]
         return m

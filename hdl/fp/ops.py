@@ -11,9 +11,9 @@ Datapaths (stage by stage; :func:`~ternforge.hdl.fp.datapath.normalise_round` ad
 stages to each):
 
 ``FloatAdd``
-    swap so that ``|x| >= |y|`` (and count ``y``'s trailing zeros); align ``y`` right by the
-    exponent difference into ``p + 3`` bits, the bits shifted out ORed into the last (sticky)
-    bit; add or subtract.
+    swap so that ``|x| >= |y|``; align ``y`` right by the exponent difference into ``p + 3``
+    bits, the bits shifted out ORed into the last (sticky) bit; add or subtract, counting the
+    leading zeros of a difference of operands at most a binade apart on a path of its own.
 ``FloatMultiply``
     unpack; multiply the ``p``-bit significands (the exact ``2p``-bit product).
 ``FloatFma``
@@ -83,12 +83,9 @@ class FloatAdd(FloatOperator):
                                                                     "significand")}
         nan = a.nan | b.nan | (a.inf & b.inf & (a.sign != b.sign))
         inf_sign = Mux(a.inf, a.sign, b.sign)
-        # (y's alignment, clamped, and its trailing zeros, which make its sticky bit a
-        # comparison, are ready before the stage that shifts it)
+        # (y's alignment, clamped, is ready before the stage that shifts it)
         distance = Signal(exponent_shape(fmt, p + 3), name="distance")
         m.d.comb += distance.eq(x["exponent"] - y["exponent"])
-        trailing = {name: trailing_zeros(m, value.significand, f"{name}_trailing")
-                    for name, value in (("a", a), ("b", b))}
         # The sum is zero exactly when the magnitudes are equal and the signs differ, or
         # both are zero (|x| >= |y|: y aligned below x cannot cancel it): known before the
         # addition, so that no test of the sum follows it.
@@ -97,22 +94,23 @@ class FloatAdd(FloatOperator):
         s1 = pipe.stage(
             cancels=cancels, x_sign=x["sign"], y_sign=y["sign"], exponent=x["exponent"],
             x_significand=x["significand"], y_significand=y["significand"],
-            distance=Mux(distance > p + 3, p + 3, distance),
-            y_trailing=Mux(swap, trailing["a"], trailing["b"]), special=nan | a.inf | b.inf,
+            distance=Mux(distance > p + 3, p + 3, distance), special=nan | a.inf | b.inf,
             special_bits=Mux(nan, fmt.quiet_nan, Cat(Const(fmt.infinity, fmt.width - 1), inf_sign)))
         # Stage 2 (of normalise_round's first): the sum, and the shift that normalises it,
         # on two paths. Far (an addition, or x at least two binades above y): y aligned, its
-        # sticky bit below, and at most two leading zeros while x is normal (a subnormal x
-        # has exponent 1, which allows one). Close (a subtraction of y at most a bit below x):
-        # nothing shifts out past the three guard bits, so the same difference is x minus y
-        # or y / 2, whose leading zeros are counted beside the far path's addition.
+        # sticky bit below (the bits under a mask of the distance, beside the shift), and at
+        # most two leading zeros while x is normal (a subnormal x has exponent 1, which
+        # allows one). Close (a subtraction of y at most a bit below x): nothing shifts out
+        # past the three guard bits, so the same difference is x minus y or y / 2, whose
+        # leading zeros are counted beside the far path's addition.
         x_term, y_term = Cat(Signal(3), s1.x_significand), Cat(Signal(3), s1.y_significand)
-        aligned, sticky = shift_right_sticky(
-            m, y_term, s1.distance, "aligned",
-            trailing=Mux(s1.y_trailing == p, p + 3, s1.y_trailing + 3))
+        aligned, dropped = Signal(p + 3, name="aligned"), Signal(p + 3, name="aligned_dropped")
+        m.d.comb += [aligned.eq(y_term >> s1.distance.as_unsigned()),
+                     dropped.eq(Cat(s1.distance > bit for bit in range(p + 3)))]
+        y_aligned = aligned | ((y_term & dropped) != 0)
         subtract = s1.x_sign != s1.y_sign
         total = Signal(p + 4, name="total")
-        m.d.comb += total.eq(Mux(subtract, x_term - (aligned | sticky), x_term + (aligned | sticky)))
+        m.d.comb += total.eq(Mux(subtract, x_term - y_aligned, x_term + y_aligned))
         near = Signal(p + 4, name="near_difference")
         m.d.comb += near.eq(x_term - Mux(s1.distance[0], y_term >> 1, y_term))
         # (x's exponent e_x; the sum's is e_x + 1, which stops the count e_x bits down)
