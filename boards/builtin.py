@@ -38,10 +38,9 @@ _ULTRASCALE_PLUS_W_PER_MHZ = {
 # 64-bit DDR4 at 2,400 MT/s.
 _DDR4_2400_X64 = 19.2e9
 
-#: Kria KV260: 150 MHz (the PS's 1,500 MHz IOPLL / 10), the fastest PL clock the PS makes at
-#: or below the default 0.7B design's estimated Fmax at -2LV, 152 MHz
-#: (:mod:`ternforge.gen.timing`; the element-wise unit's floating-point stages and quantise
-#: buffer set it).
+#: Kria KV260: 166.7 MHz (the PS's 1,500 MHz IOPLL / 9), the fastest PL clock the PS makes at
+#: or below the default 0.7B design's estimated Fmax at -2LV, 172 MHz
+#: (:mod:`ternforge.gen.timing`; a conversion's first stage behind a vector reader sets it).
 KV260 = Board(
     name="kv260",
     part="xck26-sfvc784-2LV-c",
@@ -49,7 +48,7 @@ KV260 = Board(
     description="AMD Kria KV260 Vision AI Starter Kit (K26 SOM, Zynq UltraScale+ XCK26)",
     resources={"LUT": 117_120, "FF": 234_240, "CARRY8": 14_640, "DSP": 1_248,
                "BRAM36": 144, "URAM": 64},
-    clock_hz=150e6,
+    clock_hz=1500e6 / 9,
     ddr_bytes_per_s=_DDR4_2400_X64,
     ddr_size_bytes=3 << 30,  # 4 GiB on the SOM, 1 GiB kept for Linux
     static_power_w=0.5,
@@ -57,8 +56,8 @@ KV260 = Board(
     board_part="xilinx.com:kv260_som:part0:1.4",
 )
 
-#: ZCU104: 150 MHz (1,500 MHz IOPLL / 10): the same design's estimate at -2 is about
-#: 160 MHz, below the next clock the PS makes (1,500 / 9 = 167 MHz).
+#: ZCU104: 166.7 MHz (1,500 MHz IOPLL / 9): the same design's estimate at -2 is about
+#: 184 MHz, below the next clock the PS makes (1,500 / 8 = 187.5 MHz).
 ZCU104 = Board(
     name="zcu104",
     part="xczu7ev-ffvc1156-2-e",
@@ -66,7 +65,7 @@ ZCU104 = Board(
     description="AMD Zynq UltraScale+ MPSoC ZCU104 Evaluation Kit (XCZU7EV)",
     resources={"LUT": 230_400, "FF": 460_800, "CARRY8": 28_800, "DSP": 1_728,
                "BRAM36": 312, "URAM": 96},
-    clock_hz=150e6,
+    clock_hz=1500e6 / 9,
     ddr_bytes_per_s=_DDR4_2400_X64,
     ddr_size_bytes=1 << 30,  # 2 GiB of PS DDR4, 1 GiB kept for Linux
     static_power_w=0.8,

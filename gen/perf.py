@@ -43,8 +43,8 @@ __all__ = ["CONTEXTS", "PROMPTS", "LATENCY", "HOST_BANDWIDTH_SHARE", "UNIT_GROUP
 #: the decode contexts and prompt lengths reported by default (TeLLMe's)
 CONTEXTS = (128, 512, 1024, 2048)
 PROMPTS = (64, 128)
-#: cycles from a read burst's address to its first word that the figures assume: 213 ns at
-#: 150 MHz (the boards' clock), about what a Zynq UltraScale+ HP port sees of its DDR4 (an
+#: cycles from a read burst's address to its first word that the figures assume: 192 ns at
+#: 166.7 MHz (the boards' clock), about what a Zynq UltraScale+ HP port sees of its DDR4 (an
 #: assumption)
 LATENCY = 32
 #: the share of the board's DDR bandwidth the host's LM head streams at: all of it (an

@@ -32,7 +32,7 @@ def test_power_prints_each_part_and_writes_the_estimate(capsys, tmp_path, stand_
     assert code == 0, err
     power = json.loads((tmp_path / "power.json").read_text())
     assert power["estimate"] is True and list(power["dynamic_w"]) == list(PARTS)
-    dynamic = (1_000 * 2.5e-7 + 2_000 * 1e-7) * 150 * 0.05  # each part, W
+    dynamic = (1_000 * 2.5e-7 + 2_000 * 1e-7) * KV260.clock_hz / 1e6 * 0.05  # each part, W
     assert power["dynamic_w"]["gemv"] == pytest.approx(dynamic, abs=1e-4)
     assert power["total_w"] == pytest.approx(KV260.static_power_w + 8 * dynamic, abs=1e-3)
     assert power["energy_per_token_j"] == {}  # (tiny is outside the default's cycle model)
