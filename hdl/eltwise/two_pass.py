@@ -12,9 +12,9 @@ hidden size of the model, or its FFN size for the FFN's sub-norm):
 A beat is one element, or ``lanes`` of them (the parameters'): the buffer is a beat wide, and
 the per-element operators are there once a lane (the scalar phase's once).
 
-Pass 1 of the next token starts when pass 2 has read the last element (the buffer is
-single: a second one would overlap the two passes of consecutive tokens for twice the
-memory). :meth:`~ternforge.hdl.eltwise.parameters.TwoPassParameters.cycles` is exact without
+Pass 1 of the next token starts when pass 2 has read the last element and it has left the
+skid that pass 2's beats leave through (the buffer is single: a second one would overlap the
+two passes of consecutive tokens for twice the memory). :meth:`~ternforge.hdl.eltwise.parameters.TwoPassParameters.cycles` is exact without
 stalls. Arithmetic is exactly :mod:`ternforge.sim.models.eltwise`'s ``rmsnorm`` and
 ``quantise``.
 """
@@ -77,7 +77,9 @@ class TwoPassStage(EltwiseStage):
                      read.addr.eq(Mux(replay.valid, index + taken, 0))]
         with m.FSM(name="passes"):
             with m.State("PASS1"):
-                m.d.comb += self.input.ready.eq(1)
+                # (not while the skid below holds the last token's last beat: its factor is
+                # the one the next scalar phase replaces)
+                m.d.comb += self.input.ready.eq(replay.ready)
                 with m.If(accepted):
                     m.d.sync += index.eq(index + 1)
                     with m.If(last):

@@ -13,7 +13,8 @@ to nearest, ties to even), with gradual underflow to subnormals and overflow to 
 Each stage is kept shallow in logic levels, since the slowest stage sets the clock: zero
 counts are trees (:func:`leading_zeros`, :func:`trailing_zeros`), not priority chains; a
 sticky bit of a shift right is a comparison with trailing zeros counted a stage earlier where
-the datapath has one to spare, not a reduction of the bits shifted out; and
+the datapath has one to spare, or the bits under a mask of the shift's amount, reduced beside
+the shift, not after it; and
 :func:`normalise_round` stops its count of leading zeros with a one placed by a decoder of the
 exponent, so that no comparison follows the count.
 """
@@ -223,18 +224,18 @@ def normalise_round(pipe: Pipeline, fmt: FloatFormat, *, sign, exponent, signifi
     Returns the result's bit pattern (a registered value of the last stage).
     """
     m, width, p = pipe.m, len(significand), fmt.precision
-    # Stage 1: the shift left that normalises without going below exponent 1: the leading
-    # zeros of the value with a one set ``exponent - 1`` bits below its top, so that no
-    # comparison follows the count; whether the value is below exponent 1 (subnormal), and
-    # if so how far right it shifts into the subnormal range.
-    room = Signal(exponent.shape(), name=f"{name}_room")
-    m.d.comb += room.eq(exponent - 1)
+    # Stage 1: the shift left that normalises without going below exponent 1 (unless the
+    # caller counted it: the leading zeros of the value with a one set ``exponent - 1`` bits
+    # below its top, so that no comparison follows the count); whether the value is below
+    # exponent 1 (subnormal), and if so how far right it shifts into the subnormal range.
     if left is None:
         if stop is None:
             stop = exponent_stop(m, exponent, width, f"{name}_stop")
         left = leading_zeros(m, significand | stop, f"{name}_left")
     below = {}
     if subnormal:
+        room = Signal(exponent.shape(), name=f"{name}_room")
+        m.d.comb += room.eq(exponent - 1)
         right = Signal(range(width + 3), name=f"{name}_right")
         m.d.comb += right.eq(Mux(-room > width + 2, width + 2, -room))
         below = {"subnormal": room < 0, "right": right}

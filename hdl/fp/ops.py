@@ -218,8 +218,8 @@ class FloatFma(FloatOperator):
                       c_sign=c.sign, c_exponent=c.exponent, c_significand=c.significand)
         # Stage 3: normalise the product (a subnormal factor leaves leading zeros): shift it
         # by the factors' ``zeros``, counted in the multiplier's stage; the product has those
-        # or one more (``short``: the shifted product's top bit clear, which stage 4 then
-        # shifts in). Where c goes: its last bit at index p + 2 + e_c - e_P of the window
+        # or one more (``short``: the shifted product's top bit clear; stage 4 then shifts
+        # it left one bit more). Where c goes: its last bit at index p + 2 + e_c - e_P of the window
         # (``distance``), at most 2p + 7 (above that, the product is all below c's guard
         # bits and only sticks); what follows from the count, for both counts, ``short``
         # choosing one before the register, so that stage 4 starts from its shift. (A zero
