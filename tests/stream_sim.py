@@ -1,6 +1,6 @@
 """Drive a component's streams in the Amaranth simulator: every input stream from its own
-list of beats and every output stream into its own list, each stalling at random; or run one
-testbench of a test's own on a clocked design."""
+list of beats and every output stream into its own list, each stalling at random; or run a
+test's own testbenches on a clocked design."""
 
 import random
 
@@ -15,12 +15,13 @@ def _assign(ctx, payload, beat):
         ctx.set(payload, beat)
 
 
-def run_testbench(dut, bench):
-    """Run the testbench ``bench`` (an ``async`` function of the context) on ``dut`` with a
-    1 MHz clock, until it returns."""
+def run_testbench(dut, *benches):
+    """Run the testbenches ``benches`` (``async`` functions of the context) on ``dut`` with a
+    1 MHz clock, until they all return."""
     sim = Simulator(dut)
     sim.add_clock(1e-6)
-    sim.add_testbench(bench)
+    for bench in benches:
+        sim.add_testbench(bench)
     sim.run()
 
 
@@ -64,16 +65,9 @@ def run_streams(dut, inputs: dict, outputs: dict, *, stall: float = 0.0, seed: i
                 assert cycle < limit, f"{name}: {len(collected[name])} of {count} beats"
         return process
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-
     async def hold(ctx):
         for name, value in dict(signals).items():
             ctx.set(getattr(dut, name), value)
-    sim.add_testbench(hold)
-    for name, beats in inputs.items():
-        sim.add_testbench(source(name, beats))
-    for name, count in outputs.items():
-        sim.add_testbench(sink(name, count))
-    sim.run()
+    run_testbench(dut, hold, *(source(name, beats) for name, beats in inputs.items()),
+                  *(sink(name, count) for name, count in outputs.items()))
     return collected, cycles

@@ -14,8 +14,8 @@ the per-element operators are there once a lane (the scalar phase's once).
 
 Pass 1 of the next token starts when pass 2 has read the last element and it has left the
 skid that pass 2's beats leave through (the buffer is single: a second one would overlap the
-two passes of consecutive tokens for twice the memory). :meth:`~ternforge.hdl.eltwise.parameters.TwoPassParameters.cycles` is exact without
-stalls. Arithmetic is exactly :mod:`ternforge.sim.models.eltwise`'s ``rmsnorm`` and
+two passes of consecutive tokens for twice the memory).
+:meth:`~ternforge.hdl.eltwise.parameters.TwoPassParameters.cycles` is exact without stalls. Arithmetic is exactly :mod:`ternforge.sim.models.eltwise`'s ``rmsnorm`` and
 ``quantise``.
 """
 

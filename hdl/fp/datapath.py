@@ -178,16 +178,17 @@ def shift_right_sticky(m, value, amount, name: str, *, trailing=None):
     """``(value >> amount, sticky)``: ``sticky`` is the OR of the bits shifted out. Amounts
     beyond the width shift everything out. ``trailing``, the trailing zeros of ``value``
     (:func:`trailing_zeros`, its width when it is zero) if an earlier stage counted them,
-    makes ``sticky`` a comparison instead of a reduction of the shifted-out bits."""
-    width, amount = len(value), Value.cast(amount)
+    makes ``sticky`` a comparison; without it, ``sticky`` is the OR of the bits under a mask
+    of ``amount`` (bit ``i`` where ``amount > i``), reduced beside the shift, not after it."""
+    width, amount = len(value), Value.cast(amount).as_unsigned()
     shifted, sticky = Signal(width, name=name), Signal(name=f"{name}_sticky")
+    m.d.comb += shifted.eq(value >> amount)
     if trailing is None:
-        wide = Signal(2 * width, name=f"{name}_wide")
-        m.d.comb += [wide.eq(Cat(Const(0, width), value) >> amount.as_unsigned()),
-                     shifted.eq(wide[width:]), sticky.eq(wide[:width] != 0)]
+        dropped = Signal(width, name=f"{name}_dropped")
+        m.d.comb += [dropped.eq(Cat(amount > bit for bit in range(width))),
+                     sticky.eq((value & dropped) != 0)]
     else:
-        m.d.comb += [shifted.eq(value >> amount.as_unsigned()),
-                     sticky.eq((trailing < amount) & (trailing != width))]
+        m.d.comb += sticky.eq((trailing < amount) & (trailing != width))
     return shifted, sticky
 
 
@@ -247,13 +248,10 @@ def normalise_round(pipe: Pipeline, fmt: FloatFormat, *, sign, exponent, signifi
     m.d.comb += shifted_left.eq(s1.significand << s1.left)
     exponent, significand, sticky = s1.exponent - s1.left, shifted_left, s1.sticky
     if subnormal:
-        shifted_right = Signal(width, name=f"{name}_shifted_right")
-        dropped = Signal(width, name=f"{name}_dropped")
-        m.d.comb += [shifted_right.eq(s1.significand >> s1.right),
-                     dropped.eq(Cat(s1.right > bit for bit in range(width)))]
+        shifted_right, lost = shift_right_sticky(m, s1.significand, s1.right, f"{name}_normal")
         exponent = Mux(s1.subnormal, 1, exponent)
         significand = Mux(s1.subnormal, shifted_right, significand)
-        sticky = sticky | (s1.subnormal & ((s1.significand & dropped) != 0))
+        sticky = sticky | (s1.subnormal & lost)
     s2 = pipe.stage(sign=s1.sign, exponent=exponent, significand=significand, sticky=sticky,
                     special=s1.special, special_bits=s1.special_bits)
     # Stage 3: round to nearest even, pack, overflow to infinity.

@@ -104,10 +104,8 @@ class FloatAdd(FloatOperator):
         # past the three guard bits, so the same difference is x minus y or y / 2, whose
         # leading zeros are counted beside the far path's addition.
         x_term, y_term = Cat(Signal(3), s1.x_significand), Cat(Signal(3), s1.y_significand)
-        aligned, dropped = Signal(p + 3, name="aligned"), Signal(p + 3, name="aligned_dropped")
-        m.d.comb += [aligned.eq(y_term >> s1.distance.as_unsigned()),
-                     dropped.eq(Cat(s1.distance > bit for bit in range(p + 3)))]
-        y_aligned = aligned | ((y_term & dropped) != 0)
+        aligned, sticky = shift_right_sticky(m, y_term, s1.distance, "aligned")
+        y_aligned = aligned | sticky
         subtract = s1.x_sign != s1.y_sign
         total = Signal(p + 4, name="total")
         m.d.comb += total.eq(Mux(subtract, x_term - y_aligned, x_term + y_aligned))

@@ -5,11 +5,12 @@ next token's, whose pass 1 and scalar phase could otherwise run meanwhile."""
 import random
 
 import numpy as np
-from amaranth.sim import Simulator
 
 from ternforge.hdl.eltwise.parameters import QuantiseParameters
 from ternforge.hdl.eltwise.two_pass import Quantise
 from ternforge.sim.models import eltwise as model
+
+from stream_sim import run_testbench
 
 LENGTH, TOKENS = 8, 12
 
@@ -53,10 +54,6 @@ def test_quantise_keeps_each_tokens_scale_through_long_output_stalls():
             cycle += 1
             assert cycle < 100_000, f"{len(got)} of {TOKENS * LENGTH} codes"
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    for bench in (source, scales_sink, codes_sink):
-        sim.add_testbench(bench)
-    sim.run()
+    run_testbench(dut, source, scales_sink, codes_sink)
     assert got_scales == [int(s) for s in scales.view(np.uint32)]
     assert got == [int(c) for c in codes.flat]
