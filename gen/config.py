@@ -183,11 +183,11 @@ class AcceleratorConfig:
         least a decode job's, the query heads of one KV head. None (the default): the
         model's query heads per KV head.
     attention_cols : int
-        Keys per tile (1 to 64, a multiple of the lanes).
+        Keys per tile (1 to 128, a multiple of the lanes).
     attention_lanes : int
         Parallel fmas (at most the float32 elements a bus word carries: 4 a 128-bit HP
-        port; a power of two dividing the head dimension into parts of more than the fma's
-        latency).
+        port; a power of two dividing the head dimension; with parts of at most the fma's
+        latency, a decode job of few rows waits after each key of its accumulation).
     context : int
         Tokens the KV cache holds (2 to 1,048,576; at most the model's own).
     hp_ports : int

@@ -38,8 +38,9 @@ maximum      ``m_new = max(m, visible scores)``, P columns of a   ``rows * C / P
 exponentials ``alpha = exp(m - m_new)``, ``p = exp(S - m_new)``   ``rows * (C + 1) + A + X
                                                                  + 4``
 scale        ``acc = fma(acc, alpha, 0)``                         ``rows * (E + 1) + L + 3``
-accumulate   ``acc[d] = fma(p_j, v_j[d], acc[d])``, ``l`` with    ``nk * rows * (E + 1) + L
-             ``v = 1``, key by key                                + 3``
+accumulate   ``acc[d] = fma(p_j, v_j[d], acc[d])``, ``l`` with    ``nk * rows * (E + 1) +
+             ``v = 1``, key by key, waiting ``w`` cycles after    (nk - 1) * w + L + 3``
+             each key but the tile's last
 then:
 reciprocal   ``1 / l``                                            ``rows + Rc + 3``
 output       ``o = fma(acc, 1/l, 0)``, streamed out               ``rows * E + L + 4``
@@ -51,10 +52,13 @@ or more of the tile's, ``R' = max(rows, ceil(L * P / C))``
 ``T = R' * C / P`` score accumulators in turn, so that each is reused no sooner than ``T >= L``
 cycles later; when ``T = L`` (``b = 1``) a round of them waits a cycle more
 (:meth:`~ternforge.hdl.attention.parameters.AttentionParameters.score_period`), so that a
-result reaches its next operation through the operand register. An accumulator is reused no
-sooner than ``E + 1 >= L + 2`` cycles later (its bank's read port is transparent to the
-write of its result). ``A``, ``X``, ``Rc`` are the adder's, exponential's and reciprocal's
-latencies.)
+result reaches its next operation through the operand register. An accumulator is reused
+``rows * (E + 1)`` cycles later, which must be at least ``L + 2`` (its bank's read port is
+transparent to the write of its result): with fewer, the accumulation waits ``w = L + 2 -
+rows * (E + 1)`` cycles after a key
+(:meth:`~ternforge.hdl.attention.parameters.AttentionParameters.accumulate_pause`), so that
+more lanes than ``D / (L + 1)`` still pay at one query row. ``A``, ``X``, ``Rc`` are the
+adder's, exponential's and reciprocal's latencies.)
 
 Timing. Every path between registers is a few logic levels: an operation's loop index is
 registered (the fetch stage, with the buffers' read data and the fetched row's last visible
@@ -274,6 +278,11 @@ class _Core:
         # operation straight from the fma (a period of L + 1)
         self.score_bubble, self.score_forward = Signal(name="score_bubble"), \
             Signal(name="score_forward")
+        # the accumulation's wait after a key (accumulate_pause of the job's rows), and the
+        # cycles of it still to wait (the loop's ``hold`` the cycle after, while more than 1)
+        pause = self.engine.parameters.accumulate_pause(1)
+        self.pause_cycles = Signal(range(pause + 1), name="pause_cycles")
+        self.pausing = Signal(range(pause + 1), name="pausing")
         self.key_base = Signal(range(max_keys + big_c), name="key_base")
         self.tile_keys = Signal(range(big_c + 1), name="tile_keys")
         self.first_tile = Signal(name="first_tile")
@@ -494,6 +503,9 @@ class _Core:
             bubble = sum(p.score_period(r) > p.score_slots(r) for r in range(1, self.big_r + 1))
             forward = sum(p.score_period(r) == p.fma_latency + 1
                           for r in range(1, self.big_r + 1))
+            pauses = [p.accumulate_pause(r) for r in range(self.big_r + 1)]
+            if any(pauses):
+                m.d.sync += self.pause_cycles.eq(Array(pauses)[payload.rows])
             m.d.sync += [self.rows.eq(payload.rows), self.keys.eq(payload.keys),
                          self.score_rows.eq(Mux(payload.rows < fewest, fewest, payload.rows)),
                          self.score_bubble.eq(_at_most(payload.rows, bubble, self.big_r)),
@@ -635,7 +647,13 @@ class _Core:
 
     def accumulate_phase(self):
         """``acc[d] = fma(p_j, v_j[d], acc[d])`` key by key, the denominator with ``v = 1``."""
-        m, f_index = self.m, self.f_index
+        m, f_index, loop = self.m, self.f_index, self.loop
+        # after a key but the tile's last, the loop waits ``pause_cycles`` cycles
+        if self.engine.parameters.accumulate_pause(1):
+            key_done = loop.steps[0] & ~loop.last[0]
+            m.d.sync += [self.hold.eq(Mux(key_done, self.pause_cycles != 0, self.pausing > 1)),
+                         self.pausing.eq(Mux(key_done, self.pause_cycles,
+                                             self.pausing - (self.pausing != 0)))]
         r_f, c_f = f_index[1], f_index[2]
         probability = self.scores[self.row(r_f)][self.column(f_index[0])]
         self.issue(lambda lane: probability,

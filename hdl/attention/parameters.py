@@ -26,7 +26,7 @@ __all__ = ["Phase", "MAX_ROWS", "MAX_COLS", "MAX_HEADS", "HEAD_DIMS", "MAX_KEYS"
 #: the most query rows of a job (a prefill tile, or the query heads of one KV head)
 MAX_ROWS = 64
 #: the most keys of a tile
-MAX_COLS = 64
+MAX_COLS = 128
 #: the most query heads a generated unit's sequencer takes in one start (its default)
 MAX_HEADS = 64
 #: the head dimensions the engine takes
@@ -65,8 +65,13 @@ def check_heads(heads: int, kv_heads: int) -> None:
 
 def lanes_fit(lanes: int, head_dim: int, latency: int) -> bool:
     """Whether ``lanes`` is a power of two dividing ``head_dim`` into parts of more than
-    ``latency`` (the fma's) elements."""
-    return not lanes & (lanes - 1) and head_dim % lanes == 0 and head_dim // lanes > latency
+    ``latency`` (the fma's) elements: lanes whose accumulation never waits, even for one
+    query row (:meth:`AttentionParameters.accumulate_pause`)."""
+    return _lanes_divide(lanes, head_dim) and head_dim // lanes > latency
+
+
+def _lanes_divide(lanes: int, head_dim: int) -> bool:
+    return not lanes & (lanes - 1) and head_dim % lanes == 0
 
 
 @dataclass(frozen=True)
@@ -88,8 +93,9 @@ class AttentionParameters:
     max_keys : int
         The most keys of one job (sizes the key counters).
     lanes : int
-        P parallel fmas, a power of two dividing D into parts of more than the fma's
-        latency.
+        P parallel fmas, a power of two dividing D. With parts of ``E = D / P`` elements
+        at most the fma's latency (:func:`lanes_fit` false), a job of few rows waits
+        between the keys of its accumulation (:meth:`accumulate_pause`).
     """
 
     format: FloatFormat | str = "float32"
@@ -103,10 +109,9 @@ class AttentionParameters:
         object.__setattr__(self, "format", float_format(self.format))
         check_int("Head dimension", self.head_dim, HEAD_DIMS.start, HEAD_DIMS.stop - 1)
         check_int("Lanes", self.lanes, 1, self.head_dim)
-        if not lanes_fit(self.lanes, self.head_dim, self.fma_latency):
+        if not _lanes_divide(self.lanes, self.head_dim):
             raise ValueError(f"Lanes must be a power of two dividing the head dimension "
-                             f"({self.head_dim}) into parts of more than {self.fma_latency}, "
-                             f"not {self.lanes!r}")
+                             f"({self.head_dim}), not {self.lanes!r}")
         check_int("Rows", self.rows, 1, MAX_ROWS)
         check_int("Columns", self.cols, 1, MAX_COLS)
         check_int("Maximum keys", self.max_keys, 1, MAX_KEYS)
@@ -149,6 +154,13 @@ class AttentionParameters:
         or ``L + 1`` when they are only ``L`` (a round of them then waits a cycle, so that a
         result reaches the next operation through the fmas' operand registers)."""
         return max(self.score_slots(rows), self.fma_latency + 1)
+
+    def accumulate_pause(self, rows: int) -> int:
+        """Cycles the accumulation of a job of ``rows`` waits after each key but its
+        tile's last: an accumulator is reused ``rows * (E + 1)`` cycles later (a key's
+        operations), which must be at least ``L + 2`` (its result written, then read through
+        its bank's transparent port); 0 when it is."""
+        return max(0, self.fma_latency + 2 - rows * (self.elements_per_lane + 1))
 
     @property
     def beat_bits(self) -> int:
@@ -202,7 +214,7 @@ class AttentionParameters:
             compute = (d * period - (period - slots) + fma + 3) \
                 + (rows * c // lanes + (lanes - 1).bit_length() + 3) \
                 + (rows * (c + 1) + add + exp + 4) + (rows * (e + 1) + fma + 3) \
-                + (nk * rows * (e + 1) + fma + 3)
+                + (nk * rows * (e + 1) + (nk - 1) * self.accumulate_pause(rows) + fma + 3)
             tile_at.append(max(tile_at[n], load_at) + compute)
         return tile_at[-1] + (rows + reciprocal + 3) + (rows * e + fma + 4)
 

@@ -36,8 +36,8 @@ def test_replace_by_dotted_name():
     ({"eltwise": {"hidden": 1}}, r"Maximum length must be an integer from 2 to 65536, not 1"),
     ({"engine": {}}, r"Configuration keys must be board, tlmm, eltwise, attention, accelerator, not "
                    r"\['engine'\]"),
-    ({"attention": {"decode_lanes": 16}}, r"Lanes must be a power of two dividing the head "
-                                   r"dimension \(96\) into parts of more than 7, not 16"),
+    ({"attention": {"decode_lanes": 6}}, r"Lanes must be a power of two dividing the head "
+                                  r"dimension \(96\), not 6"),
     ({"attention": {"heads": 15}}, "Heads must be a multiple of the 16 KV heads, not 15"),
     ({"attention": {"format": "bfloat16", "head_dim": 300}},
      "Head dimension must be an integer from 8 to 256, not 300"),
@@ -63,7 +63,7 @@ def test_engine_section_yields_each_engines_parameters():
 
 
 @pytest.mark.parametrize("values, message", [
-    ({"attention_cols": 0}, "Attention cols must be an integer from 1 to 64, not 0"),
+    ({"attention_cols": 0}, "Attention cols must be an integer from 1 to 128, not 0"),
     ({"attention_rows": 0}, "Attention rows must be an integer from 1 to 64, not 0"),
     ({"context": 1}, "Context must be an integer from 2 to 1048576, not 1"),
     ({"hp_ports": 3}, "HP ports must be 1, 2 or 4, not 3"),

@@ -69,7 +69,7 @@ def test_an_unwritable_output_is_refused_before_any_work(capsys, tmp_path, array
     (["sweep", "--param", "attention.rows=0"], "Rows must be an integer from 1 to 64, not 0"),
     (["sweep", "--param", "attention.max_keys=abc"],
      "Maximum keys must be an integer from 1 to 1048576, not 'abc'"),
-    (["sweep", "--param", "attention.cols=x"], "Columns must be an integer from 1 to 64, not 'x'"),
+    (["sweep", "--param", "attention.cols=x"], "Columns must be an integer from 1 to 128, not 'x'"),
     (["report", "attention", "--heads", "0"], "Heads must be an integer from 1 to 64, not 0"),
     (["report", "attention", "--kv-heads", "0"],
      "KV heads must be an integer from 1 to 64, not 0"),

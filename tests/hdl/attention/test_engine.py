@@ -2,7 +2,8 @@
 """The attention engine alone in the Amaranth simulator: its outputs are the golden model's
 bit for bit and, without stalls, its cycles the cycle model's, at small shapes that take each
 path of the score phase (a round of the accumulators that waits a cycle, results forwarded
-from the fmas, results read back) and of the maximum's tree."""
+from the fmas, results read back), of the maximum's tree, and of the accumulation (with
+and without its wait after each key)."""
 
 import numpy as np
 import pytest
@@ -26,6 +27,9 @@ SHAPES = [
     ((32, 4, 8, 4), dict(rows=2, keys=9, position=7, row_step=1), "forward"),
     # 12 accumulators: results read back from the score registers
     ((16, 4, 8, 2), dict(rows=3, keys=11, position=8, row_step=1), "read back"),
+    # E = 4: one row's key is 5 operations, so the accumulation waits 4 cycles after each
+    # (the wait changes no handshake: run without stalls only)
+    ((16, 2, 16, 4), dict(rows=1, keys=20, position=19, row_step=0), "forward, pausing"),
 ]
 
 
@@ -47,14 +51,18 @@ def _run(parameters, job, q, k, v, stall=0.0, seed=0):
     return words.reshape(job["rows"], -1), cycles["output"][-1] + 1
 
 
-@pytest.mark.parametrize("shape, job, path", SHAPES, ids=[f"{s}-{p}" for s, _, p in SHAPES])
-@pytest.mark.parametrize("stall", [0.0, 0.4])
+@pytest.mark.parametrize("shape, job, path, stall",
+                         [(*shape, stall) for shape in SHAPES for stall in (0.0, 0.4)
+                          if "pausing" not in shape[2] or not stall],
+                         ids=[f"{stall}-{s}-{p}" for s, _, p in SHAPES for stall in (0.0, 0.4)
+                              if "pausing" not in p or not stall])
 def test_engine_is_the_golden_model_in_the_model_cycles(shape, job, path, stall):
     d, r, c, lanes = shape
     parameters = AttentionParameters(head_dim=d, rows=r, cols=c, lanes=lanes, max_keys=64)
     slots, period = parameters.score_slots(job["rows"]), parameters.score_period(job["rows"])
-    assert path == ("bubble" if period > slots else "forward"
-                    if period == parameters.fma_latency + 1 else "read back")
+    assert path.split(", ")[0] == ("bubble" if period > slots else "forward"
+                                   if period == parameters.fma_latency + 1 else "read back")
+    assert ("pausing" in path) == (parameters.accumulate_pause(job["rows"]) > 0)
     rng = np.random.default_rng(sum(shape) + job["keys"])
     q, k, v = (fm.to_bits(rng.standard_normal((n, d)) * 2, "float32")
                for n in (job["rows"], job["keys"], job["keys"]))

@@ -15,14 +15,14 @@ from ternforge.hdl.fp.parameters import FloatUnitParameters
     (dict(head_dim=32, lanes=4, rows=1, cols=16),
      r"Rows times columns per lane must be at least the fma latency \(7\), not 4"),
     (dict(head_dim=16, lanes=3), r"Lanes must be a power of two dividing the head dimension "
-                                 r"\(16\) into parts of more than 7, not 3"),
-    (dict(head_dim=16, lanes=4), r"Lanes must be a power of two dividing the head dimension "
-                                 r"\(16\) into parts of more than 7, not 4"),
+                                 r"\(16\), not 3"),
+    (dict(head_dim=24, lanes=16), r"Lanes must be a power of two dividing the head dimension "
+                                  r"\(24\), not 16"),
     (dict(head_dim=16, lanes=0), "Lanes must be an integer from 1 to 16, not 0"),
     (dict(head_dim=32, lanes=4, cols=6), "Columns must be a multiple of the 4 lanes, not 6"),
     (dict(rows=0), "Rows must be an integer from 1 to 64, not 0"),
     (dict(rows=65), "Rows must be an integer from 1 to 64, not 65"),
-    (dict(cols=65), "Columns must be an integer from 1 to 64, not 65"),
+    (dict(cols=129), "Columns must be an integer from 1 to 128, not 129"),
     (dict(max_keys=0), "Maximum keys must be an integer from 1 to 1048576, not 0"),
     (dict(format="float8"), "Float format must be one of float16, bfloat16, float32, not "
                             "'float8'"),
@@ -66,7 +66,7 @@ def test_one_command_layout_for_the_unit_and_the_sequencer():
 
 def test_limits_are_the_layouts():
     """The most rows and columns are the tags' field widths (in the engine)."""
-    assert (MAX_ROWS, MAX_COLS) == (64, 64)
+    assert (MAX_ROWS, MAX_COLS) == (64, 128)
     assert AttentionParameters(rows=MAX_ROWS, cols=MAX_COLS).job_layout["rows"].shape == \
         range(1, MAX_ROWS + 1)
 
@@ -94,12 +94,20 @@ def test_unit_for_a_problem():
     narrow = AttentionUnitParameters.for_problem("prefill", 8, 10, 1, "bfloat16")
     assert (narrow.data_bits, narrow.engine.lanes) == (256, 1)
     with pytest.raises(ValueError, match=r"^Lanes must be a power of two dividing the head "
-                                         r"dimension \(8\) into parts of more than 7, not 3$"):
+                                         r"dimension \(8\), not 3$"):
         AttentionUnitParameters.for_problem("prefill", 8, 10, 1, lanes=3)
 
 
 def test_lanes_fit():
     assert lanes_fit(8, 96, 7) and not lanes_fit(16, 96, 7) and not lanes_fit(3, 96, 7)
+
+
+def test_more_lanes_than_fit_pause_the_accumulation_of_few_rows():
+    """16 lanes of D = 96 (E = 6): a row's key takes E + 1 = 7 operations, 2 fewer than
+    an accumulator's reuse needs (L + 2 = 9); two rows need none."""
+    engine = AttentionParameters(head_dim=96, rows=2, cols=128, lanes=16)
+    assert [engine.accumulate_pause(r) for r in (1, 2)] == [2, 0]
+    assert AttentionParameters(head_dim=96, lanes=8).accumulate_pause(1) == 0
 
 
 def test_engine_cycle_model_adds_its_phases():
