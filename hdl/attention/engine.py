@@ -281,8 +281,9 @@ class _Core:
         # the accumulation's wait after a key (accumulate_pause of the job's rows), and the
         # cycles of it still to wait (the loop's ``hold`` the cycle after, while more than 1)
         pause = self.engine.parameters.accumulate_pause(1)
-        self.pause_cycles = Signal(range(pause + 1), name="pause_cycles")
-        self.pausing = Signal(range(pause + 1), name="pausing")
+        if pause:
+            self.pause_cycles = Signal(range(pause + 1), name="pause_cycles")
+            self.pausing = Signal(range(pause + 1), name="pausing")
         self.key_base = Signal(range(max_keys + big_c), name="key_base")
         self.tile_keys = Signal(range(big_c + 1), name="tile_keys")
         self.first_tile = Signal(name="first_tile")
@@ -503,7 +504,7 @@ class _Core:
             bubble = sum(p.score_period(r) > p.score_slots(r) for r in range(1, self.big_r + 1))
             forward = sum(p.score_period(r) == p.fma_latency + 1
                           for r in range(1, self.big_r + 1))
-            pauses = [p.accumulate_pause(r) for r in range(self.big_r + 1)]
+            pauses = [0] + [p.accumulate_pause(r) for r in range(1, self.big_r + 1)]
             if any(pauses):
                 m.d.sync += self.pause_cycles.eq(Array(pauses)[payload.rows])
             m.d.sync += [self.rows.eq(payload.rows), self.keys.eq(payload.keys),
