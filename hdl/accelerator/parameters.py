@@ -282,14 +282,17 @@ def check_hp_ports(hp_ports, data_bits: int | None = None) -> None:
 @dataclass(frozen=True)
 class CopyUnitParameters:
     """The copy unit (:class:`~ternforge.hdl.accelerator.top.CopyUnit`): a DMA copy from DDR
-    to DDR through a FIFO of ``depth`` words each way, bursts of up to ``depth`` words.
+    to DDR through a FIFO of ``depth`` words each way, bursts of up to ``min(depth, 256)``
+    words.
 
     Parameters
     ----------
     data_bits : int
         The AXI data width.
     depth : int
-        Words of its reader's and writer's FIFOs (a power of two, 256 to 4096).
+        Words of its reader's and writer's FIFOs (a power of two, 16 to 4096; the
+        accelerator's copies are a head's key or value, so it takes the fewest that hold
+        one: :attr:`AcceleratorParameters.copy`).
     """
 
     data_bits: int = 512
@@ -297,7 +300,7 @@ class CopyUnitParameters:
 
     def __post_init__(self):
         check_data_bits(self.data_bits)
-        check_int("Copy FIFO depth", self.depth, 256, 4096)
+        check_int("Copy FIFO depth", self.depth, 16, 4096)
         if self.depth & (self.depth - 1):
             raise ValueError(f"Copy FIFO depth must be a power of two, not {self.depth!r}")
 
@@ -315,10 +318,16 @@ class CopyUnitParameters:
         check_int("Copy words of the cycle model", words, 1, self.depth)
         word = self.data_bits // 8
         arrived = first_arrivals([ReadStream(0, [bursts(
-            source, words, word_bytes=word, max_burst=256)], self.depth)], memory)[0]
+            source, words, word_bytes=word, max_burst=self.max_burst)], self.depth)],
+            memory)[0]
         writes = write_bursts(destination, words, 1, arrived.__getitem__, word_bytes=word,
-                              max_burst=256)
+                              max_burst=self.max_burst)
         return max(WriteChannel(1, memory).write(writes)) + self.REGISTER_CYCLES
+
+    @property
+    def max_burst(self) -> int:
+        """Words of a burst at most."""
+        return min(self.depth, 256)
 
     def ddr_bytes(self, words: int) -> int:
         """Bytes a copy of ``words`` words moves on DDR: each read and written."""
@@ -766,7 +775,12 @@ class AcceleratorParameters:
 
     @property
     def copy(self) -> CopyUnitParameters:
-        return CopyUnitParameters(data_bits=self.data_bits)
+        """The copy unit, its FIFOs the fewest words (at least 16) that hold a copy of a
+        head's key or value (the only copies of a program), so that they are small LUT
+        RAMs."""
+        words = -(-4 * self.model.head_dim // (self.data_bits // 8))
+        return CopyUnitParameters(data_bits=self.data_bits,
+                                  depth=max(16, 1 << (words - 1).bit_length()))
 
     def instruction_cycles(self, unit: str, fields: dict, *, memory: MemoryTiming):
         """An instruction's cycles by its unit's cycle model (``fields`` as

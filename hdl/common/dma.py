@@ -144,7 +144,8 @@ class DmaCopy(wiring.Component):
     addr_bits, data_bits : int
         AXI widths.
     depth : int
-        Words of each side's FIFO (a power of two, 256 to 4096).
+        Words of each side's FIFO (a power of two, 16 to 4096); bursts of up to
+        ``min(depth, 256)`` words.
 
     Members
     -------
@@ -155,8 +156,11 @@ class DmaCopy(wiring.Component):
     """
 
     def __init__(self, *, addr_bits=32, data_bits=512, depth=256):
-        self._reader = BufferedReader(addr_bits=addr_bits, data_bits=data_bits, depth=depth)
-        self._writer = BufferedWriter(addr_bits=addr_bits, data_bits=data_bits, depth=depth)
+        burst = min(depth, 256)
+        self._reader = BufferedReader(addr_bits=addr_bits, data_bits=data_bits, depth=depth,
+                                      max_burst=burst)
+        self._writer = BufferedWriter(addr_bits=addr_bits, data_bits=data_bits, depth=depth,
+                                      max_burst=burst)
         super().__init__({
             "commands": In(stream.Signature(data.StructLayout(
                 {"source": addr_bits, "destination": addr_bits, "words": 32}))),

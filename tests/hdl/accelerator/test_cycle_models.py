@@ -42,7 +42,7 @@ def _vector(rng):
 
 def _copy(rng):
     return ("copy", {"source": _address(rng, 4), "destination": _address(rng, 5),
-                     "words": rng.choice([1, 2, 5, 16, 33, 100, P.copy.depth])})
+                     "words": rng.choice([1, 2, 3, 5, 8, 11, P.copy.depth])})
 
 
 def _rope(rng):
@@ -196,8 +196,8 @@ def test_cycle_models_refuse_what_they_do_not_follow():
                                          r"not 12$"):
         machine.WIDE.vector.cycles(VectorOp.QUANTISE, 1, 12, a=0, b=0, y=0)
     with pytest.raises(ValueError, match="^Copy words of the cycle model must be an integer "
-                                         "from 1 to 256, not 257$"):
-        P.copy.cycles(0, 0, 257)
+                                         "from 1 to 16, not 17$"):
+        P.copy.cycles(0, 0, P.copy.depth + 1)
     with pytest.raises(ValueError, match="^Read latency must be an integer from 1 to 65536, "
                                          "not 0$"):
         MemoryTiming(latency=0)
