@@ -72,7 +72,7 @@ class VectorUnitParameters:
     data_bits : int
         The AXI data width of its readers and writers.
     max_burst : int
-        Words of a burst at most (their FIFOs hold four, :attr:`fifo_depth`).
+        Words of a burst at most (their FIFOs hold two, :attr:`fifo_depth`).
     lanes : int
         Elements a cycle: the stages' lanes (a power of two, at most a quarter of a bus
         word's float32 elements, so that both operands of a beat take at most half the bus;
@@ -127,9 +127,11 @@ class VectorUnitParameters:
 
     @property
     def fifo_depth(self) -> int:
-        """Words of each reader's and writer's FIFO: four bursts, so that a reader's next
-        burst is requested long before its consumer needs it."""
-        return 4 * self.max_burst
+        """Words of each reader's and writer's FIFO: two bursts, so that a reader's next
+        burst is requested a burst before its consumer needs it (a burst of 16 words lasts
+        its consumer 64 cycles or more, at most 4 float32 elements a cycle, against a read
+        latency of tens), and each FIFO is a LUT RAM of 32 words."""
+        return 2 * self.max_burst
 
     #: cycles of the unit's registers on the way: from taking an instruction to its first
     #: read request (its reader's command, then :data:`~ternforge.hdl.common.timing.
@@ -344,7 +346,7 @@ class RopeUnitParameters:
     data_bits : int
         The AXI data width.
     max_burst : int
-        Words of a burst at most (their FIFOs hold four, :attr:`fifo_depth`).
+        Words of a burst at most (their FIFOs hold two, :attr:`fifo_depth`).
     """
 
     data_bits: int = 512
@@ -356,7 +358,8 @@ class RopeUnitParameters:
 
     @property
     def fifo_depth(self) -> int:
-        return 4 * self.max_burst
+        """Words of each reader's and writer's FIFO: two bursts (as the vector unit's)."""
+        return 2 * self.max_burst
 
     @property
     def stage(self) -> RopeParameters:

@@ -41,6 +41,10 @@ class RopeUnit(wiring.Component):
     ----------
     data_bits : int
         The AXI data width.
+    max_burst, depth : int
+        Words of a burst at most, and of each reader's and writer's FIFO (a
+        :class:`~ternforge.hdl.accelerator.parameters.RopeUnitParameters`' ``max_burst`` and
+        ``fifo_depth``, which its cycle model follows).
     payload_bits : int
         Width of the instruction port (at least :data:`ROPE_INSTRUCTION`'s).
 
@@ -51,9 +55,9 @@ class RopeUnit(wiring.Component):
     m_axi_* : the unit's AXI4 port.
     """
 
-    def __init__(self, *, data_bits=512, payload_bits=None):
+    def __init__(self, *, data_bits=512, max_burst=16, depth=32, payload_bits=None):
         payload_bits = payload_bits or ROPE_INSTRUCTION.size
-        options = {"data_bits": data_bits, "max_burst": 16, "depth": 64}
+        options = {"data_bits": data_bits, "max_burst": max_burst, "depth": depth}
         self._readers = {name: VectorReader(32, **options) for name in _READERS}
         self._writers = {name: VectorWriter(32, **options) for name in _WRITERS}
         self._stage = Rope(RopeParameters(format="float32"))

@@ -143,6 +143,7 @@ def accelerator(parameters) -> Machine:
     return Machine([lambda bits: CopyUnit(bits, data_bits=data_bits, depth=p.copy.depth),
                     lambda bits: VectorUnit(p.vector, payload_bits=bits),
                     lambda bits: GemvUnit(p.gemv, payload_bits=bits),
-                    lambda bits: RopeUnit(data_bits=data_bits, payload_bits=bits),
+                    lambda bits: RopeUnit(data_bits=data_bits, max_burst=p.rope.max_burst,
+                                          depth=p.rope.fifo_depth, payload_bits=bits),
                     lambda bits: AttentionUnit(p.attention, payload_bits=bits)],
                    data_bits=data_bits, names=UNIT_NAMES, hp_ports=p.hp_ports)
