@@ -1,5 +1,6 @@
 """Modeled tokens per second and time to the first token of BitNet b1.58 0.7B and 2B4T on the
-kv260 and the zcu104, with the default design (``ternforge perf`` of each), beside TeLLMe's
+kv260 and the zcu104, with the default design (``ternforge perf`` of each), and on the
+zcu104 with 16 attention lanes and 4 vector lanes (which only its LUTs hold), beside TeLLMe's
 published figures.
 
 Every figure comes from the accelerator's cycle model (:mod:`ternforge.gen.perf`), which the
@@ -27,8 +28,15 @@ from ternforge.gen.config import DesignConfig  # noqa: E402
 from ternforge.gen.perf import performance, plot_performance  # noqa: E402
 from ternforge.hdl.accelerator.model import preset  # noqa: E402
 
-POINTS = [(model, board) for model in ("bitnet-0.7b", "bitnet-2b4t")
-          for board in ("kv260", "zcu104")]
+#: the default design's changes that the zcu104's LUTs hold: 16 attention lanes (on tiles of
+#: 128 keys for 0.7B's one query row a KV head: a tile must give each lane 7 score
+#: accumulators), and 4 vector lanes
+WIDE = {"bitnet-0.7b": {"accelerator.attention_lanes": 16, "accelerator.attention_cols": 128,
+                        "accelerator.vector_lanes": 4},
+        "bitnet-2b4t": {"accelerator.attention_lanes": 16, "accelerator.vector_lanes": 4}}
+POINTS = [(model, board, {}) for model in ("bitnet-0.7b", "bitnet-2b4t")
+          for board in ("kv260", "zcu104")] + [
+    (model, "zcu104", changes) for model, changes in WIDE.items()]
 #: TeLLMe v2 (arXiv 2510.15926) on the kv260: decode tokens/s, time to the first token
 TELLME = {"decode_tokens_per_s": 25, "ttft_s": "0.45-0.96 s (64-128-token prompts)"}
 
@@ -40,16 +48,20 @@ def main(argv=None):
     parser.add_argument("--plot", type=Path, default=results / "perf_bitnet-0.7b_kv260.png")
     args = parser.parse_args(argv)
     runs = []
-    for model, board in POINTS:
+    for model, board, changes in POINTS:
         target = get_board(board)
         config = DesignConfig().replace("board", board)
+        for name, value in changes.items():
+            config = config.replace(name, value)
         parameters = accelerator_parameters(config, preset(model))
         result = performance(parameters, target, lm_head=config.accelerator.lm_head)
+        result["changes"] = changes
         runs.append(result)
         speeds = ", ".join(f"{c}: {s:.2f}" for c, s in result["decode_tokens_per_s"].items())
         ttft = ", ".join(f"{p}: {s:.2f} s" for p, s in result["ttft_s"].items())
-        print(f"{model} on {board}: decode tokens/s by context {speeds}; first token {ttft}")
-        if (model, board) == ("bitnet-0.7b", "kv260"):
+        print(f"{model} on {board} {changes or ''}: decode tokens/s by context {speeds}; "
+              f"first token {ttft}")
+        if (model, board, changes) == ("bitnet-0.7b", "kv260", {}):
             args.plot.parent.mkdir(parents=True, exist_ok=True)
             plot_performance(result, args.plot)
     args.json.parent.mkdir(parents=True, exist_ok=True)
