@@ -77,7 +77,7 @@ def test_run_attention_rejects_bad_lanes(capsys, tmp_path):
     code, _, err = invoke(capsys, "run", "attention", "--phase", "prefill", *arrays,
                           "--lanes", "3", "--out", str(tmp_path / "o.npy"))
     assert (code, err) == (2, "ternforge: Lanes must be a power of two dividing the head "
-                              "dimension (8) into parts of more than 7, not 3\n")
+                              "dimension (8), not 3\n")
     assert not (tmp_path / "o.npy").exists()
 
 
