@@ -21,7 +21,6 @@ from amaranth.lib.wiring import In, Out
 from ..common.axi import axi4_read_members, axi4_write_members, forward_ports
 from ..common.interconnect import AxiInterconnect
 from ..common.vectors import VectorReader, VectorWriter
-from ..eltwise.parameters import RopeParameters
 from ..eltwise.stages import Rope
 
 __all__ = ["ROPE_INSTRUCTION", "RopeUnit"]
@@ -39,12 +38,8 @@ class RopeUnit(wiring.Component):
 
     Parameters
     ----------
-    data_bits : int
-        The AXI data width.
-    max_burst, depth : int
-        Words of a burst at most, and of each reader's and writer's FIFO (a
-        :class:`~ternforge.hdl.accelerator.parameters.RopeUnitParameters`' ``max_burst`` and
-        ``fifo_depth``, which its cycle model follows).
+    parameters : RopeUnitParameters
+        Its data width, bursts and FIFOs (which its cycle model follows).
     payload_bits : int
         Width of the instruction port (at least :data:`ROPE_INSTRUCTION`'s).
 
@@ -55,12 +50,13 @@ class RopeUnit(wiring.Component):
     m_axi_* : the unit's AXI4 port.
     """
 
-    def __init__(self, *, data_bits=512, max_burst=16, depth=32, payload_bits=None):
-        payload_bits = payload_bits or ROPE_INSTRUCTION.size
-        options = {"data_bits": data_bits, "max_burst": max_burst, "depth": depth}
+    def __init__(self, parameters, *, payload_bits=None):
+        p, payload_bits = parameters, payload_bits or ROPE_INSTRUCTION.size
+        data_bits = p.data_bits
+        options = {"data_bits": data_bits, "max_burst": p.max_burst, "depth": p.fifo_depth}
         self._readers = {name: VectorReader(32, **options) for name in _READERS}
         self._writers = {name: VectorWriter(32, **options) for name in _WRITERS}
-        self._stage = Rope(RopeParameters(format="float32"))
+        self._stage = Rope(p.stage)
         self._bus = AxiInterconnect([(name, True, False) for name in _READERS] +
                                     [(name, False, True) for name in _WRITERS],
                                     data_bits=data_bits)

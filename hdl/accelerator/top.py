@@ -34,10 +34,19 @@ COPY_INSTRUCTION = data.StructLayout({"source": 32, "destination": 32, "words": 
 
 
 class CopyUnit(wiring.Component):
-    """A :class:`~ternforge.hdl.common.dma.DmaCopy` behind :data:`COPY_INSTRUCTION`\\ s."""
+    """A :class:`~ternforge.hdl.common.dma.DmaCopy` behind :data:`COPY_INSTRUCTION`\\ s.
 
-    def __init__(self, payload_bits, *, data_bits=512, depth=256):
-        self._copy = DmaCopy(data_bits=data_bits, depth=depth)
+    Parameters
+    ----------
+    parameters : CopyUnitParameters
+        Its data width, FIFO depth and bursts.
+    payload_bits : int
+        Width of the instruction port (at least :data:`COPY_INSTRUCTION`'s).
+    """
+
+    def __init__(self, parameters, payload_bits):
+        p = parameters
+        self._copy = DmaCopy(data_bits=p.data_bits, depth=p.depth, max_burst=p.max_burst)
         members = dict(self._copy.signature.members)
         del members["commands"]
         super().__init__({"instruction": In(stream.Signature(payload_bits)), **members})
@@ -140,10 +149,9 @@ def accelerator(parameters) -> Machine:
     :class:`~ternforge.hdl.accelerator.parameters.AcceleratorParameters`: copy, vector, GEMV,
     RoPE and attention units."""
     p, data_bits = parameters, parameters.data_bits
-    return Machine([lambda bits: CopyUnit(bits, data_bits=data_bits, depth=p.copy.depth),
+    return Machine([lambda bits: CopyUnit(p.copy, bits),
                     lambda bits: VectorUnit(p.vector, payload_bits=bits),
                     lambda bits: GemvUnit(p.gemv, payload_bits=bits),
-                    lambda bits: RopeUnit(data_bits=data_bits, max_burst=p.rope.max_burst,
-                                          depth=p.rope.fifo_depth, payload_bits=bits),
+                    lambda bits: RopeUnit(p.rope, payload_bits=bits),
                     lambda bits: AttentionUnit(p.attention, payload_bits=bits)],
                    data_bits=data_bits, names=UNIT_NAMES, hp_ports=p.hp_ports)

@@ -280,7 +280,7 @@ class _Core:
             Signal(name="score_forward")
         # the accumulation's wait after a key (accumulate_pause of the job's rows), and the
         # cycles of it still to wait (the loop's ``hold`` the cycle after, while more than 1)
-        pause = self.engine.parameters.accumulate_pause(1)
+        pause = max(self.engine.parameters.pauses)
         if pause:
             self.pause_cycles = Signal(range(pause + 1), name="pause_cycles")
             self.pausing = Signal(range(pause + 1), name="pausing")
@@ -504,9 +504,8 @@ class _Core:
             bubble = sum(p.score_period(r) > p.score_slots(r) for r in range(1, self.big_r + 1))
             forward = sum(p.score_period(r) == p.fma_latency + 1
                           for r in range(1, self.big_r + 1))
-            pauses = [0] + [p.accumulate_pause(r) for r in range(1, self.big_r + 1)]
-            if any(pauses):
-                m.d.sync += self.pause_cycles.eq(Array(pauses)[payload.rows])
+            if any(p.pauses):
+                m.d.sync += self.pause_cycles.eq(Array(p.pauses)[payload.rows])
             m.d.sync += [self.rows.eq(payload.rows), self.keys.eq(payload.keys),
                          self.score_rows.eq(Mux(payload.rows < fewest, fewest, payload.rows)),
                          self.score_bubble.eq(_at_most(payload.rows, bubble, self.big_r)),
@@ -650,7 +649,7 @@ class _Core:
         """``acc[d] = fma(p_j, v_j[d], acc[d])`` key by key, the denominator with ``v = 1``."""
         m, f_index, loop = self.m, self.f_index, self.loop
         # after a key but the tile's last, the loop waits ``pause_cycles`` cycles
-        if self.engine.parameters.accumulate_pause(1):
+        if any(self.engine.parameters.pauses):
             key_done = loop.steps[0] & ~loop.last[0]
             m.d.sync += [self.hold.eq(Mux(key_done, self.pause_cycles != 0, self.pausing > 1)),
                          self.pausing.eq(Mux(key_done, self.pause_cycles,

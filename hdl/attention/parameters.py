@@ -163,6 +163,12 @@ class AttentionParameters:
         return max(0, self.fma_latency + 2 - rows * (self.elements_per_lane + 1))
 
     @property
+    def pauses(self) -> tuple[int, ...]:
+        """:meth:`accumulate_pause` of jobs of 0 (none) to ``rows`` rows, indexed by rows;
+        all 0 (the engine then has no wait at all) unless a job of one row waits."""
+        return (0,) + tuple(self.accumulate_pause(r) for r in range(1, self.rows + 1))
+
+    @property
     def beat_bits(self) -> int:
         """Bits of a query, key, value or output beat (``lanes`` elements)."""
         return self.lanes * self.format.width

@@ -144,8 +144,9 @@ class DmaCopy(wiring.Component):
     addr_bits, data_bits : int
         AXI widths.
     depth : int
-        Words of each side's FIFO (a power of two, 16 to 4096); bursts of up to
-        ``min(depth, 256)`` words.
+        Words of each side's FIFO (a power of two, at least ``max_burst``, at most 4096).
+    max_burst : int
+        Words of a burst at most.
 
     Members
     -------
@@ -155,12 +156,11 @@ class DmaCopy(wiring.Component):
     m_axi_* : AXI4 read and write channels.
     """
 
-    def __init__(self, *, addr_bits=32, data_bits=512, depth=256):
-        burst = min(depth, 256)
-        self._reader = BufferedReader(addr_bits=addr_bits, data_bits=data_bits, depth=depth,
-                                      max_burst=burst)
-        self._writer = BufferedWriter(addr_bits=addr_bits, data_bits=data_bits, depth=depth,
-                                      max_burst=burst)
+    def __init__(self, *, addr_bits=32, data_bits=512, depth=256, max_burst=256):
+        sides = {"addr_bits": addr_bits, "data_bits": data_bits, "depth": depth,
+                 "max_burst": max_burst}
+        self._reader = BufferedReader(**sides)
+        self._writer = BufferedWriter(**sides)
         super().__init__({
             "commands": In(stream.Signature(data.StructLayout(
                 {"source": addr_bits, "destination": addr_bits, "words": 32}))),
