@@ -2,7 +2,8 @@
 
 :func:`build` elaborates :func:`~ternforge.hdl.accelerator.top.accelerator` inside the
 Verilog memory (:class:`~ternforge.sim.memory.WithMemory`) and builds it with Verilator
-(cached by content). :func:`generate` lays the model out in an image
+(cached by content on disk, and by its parameters in the process: writing a large
+accelerator's Verilog takes tens of seconds). :func:`generate` lays the model out in an image
 (:func:`ternforge.sim.runtime.generation`), runs the prefill and the decode steps
 (:mod:`ternforge.sim.cocotb.model`), and returns what the run gave.
 """
@@ -16,6 +17,7 @@ from amaranth.back import verilog
 
 from ..hdl.common.timing import MemoryTiming
 from . import verilator
+from .cache import cache_root
 from .memory import MEMORY_VERILOG, WithMemory, plusargs, write_image
 from .runtime import generation, predicted_cycles
 
@@ -27,19 +29,26 @@ WRITE_LATENCY = 10
 #: the models the simulator runs whole, and the KV cache (tokens) their accelerator has
 SIMULATED = {"tiny": 256}
 
+#: this process's builds: (parameters, memory bytes, trace, cache root) -> build folder
+_BUILT: dict[tuple, Path] = {}
+
 
 def build(parameters, *, memory_bytes: int, trace: str | None = None) -> Path:
     """The Verilator build of the accelerator of ``parameters``
     (:class:`~ternforge.hdl.accelerator.parameters.AcceleratorParameters`) on a memory of
     ``memory_bytes`` (words of a DDR port's width; one port, or ``hp_ports`` each with its
     timing and stalls); with ``trace`` (``"vcd"`` or ``"saif"``, see
-    :func:`ternforge.sim.verilator.build`), a separate build that can record it."""
+    :func:`ternforge.sim.verilator.build`), a separate build that can record it. A second
+    call in a process returns the first's folder while it exists."""
     from ..hdl.accelerator.top import accelerator
 
-    words = memory_bytes // (parameters.port_bits // 8)
-    top = WithMemory(accelerator(parameters), data_bits=parameters.port_bits, words=words)
-    return verilator.build(verilog.convert(top, name=TOPLEVEL) + MEMORY_VERILOG,
-                           toplevel=TOPLEVEL, trace=trace)
+    key = (parameters, memory_bytes, trace, cache_root())
+    if key not in _BUILT or not _BUILT[key].exists():
+        words = memory_bytes // (parameters.port_bits // 8)
+        top = WithMemory(accelerator(parameters), data_bits=parameters.port_bits, words=words)
+        _BUILT[key] = verilator.build(verilog.convert(top, name=TOPLEVEL) + MEMORY_VERILOG,
+                                      toplevel=TOPLEVEL, trace=trace)
+    return _BUILT[key]
 
 
 def generate(built: Path, parameters, weights, checkpoint: Path, prompt, new_tokens: int, *,

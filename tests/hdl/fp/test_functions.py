@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
+from stream_sim import run_simulation
 from ternforge.hdl.fp.format import float_format
 from ternforge.hdl.fp.functions import FLOAT_FUNCTIONS
 from ternforge.hdl.fp.parameters import FloatUnitParameters, function_parameters
@@ -42,7 +43,7 @@ def simulate(dut, inputs, ready=None):
     sim = Simulator(dut)
     sim.add_clock(1e-6)
     sim.add_testbench(testbench)
-    sim.run()
+    run_simulation(sim)
     return np.array(out, dtype=np.uint64)
 
 

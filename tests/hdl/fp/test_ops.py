@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
+from stream_sim import run_simulation
 from ternforge.hdl.fp.format import FLOAT_FORMATS, float_format
 from ternforge.hdl.fp.ops import FLOAT_OPERATORS
 from ternforge.hdl.fp.parameters import FloatUnitParameters
@@ -87,7 +88,7 @@ def simulate(unit, operands):
     sim = Simulator(unit)
     sim.add_clock(1e-6)
     sim.add_testbench(testbench)
-    sim.run()
+    run_simulation(sim)
     return np.array(results, dtype=np.uint64)
 
 

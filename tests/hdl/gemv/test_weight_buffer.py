@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
+from stream_sim import run_simulation
 from ternforge.hdl.common.words import WordSplitter
 from ternforge.hdl.gemv.weight_buffer import LineAssembler, WeightBuffer
 
@@ -39,7 +40,7 @@ def pump(dut, source, words, sink, *, count, stall=0.0, seed=0, extra=None):
     sim = Simulator(dut)
     sim.add_clock(1e-6)
     sim.add_testbench(bench)
-    sim.run()
+    run_simulation(sim)
     return out, out_cycles, in_cycles
 
 

@@ -13,6 +13,7 @@ from amaranth.back import verilog
 from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.sim import Simulator
 
+from stream_sim import run_simulation
 from ternforge.hdl.mac.array import MAC_ARCHITECTURES, mac_array
 from ternforge.hdl.mac.carry_save import CarrySaveSum
 from ternforge.hdl.mac.parameters import ARCHITECTURES, VARIANTS, MacArrayParameters, \
@@ -51,7 +52,7 @@ def simulate(engine, a, b, *, stall=0.0, seed=0):
     sim = Simulator(engine)
     sim.add_clock(1e-6)
     sim.add_testbench(bench)
-    sim.run()
+    run_simulation(sim)
     return results_from_beats(words, len(a), b.shape[1], geom), trace["last"] - trace["first"] + 1
 
 
@@ -113,7 +114,7 @@ def test_carry_save_sum_of_products_is_exact(is_signed):
 
     sim = Simulator(m)
     sim.add_testbench(bench)
-    sim.run()
+    run_simulation(sim)
 
 
 def test_an_engine_refuses_parameters_of_another_architecture():
@@ -154,7 +155,7 @@ def test_booth_products_are_exact(is_signed, width):
 
     sim = Simulator(m)
     sim.add_testbench(bench)
-    sim.run()
+    run_simulation(sim)
 
 
 # -- the generated Verilog on Verilator

@@ -11,6 +11,7 @@ import pytest
 from amaranth.back import verilog
 from amaranth.sim import Simulator
 
+from stream_sim import run_simulation
 from ternforge.gen.elaborate import MODULE_NAMES
 from ternforge.hdl.matmul.engines import ENGINE_CLASSES, matmul_engine
 from ternforge.hdl.matmul.parameters import EngineKind, TlmmParameters
@@ -55,7 +56,7 @@ def simulate(parameters, acts, weights, *, stall=0.0, seed=0):
     sim = Simulator(engine)
     sim.add_clock(1e-6)
     sim.add_testbench(bench)
-    sim.run()
+    run_simulation(sim)
     result = results_from_words(words, m=len(acts), n=len(weights), geom=geom,
                                 acc_width=parameters.acc_width)
     return result, trace["last"] - trace["first"] + 1
