@@ -15,8 +15,9 @@ def run_simulation(sim):
     CPython 3.11 keeps frames in 16 KiB chunks, mapping a chunk when a call does not fit the
     last and unmapping it on return; the simulator's generated code, called once a delta
     cycle, can sit right on such a boundary at the depth a test runner calls it from (a
-    pytest-xdist worker's, say), and then spends ten times its time in ``mmap``. A new
-    thread's stack starts empty, so its depth is always the same, and shallow."""
+    pytest-xdist worker's, say), and then spends ten times its time in ``mmap`` (CPython
+    issue gh-142183, fixed in 3.13 and later by keeping one spare chunk). A new thread's
+    stack starts empty, so the depth is always the same, and shallow."""
     failed = []
 
     def target():
