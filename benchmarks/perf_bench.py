@@ -1,7 +1,7 @@
 """Modeled tokens per second and time to the first token of BitNet b1.58 0.7B and 2B4T on the
-kv260 and the zcu104, with the default design (``ternforge perf`` of each), and on the
-zcu104 with 16 attention lanes and 4 vector lanes (which only its LUTs hold), beside TeLLMe's
-published figures.
+kv260 and the zcu104, with each board's default design (``ternforge perf`` of each: on the
+zcu104 16 attention lanes and 4 vector lanes, which only its LUTs hold), and on the zcu104
+with the kv260's design, beside TeLLMe's published figures.
 
 Every figure comes from the accelerator's cycle model (:mod:`ternforge.gen.perf`), which the
 tests check on Verilator to the cycle (the tiny model's prefill and decode steps, a
@@ -28,15 +28,14 @@ from ternforge.gen.config import DesignConfig  # noqa: E402
 from ternforge.gen.perf import performance, plot_performance  # noqa: E402
 from ternforge.hdl.accelerator.model import preset  # noqa: E402
 
-#: the default design's changes that the zcu104's LUTs hold: 16 attention lanes (on tiles of
-#: 128 keys for 0.7B's one query row a KV head: a tile must give each lane 7 score
-#: accumulators), and 4 vector lanes
-WIDE = {"bitnet-0.7b": {"accelerator.attention_lanes": 16, "accelerator.attention_cols": 128,
-                        "accelerator.vector_lanes": 4},
-        "bitnet-2b4t": {"accelerator.attention_lanes": 16, "accelerator.vector_lanes": 4}}
+#: the kv260's default design, made on the zcu104 (8 attention lanes on tiles of 64 keys, the
+#: kv260's vector lanes), beside the zcu104's own
+KV260_DESIGN = {model: {"accelerator.attention_lanes": 8, "accelerator.attention_cols": 64,
+                        "accelerator.vector_lanes": lanes}
+                for model, lanes in (("bitnet-0.7b", 2), ("bitnet-2b4t", 1))}
 POINTS = [(model, board, {}) for model in ("bitnet-0.7b", "bitnet-2b4t")
           for board in ("kv260", "zcu104")] + [
-    (model, "zcu104", changes) for model, changes in WIDE.items()]
+    (model, "zcu104", changes) for model, changes in KV260_DESIGN.items()]
 #: TeLLMe v2 (arXiv 2510.15926) on the kv260: decode tokens/s, time to the first token
 TELLME = {"decode_tokens_per_s": 25, "ttft_s": "0.45-0.96 s (64-128-token prompts)"}
 

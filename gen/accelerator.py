@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 
 from amaranth.back import rtlil, verilog
 
-from ..boards import RESOURCE_KEYS, Board
+from ..boards import RESOURCE_KEYS, Board, get_board
 from ..hdl.accelerator.controller import register_map
 from ..hdl.accelerator.model import ModelConfig
 from ..hdl.accelerator.parameters import AcceleratorParameters, VectorUnitParameters
@@ -31,7 +31,8 @@ from .power import power_estimate
 from .synthesis import SOURCE, synthesize
 from .timing import delay_model, design_timing, path_timing
 
-__all__ = ["TOP", "PORT_BITS", "PROMPT_TOKENS", "default_vector_lanes", "ports", "part_names",
+__all__ = ["TOP", "PORT_BITS", "PROMPT_TOKENS", "WIDE_BOARD_LUTS", "default_vector_lanes",
+           "default_attention", "ports", "part_names",
            "accelerator_parameters",
            "accelerator_verilog", "accelerator_resources", "accelerator_fit",
            "beside_activity", "accelerator_power",
@@ -77,35 +78,63 @@ def part_names(parameters: AcceleratorParameters) -> tuple:
             *UNIT_NAMES)
 
 
-def default_vector_lanes(model: ModelConfig, data_bits: int) -> int:
-    """The vector unit's lanes when ``[accelerator] vector_lanes`` is left out: two for a model
-    whose widest vector is at most 4,096 elements (BitNet b1.58 0.7B), one for a wider one
-    (2B4T), and no more than the bus takes. A lane costs about 12,000 LUTs (Yosys, the 0.7B's
-    vector unit): two keep the 0.7B's default design within the kv260, and 2B4T's default
-    has no room for a second."""
-    return min(2 if max(model.hidden, model.ffn) <= 4096 else 1,
-               VectorUnitParameters.most_lanes(data_bits))
+#: the LUTs from which a board takes the wide defaults of ``[accelerator]``
+#: (:func:`default_attention`, :func:`default_vector_lanes`): the zcu104's 230,400 do, the
+#: kv260's 117,120 do not
+WIDE_BOARD_LUTS = 200_000
+
+
+def _wide(board: Board) -> bool:
+    return board.resources["LUT"] >= WIDE_BOARD_LUTS
+
+
+def default_vector_lanes(model: ModelConfig, data_bits: int, board: Board) -> int:
+    """The vector unit's lanes when ``[accelerator] vector_lanes`` is left out, no more than
+    the bus takes: on a board of :data:`WIDE_BOARD_LUTS` or more, four; on a smaller one (the
+    kv260), two for a model whose widest vector is at most 4,096 elements (BitNet b1.58 0.7B)
+    and one for a wider one (2B4T). A lane costs about 12,000 LUTs (Yosys, the 0.7B's vector
+    unit): two keep the 0.7B's default design within the kv260, and 2B4T's default there has
+    no room for a second."""
+    lanes = 4 if _wide(board) else 2 if max(model.hidden, model.ffn) <= 4096 else 1
+    return min(lanes, VectorUnitParameters.most_lanes(data_bits))
+
+
+def default_attention(model: ModelConfig, data_bits: int, board: Board) -> tuple[int, int]:
+    """The attention engine's lanes and keys a tile when ``[accelerator] attention_lanes`` and
+    ``attention_cols`` are left out: on a board of :data:`WIDE_BOARD_LUTS` or more, 16 lanes
+    and tiles of 128 keys (64 for a model of several query heads a KV head, whose score
+    registers are rows times keys: 2B4T's four), the fastest decode of 0.7B and 2B4T on the
+    zcu104 (``benchmarks/perf_bench.py``); on a smaller one (the kv260) 8 lanes and tiles of
+    64 keys. The lanes are at most the float32 elements a bus word carries and the largest
+    power of two dividing the head dimension."""
+    lanes, cols = (16, 128 if model.group == 1 else 64) if _wide(board) else (8, 64)
+    return min(lanes, data_bits // 32, model.head_dim & -model.head_dim), cols
 
 
 def accelerator_parameters(config: DesignConfig, model: ModelConfig) -> AcceleratorParameters:
-    """The accelerator for ``model`` with ``config``'s microarchitecture: the engine's group
-    size, groups per cycle and rows (``[tlmm]``), the attention engine's tile (its rows by
-    default the model's query heads per KV head), lanes and context (``[accelerator]``; the
-    context at most the model's) and the vector unit's lanes (``[accelerator]``; by default
-    :func:`default_vector_lanes`), on a bus of ``hp_ports`` HP ports of :data:`PORT_BITS`.
-    The model sets every size (the ``[eltwise]`` and ``[attention]`` sections are the
-    separate units of ``ternforge report units``)."""
+    """The accelerator for ``model`` with ``config``'s microarchitecture on its board: the
+    engine's group size, groups per cycle and rows (``[tlmm]``), the attention engine's tile
+    (its rows by default the model's query heads per KV head), lanes and context
+    (``[accelerator]``; the context at most the model's; the lanes and the tile's keys by
+    default :func:`default_attention`'s) and the vector unit's lanes (``[accelerator]``; by
+    default :func:`default_vector_lanes`), on a bus of ``hp_ports`` HP ports of
+    :data:`PORT_BITS`. The model sets every size (the ``[eltwise]`` and ``[attention]``
+    sections are the separate units of ``ternforge report units``)."""
     a, t = config.accelerator, config.tlmm
+    board = get_board(config.board)
     rows = model.group if a.attention_rows is None else a.attention_rows
     data_bits = PORT_BITS * a.hp_ports
-    vector_lanes = (default_vector_lanes(model, data_bits) if a.vector_lanes is None
+    vector_lanes = (default_vector_lanes(model, data_bits, board) if a.vector_lanes is None
                     else a.vector_lanes)
+    lanes, cols = default_attention(model, data_bits, board)
+    lanes = lanes if a.attention_lanes is None else a.attention_lanes
+    cols = cols if a.attention_cols is None else a.attention_cols
     check_int(f"Attention rows (at least {model.name}'s query heads per KV head)", rows,
               model.group, MAX_ROWS)
     return AcceleratorParameters.for_model(
         model, context=min(a.context, model.max_context), group_size=t.group_size,
-        groups_per_cycle=t.groups_per_cycle, rows=t.rows, lanes=a.attention_lanes,
-        tile_rows=rows, tile_cols=a.attention_cols, data_bits=data_bits,
+        groups_per_cycle=t.groups_per_cycle, rows=t.rows, lanes=lanes,
+        tile_rows=rows, tile_cols=cols, data_bits=data_bits,
         hp_ports=a.hp_ports, vector_lanes=vector_lanes)
 
 

@@ -171,10 +171,13 @@ class AcceleratorConfig:
     ``perf``) has of its own. Its GEMV engine is the ``[tlmm]`` section's group size, groups
     per cycle and rows; its one attention engine serves both prefill and decode, in float32
     (the vector and RoPE units' format), with the tile and lanes below, on ``hp_ports`` HP
-    ports. The defaults are the fastest BitNet b1.58 0.7B decode on kv260 of
-    ``benchmarks/sweep_bench.py``: all four HP ports, a tile of the query heads one KV head
-    serves (one, for 0.7B) by 64 keys, eight lanes (the most that 0.7B's head dimension
-    of 96 takes), and a vector unit of two lanes.
+    ports. The defaults are the fastest BitNet b1.58 decode of ``benchmarks/sweep_bench.py``
+    and ``benchmarks/perf_bench.py`` that the board holds: all four HP ports, a tile of the
+    query heads one KV head serves (one, for 0.7B), and on the kv260 eight attention lanes
+    (the most that 0.7B's head dimension of 96 takes on a tile of 64 keys, without waits) and
+    two vector lanes; on a board of twice its LUTs (the zcu104) sixteen attention lanes, tiles
+    of 128 keys, four vector lanes (:func:`~ternforge.gen.accelerator.default_attention`,
+    :func:`~ternforge.gen.accelerator.default_vector_lanes`).
 
     Members
     -------
@@ -182,12 +185,15 @@ class AcceleratorConfig:
         Query rows of the attention engine's tile (1 to 64): a prefill tile's tokens, and at
         least a decode job's, the query heads of one KV head. None (the default): the
         model's query heads per KV head.
-    attention_cols : int
-        Keys per tile (1 to 128, a multiple of the lanes).
-    attention_lanes : int
+    attention_cols : int or None
+        Keys per tile (1 to 128, a multiple of the lanes). None (the default): the board's
+        (64 on the kv260).
+    attention_lanes : int or None
         Parallel fmas (at most the float32 elements a bus word carries: 4 a 128-bit HP
         port; a power of two dividing the head dimension; with parts of at most the fma's
-        latency, a decode job of few rows waits after each key of its accumulation).
+        latency, a decode job of few rows waits after each key of its accumulation). None
+        (the default): the board's (8 on the kv260), at most what the bus and the head
+        dimension take.
     context : int
         Tokens the KV cache holds (2 to 1,048,576; at most the model's own).
     hp_ports : int
@@ -201,15 +207,15 @@ class AcceleratorConfig:
         Elements the vector unit (the element-wise work) takes a cycle: a power of two, at
         most a quarter of the float32 elements of a bus word (two operands a cycle in half
         the bus: one an HP port), dividing the model's hidden and FFN sizes. None (the
-        default): :func:`~ternforge.gen.accelerator.default_vector_lanes`, two for 0.7B and
-        one for 2B4T, so that each default fits the kv260.
+        default): the board's, on the kv260 two for 0.7B and one for 2B4T, so that each
+        default fits it.
         Its RMSNorm keeps seven partial sums of squares a lane, so the lanes are part of what
         the accelerator computes (its golden model's ``vector_lanes``).
     """
 
     attention_rows: int | None = None
-    attention_cols: int = 64
-    attention_lanes: int = 8
+    attention_cols: int | None = None
+    attention_lanes: int | None = None
     context: int = 2048
     hp_ports: int = 4
     lm_head: str = "bfloat16"
@@ -219,7 +225,9 @@ class AcceleratorConfig:
         # (the tile and lanes against each other and the model's head dimension are the
         # engine's rules, checked when the accelerator of a model is built)
         for name in ("attention_cols", "attention_lanes"):
-            check_int(name.replace("_", " ").capitalize(), getattr(self, name), 1, MAX_COLS)
+            if getattr(self, name) is not None:
+                check_int(name.replace("_", " ").capitalize(), getattr(self, name), 1,
+                          MAX_COLS)
         if self.attention_rows is not None:
             check_int("Attention rows", self.attention_rows, 1, MAX_ROWS)
         check_int("Context", self.context, 2, MAX_KEYS)

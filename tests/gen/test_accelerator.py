@@ -50,6 +50,28 @@ def test_the_default_configuration_gives_the_07b_accelerator_on_four_hp_ports():
         format="bfloat16", rows=8, decode_lanes=8)), preset("bitnet-0.7b")) == p
 
 
+def test_a_board_of_twice_the_kv260s_luts_takes_the_wide_design_by_default():
+    """The zcu104: 16 attention lanes, tiles of 128 keys for one query row a KV head (64 for
+    2B4T's four), 4 vector lanes; each at most what the bus and the head dimension take, and
+    what a configuration names kept."""
+    zcu104 = DesignConfig(board="zcu104")
+    shapes = {}
+    for model in ("bitnet-0.7b", "bitnet-2b4t", "tiny"):
+        p = accelerator_parameters(zcu104, preset(model))
+        shapes[model] = (p.attention.engine.lanes, p.attention.engine.cols, p.vector.lanes)
+    assert shapes == {"bitnet-0.7b": (16, 128, 4), "bitnet-2b4t": (16, 64, 4),
+                      "tiny": (16, 64, 4)}
+    two_ports = accelerator_parameters(zcu104.replace("accelerator.hp_ports", 2),
+                                       preset("bitnet-0.7b"))
+    assert (two_ports.attention.engine.lanes, two_ports.vector.lanes) == (8, 2)  # 256 bits
+    named = zcu104.replace("accelerator.attention_lanes", 8).replace(
+        "accelerator.vector_lanes", 1)
+    p = accelerator_parameters(named, preset("bitnet-0.7b"))
+    assert (p.attention.engine.lanes, p.attention.engine.cols, p.vector.lanes) == (8, 128, 1)
+    assert accelerator_parameters(DesignConfig(board="kv260"), preset("bitnet-0.7b")) == \
+        accelerator_parameters(DesignConfig(), preset("bitnet-0.7b"))
+
+
 @pytest.mark.parametrize("accelerator, message", [
     (AcceleratorConfig(attention_lanes=8, attention_cols=64, hp_ports=1),
      "Attention lanes (float32 elements of a 128-bit word) must be an integer from 1 to 4, "
