@@ -33,7 +33,8 @@ from .eltwise import BitNetLayer, bitnet_layer, rmsnorm
 
 __all__ = ["NORMS", "Projection", "LayerWeights", "ModelWeights", "quantise_weights",
            "quantise_activations", "random_weights", "Reference", "Golden", "HEAD_FORMATS",
-           "check_head_format", "head_bytes", "head_logits", "lm_head",
+           "check_head_format", "head_bytes", "head_logits", "lm_head", "KV_FORMATS",
+           "kv_rounded",
            "layer_parameters", "greedy"]
 
 #: a layer's RMSNorm gains, in the order a layer applies them
@@ -88,6 +89,26 @@ def quantise_activations(x) -> tuple[np.ndarray, np.ndarray]:
     x = np.asarray(x, dtype=np.float64)
     s = 127 / np.maximum(np.abs(x).max(axis=-1, keepdims=True), FLOOR)
     return np.clip(np.round(x * s), -128, 127), s
+
+
+#: the formats a KV cache may hold keys and values in (see :func:`kv_rounded`)
+KV_FORMATS = ("float32", "float16", "bfloat16", "int8")
+
+
+def kv_rounded(x, kv_format: str) -> np.ndarray:
+    """Keys or values ``x`` (``(..., head_dim)``: a row a token and head) as a KV cache held
+    in ``kv_format`` gives them back, in float64: ``float32``, ``float16`` and ``bfloat16``
+    each rounded once (ties to even; float16 saturates to infinity past 65,504); ``int8``
+    each row absmax-quantised as BitNet's activations (:func:`quantise_activations`: a scale
+    a token and head, the codes in [-128, 127])."""
+    if kv_format not in KV_FORMATS:
+        raise ValueError(f"KV cache format must be one of {', '.join(KV_FORMATS)}, not "
+                         f"{kv_format!r}")
+    x = np.asarray(x, dtype=np.float64)
+    if kv_format == "int8":
+        codes, scale = quantise_activations(x)
+        return codes / scale
+    return fm.from_bits(fm.to_bits(x, kv_format), kv_format).astype(np.float64)
 
 
 @dataclass(frozen=True)
@@ -203,12 +224,15 @@ class Reference:
     """transformers' BitNet forward pass in float64, with a KV cache.
 
     :meth:`step` runs the next tokens (a prompt, then one token at a time) and returns the
-    final hidden state (after the final norm) of each.
+    final hidden state (after the final norm) of each. With ``kv_format`` (one of
+    :data:`KV_FORMATS`), the cache holds each key and value as that format gives it back
+    (:func:`kv_rounded`), and every token attends to those, its own included.
     """
 
     weights: ModelWeights
     keys: list = field(default_factory=list)
     values: list = field(default_factory=list)
+    kv_format: str | None = None
 
     @property
     def position(self) -> int:
@@ -229,6 +253,8 @@ class Reference:
             k = _rope(k.reshape(len(ids), c.kv_heads, c.head_dim).transpose(1, 0, 2),
                       positions, c.rope_theta)
             v = v.reshape(len(ids), c.kv_heads, c.head_dim).transpose(1, 0, 2)
+            if self.kv_format is not None:
+                k, v = kv_rounded(k, self.kv_format), kv_rounded(v, self.kv_format)
             if i == len(self.keys):
                 self.keys.append(k)
                 self.values.append(v)

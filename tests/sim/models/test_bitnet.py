@@ -9,8 +9,8 @@ from ternforge.hdl.accelerator.model import preset
 from ternforge.sim.checkpoint import load_checkpoint, shipped_weights
 from ternforge.sim.models import fp as fm
 from ternforge.sim.models.bitnet import (Golden, Projection, Reference, greedy, head_bytes,
-                                         head_logits, quantise_activations, quantise_weights,
-                                         random_weights)
+                                         head_logits, kv_rounded, quantise_activations,
+                                         quantise_weights, random_weights)
 
 
 def _relative_rms(golden_bits, reference, fmt="float32"):
@@ -116,3 +116,36 @@ def test_the_lm_heads_bytes_and_formats_are_checked():
     with pytest.raises(ValueError, match="^LM head format must be one of float32, bfloat16, "
                                          "int8, not 'fp8'$"):
         head_logits(np.zeros((1, 2)), np.zeros((2, 2)), "fp8")
+
+
+def test_a_kv_caches_formats_give_back_what_they_hold():
+    x = np.array([[1.0, -2.5, 1e-3, 0.3], [0.0, 0.0, 0.0, 0.0]])
+    assert np.array_equal(kv_rounded(x, "bfloat16"),
+                          x.astype(ml_dtypes.bfloat16).astype(np.float64))
+    assert np.array_equal(kv_rounded(x, "float16"), x.astype(np.float16).astype(np.float64))
+    assert np.array_equal(kv_rounded(x, "float32"), x.astype(np.float32).astype(np.float64))
+    # int8: a row's absmax to 127, the codes rounded to even, back through the row's scale
+    codes = np.array([[51, -127, 0, 15]])  # 50.8 -> 51, 0.0508 -> 0, 15.24 -> 15
+    assert np.array_equal(kv_rounded(x[:1], "int8"), codes / (127 / 2.5))
+    assert np.array_equal(kv_rounded(x[1:], "int8"), x[1:])
+    with pytest.raises(ValueError, match="^KV cache format must be one of float32, float16, "
+                                         "bfloat16, int8, not 'fp8'$"):
+        kv_rounded(x, "fp8")
+
+
+def test_the_reference_with_a_rounded_kv_cache_attends_to_what_it_holds():
+    """float32 holds every key and value of the tiny model's float64 reference within its
+    rounding: its hidden states stay within 1e-3 of the exact cache's (BitNet's int8
+    activations round a few values the other way), while int8 moves them further."""
+    weights = random_weights(preset("tiny"), seed=2)
+    ids = np.arange(12)
+    exact = Reference(weights).step(ids)
+    held = Reference(weights, kv_format="float32")
+    assert _relative(held.step(ids), exact) < 1e-3
+    assert held.keys[0].astype(np.float32).astype(np.float64).tolist() == held.keys[0].tolist()
+    assert _relative(Reference(weights, kv_format="int8").step(ids), exact) > \
+        _relative(Reference(weights, kv_format="float32").step(ids), exact)
+
+
+def _relative(values, reference):
+    return float(np.sqrt(((values - reference) ** 2).mean() / (reference ** 2).mean()))
