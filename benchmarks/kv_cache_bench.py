@@ -20,8 +20,8 @@ format costs in accuracy before any of it is built:
   (which set a row's int8 scale). No real 0.7B weights are at hand: this measures the
   formats on that shape, not the model.
 
-Figures: ``top1_agreement``, ``rel_rms_error`` and ``mean_kl`` of the logits (as
-``benchmarks/lm_head_bench.py``), and for attention ``max_rel_error`` (each head's largest
+Figures: the logits' :func:`~ternforge.sim.models.bitnet.logit_errors` (as
+``benchmarks/lm_head_bench.py``'s), and for attention ``max_rel_error`` (each head's largest
 error over its largest output, the worst head) and ``rel_rms_error``. Run:
 ``python benchmarks/kv_cache_bench.py [--json FILE]``; results in
 ``benchmarks/results/kv_cache.json``.
@@ -40,27 +40,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ternforge.hdl.accelerator.model import preset  # noqa: E402
 from ternforge.sim.checkpoint import load_checkpoint, shipped_weights  # noqa: E402
-from ternforge.sim.models.bitnet import KV_FORMATS, Reference, kv_rounded  # noqa: E402
+from ternforge.sim.models.bitnet import (KV_FORMATS, Reference, kv_rounded,  # noqa: E402
+                                         logit_errors)
 
 TOKENS = 256
 CONTEXT = 1024
 #: the standard deviation of the synthetic case's logits (a few units, as a trained model's)
 LOGIT_STD = 3.0
 TEXT = Path(__file__).parent / "data" / "tinyshakespeare.txt"
-
-
-def _log_softmax(logits):
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
-
-
-def _logit_figures(logits, exact) -> dict:
-    log_p = _log_softmax(exact)
-    return {
-        "top1_agreement": float((logits.argmax(-1) == exact.argmax(-1)).mean()),
-        "rel_rms_error": float(np.sqrt(((logits - exact) ** 2).mean() / (exact ** 2).mean())),
-        "mean_kl": float((np.exp(log_p) * (log_p - _log_softmax(logits))).sum(-1).mean()),
-    }
 
 
 def tiny_case() -> dict:
@@ -72,7 +59,7 @@ def tiny_case() -> dict:
     result = {}
     for fmt in KV_FORMATS:
         model = Reference(weights, kv_format=fmt)
-        result[fmt] = _logit_figures(model.logits(model.step(ids)), exact)
+        result[fmt] = logit_errors(model.logits(model.step(ids)), exact)
     return result
 
 

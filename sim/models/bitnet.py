@@ -34,7 +34,7 @@ from .eltwise import BitNetLayer, bitnet_layer, rmsnorm
 __all__ = ["NORMS", "Projection", "LayerWeights", "ModelWeights", "quantise_weights",
            "quantise_activations", "random_weights", "Reference", "Golden", "HEAD_FORMATS",
            "check_head_format", "head_bytes", "head_logits", "lm_head", "KV_FORMATS",
-           "kv_rounded",
+           "kv_rounded", "logit_errors",
            "layer_parameters", "greedy"]
 
 #: a layer's RMSNorm gains, in the order a layer applies them
@@ -380,6 +380,28 @@ def head_bytes(config: ModelConfig, head_format: str) -> int:
     check_head_format(head_format)
     size, rows = config.vocab * config.hidden, config.vocab
     return {"float32": 4 * size, "bfloat16": 2 * size, "int8": size + 4 * rows}[head_format]
+
+
+def _log_softmax(logits):
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def logit_errors(logits, exact) -> dict:
+    """How far next-token ``logits`` ``(tokens, vocab)`` are from ``exact``:
+    ``top1_agreement`` (the argmax the same), ``top5_overlap`` (of the five best tokens, on
+    average), ``max_abs_error`` and ``rel_rms_error`` of the logits, ``mean_kl`` (of the
+    exact softmax against theirs, in nats)."""
+    logits, exact = (np.asarray(x, dtype=np.float64) for x in (logits, exact))
+    log_p = _log_softmax(exact)
+    top5, mine = (np.argsort(-x, axis=-1)[:, :5] for x in (exact, logits))
+    return {
+        "top1_agreement": float((logits.argmax(-1) == exact.argmax(-1)).mean()),
+        "top5_overlap": float(np.mean([len(set(a) & set(b)) / 5 for a, b in zip(top5, mine)])),
+        "max_abs_error": float(np.abs(logits - exact).max()),
+        "rel_rms_error": float(np.sqrt(((logits - exact) ** 2).mean() / (exact ** 2).mean())),
+        "mean_kl": float((np.exp(log_p) * (log_p - _log_softmax(logits))).sum(-1).mean()),
+    }
 
 
 def head_logits(values, head, head_format: str = "float32") -> np.ndarray:

@@ -9,8 +9,9 @@ from ternforge.hdl.accelerator.model import preset
 from ternforge.sim.checkpoint import load_checkpoint, shipped_weights
 from ternforge.sim.models import fp as fm
 from ternforge.sim.models.bitnet import (Golden, Projection, Reference, greedy, head_bytes,
-                                         head_logits, kv_rounded, quantise_activations,
-                                         quantise_weights, random_weights)
+                                         head_logits, kv_rounded, logit_errors,
+                                         quantise_activations, quantise_weights,
+                                         random_weights)
 
 
 def _relative_rms(golden_bits, reference, fmt="float32"):
@@ -149,3 +150,15 @@ def test_the_reference_with_a_rounded_kv_cache_attends_to_what_it_holds():
 
 def _relative(values, reference):
     return float(np.sqrt(((values - reference) ** 2).mean() / (reference ** 2).mean()))
+
+
+def test_logit_errors_say_how_far_logits_are():
+    exact = np.array([[3.0, 1.0, 0.0, -1.0, -2.0, -3.0], [0.0, 2.0, 1.0, 0.0, 0.0, -1.0]])
+    assert logit_errors(exact, exact) == {"top1_agreement": 1.0, "top5_overlap": 1.0,
+                                          "max_abs_error": 0.0, "rel_rms_error": 0.0,
+                                          "mean_kl": 0.0}
+    moved = exact.copy()
+    moved[1, 2] = 2.5  # the second token's best changes; its five best stay the same
+    errors = logit_errors(moved, exact)
+    assert (errors["top1_agreement"], errors["top5_overlap"]) == (0.5, 1.0)
+    assert errors["max_abs_error"] == 1.5 and errors["mean_kl"] > 0
