@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ternforge.hdl.accelerator.model import preset  # noqa: E402
 from ternforge.sim.checkpoint import load_checkpoint, shipped_weights  # noqa: E402
+from ternforge.sim.models.attention import reference  # noqa: E402
 from ternforge.sim.models.bitnet import (KV_FORMATS, Reference, kv_rounded,  # noqa: E402
                                          logit_errors)
 
@@ -64,10 +65,9 @@ def tiny_case() -> dict:
 
 
 def _attention(q, k, v):
-    """Decode attention in float64: ``q (H, D)`` against ``k, v (H, N, D)``."""
-    scores = np.einsum("hd,hnd->hn", q, k) / np.sqrt(q.shape[-1])
-    weights = np.exp(scores - scores.max(-1, keepdims=True))
-    return np.einsum("hn,hnd->hd", weights / weights.sum(-1, keepdims=True), v)
+    """Decode attention in float64 (:func:`~ternforge.sim.models.attention.reference`):
+    ``q (H, D)`` against ``k, v (H, N, D)``."""
+    return reference(q[:, None], k, v, phase="decode")[:, 0]
 
 
 def attention_case(outliers: int, seed: int = 0) -> dict:

@@ -15,8 +15,7 @@ from ternforge.sim.models.bitnet import (Golden, Projection, Reference, greedy, 
 
 
 def _relative_rms(golden_bits, reference, fmt="float32"):
-    values = fm.from_bits(golden_bits, fmt).astype(np.float64)
-    return float(np.sqrt(((values - reference) ** 2).mean() / (reference ** 2).mean()))
+    return _relative(fm.from_bits(golden_bits, fmt).astype(np.float64), reference)
 
 
 def test_quantisers_are_the_references():
