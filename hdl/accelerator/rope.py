@@ -107,30 +107,34 @@ class RopeUnit(wiring.Component):
 
     def _sequence(self, m):
         """For each token and head, in order: one row read on each reader and one row
-        written by each writer; done when every write is answered."""
+        written by each writer; done when every write is answered.
+
+        Each port keeps its next row's address and its token's first, and steps them by
+        additions alone (the next head's row ``2 * half`` elements on; the next token's
+        ``stride`` bytes, or a table row, on), so that no product lies between a register and
+        the bursts' addresses."""
         instruction = data.View(ROPE_INSTRUCTION,
                                 self.instruction.payload[:ROPE_INSTRUCTION.size])
         held = data.View(ROPE_INSTRUCTION, Signal(ROPE_INSTRUCTION.size))
         busy = Signal()
-        rows = held.tokens * held.heads
-        half_bytes = held.half * 4
         ports = {**{name: reader.commands for name, reader in self._readers.items()},
                  **{name: writer.commands for name, writer in self._writers.items()}}
-        # each port's next row (token, head) and the rows it has left to issue
-        token = {name: Signal(16, name=f"{name}_token") for name in ports}
+        # each port's next row's address, its token's first row's, its head and the rows it
+        # has left to issue
+        address = {name: Signal(32, name=f"{name}_address") for name in ports}
+        start = {name: Signal(32, name=f"{name}_start") for name in ports}
         head = {name: Signal(8, name=f"{name}_head") for name in ports}
         left = {name: Signal(24, name=f"{name}_left") for name in ports}
-        answered = Signal(24)
+        answered, total = Signal(25), Signal(25)  # writes answered, and of the instruction
         # x0's first row is requested alone, the other readers' after it: the bus's grants
         # then follow from this instruction alone, as the cycle model says
         started = Signal()
+        half_bytes = held.half * 4
         for name, port in ports.items():
-            row = held.x + token[name] * held.stride + head[name] * 2 * half_bytes
-            out = held.y + token[name] * held.stride + head[name] * 2 * half_bytes
-            table = token[name] * half_bytes
-            address = {"x0": row, "x1": row + half_bytes, "cos": held.cos + table,
-                       "sin": held.sin + table, "y0": out, "y1": out + half_bytes}[name]
-            m.d.comb += [port.payload.address.eq(address),
+            table = name in ("cos", "sin")
+            head_step = 0 if table else 2 * half_bytes
+            token_step = half_bytes if table else held.stride
+            m.d.comb += [port.payload.address.eq(address[name]),
                          port.payload.elements.eq(held.half),
                          port.valid.eq((left[name] != 0) & (started | (name == "x0")))]
             if name in _READERS:
@@ -140,19 +144,28 @@ class RopeUnit(wiring.Component):
                     m.d.sync += started.eq(1)
                 last_head = head[name] == held.heads - 1
                 m.d.sync += [left[name].eq(left[name] - 1),
-                             head[name].eq(Mux(last_head, 0, head[name] + 1)),
-                             token[name].eq(token[name] + last_head)]
+                             head[name].eq(Mux(last_head, 0, head[name] + 1))]
+                with m.If(last_head):
+                    m.d.sync += [start[name].eq(start[name] + token_step),
+                                 address[name].eq(start[name] + token_step)]
+                with m.Else():
+                    m.d.sync += address[name].eq(address[name] + head_step)
         for writer in self._writers.values():
             m.d.comb += writer.done.ready.eq(1)
         m.d.sync += answered.eq(answered + self._writers["y0"].done.valid
                                 + self._writers["y1"].done.valid)
-        finished = busy & (answered == 2 * rows)
+        finished = busy & (answered == total)
         m.d.comb += [self.done.valid.eq(finished), self.instruction.ready.eq(~busy)]
         with m.If(finished & self.done.ready):
             m.d.sync += busy.eq(0)
         with m.If(self.instruction.valid & ~busy):
             count = instruction.tokens * instruction.heads
+            second = instruction.half * 4  # a head's second half
+            first = {"x0": instruction.x, "x1": instruction.x + second, "cos": instruction.cos,
+                     "sin": instruction.sin, "y0": instruction.y, "y1": instruction.y + second}
             m.d.sync += [held.eq(instruction), busy.eq(1), answered.eq(0), started.eq(0),
+                         total.eq(2 * count),
                          *(left[name].eq(count) for name in ports),
-                         *(token[name].eq(0) for name in ports),
+                         *(start[name].eq(first[name]) for name in ports),
+                         *(address[name].eq(first[name]) for name in ports),
                          *(head[name].eq(0) for name in ports)]
