@@ -84,7 +84,7 @@ import numpy as np
 from amaranth.hdl import Cat, Const, Mux, Signal, signed, unsigned
 from amaranth.lib.memory import Memory
 
-from .datapath import exponent_shape, leading_zeros, normalise_round, unpack
+from .datapath import exponent_shape, exponent_stop, leading_zeros, normalise_round, unpack
 from .ops import FloatOperator
 from .parameters import FunctionParameters, function_parameters
 
@@ -204,17 +204,31 @@ class _FloatFunction(FloatOperator):
         a, big = self._argument(m)
         special_bits = Mux(a.nan, fmt.quiet_nan, Mux(a.sign, 0, limit))
         s = front(m, pipe, a, sign=a.sign, special=a.nan | big, special_bits=special_bits)
-        return self._round(pipe, s, sign=0, exponent=s.n + fmt.bias + 1, significand=s.y)
+        return self._round(pipe, s, sign=0, exponent=s.n + fmt.bias + 1, significand=s.y,
+                           stop=getattr(s, "stop", None))
 
-    def _round(self, pipe, stage, *, sign, exponent, significand):
+    def _exponent(self, m, value, width: int, name: str) -> Signal:
+        """``value`` as the exponent of a ``width``-bit significand's rounding."""
+        exponent = Signal(exponent_shape(self._parameters.format, width), name=name)
+        m.d.comb += exponent.eq(value)
+        return exponent
+
+    def _stop(self, m, exponent, width: int) -> Signal:
+        """:func:`~ternforge.hdl.fp.datapath.exponent_stop` of the rounding's ``exponent``
+        for a ``width``-bit significand: decoded a stage before the significand is there, and
+        carried to it, so that neither the exponent's sum nor its decoding comes before the
+        rounding's count of leading zeros."""
+        return exponent_stop(m, self._exponent(m, exponent, width, "early_exponent"), width,
+                             "early_stop")
+
+    def _round(self, pipe, stage, *, sign, exponent, significand, stop=None):
         """normalise_round of ``significand * 2**(exponent - bias - (W - 1))`` with the
-        specials of ``stage``."""
-        shape = exponent_shape(self._parameters.format, len(significand))
-        rounded_exponent = Signal(shape, name="result_exponent")
-        pipe.m.d.comb += rounded_exponent.eq(exponent)
+        specials of ``stage`` (``stop``: :meth:`_stop` of ``exponent``, registered, if a
+        stage before knew it)."""
+        rounded_exponent = self._exponent(pipe.m, exponent, len(significand), "result_exponent")
         return normalise_round(pipe, self._parameters.format, sign=sign, exponent=rounded_exponent,
                                significand=significand, sticky=0, special=stage.special,
-                               special_bits=stage.special_bits)
+                               special_bits=stage.special_bits, stop=stop)
 
     def _normalised(self, m):
         """The unpacked argument ``a`` with the leading zeros of a subnormal significand
@@ -265,9 +279,12 @@ class _FloatFunction(FloatOperator):
         s3 = pipe.stage(z=z, **{k: getattr(s2, k) for k in extra})
         k, degree = prm.exp2
         table = coefficient_table("exp2", k, degree, fz - k, prm.fraction)
+        n = s3.z.shift_right(fz)
+        # the exponential's rounding stop, known with n (the sigmoid rounds otherwise)
+        early = {} if negate else {
+            "stop": self._stop(m, n + fmt.bias + 1, prm.fraction + 2)}
         return _polynomial(m, pipe, "exp2", table, s3.z[fz - k:fz], s3.z[:fz - k],
-                           prm.fraction, n=s3.z.shift_right(fz),
-                           **{k: getattr(s3, k) for k in extra})
+                           prm.fraction, n=n, **early, **{k: getattr(s3, k) for k in extra})
 
     def _sigmoid(self, m, pipe, a, **extra):
         """The sigmoid's fixed-point value: the stage with ``y`` (``F + 2`` bits) and ``n``,
@@ -369,9 +386,13 @@ class FloatSilu(_FloatFunction):
         s = self._sigmoid(m, pipe, a, sign=a.sign, special=a.nan | a.zero | big,
                           special_bits=special_bits, x_significand=a.significand,
                           x_exponent=a.exponent)
-        s = pipe.stage(product=s.x_significand * s.y, exponent=s.x_exponent + s.n + 2,
-                       sign=s.sign, special=s.special, special_bits=s.special_bits)
-        return self._round(pipe, s, sign=s.sign, exponent=s.exponent, significand=s.product)
+        product = s.x_significand * s.y
+        exponent = s.x_exponent + s.n + 2
+        s = pipe.stage(product=product, exponent=exponent,
+                       stop=self._stop(m, exponent, len(product)), sign=s.sign,
+                       special=s.special, special_bits=s.special_bits)
+        return self._round(pipe, s, sign=s.sign, exponent=s.exponent, significand=s.product,
+                           stop=s.stop)
 
 
 FLOAT_FUNCTIONS = {unit.op: unit for unit in (FloatReciprocal, FloatRsqrt, FloatExp,
