@@ -135,10 +135,10 @@ class VectorUnitParameters:
 
     #: cycles of the unit's registers on the way: from taking an instruction to its first
     #: read request (its reader's command, then :data:`~ternforge.hdl.common.timing.
-    #: COMMAND_CYCLES`), from a word's arrival to its element in the stage, from a result to
-    #: its word in the writer's FIFO and from the last write response to ``done``, together
-    #: (the cycle model's origin is the first request)
-    REGISTER_CYCLES = 7 + COMMAND_CYCLES
+    #: COMMAND_CYCLES`), from a word's arrival to its element in the stage (through the
+    #: reader's register), from a result to its word in the writer's FIFO and from the last
+    #: write response to ``done``, together (the cycle model's origin is the first request)
+    REGISTER_CYCLES = 8 + COMMAND_CYCLES
 
     def cycles(self, op: VectorOp, tokens: int, length: int, *, a: int, b: int, y: int,
                z: int = 0, memory: MemoryTiming = MemoryTiming()) -> int:

@@ -9,7 +9,8 @@ the scalar reader ``s``) feed the operation's stage, and its results go to DDR t
 exactly its golden model in :mod:`ternforge.sim.models.eltwise`. Every stream but the
 scalars' carries ``lanes`` elements a beat (the parameters'), and every stage takes a beat a
 cycle. One instruction runs at a time (its scalars are held while its elements pass);
-``done`` follows when every one of its results is written.
+``done`` follows when every one of its results is written. The readers' elements reach the
+stages through a register each (:class:`~ternforge.hdl.common.streams.Register`).
 
 ::
 
@@ -26,6 +27,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..common.axi import axi4_read_members, axi4_write_members
 from ..common.interconnect import AxiInterconnect
+from ..common.streams import Register
 from ..common.vectors import VectorReader, VectorWriter
 from ..eltwise.stages import Dequantise, GatedActivation, Residual
 from ..eltwise.two_pass import Quantise, RmsNorm
@@ -84,6 +86,14 @@ class VectorUnit(wiring.Component):
         m = Module()
         for name, part in {**self._readers, **self._writers}.items():
             m.submodules[name] = part
+        # each reader's elements reach the stages from a register: the bus words' splitting
+        # and the first operator's stage are a cycle apart (every operation a cycle later)
+        self._inputs = {}
+        for name, reader in self._readers.items():
+            m.submodules[f"{name}_register"] = register = Register(
+                reader.elements.payload.shape())
+            wiring.connect(m, reader.elements, register.input)
+            self._inputs[name] = register.output
         for op, stage in self._stages.items():
             m.submodules[op.name.lower()] = stage
         m.submodules.bus = self._bus
@@ -116,7 +126,7 @@ class VectorUnit(wiring.Component):
                      stages[VectorOp.RMSNORM].inv_length.eq(held.inv_length)]
         for vop, ports in _INPUTS.items():
             for reader_name, port in ports.items():
-                source = self._readers[reader_name].elements
+                source = self._inputs[reader_name]
                 sink = getattr(stages[vop], port)
                 selected = op == vop
                 payload = sink.payload

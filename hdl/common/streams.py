@@ -6,7 +6,7 @@ not depend on their ``valid`` (true of every pipeline here).
 :class:`FlagFIFO` and :class:`HeadFIFO` are first-in first-out queues as Amaranth's
 ``SyncFIFO`` whose flags (and, :class:`HeadFIFO`, head) are registers: what reads them starts
 from flip-flops. :class:`Skid` makes a stream's ``ready`` a register without delaying its
-beats."""
+beats; :class:`Register` makes its beats registers, a cycle later."""
 
 from amaranth.hdl import Elaboratable, Module, Mux, Signal
 from amaranth.lib import stream, wiring
@@ -16,7 +16,7 @@ from amaranth.lib.wiring import In, Out
 
 from .checks import check_int
 
-__all__ = ["connect", "join", "Skid", "skid", "FlagFIFO", "HeadFIFO"]
+__all__ = ["connect", "join", "Skid", "skid", "Register", "FlagFIFO", "HeadFIFO"]
 
 
 def connect(m, source, sink, payload, *, when=1):
@@ -74,11 +74,43 @@ class Skid(wiring.Component):
         m.d.comb += [self.input.ready.eq(~full),
                      self.output.valid.eq(full | self.input.valid),
                      self.output.payload.eq(Mux(full, held, self.input.payload))]
+        # (``held`` follows the input while empty, whatever the sink says: only ``full``
+        # waits on the sink's ready)
         with m.If(full):
             with m.If(self.output.ready):
                 m.d.sync += full.eq(0)
-        with m.Elif(self.input.valid & ~self.output.ready):
-            m.d.sync += [held.eq(self.input.payload), full.eq(1)]
+        with m.Else():
+            m.d.sync += [held.eq(self.input.payload),
+                         full.eq(self.input.valid & ~self.output.ready)]
+        return m
+
+
+class Register(wiring.Component):
+    """A stream through a register: every beat a cycle later, a beat a cycle. What the
+    source's beats feed starts from flip-flops; the sink's ``ready`` still reaches the source
+    (through one gate), so put a :class:`Skid` before it where that path is long.
+
+    Parameters
+    ----------
+    shape : shape-like
+        The stream's payload.
+
+    Members
+    -------
+    input : ``In(stream.Signature(shape))``
+    output : ``Out(stream.Signature(shape))``
+    """
+
+    def __init__(self, shape):
+        super().__init__({"input": In(stream.Signature(shape)),
+                          "output": Out(stream.Signature(shape))})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.d.comb += self.input.ready.eq(~self.output.valid | self.output.ready)
+        with m.If(self.input.ready):
+            m.d.sync += [self.output.valid.eq(self.input.valid),
+                         self.output.payload.eq(self.input.payload)]
         return m
 
 

@@ -23,7 +23,7 @@ from .parameters import element_layout, lanes_layout
 from ..fp.convert import FloatToInt, IntToFloat
 from ..fp.parameters import ConversionParameters
 from ..fp.units import float_unit
-from ..common.streams import join
+from ..common.streams import join, skid
 
 __all__ = ["EltwiseStage", "Dequantise", "Residual", "GatedActivation", "Rope", "lane",
            "deliver", "feed", "join_product"]
@@ -152,12 +152,13 @@ class Dequantise(EltwiseStage):
         join_product(m, [c.result for c in convert], self.act_scale, by_act, per_lane=False)
         with m.If(~convert[0].result.payload.tag):  # the scale stays for its token's every beat
             m.d.comb += self.act_scale.ready.eq(0)
-        join(m, [b.result for b in by_act], [b.operands for b in by_weight], [
-            *(w.operands.payload.a.eq(a.result.payload.value)
-              for a, w in zip(by_act, by_weight)),
+        # (the products meet the second multiply through skids: what the output's ready
+        # reaches back through ends there, not at the accumulators' source)
+        products = [skid(m, a.result, f"by_act_skid{i}") for i, a in enumerate(by_act)]
+        join(m, products, [b.operands for b in by_weight], [
+            *(w.operands.payload.a.eq(a.payload.value) for a, w in zip(products, by_weight)),
             *(w.operands.payload.b.eq(self.weight_scale) for w in by_weight),
-            *(w.operands.payload.tag.eq(a.result.payload.tag)
-              for a, w in zip(by_act, by_weight))])
+            *(w.operands.payload.tag.eq(a.payload.tag) for a, w in zip(products, by_weight))])
         deliver(m, [w.result for w in by_weight], self.output)
 
 

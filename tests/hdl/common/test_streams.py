@@ -1,6 +1,6 @@
 """The FIFOs whose flags (and head) are registers, against Amaranth's ``SyncFIFO`` cycle by
-cycle: the same ``w_rdy``, ``r_rdy``, ``level`` and head under random writes and reads; and the
-skid against a plain connection."""
+cycle: the same ``w_rdy``, ``r_rdy``, ``level`` and head under random writes and reads; the
+skid against a plain connection; the register against the same connection a cycle later."""
 
 import random
 
@@ -8,7 +8,7 @@ import pytest
 from amaranth.hdl import Module
 from amaranth.lib.fifo import SyncFIFO
 
-from ternforge.hdl.common.streams import FlagFIFO, HeadFIFO, Skid
+from ternforge.hdl.common.streams import FlagFIFO, HeadFIFO, Register, Skid
 
 from stream_sim import run_testbench
 
@@ -89,3 +89,39 @@ def test_a_skid_delivers_every_beat_no_later_than_a_plain_connection(seed, stall
             assert taken == [(cycle, value % 256) for cycle, value in reference]
 
     run_testbench(skid, bench)
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("stalls", [False, True])
+def test_a_register_delivers_every_beat_in_order_a_cycle_later(seed, stalls):
+    """A random source (a new beat offered at random once the last is taken) into a
+    register, a random sink behind it: the sink takes every beat offered, once and in order,
+    no beat before the cycle after it was offered; with a sink that never stalls each beat
+    arrives exactly a cycle after it was taken, and the source is never refused."""
+    register = Register(8)
+    rng = random.Random(seed)
+    offered = [rng.random() < 0.7 for _ in range(3000)]
+    takes = [not stalls or rng.random() < 0.6 for _ in range(3000)]
+
+    async def bench(ctx):
+        sent, taken, value, ready = [], [], 0, False
+        for cycle, (offer, take) in enumerate(zip(offered, takes)):
+            ready = ready or offer
+            ctx.set(register.input.valid, ready)
+            ctx.set(register.input.payload, value % 256)
+            ctx.set(register.output.ready, take)
+            if ctx.get(register.output.valid) and take:
+                taken.append((cycle, ctx.get(register.output.payload)))
+            if ready:
+                assert stalls or ctx.get(register.input.ready)
+                if ctx.get(register.input.ready):
+                    sent.append((cycle, value % 256))
+                    value, ready = value + 1, False
+            await ctx.tick()
+        assert [v for _, v in taken] == [v for _, v in sent[:len(taken)]]
+        assert len(sent) - len(taken) <= 1
+        assert all(out > into for (out, _), (into, _) in zip(taken, sent))
+        if not stalls:
+            assert [out for out, _ in taken] == [into + 1 for into, _ in sent[:len(taken)]]
+
+    run_testbench(register, bench)
