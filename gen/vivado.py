@@ -11,7 +11,9 @@ beside the accelerator's Verilog by ``ternforge generate --vivado``.
     mapped port by port), and a block design with the Zynq UltraScale+ processing system:
     each AXI4 master through a SmartConnect to its own HP port (``S_AXI_HP0_FPD`` ...), the
     registers through a SmartConnect from ``M_AXI_HPM0_FPD``, every clock from ``pl_clk0``
-    at the board's frequency, the reset through a ``proc_sys_reset``, ``done`` to
+    at the board's frequency when the PS makes it (its 1,500 MHz IOPLL divided by a whole
+    number, :func:`ps_makes`), else from an MMCM (``clk_wiz``) fed by ``pl_clk0`` at 100 MHz,
+    the reset through a ``proc_sys_reset`` (held until the MMCM locks), ``done`` to
     ``pl_ps_irq0``, addresses assigned; then a bitstream and a hardware platform
     (``system.xsa``).
 
@@ -39,11 +41,26 @@ from ..boards import Board
 from ..boards.board import check_board_part
 from .accelerator import TOP
 
-__all__ = ["HP_PORTS", "SCRIPTS", "VivadoDesign", "check_board", "top_ports", "vivado_design",
+__all__ = ["HP_PORTS", "IOPLL_HZ", "MMCM_INPUT_HZ", "SCRIPTS", "VivadoDesign", "ps_makes",
+           "check_board", "top_ports", "vivado_design",
            "project_tcl", "block_design_tcl", "constraints_xdc", "write_vivado"]
 
 #: the HP ports of a Zynq UltraScale+ processing system, one for each AXI4 master
 HP_PORTS = 4
+
+#: the PS's IOPLL, which its PL clocks divide (by 1 to 63, twice; the boards' presets)
+IOPLL_HZ = 1500e6
+#: ``pl_clk0`` when an MMCM in the PL makes the fabric clock (the PS makes it exactly:
+#: 1,500 / 15)
+MMCM_INPUT_HZ = 100e6
+
+
+def ps_makes(clock_hz: float) -> bool:
+    """Whether the PS gives ``pl_clk0`` at ``clock_hz`` itself: its IOPLL divided by a whole
+    number from 1 to 63 (to a millihertz), as 166.7 MHz (/ 9) and 187.5 MHz (/ 8) are; any
+    other clock comes from an MMCM in the PL."""
+    divisor = round(IOPLL_HZ / clock_hz)
+    return 1 <= divisor <= 63 and abs(IOPLL_HZ / divisor - clock_hz) < 1e-3
 
 #: the files :func:`write_vivado` writes, by what they hold (the constraint's name is the top's)
 SCRIPTS = {"project": "project.tcl", "block design": "block_design.tcl"}
@@ -441,6 +458,11 @@ def _package(design: VivadoDesign) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _pl_clk0_hz(design: VivadoDesign) -> float:
+    """``pl_clk0``: the fabric clock if the PS makes it, else the MMCM's input."""
+    return design.clock_hz if ps_makes(design.clock_hz) else MMCM_INPUT_HZ
+
+
 def _ps_config(design: VivadoDesign) -> str:
     """The processing system's settings: HPM0_FPD for the registers, one HP port for each
     master (the others off: an enabled port's clock must be driven), the interrupt and
@@ -456,10 +478,33 @@ def _ps_config(design: VivadoDesign) -> str:
     settings += [("PSU__USE__S_AXI_GP6", 0), ("PSU__USE__S_AXI_ACP", 0),
                  ("PSU__USE__S_AXI_ACE", 0), ("PSU__USE__IRQ0", 1),
                  ("PSU__FPGA_PL0_ENABLE", 1),
-                 ("PSU__CRL_APB__PL0_REF_CTRL__FREQMHZ", f"{design.clock_hz / 1e6:g}")]
+                 ("PSU__CRL_APB__PL0_REF_CTRL__FREQMHZ", f"{_pl_clk0_hz(design) / 1e6:g}")]
     return ("set_property -dict [list \\\n"
             + "".join(f"    CONFIG.{key} {{{value}}} \\\n" for key, value in settings)
             + "] $ps\n")
+
+
+def _fabric_clock(design: VivadoDesign) -> str:
+    """The pin every clock of the block design comes from."""
+    return "zynq_ps/pl_clk0" if ps_makes(design.clock_hz) else "fabric_clock/clk_out1"
+
+
+def _mmcm(design: VivadoDesign) -> list[str]:
+    """The MMCM that makes a fabric clock the PS does not (none when it does): fed by
+    ``pl_clk0`` already on a global buffer, no reset (``pl_clk0`` runs from power-up), its
+    ``locked`` holding the reset."""
+    if ps_makes(design.clock_hz):
+        return []
+    mhz = f"{design.clock_hz / 1e6:g}"
+    return [
+        "set mmcm [create_bd_cell -type ip -vlnv xilinx.com:ip:clk_wiz fabric_clock]",
+        "set_property -dict [list CONFIG.PRIM_SOURCE {No_buffer} \\\n"
+        f"    CONFIG.PRIM_IN_FREQ {{{MMCM_INPUT_HZ / 1e6:g}}} "
+        f"CONFIG.CLKOUT1_REQUESTED_OUT_FREQ {{{mhz}}} \\\n"
+        "    CONFIG.USE_RESET {false} CONFIG.USE_LOCKED {true}] $mmcm",
+        "set fabric_hz [get_property CONFIG.FREQ_HZ [get_bd_pins fabric_clock/clk_out1]]",
+        f'puts "ternforge: the fabric clock from an MMCM at $fabric_hz Hz ({mhz} MHz asked)"',
+    ]
 
 
 def _system(design: VivadoDesign) -> str:
@@ -500,7 +545,8 @@ def _system(design: VivadoDesign) -> str:
         '-config {apply_board_preset "1"} $ps',
         _ps_config(design).rstrip("\n"),
         "set pl_mhz [get_property CONFIG.PSU__CRL_APB__PL0_REF_CTRL__ACT_FREQMHZ $ps]",
-        f'puts "ternforge: pl_clk0 at $pl_mhz MHz ({mhz} MHz asked)"',
+        f'puts "ternforge: pl_clk0 at $pl_mhz MHz ({_pl_clk0_hz(design) / 1e6:g} MHz asked)"',
+        *_mmcm(design),
         f"create_bd_cell -type ip -vlnv {_VENDOR}:{_LIBRARY}:{design.top}:{_VERSION} "
         "accelerator",
         "create_bd_cell -type ip -vlnv xilinx.com:ip:proc_sys_reset rst_pl",
@@ -520,7 +566,10 @@ def _system(design: VivadoDesign) -> str:
                   f"connect_bd_intf_net [get_bd_intf_pins {smc}/M00_AXI] \\\n"
                   f"    [get_bd_intf_pins zynq_ps/{port}]"]
     lines += [
-        f"connect_bd_net [get_bd_pins zynq_ps/pl_clk0] \\\n    {pins(clocks)}",
+        f"connect_bd_net [get_bd_pins {_fabric_clock(design)}] \\\n    {pins(clocks)}",
+        *([] if ps_makes(design.clock_hz) else [
+            "connect_bd_net [get_bd_pins zynq_ps/pl_clk0] [get_bd_pins fabric_clock/clk_in1]",
+            "connect_bd_net [get_bd_pins fabric_clock/locked] [get_bd_pins rst_pl/dcm_locked]"]),
         "connect_bd_net [get_bd_pins zynq_ps/pl_resetn0] [get_bd_pins rst_pl/ext_reset_in]",
         "connect_bd_net [get_bd_pins rst_pl/peripheral_reset] [get_bd_pins accelerator/rst]",
         f"connect_bd_net [get_bd_pins rst_pl/interconnect_aresetn] \\\n    {pins(resets)}",

@@ -18,8 +18,8 @@ from ternforge.boards import get_board
 from ternforge.boards.builtin import KV260
 from ternforge.gen.accelerator import TOP
 from ternforge.gen.cli import main
-from ternforge.gen.vivado import (SCRIPTS, constraints_xdc, top_ports, vivado_design,
-                                  write_vivado)
+from ternforge.gen.vivado import (SCRIPTS, constraints_xdc, ps_makes, top_ports,
+                                  vivado_design, write_vivado)
 
 STUB = Path(__file__).with_name("vivado_stub.tcl")
 
@@ -246,10 +246,10 @@ def test_the_top_is_packaged_with_every_port_in_one_interface(tclsh, tmp_path, d
     assert end == sorted(end) and end[0] > position(calls, "ipx::add_address_block")
 
 
-def _config(calls):
-    """The processing system's CONFIG settings."""
+def _config(calls, key="CONFIG.PSU__USE__IRQ0"):
+    """The CONFIG settings of the cell set with ``key`` (the processing system's)."""
     (arguments,) = [a for a in called(calls, "set_property") if a[0] == "-dict"
-                    and "CONFIG.PSU__USE__IRQ0" in a[1]]
+                    and key in a[1]]
     words = arguments[1].split()
     return dict(zip(words[::2], words[1::2]))
 
@@ -273,17 +273,23 @@ def test_each_master_takes_its_own_hp_port_and_the_registers_hpm0(tclsh, tmp_pat
     cells = {arguments[-1]: option(arguments, "-vlnv")
              for arguments in called(calls, "create_bd_cell")}
     masters = vivado.masters
+    direct = ps_makes(vivado.clock_hz)  # the PS makes the clock, or an MMCM does
     assert cells == {"zynq_ps": "xilinx.com:ip:zynq_ultra_ps_e",
                      "accelerator": f"ternforge:ternforge:{TOP}:1.0",
                      "rst_pl": "xilinx.com:ip:proc_sys_reset",
                      "ctrl_smc": "xilinx.com:ip:smartconnect",
+                     **({} if direct else {"fabric_clock": "xilinx.com:ip:clk_wiz"}),
                      **{f"ddr_smc{k}": "xilinx.com:ip:smartconnect" for k in range(hp_ports)}}
     assert called(calls, "apply_bd_automation") == [
         ("-rule", "xilinx.com:bd_rule:zynq_ultra_ps_e", "-config", 'apply_board_preset "1"',
          "/zynq_ps")]
     config = _config(calls)
     mhz = f"{get_board(board).clock_hz / 1e6:g}"
-    assert config["CONFIG.PSU__CRL_APB__PL0_REF_CTRL__FREQMHZ"] == mhz
+    assert config["CONFIG.PSU__CRL_APB__PL0_REF_CTRL__FREQMHZ"] == (mhz if direct else "100")
+    if not direct:
+        mmcm = _config(calls, "CONFIG.CLKOUT1_REQUESTED_OUT_FREQ")
+        assert mmcm["CONFIG.CLKOUT1_REQUESTED_OUT_FREQ"] == mhz
+        assert mmcm["CONFIG.PRIM_IN_FREQ"] == "100"
     assert config["CONFIG.PSU__USE__IRQ0"] == config["CONFIG.PSU__USE__M_AXI_GP0"] == "1"
     # S_AXI_GP2 to GP5 are S_AXI_HP0_FPD to HP3_FPD: one for each master, 128 bits wide
     assert [config[f"CONFIG.PSU__USE__S_AXI_GP{2 + k}"] for k in range(4)] == \
@@ -302,9 +308,14 @@ def test_each_master_takes_its_own_hp_port_and_the_registers_hpm0(tclsh, tmp_pat
     assert ("zynq_ps/M_AXI_HPM0_FPD", "ctrl_smc/S00_AXI") in links
     assert ("ctrl_smc/M00_AXI", "accelerator/s_axil") in links
     assert len(links) == 2 + 2 * hp_ports
-    # one clock (pl_clk0) for all; the reset through proc_sys_reset; done the interrupt
+    # one clock (pl_clk0, or the MMCM's from it) for all; the reset through proc_sys_reset
+    # (held until the MMCM locks); done the interrupt
     nets = _nets(calls, "connect_bd_net")
-    (clock,) = [net for net in nets if net[0] == "zynq_ps/pl_clk0"]
+    source = "zynq_ps/pl_clk0" if direct else "fabric_clock/clk_out1"
+    (clock,) = [net for net in nets if net[0] == source]
+    if not direct:
+        assert ("zynq_ps/pl_clk0", "fabric_clock/clk_in1") in nets
+        assert ("fabric_clock/locked", "rst_pl/dcm_locked") in nets
     assert set(clock[1:]) == {"accelerator/clk", "rst_pl/slowest_sync_clk",
                               "zynq_ps/maxihpm0_fpd_aclk", "ctrl_smc/aclk",
                               *(f"zynq_ps/saxihp{k}_fpd_aclk" for k in range(hp_ports)),
