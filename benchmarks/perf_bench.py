@@ -5,8 +5,8 @@ with the kv260's design, beside TeLLMe's published figures.
 
 Every figure comes from the accelerator's cycle model (:mod:`ternforge.gen.perf`), which the
 tests check on Verilator to the cycle (the tiny model's prefill and decode steps, a
-0.7B-shaped layer); the memory is assumed deterministic, :data:`~ternforge.gen.perf.LATENCY`
-cycles to a read's first word. Modeled, not measured on a board.
+0.7B-shaped layer); the memory is assumed deterministic, :data:`~ternforge.gen.perf.LATENCY_NS`
+nanoseconds to a read's first word, in whole cycles of the board's clock. Modeled, not measured on a board.
 
 Run: ``python benchmarks/perf_bench.py [--json FILE] [--plot FILE]``; results in
 ``benchmarks/results/perf.json`` and the 0.7B-on-kv260 plot in

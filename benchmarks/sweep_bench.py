@@ -7,9 +7,10 @@ ports take two vector lanes at most.) The front is speed only: which of its poin
 ``ternforge perf``'s synthesis (the README's table of what each lever costs).
 
 Every figure is modeled (:mod:`ternforge.gen.perf`: the accelerator's cycle model, which the
-tests check on Verilator to the cycle) at :data:`~ternforge.gen.perf.LATENCY` cycles of DDR
-latency; the points are not synthesised here (``ternforge perf`` synthesises the chosen
-default and says whether it fits). Points are cached: a rerun costs seconds.
+tests check on Verilator to the cycle) at :data:`~ternforge.gen.perf.LATENCY_NS` ns of DDR
+latency (whole cycles of the board's clock); the points are not synthesised here
+(``ternforge perf`` synthesises the chosen default and says whether it fits). Points are
+cached: a rerun costs seconds.
 
 Run: ``python benchmarks/sweep_bench.py [--out FOLDER] [--jobs N]``; results in
 ``benchmarks/results/sweep/`` (``sweep.jsonl``, ``pareto.json``, ``pareto.png``).

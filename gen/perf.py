@@ -29,6 +29,7 @@ one bus word a cycle at the clock: a word of all its HP ports'), the host's at t
 from __future__ import annotations
 
 import functools
+import math
 
 from ..hdl.accelerator.controller import program_cycles
 from ..hdl.accelerator.parameters import AcceleratorParameters
@@ -37,16 +38,16 @@ from ..hdl.common.timing import MemoryTiming
 from ..sim.models.bitnet import head_bytes, shaped_weights
 from ..sim.runtime import Image, ModelLayout, waiting_instructions
 
-__all__ = ["CONTEXTS", "PROMPTS", "LATENCY", "HOST_BANDWIDTH_SHARE", "UNIT_GROUPS", "PARTS",
+__all__ = ["CONTEXTS", "PROMPTS", "LATENCY_NS", "latency_cycles", "HOST_BANDWIDTH_SHARE", "UNIT_GROUPS", "PARTS",
            "memory_timing", "performance", "plot_performance"]
 
 #: the decode contexts and prompt lengths reported by default (TeLLMe's)
 CONTEXTS = (128, 512, 1024, 2048)
 PROMPTS = (64, 128)
-#: cycles from a read burst's address to its first word that the figures assume: 192 ns at
-#: 166.7 MHz (the boards' clock), about what a Zynq UltraScale+ HP port sees of its DDR4 (an
-#: assumption)
-LATENCY = 32
+#: nanoseconds from a read burst's address to its first word that the figures assume, about
+#: what a Zynq UltraScale+ HP port sees of its DDR4 (an assumption): :func:`latency_cycles`
+#: at the board's clock (32 cycles at 166.7 MHz, 35 at 180 MHz)
+LATENCY_NS = 192
 #: the share of the board's DDR bandwidth the host's LM head streams at: all of it (an
 #: optimistic bound)
 HOST_BANDWIDTH_SHARE = 1.0
@@ -57,6 +58,14 @@ UNIT_GROUPS = {"linear": ("gemv",), "attention": ("attention", "copy"),
 PARTS = (*UNIT_GROUPS, "controller", "lm_head", "host")
 
 
+def latency_cycles(clock_hz: float, latency: int | None = None) -> int:
+    """``latency`` if given, else :data:`LATENCY_NS` in whole cycles of ``clock_hz`` (rounded
+    up)."""
+    if latency is not None:
+        return latency
+    return math.ceil(LATENCY_NS * clock_hz / 1e9 - 1e-6)
+
+
 def memory_timing(latency: int) -> MemoryTiming:
     """The DDR the figures assume: ``latency`` cycles to a read burst's first word, writes
     answered half as long after their last word."""
@@ -65,13 +74,14 @@ def memory_timing(latency: int) -> MemoryTiming:
 
 
 def performance(parameters: AcceleratorParameters, board, *, contexts=None, prompts=PROMPTS,
-                latency: int = LATENCY, lm_head: str = "bfloat16",
+                latency: int | None = None, lm_head: str = "bfloat16",
                 progress=lambda what: None) -> dict:
     """The model's decode speed at ``contexts`` (default: those of :data:`CONTEXTS` its KV
     cache holds) and its time to the first token of ``prompts``, each broken down by part,
     with its DDR bytes and roofline; see the module documentation and the README for the
-    keys. The host holds the LM head in ``lm_head``'s format. ``progress(what)`` is called
-    before each program is modeled."""
+    keys. The DDR answers a read burst ``latency`` cycles after its address (default:
+    :func:`latency_cycles` at the board's clock). The host holds the LM head in ``lm_head``'s
+    format. ``progress(what)`` is called before each program is modeled."""
     model = parameters.model
     if contexts is None:
         contexts = [c for c in CONTEXTS if c <= parameters.context] or [parameters.context]
@@ -80,7 +90,7 @@ def performance(parameters: AcceleratorParameters, board, *, contexts=None, prom
     for prompt in prompts:
         check_int(f"Prompt tokens of {model.name} on this design", prompt, 1,
                   parameters.context)
-    ddr = memory_timing(latency)
+    ddr = memory_timing(latency_cycles(board.clock_hz, latency))
     memory = parameters.bus_timing(ddr)  # the units' bus, on hp_ports DDR ports of ddr's
     word = parameters.data_bits // 8
     image = Image(1 << 40, dry=True)

@@ -39,7 +39,7 @@ from .accelerator import (accelerator_fit, accelerator_parameters, accelerator_r
 from .reports.attention import attention_entry
 from .config import ENGINES, SECTIONS, DesignConfig
 from .elaborate import ELTWISE_UNIT
-from .perf import memory_timing, performance
+from .perf import latency_cycles, memory_timing, performance
 from .reports.design import eltwise_entry, engine_entry
 
 __all__ = ["swept_sections", "sweep_line", "sweep_tables", "ModelPoint", "check_point",
@@ -175,8 +175,9 @@ class ModelPoint:
         config.DesignConfig.to_dict` gives it.
     contexts, prompts : tuple of int
         The decode contexts and prompt lengths modeled.
-    latency : int
-        The DDR read latency (cycles) the cycle model assumes.
+    latency : int or None
+        The DDR read latency (cycles) the cycle model assumes; None: the board's
+        (:func:`~ternforge.gen.perf.latency_cycles`).
     synthesis : bool
         Synthesise the accelerator's parts (resources, fit, power).
     """
@@ -186,7 +187,7 @@ class ModelPoint:
     config: dict
     contexts: tuple
     prompts: tuple
-    latency: int
+    latency: int | None
     synthesis: bool
 
     def key(self) -> str:
@@ -205,7 +206,7 @@ def check_point(point: ModelPoint):
     model = preset(point.model)
     parameters = accelerator_parameters(config, model)
     check_memory(parameters, board)
-    memory = memory_timing(point.latency)
+    memory = memory_timing(latency_cycles(board.clock_hz, point.latency))
     for projection in PROJECTIONS:
         parameters.gemv_unit.check_layer(*model.projection_shape(projection), memory=memory)
     for context in point.contexts:

@@ -15,7 +15,7 @@ from ...hdl.accelerator.parameters import AcceleratorParameters
 from ...sim.machine import SIMULATED
 from ..accelerator import (accelerator_fit, accelerator_parameters, accelerator_resources,
                            check_memory, part_names)
-from ..perf import CONTEXTS, LATENCY, PARTS, PROMPTS, performance, plot_performance
+from ..perf import CONTEXTS, LATENCY_NS, PARTS, PROMPTS, performance, plot_performance
 from ._common import check_out_file, console, design, model_design_options, staging
 
 __all__ = ["perf"]
@@ -37,8 +37,9 @@ def _numbers(text: str | None, what: str) -> list[int] | None:
                    f"{', '.join(map(str, CONTEXTS))} the design's KV cache holds).")
 @click.option("--prompts", default=",".join(map(str, PROMPTS)), show_default=True,
               help="Prompt lengths for the time to the first token, comma-separated.")
-@click.option("--latency", default=LATENCY, show_default=True, type=int,
-              help="DDR read latency in cycles that the cycle model assumes.")
+@click.option("--latency", default=None, type=int,
+              help=f"DDR read latency in cycles that the cycle model assumes (default: "
+                   f"{LATENCY_NS} ns at the board's clock).")
 @click.option("--synthesis/--no-synthesis", default=True, show_default=True,
               help="Synthesise the accelerator's parts (cached by content) to say whether it "
                    "fits the board; without, fits is null.")

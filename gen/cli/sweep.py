@@ -16,7 +16,7 @@ from ...boards import get_board
 from ...hdl.accelerator.model import PRESETS, preset
 from ...hdl.common.checks import check_int
 from ..pareto import objective_value, parse_objective, pareto_front, plot_pareto
-from ..perf import LATENCY
+from ..perf import LATENCY_NS
 from ..sweep import ModelPoint, check_point, run_points, sweep_line, sweep_tables, swept_sections
 from ._common import check_out_folder, console, design, publish, staging
 
@@ -51,8 +51,9 @@ def _parse_params(params: tuple[str, ...]) -> dict[str, list]:
                    "power. Writes pareto.json and pareto.png beside sweep.jsonl.")
 @click.option("--model", "model_name", default="bitnet-0.7b", show_default=True,
               help=f"The model of an objective sweep ({', '.join(PRESETS)}).")
-@click.option("--latency", default=LATENCY, show_default=True, type=int,
-              help="DDR read latency in cycles that an objective sweep's cycle model assumes.")
+@click.option("--latency", default=None, type=int,
+              help=f"DDR read latency in cycles that an objective sweep's cycle model assumes "
+                   f"(default: {LATENCY_NS} ns at the board's clock).")
 @click.option("--synthesis/--no-synthesis", default=True, show_default=True,
               help="Synthesise each point's accelerator (resources, fit, power; cached). "
                    "Without, every point counts as fitting.")
