@@ -10,7 +10,8 @@ exactly its golden model in :mod:`ternforge.sim.models.eltwise`. Every stream bu
 scalars' carries ``lanes`` elements a beat (the parameters'), and every stage takes a beat a
 cycle. One instruction runs at a time (its scalars are held while its elements pass);
 ``done`` follows when every one of its results is written. The readers' elements reach the
-stages through a register each (:class:`~ternforge.hdl.common.streams.Register`).
+stages through a register each (:class:`~ternforge.hdl.common.streams.Register`), and each
+stage's results leave through a :class:`~ternforge.hdl.common.streams.Skid` (no latency).
 
 ::
 
@@ -27,7 +28,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..common.axi import axi4_read_members, axi4_write_members
 from ..common.interconnect import AxiInterconnect
-from ..common.streams import Register
+from ..common.streams import Register, skid
 from ..common.vectors import VectorReader, VectorWriter
 from ..eltwise.stages import Dequantise, GatedActivation, Residual
 from ..eltwise.two_pass import Quantise, RmsNorm
@@ -138,13 +139,19 @@ class VectorUnit(wiring.Component):
                     m.d.comb += payload.last.eq(source.payload.last)
                 with m.If(selected):
                     m.d.comb += source.ready.eq(sink.ready)
+        # (each result stream leaves its stage through a skid: what the writers' ready
+        # reaches back through ends there, and what the stage's ready reaches back to starts
+        # there)
         y = self._writers["y"].elements
         for vop in (VectorOp.DEQUANTISE, VectorOp.RESIDUAL, VectorOp.RMSNORM, VectorOp.GATED):
-            self._deliver(m, stages[vop].output, y, op == vop, value=lambda s: s.value)
+            name = vop.name.lower()
+            self._deliver(m, skid(m, stages[vop].output, f"{name}_output"), y, op == vop,
+                          value=lambda s: s.value)
         quantise = stages[VectorOp.QUANTISE]
-        self._deliver(m, quantise.codes, self._writers["codes"].elements,
-                      op == VectorOp.QUANTISE, value=lambda s: s.value)
-        self._deliver(m, quantise.scale, self._writers["z"].elements,
+        self._deliver(m, skid(m, quantise.codes, "quantise_codes"),
+                      self._writers["codes"].elements, op == VectorOp.QUANTISE,
+                      value=lambda s: s.value)
+        self._deliver(m, skid(m, quantise.scale, "quantise_scale"), self._writers["z"].elements,
                       op == VectorOp.QUANTISE, value=lambda s: s)
 
     @staticmethod
