@@ -201,11 +201,11 @@ def test_generate_writes_one_top_and_its_report(capsys, tmp_path, monkeypatch):
     assert sorted(seen) == sorted(f"{TOP}_{name}" for name in parts)
     assert report["total"] == dict.fromkeys(RESOURCE_KEYS, 8) | {"LUT": 80}
     for name, entry in report["modules"].items():  # each part's deepest path, timed
-        assert entry["levels"] == 3 and 1500 / 9 < entry["fmax_mhz"] < 1000
+        assert entry["levels"] == 3 and 180 < entry["fmax_mhz"] < 1000
         assert (entry["path"]["from"], entry["path"]["to"]) == (f"{TOP}_{name}.a", "b")
     timing = report["timing"]
     assert (timing["clock_mhz"], timing["speed_grade"], timing["max_levels"]) == (
-        166.667, "-2LV", 11)
+        180.0, "-2LV", 10)
     assert timing["meets_clock"] is True and timing["too_deep"] == []
     assert timing["worst"]["levels"] == 3 and "levels" in out and "Fmax MHz" in out
     assert [r["name"] for r in report["registers"]] == list(REGISTERS) + [

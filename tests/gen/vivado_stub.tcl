@@ -83,6 +83,7 @@ stub get_property {
         SLACK { return $::stub_slack }
         NAME { return [lindex [split $object :] end] }
         CONFIG.PSU__CRL_APB__PL0_REF_CTRL__ACT_FREQMHZ { return 249.997498 }
+        CONFIG.FREQ_HZ { return 179998200 }
         default { error "stub get_property: unknown property $property" }
     }
 }

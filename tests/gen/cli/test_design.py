@@ -218,10 +218,10 @@ def test_report_units_writes_verilog_and_report(capsys, tmp_path):
         assert entry["levels"] > 0 and entry["fmax_mhz"] > 0
         assert entry["path"]["from"] and entry["path"]["to"] and entry["path"]["cells"]
     timing = report["timing"]
-    assert timing["estimate"] is True and timing["clock_mhz"] == 166.667
-    assert timing["worst"]["module"] in names and timing["max_levels"] == 11
+    assert timing["estimate"] is True and timing["clock_mhz"] == 180
+    assert timing["worst"]["module"] in names and timing["max_levels"] == 10
     assert {entry["module"] for entry in timing["too_deep"]} == {
-        name for name, entry in report["modules"].items() if entry["fmax_mhz"] < 1500 / 9}
+        name for name, entry in report["modules"].items() if entry["fmax_mhz"] < 180}
     assert "Fmax MHz" in out
     assert report["total"]["LUT"] == sum(m["LUT"] for m in report["modules"].values())
     assert report["source"] == "yosys-synth_xilinx" and "tlmm_lutram_engine" in out
