@@ -44,14 +44,8 @@ def _all(values):
     return result
 
 
-class Skid(wiring.Component):
-    """A stream whose ``ready`` towards its source is a register, at no latency: a beat
-    passes straight through while the sink takes it; one offered while the sink refuses is
-    held (one entry), and the source is refused until it has left. While the sink never
-    refuses, the skid is a wire, so cycle models do not change; when it does, every beat
-    still reaches the sink no later than without the skid (a source stalled behind the sink
-    is let go a cycle sooner and held a cycle later). What the sink's ``ready`` depends on
-    then ends at the skid, instead of reaching back through the source.
+class _Through(wiring.Component):
+    """A stream in and the same stream out.
 
     Parameters
     ----------
@@ -67,6 +61,18 @@ class Skid(wiring.Component):
     def __init__(self, shape):
         super().__init__({"input": In(stream.Signature(shape)),
                           "output": Out(stream.Signature(shape))})
+
+
+class Skid(_Through):
+    """A stream whose ``ready`` towards its source is a register, at no latency: a beat
+    passes straight through while the sink takes it; one offered while the sink refuses is
+    held (one entry), and the source is refused until it has left. While the sink never
+    refuses, the skid is a wire, so cycle models do not change; when it does, every beat
+    still reaches the sink no later than without the skid (a source stalled behind the sink
+    is let go a cycle sooner and held a cycle later). What the sink's ``ready`` depends on
+    then ends at the skid, instead of reaching back through the source. Its parameter and
+    members are :class:`_Through`'s (``shape``; ``input``, ``output``).
+    """
 
     def elaborate(self, platform):
         m = Module()
@@ -85,25 +91,12 @@ class Skid(wiring.Component):
         return m
 
 
-class Register(wiring.Component):
+class Register(_Through):
     """A stream through a register: every beat a cycle later, a beat a cycle. What the
     source's beats feed starts from flip-flops; the sink's ``ready`` still reaches the source
-    (through one gate), so put a :class:`Skid` before it where that path is long.
-
-    Parameters
-    ----------
-    shape : shape-like
-        The stream's payload.
-
-    Members
-    -------
-    input : ``In(stream.Signature(shape))``
-    output : ``Out(stream.Signature(shape))``
+    (through one gate), so put a :class:`Skid` before it where that path is long. Its
+    parameter and members are :class:`_Through`'s (``shape``; ``input``, ``output``).
     """
-
-    def __init__(self, shape):
-        super().__init__({"input": In(stream.Signature(shape)),
-                          "output": Out(stream.Signature(shape))})
 
     def elaborate(self, platform):
         m = Module()
