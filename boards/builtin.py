@@ -41,8 +41,8 @@ _DDR4_2400_X64 = 19.2e9
 #: Kria KV260: 180 MHz, from an MMCM in the PL fed by the PS's 100 MHz ``pl_clk0``
 #: (:mod:`ternforge.gen.vivado`): below the default 0.7B design's estimated Fmax at -2LV,
 #: 185.6 MHz (:mod:`ternforge.gen.timing`; the floating-point adder's second stage sets it),
-#: with the margin the 166.7 MHz before had (3 %); the PS's own clocks around it are
-#: 166.7 MHz (its 1,500 MHz IOPLL / 9) and 187.5 MHz (/ 8), above the estimate.
+#: with the margin the 166.7 MHz before had (3 %). The PS's own clocks nearest it are
+#: 166.7 MHz (its 1,500 MHz IOPLL / 9), below, and 187.5 MHz (/ 8), above the estimate.
 KV260 = Board(
     name="kv260",
     part="xck26-sfvc784-2LV-c",
