@@ -38,8 +38,8 @@ from ..hdl.common.timing import MemoryTiming
 from ..sim.models.bitnet import head_bytes, shaped_weights
 from ..sim.runtime import Image, ModelLayout, waiting_instructions
 
-__all__ = ["CONTEXTS", "PROMPTS", "LATENCY_NS", "latency_cycles", "HOST_BANDWIDTH_SHARE", "UNIT_GROUPS", "PARTS",
-           "memory_timing", "performance", "plot_performance"]
+__all__ = ["CONTEXTS", "PROMPTS", "LATENCY_NS", "latency_cycles", "HOST_BANDWIDTH_SHARE",
+           "UNIT_GROUPS", "PARTS", "memory_timing", "performance", "plot_performance"]
 
 #: the decode contexts and prompt lengths reported by default (TeLLMe's)
 CONTEXTS = (128, 512, 1024, 2048)
